@@ -1,0 +1,38 @@
+# Waypost — the verbs people expect. Every target creates the virtualenv it needs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PORT   ?= 8000
+
+.PHONY: demo run test lint format bench clean
+
+$(STAMP): pyproject.toml
+	@scripts/bootstrap.sh "$(PYTHON)" "$(VENV)"
+	@touch $(STAMP)
+
+## demo: the end-to-end flow on embedded defaults (SQLite, in-process broker, sandbox)
+demo: $(STAMP)
+	$(BIN)/python manage.py demo --port $(PORT)
+
+## run: the development server on the local settings
+run: $(STAMP)
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+## test: the whole suite on a private PostgreSQL and Redis
+test: $(STAMP)
+	scripts/with-services.sh $(BIN)/pytest $(PYTEST_ARGS)
+
+## lint: ruff, formatting and missing migrations
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,27 @@
+"""Test settings: the real PostgreSQL and Redis that `make test` starts.
+
+`scripts/with-services.sh` exports DATABASE_URL and REDIS_URL; without them the suite refuses
+to run rather than silently falling back to SQLite.
+"""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .base import *  # noqa: F403
+from .base import env
+
+DATABASE_URL = env("DATABASE_URL", default="")
+REDIS_URL = env("REDIS_URL", default="")
+if not DATABASE_URL.startswith("postgres") or not REDIS_URL:
+    raise ImproperlyConfigured(
+        "The test suite runs on real PostgreSQL and Redis: run it with `make test` "
+        "(or scripts/with-services.sh .venv/bin/pytest)."
+    )
+
+SECRET_KEY = "test-secret-key"
+DEBUG = False
+DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+CELERY_BROKER_URL = REDIS_URL
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+WHATSAPP_APP_SECRET = "test-app-secret"
+WHATSAPP_VERIFY_TOKEN = "test-verify-token"

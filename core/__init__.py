@@ -1,0 +1,1 @@
+"""Cross-cutting pieces every app may use: the error hierarchy, the API error shape, logging."""

@@ -1,0 +1,97 @@
+"""The one API error shape, for every 4xx the API returns.
+
+``{"error": {"code": "template_param_count", "message": "...", "details": [...]}}``
+
+DRF's own exceptions (authentication, parsing, serializer validation, 404, 405, throttling)
+are reshaped here so clients parse one format. Serializer errors become ``details`` entries
+``{"field": "template.name", "code": "required", "message": "..."}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from core.errors import WaypostError
+
+# DRF's default codes are already stable snake_case; only these read better renamed.
+_RENAMED_CODES = {"parse_error": "malformed_request", "throttled": "rate_limited"}
+
+
+def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict:
+    return {"error": {"code": code, "message": message, "details": details or []}}
+
+
+def _flatten(detail: Any, path: str = "") -> list[dict[str, Any]]:
+    """Turn DRF's nested ``ErrorDetail`` structure into a flat list of field errors."""
+    if isinstance(detail, dict):
+        out: list[dict[str, Any]] = []
+        for key, value in detail.items():
+            sub = key if not path else f"{path}.{key}"
+            if key == "non_field_errors":
+                sub = path
+            out.extend(_flatten(value, sub))
+        return out
+    if isinstance(detail, list):
+        out = []
+        for index, value in enumerate(detail):
+            if isinstance(value, dict | list):
+                out.extend(_flatten(value, f"{path}[{index}]"))
+            else:
+                out.extend(_flatten(value, path))
+        return out
+    return [
+        {"field": path or None, "code": getattr(detail, "code", "invalid"), "message": str(detail)}
+    ]
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, WaypostError):
+        return Response({"error": exc.as_dict()}, status=exc.status)
+
+    # DRF maps these two internally but keeps the original; map them first so the code is right.
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # a real server error: let Django/Sentry see it
+
+    if isinstance(exc, exceptions.ValidationError):
+        details = _flatten(exc.detail)
+        message = details[0]["message"] if len(details) == 1 else "The request is not valid."
+        response.data = error_body("validation_error", message, details)
+    else:
+        detail = exc.detail if isinstance(exc, exceptions.APIException) else ""
+        code = getattr(detail, "code", None) or "error"
+        response.data = error_body(_RENAMED_CODES.get(code, code), str(detail))
+    return response
+
+
+def json_not_found(request, exception=None) -> JsonResponse:
+    """handler404 for the whole site: JSON under /api/, Django's page elsewhere."""
+    if request.path.startswith("/api/") or request.path.startswith("/webhooks/"):
+        return JsonResponse(
+            error_body("not_found", "No such endpoint."), status=status.HTTP_404_NOT_FOUND
+        )
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def json_server_error(request) -> JsonResponse:
+    """handler500: the API never returns an HTML error page."""
+    if request.path.startswith("/api/") or request.path.startswith("/webhooks/"):
+        return JsonResponse(
+            error_body("internal_error", "Internal error; it has been reported."), status=500
+        )
+    from django.views.defaults import server_error
+
+    return server_error(request)

@@ -1,0 +1,51 @@
+"""One error hierarchy for the domain.
+
+Services raise these; the API layer renders every one of them in the single error shape
+``{"error": {"code": ..., "message": ..., "details": [...]}}`` (see ``core.api``). ``code`` is
+stable and machine-readable; ``message`` is for humans and may change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class WaypostError(Exception):
+    """Base class: a refusal the caller can act on (always a 4xx at the API)."""
+
+    code = "error"
+    status = 400
+    default_message = "The request could not be processed."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        details: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        if code:
+            self.code = code
+        self.details = details or []
+        super().__init__(self.message)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+
+class ValidationFailed(WaypostError):
+    code = "validation_error"
+    default_message = "The request is not valid."
+
+
+class NotFound(WaypostError):
+    code = "not_found"
+    status = 404
+    default_message = "Not found."
+
+
+class Conflict(WaypostError):
+    code = "conflict"
+    status = 409
+    default_message = "The request conflicts with the current state."

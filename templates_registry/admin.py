@@ -1,0 +1,104 @@
+"""Admin for business users: create and edit templates, see each rule violation in place.
+
+Provider-managed fields (status, provider id, rejection reason, quality, last sync) are
+read-only; status is shown as a coloured badge.
+"""
+
+from django.contrib import admin
+from django.utils.html import format_html
+
+from templates_registry.forms import MessageTemplateForm, pretty_json
+from templates_registry.models import MessageTemplate, TemplateStatus
+from templates_registry.services import template_create, template_update
+
+BADGE_COLOURS = {
+    TemplateStatus.APPROVED: "#1e7e34",
+    TemplateStatus.PENDING: "#946c00",
+    TemplateStatus.IN_APPEAL: "#946c00",
+    TemplateStatus.REJECTED: "#b02a37",
+    TemplateStatus.DISABLED: "#b02a37",
+    TemplateStatus.PAUSED: "#c35a00",
+    TemplateStatus.FLAGGED: "#c35a00",
+}
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(admin.ModelAdmin):
+    form = MessageTemplateForm
+    list_display = (
+        "name",
+        "language",
+        "tenant",
+        "category",
+        "status_badge",
+        "quality",
+        "updated_at",
+    )
+    list_filter = ("status", "category", "tenant")
+    search_fields = ("name", "tenant__slug")
+    list_select_related = ("tenant",)
+    provider_fields = (
+        "status_badge",
+        "provider_template_id",
+        "rejection_reason",
+        "quality",
+        "last_synced_at",
+    )
+
+    def get_fieldsets(self, request, obj=None):
+        identity = ("tenant", "name", "language", "category", "parameter_format")
+        content = ("header_format", "header_text", "body_text", "footer_text", "buttons")
+        fieldsets = [(None, {"fields": identity}), ("Content", {"fields": content})]
+        if obj is not None:
+            fieldsets.append(("Provider", {"fields": self.provider_fields}))
+            fieldsets.append(
+                ("Meta JSON", {"fields": ("components_json",), "classes": ("collapse",)})
+            )
+        return fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        # Meta does not rename templates or change their language: make a new one instead.
+        return (
+            "tenant",
+            "name",
+            "language",
+            "parameter_format",
+            *self.provider_fields,
+            "components_json",
+        )
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj):
+        colour = BADGE_COLOURS.get(obj.status, "#555")
+        return format_html(
+            '<span style="background:{};color:#fff;padding:2px 8px;border-radius:10px;'
+            'font-size:11px;font-weight:600">{}</span>',
+            colour,
+            obj.get_status_display(),
+        )
+
+    @admin.display(description="components (Meta JSON)")
+    def components_json(self, obj):
+        return format_html("<pre>{}</pre>", pretty_json(obj.components))
+
+    def save_form(self, request, form, change):
+        """Persist through the services (they re-check the rules), not ``form.save()``."""
+        components = form.cleaned_data["components"]
+        if change:
+            return template_update(
+                template=form.instance,
+                category=form.cleaned_data["category"],
+                components=components,
+            )
+        return template_create(
+            tenant=form.cleaned_data["tenant"],
+            definition={**form.instance.definition(), "components": components},
+        )
+
+    def save_model(self, request, obj, form, change):
+        """Already saved by ``save_form``."""
+
+    def save_related(self, request, form, formsets, change):
+        """A template has no related objects to save."""

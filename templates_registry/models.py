@@ -1,0 +1,97 @@
+"""A tenant's message templates, with Meta's components stored exactly as Meta's JSON.
+
+``status``, ``provider_template_id``, ``rejection_reason``, ``quality`` and ``last_synced_at``
+are managed by the provider (create response, status webhooks, sync) and read-only to users.
+A template can be used to send only while its status is APPROVED.
+"""
+
+import uuid
+
+from django.db import models
+
+from tenants.models import Tenant
+
+
+class TemplateCategory(models.TextChoices):
+    MARKETING = "MARKETING"
+    UTILITY = "UTILITY"
+    AUTHENTICATION = "AUTHENTICATION"
+
+
+class TemplateStatus(models.TextChoices):
+    """Meta's vocabulary (meta-cloud-api.md §4.8, §5.1)."""
+
+    APPROVED = "APPROVED"
+    PENDING = "PENDING"
+    REJECTED = "REJECTED"
+    PAUSED = "PAUSED"
+    DISABLED = "DISABLED"
+    IN_APPEAL = "IN_APPEAL"
+    FLAGGED = "FLAGGED"
+    LOCKED = "LOCKED"
+    LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
+    ARCHIVED = "ARCHIVED"
+    PENDING_DELETION = "PENDING_DELETION"
+    DELETED = "DELETED"
+
+
+class ParameterFormat(models.TextChoices):
+    POSITIONAL = "POSITIONAL", "Positional ({{1}}, {{2}}, …)"
+    NAMED = "NAMED", "Named ({{first_name}}, …)"
+
+
+class TemplateQuality(models.TextChoices):
+    GREEN = "GREEN"
+    YELLOW = "YELLOW"
+    RED = "RED"
+    UNKNOWN = "UNKNOWN"
+
+
+class MessageTemplate(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="templates")
+    name = models.CharField(max_length=512)
+    language = models.CharField(max_length=16)
+    category = models.CharField(max_length=16, choices=TemplateCategory.choices)
+    parameter_format = models.CharField(
+        max_length=16, choices=ParameterFormat.choices, default=ParameterFormat.POSITIONAL
+    )
+    components = models.JSONField(default=list, help_text="Meta's component JSON, verbatim.")
+    # Provider-managed.
+    status = models.CharField(
+        max_length=20, choices=TemplateStatus.choices, default=TemplateStatus.PENDING
+    )
+    provider_template_id = models.CharField(max_length=64, blank=True)
+    rejection_reason = models.TextField(blank=True)
+    quality = models.CharField(
+        max_length=8, choices=TemplateQuality.choices, default=TemplateQuality.UNKNOWN
+    )
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "language"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "name", "language"], name="template_unique_per_tenant"
+            )
+        ]
+        indexes = [models.Index(fields=["tenant", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.language})"
+
+    @property
+    def is_sendable(self) -> bool:
+        return self.status == TemplateStatus.APPROVED
+
+    def definition(self) -> dict:
+        """The template in Meta's creation JSON, as the rules module reads it."""
+        return {
+            "name": self.name,
+            "language": self.language,
+            "category": self.category,
+            "parameter_format": self.parameter_format,
+            "components": self.components,
+        }

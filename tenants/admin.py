@@ -1,0 +1,95 @@
+"""Admin for business users: tenants, their sender numbers and API keys.
+
+Secrets never appear here: senders show only the *name* of their credential variable, and an
+API key's secret is displayed once, in the confirmation message right after it is created.
+"""
+
+from django import forms
+from django.contrib import admin, messages
+
+from tenants.models import ApiKey, SenderNumber, Tenant
+from tenants.services import api_key_create, api_key_revoke
+
+
+class SenderNumberInline(admin.TabularInline):
+    model = SenderNumber
+    extra = 0
+    fields = (
+        "provider",
+        "phone_number_id",
+        "waba_id",
+        "display_phone_number",
+        "credentials_env",
+        "messages_per_second",
+        "status",
+        "status_reason",
+    )
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ("slug", "name", "active", "param_policy", "created_at")
+    list_filter = ("active", "param_policy")
+    search_fields = ("slug", "name")
+    inlines = [SenderNumberInline]
+
+
+@admin.register(SenderNumber)
+class SenderNumberAdmin(admin.ModelAdmin):
+    list_display = (
+        "phone_number_id",
+        "tenant",
+        "provider",
+        "display_phone_number",
+        "messages_per_second",
+        "status",
+    )
+    list_filter = ("provider", "status")
+    search_fields = ("phone_number_id", "waba_id", "display_phone_number", "tenant__slug")
+    list_select_related = ("tenant",)
+
+
+class ApiKeyCreateForm(forms.ModelForm):
+    class Meta:
+        model = ApiKey
+        fields = ("tenant", "name")
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("prefix", "tenant", "name", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("tenant",)
+    list_select_related = ("tenant",)
+    readonly_fields = ("prefix", "created_at", "last_used_at", "revoked_at")
+    actions = ["revoke"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = ApiKeyCreateForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("tenant", "name")
+        return ("tenant", "name", "prefix", "created_at", "last_used_at", "revoked_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("tenant", *self.readonly_fields) if obj else ()
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        issued = api_key_create(tenant=form.cleaned_data["tenant"], name=form.cleaned_data["name"])
+        form.instance = obj = issued.api_key
+        self.message_user(
+            request,
+            f"API key created. Copy it now; it is not shown again: {issued.raw}",
+            messages.WARNING,
+        )
+
+    @admin.action(description="Revoke selected API keys")
+    def revoke(self, request, queryset):
+        for api_key in queryset:
+            api_key_revoke(api_key=api_key)
+        self.message_user(request, f"Revoked {queryset.count()} key(s).")

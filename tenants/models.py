@@ -1,0 +1,163 @@
+"""Tenants, their WhatsApp sender numbers and their API keys.
+
+Everything a tenant owns hangs off ``Tenant``; no model elsewhere exists without one. This app
+knows nothing of templates or messages (dependencies point towards it, never away).
+
+Credentials: a ``SenderNumber`` stores the *name of an environment variable* holding its access
+token (Meta) or API key (360dialog), never the secret itself. See ``SenderNumber.credential``
+and the README ("Credentials") for why.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+from django.core.exceptions import ImproperlyConfigured
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+
+slug_validator = RegexValidator(
+    r"^[a-z0-9][a-z0-9-]{1,48}[a-z0-9]$",
+    "3-50 lowercase letters, digits or hyphens; not starting or ending with a hyphen.",
+)
+env_var_validator = RegexValidator(
+    r"^[A-Z_][A-Z0-9_]*$", "An environment variable name: upper-case letters, digits, _."
+)
+
+
+class ParamPolicy(models.TextChoices):
+    """What a *formatting* violation in a text parameter gets (newline, tab, > 4 spaces)."""
+
+    REJECT = "reject", "Reject the request (400 naming the parameter)"
+    SANITIZE = "sanitize", "Sanitize (newlines/tabs to spaces, collapse runs) and record it"
+
+
+class Tenant(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    slug = models.SlugField(max_length=50, unique=True, validators=[slug_validator])
+    name = models.CharField(max_length=200)
+    active = models.BooleanField(default=True)
+    param_policy = models.CharField(
+        "parameter formatting policy",
+        max_length=16,
+        choices=ParamPolicy.choices,
+        default=ParamPolicy.REJECT,
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Provider(models.TextChoices):
+    META = "meta", "Meta Cloud API"
+    DIALOG360 = "360dialog", "360dialog"
+    SANDBOX = "sandbox", "Waypost sandbox"
+
+
+class SenderStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    BLOCKED = "blocked", "Blocked (provider alert; sending stopped)"
+    DISABLED = "disabled", "Disabled by an operator"
+
+
+class MissingCredential(ImproperlyConfigured):
+    """The environment variable a sender names is not set (the message never says its value)."""
+
+
+class SenderNumber(models.Model):
+    """A WhatsApp business phone number a tenant sends from.
+
+    ``messages_per_second`` defaults to 80, Meta's default per-number throughput
+    (meta-cloud-api.md §3.1); numbers upgraded by Meta may go up to 1,000.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="senders")
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    phone_number_id = models.CharField(
+        "phone number id", max_length=64, unique=True, help_text="Meta's id for the number."
+    )
+    waba_id = models.CharField("WABA id", max_length=64, db_index=True)
+    display_phone_number = models.CharField(max_length=32, blank=True)
+    credentials_env = models.CharField(
+        "credential variable",
+        max_length=128,
+        blank=True,
+        validators=[env_var_validator],
+        help_text=(
+            "Name of the environment variable holding the access token (Meta) or API key "
+            "(360dialog). The secret itself is never stored in the database."
+        ),
+    )
+    messages_per_second = models.PositiveIntegerField(
+        default=80, validators=[MinValueValidator(1), MaxValueValidator(1000)]
+    )
+    status = models.CharField(
+        max_length=16, choices=SenderStatus.choices, default=SenderStatus.ACTIVE
+    )
+    status_reason = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["tenant", "phone_number_id"]
+
+    def __str__(self) -> str:
+        return f"{self.tenant.slug}:{self.phone_number_id}"
+
+    def credential(self) -> str:
+        """Read the secret from the environment at the moment it is needed.
+
+        The sandbox accepts any non-empty token, so a sandbox sender without a variable uses a
+        fixed placeholder.
+        """
+        if not self.credentials_env:
+            if self.provider == Provider.SANDBOX:
+                return "sandbox-token"
+            raise MissingCredential(f"sender {self.phone_number_id} names no credential variable")
+        value = os.environ.get(self.credentials_env, "")
+        if not value:
+            raise MissingCredential(
+                f"environment variable {self.credentials_env} (credential of sender "
+                f"{self.phone_number_id}) is not set"
+            )
+        return value
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def active(self) -> ApiKeyQuerySet:
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiKey(models.Model):
+    """A tenant's API key. Shown once at creation; only its prefix and SHA-256 are stored.
+
+    Keys are 256-bit random strings, so a fast hash is enough (no password stretching is
+    needed against brute force of a random 43-character secret).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, default="default")
+    prefix = models.CharField(max_length=16, unique=True)
+    key_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.tenant.slug}:{self.prefix}…"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -1,0 +1,108 @@
+"""Writes for tenants, senders and API keys. Views, commands and the admin call these."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from core.errors import Conflict
+from tenants.models import ApiKey, Provider, SenderNumber, Tenant
+
+KEY_PREFIX = "wp_"
+# last_used_at is informational: write it at most this often per key, not on every request.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    api_key: ApiKey
+    raw: str  # shown once, never stored
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def api_key_create(*, tenant: Tenant, name: str = "default") -> IssuedKey:
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    api_key = ApiKey.objects.create(tenant=tenant, name=name, prefix=prefix, key_hash=_hash(secret))
+    return IssuedKey(api_key=api_key, raw=f"{KEY_PREFIX}{prefix}_{secret}")
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+    return api_key
+
+
+def api_key_authenticate(*, raw: str) -> ApiKey | None:
+    """Return the active key that ``raw`` is, or None. Compares hashes in constant time."""
+    if not raw.startswith(KEY_PREFIX):
+        return None
+    prefix, sep, secret = raw[len(KEY_PREFIX) :].partition("_")
+    if not sep or not prefix or not secret:
+        return None
+    api_key = ApiKey.objects.active().select_related("tenant").filter(prefix=prefix).first()
+    if api_key is None or not hmac.compare_digest(api_key.key_hash, _hash(secret)):
+        return None
+    now = timezone.now()
+    ApiKey.objects.filter(pk=api_key.pk).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
+    ).update(last_used_at=now)
+    return api_key
+
+
+@dataclass(frozen=True)
+class TenantBundle:
+    tenant: Tenant
+    sender: SenderNumber
+    key: IssuedKey
+
+
+@transaction.atomic
+def tenant_create(
+    *,
+    slug: str,
+    name: str,
+    provider: str = Provider.SANDBOX,
+    phone_number_id: str,
+    waba_id: str,
+    display_phone_number: str = "",
+    messages_per_second: int = 80,
+    credentials_env: str = "",
+) -> TenantBundle:
+    """Create a tenant with one sender number and one API key, all or nothing."""
+    if Tenant.objects.filter(slug=slug).exists():
+        raise Conflict(f"A tenant with slug {slug!r} already exists.", code="tenant_exists")
+    if SenderNumber.objects.filter(phone_number_id=phone_number_id).exists():
+        raise Conflict(
+            f"Phone number id {phone_number_id!r} already belongs to a sender.",
+            code="sender_exists",
+        )
+    tenant = Tenant(slug=slug, name=name)
+    tenant.full_clean()
+    sender = SenderNumber(
+        tenant=tenant,
+        provider=provider,
+        phone_number_id=phone_number_id,
+        waba_id=waba_id,
+        display_phone_number=display_phone_number,
+        messages_per_second=messages_per_second,
+        credentials_env=credentials_env,
+    )
+    try:
+        tenant.save()
+        sender.full_clean()
+        sender.save()
+    except IntegrityError as exc:  # a concurrent create with the same slug or number
+        raise Conflict("The tenant or sender was created concurrently.", code="conflict") from exc
+    return TenantBundle(tenant=tenant, sender=sender, key=api_key_create(tenant=tenant))

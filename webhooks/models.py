@@ -1,0 +1,1 @@
+"""Raw webhook deliveries (filled in by the webhook-ingestion issue)."""
