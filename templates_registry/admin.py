@@ -76,7 +76,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
             '<span style="background:{};color:#fff;padding:2px 8px;border-radius:10px;'
             'font-size:11px;font-weight:600">{}</span>',
             colour,
-            obj.get_status_display(),
+            obj.status,
         )
 
     @admin.display(description="components (Meta JSON)")

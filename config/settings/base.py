@@ -11,7 +11,9 @@ from pathlib import Path
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
+# Local state of the embedded defaults (SQLite database, collected static files).
 VAR_DIR = BASE_DIR / "var"
+(VAR_DIR / "static").mkdir(parents=True, exist_ok=True)
 
 env = environ.Env()
 # A .env file is read when present (never committed); real environment variables win.
@@ -43,6 +45,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves the admin's and API docs' static files from gunicorn, without a separate server.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -1,0 +1,69 @@
+"""Tenant isolation for every API endpoint: another tenant's object is a 404, never a 403.
+
+The test enumerates the URL patterns under /api/v1/, so an endpoint added without a case
+here fails ``test_every_api_endpoint_has_an_isolation_case``.
+"""
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from .factories import MessageTemplateFactory
+from .templates_registry.builders import body, send_body, text
+
+
+def _api_patterns(patterns=None, prefix=""):
+    for p in patterns if patterns is not None else get_resolver().url_patterns:
+        if isinstance(p, URLResolver):
+            yield from _api_patterns(p.url_patterns, prefix + str(p.pattern))
+        elif isinstance(p, URLPattern) and (prefix + str(p.pattern)).startswith("api/v1/"):
+            yield p.name
+
+
+# url name -> (method, path builder taking the other tenant's object, body)
+OBJECT_ENDPOINTS = {
+    "template-detail": ("get", lambda t: f"/api/v1/templates/{t.pk}", None),
+    "template-validate": (
+        "post",
+        lambda t: f"/api/v1/templates/{t.pk}/validate",
+        {"components": [send_body(text("x"))]},
+    ),
+}
+COLLECTION_ENDPOINTS = {"template-list"}
+
+
+def test_every_api_endpoint_has_an_isolation_case():
+    names = set(_api_patterns())
+    assert names == set(OBJECT_ENDPOINTS) | COLLECTION_ENDPOINTS
+
+
+@pytest.fixture
+def b_template(tenant_b):
+    return MessageTemplateFactory(tenant=tenant_b.tenant, components=[body("Hi {{1}}, ok.")])
+
+
+@pytest.mark.parametrize("name", sorted(OBJECT_ENDPOINTS))
+def test_other_tenants_object_is_404(name, tenant_a, tenant_b, b_template):
+    method, path, payload = OBJECT_ENDPOINTS[name]
+    foreign = getattr(tenant_a.client, method)(path(b_template), payload, format="json")
+    assert foreign.status_code == 404, foreign.content
+    assert foreign.json()["error"]["code"] == "template_not_found"
+    own = getattr(tenant_b.client, method)(path(b_template), payload, format="json")
+    assert own.status_code == 200, own.content
+
+
+def test_list_shows_only_own_templates(tenant_a, tenant_b, b_template):
+    mine = MessageTemplateFactory(tenant=tenant_a.tenant)
+    ids = {t["id"] for t in tenant_a.client.get("/api/v1/templates").json()["results"]}
+    assert ids == {str(mine.pk)}
+    by_name = tenant_a.client.get("/api/v1/templates", {"name": b_template.name}).json()
+    assert by_name["results"] == []
+
+
+def test_names_are_unique_per_tenant_not_globally(tenant_a, b_template):
+    payload = {
+        "name": b_template.name,
+        "language": b_template.language,
+        "category": "UTILITY",
+        "components": [body("Hi {{1}}, ok.")],
+    }
+    assert tenant_a.client.post("/api/v1/templates", payload, format="json").status_code == 201
