@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "templates_registry",
     "messaging",
     "webhooks",
+    "sandbox",
 ]
 
 MIDDLEWARE = [
@@ -120,6 +121,8 @@ WHATSAPP_VERIFY_TOKEN = env("WHATSAPP_VERIFY_TOKEN", default="")
 WHATSAPP_GRAPH_VERSION = env("WHATSAPP_GRAPH_VERSION", default="v23.0")
 WHATSAPP_GRAPH_URL = env("WHATSAPP_GRAPH_URL", default="https://graph.facebook.com")
 DIALOG360_BASE_URL = env("DIALOG360_BASE_URL", default="https://waba-v2.360dialog.io")
+# Senders whose provider is `sandbox` talk to this URL (see `manage.py runsandbox`).
+SANDBOX_URL = env("SANDBOX_URL", default="http://127.0.0.1:8025")
 
 # --- Redis / Celery ---------------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")

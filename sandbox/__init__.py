@@ -1,0 +1,14 @@
+"""A local stand-in for Meta's WhatsApp Cloud API (and 360dialog's) that misbehaves on demand.
+
+Layout (no Django in the server; ``manage.py runsandbox`` only starts it):
+
+* ``config``   — every knob, from CLI flags, ``SANDBOX_*`` env vars or ``POST /_sandbox/config``.
+* ``wire``     — Meta's wire formats: error table and bodies, send response, webhook envelopes.
+* ``checks``   — what Meta checks on a send (envelope, template, parameters), independently of
+                 Waypost's own rules so the two can disagree and tests would notice.
+* ``state``    — in-memory ground truth: templates per WABA, numbers, accepted messages,
+                 rate limiters (per-number mps, per-recipient pair limit), counters.
+* ``webhooks`` — the dispatcher: schedules status/template/inbound webhooks, batches, signs,
+                 duplicates, reorders, drops, retries with backoff.
+* ``server``   — the aiohttp application and its routes.
+"""
