@@ -226,13 +226,11 @@ def check_template_parameters(template: dict, components: tuple) -> None:
             raise MetaError(131009, f"The template has no button {index}.")
     for index, (btype, has_var) in enumerate(spec["buttons"]):
         params = button_params.get(index, {}).get("parameters", [])
-        if has_var and btype in ("URL", "OTP"):
-            if (
-                len(params) != 1
-                or not isinstance(params[0].get("text"), str)
-                or not params[0]["text"]
-            ):
-                raise MetaError(131008, f"Button {index} needs its URL parameter.")
+        url_param_ok = (
+            len(params) == 1 and isinstance(params[0].get("text"), str) and bool(params[0]["text"])
+        )
+        if has_var and btype in ("URL", "OTP") and not url_param_ok:
+            raise MetaError(131008, f"Button {index} needs its URL parameter.")
         if (
             btype == "COPY_CODE"
             and index in button_params
