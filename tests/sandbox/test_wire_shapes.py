@@ -1,0 +1,139 @@
+"""The sandbox's payloads against the example payloads in shared/meta-cloud-api.md.
+
+Each example is read from the fact sheet itself (§1.3, §1.5, §4.9 (a)-(g)) and compared with
+what the sandbox really sends or answers: the same keys with the same JSON types, field by
+field, at every level.
+"""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from .test_sandbox import PHONE, WABA, message, send
+
+FACTS = Path(__file__).resolve().parents[3] / "shared" / "meta-cloud-api.md"
+
+
+def shape(value):
+    """Keys and JSON types, recursively; a list is described by its first item."""
+    if isinstance(value, dict):
+        return {key: shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [shape(value[0])] if value else []
+    return type(value).__name__
+
+
+@pytest.fixture(scope="module")
+def examples():
+    if not FACTS.exists():
+        pytest.fail(f"{FACTS} is missing: it sits beside the project in every checkout")
+    text = FACTS.read_text()
+    found = {
+        letter: json.loads(body)
+        for letter, body in re.findall(r"\*\*\((\w)\)[^\n]*\n```json\n(.*?)\n```", text, re.S)
+    }
+    for key, heading in (
+        ("success", "### 1.3 Success response"),
+        ("error", "### 1.5 Error response shape"),
+    ):
+        body = re.search(re.escape(heading) + r"\n```json\n(.*?)\n```", text, re.S).group(1)
+        found[key] = json.loads(body)
+    assert set("abcdefg") <= set(found), sorted(found)
+    return found
+
+
+@pytest.fixture
+def live(sandbox):
+    sandbox.post(
+        "/_sandbox/numbers",
+        {"phone_number_id": PHONE, "waba_id": WABA, "display_phone_number": "15550783881"},
+    )
+    from .test_sandbox import ORDER_UPDATE
+
+    sandbox.post(f"/v23.0/{WABA}/message_templates", ORDER_UPDATE)
+    return sandbox
+
+
+def status_envelope(sink, wamid, status):
+    """The delivery carrying ``status`` for ``wamid``, narrowed to that one status."""
+
+    def carries(delivery):
+        value = delivery.json["entry"][0]["changes"][0]["value"]
+        return any(s["id"] == wamid and s["status"] == status for s in value.get("statuses", []))
+
+    payload = sink.wait_for(carries)[0].json
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["statuses"] = [s for s in value["statuses"] if s["id"] == wamid and s["status"] == status]
+    return payload
+
+
+def test_send_success_matches_1_3(live, examples):
+    assert shape(send(live).json()) == shape(examples["success"])
+
+
+def test_error_matches_1_5(live, examples):
+    example = json.loads(json.dumps(examples["error"]))
+    # §1.5: error_subcode is "Deprecated. Not returned in v16.0+ responses" — so not sent.
+    del example["error"]["error_subcode"]
+    response = send(live, message(template={"name": "nope", "language": {"code": "en_US"}}))
+    assert shape(response.json()) == shape(example)
+
+
+def test_sent_v23_matches_4_9_a(live, sink, examples):
+    wamid = send(live, version="v23.0").json()["messages"][0]["id"]
+    assert shape(status_envelope(sink, wamid, "sent")) == shape(examples["a"])
+
+
+def test_sent_v24_matches_4_9_b(live, sink, examples):
+    wamid = send(live, version="v24.0").json()["messages"][0]["id"]
+    assert shape(status_envelope(sink, wamid, "sent")) == shape(examples["b"])
+
+
+def test_delivered_matches_4_9_c(live, sink, examples):
+    wamid = send(live, message(opaque="job-42"), version="v24.0").json()["messages"][0]["id"]
+    assert shape(status_envelope(sink, wamid, "delivered")) == shape(examples["c"])
+
+
+def test_failed_matches_4_9_d(live, sink, examples):
+    live.configure(fail_rules=[["^\\+1555000", 131049]])
+    wamid = send(live, message(to="+15550001111"), version="v24.0").json()["messages"][0]["id"]
+    payload = status_envelope(sink, wamid, "failed")
+    assert shape(payload) == shape(examples["d"])
+    assert (
+        payload["entry"][0]["changes"][0]["value"]["statuses"][0]["errors"][0]["code"]
+        == examples["d"]["entry"][0]["changes"][0]["value"]["statuses"][0]["errors"][0]["code"]
+    )
+
+
+def test_inbound_text_matches_4_9_e(live, sink, examples):
+    live.post(
+        "/_sandbox/inbound",
+        {"phone_number_id": PHONE, "from": "16505551234", "text": "Does it come in another color?"},
+    )
+    [delivery] = sink.wait_for(lambda d: b'"type":"text"' in d.body)
+    assert shape(delivery.json) == shape(examples["e"])
+
+
+def test_button_reply_matches_4_9_f(live, sink, examples):
+    wamid = send(live).json()["messages"][0]["id"]
+    live.post(
+        "/_sandbox/inbound",
+        {
+            "phone_number_id": PHONE,
+            "from": "16505551234",
+            "button": {"payload": "Unsubscribe", "text": "Unsubscribe"},
+            "context_wamid": wamid,
+        },
+    )
+    [delivery] = sink.wait_for(lambda d: b'"type":"button"' in d.body)
+    assert shape(delivery.json) == shape(examples["f"])
+
+
+def test_template_status_matches_4_9_g(sandbox, sink, examples):
+    from .test_sandbox import ORDER_UPDATE
+
+    sandbox.post(f"/v23.0/{WABA}/message_templates", ORDER_UPDATE)
+    [delivery] = sink.wait_for(lambda d: b"message_template_status_update" in d.body)
+    assert shape(delivery.json) == shape(examples["g"])

@@ -1,0 +1,164 @@
+"""Real servers for integration tests: the sandbox as its own process, a webhook sink thread."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+APP_SECRET = "sandbox-test-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Delivery:
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+
+@dataclass
+class Sink:
+    """Collects webhook POSTs; ``fail_next`` answers that many with 500 first."""
+
+    url: str
+    deliveries: list[Delivery] = field(default_factory=list)
+    fail_next: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.deliveries.clear()
+            self.fail_next = 0
+
+    def statuses(self) -> list[dict]:
+        with self.lock:
+            deliveries = list(self.deliveries)
+        return [
+            status
+            for d in deliveries
+            for entry in d.json.get("entry", [])
+            for change in entry["changes"]
+            for status in change["value"].get("statuses", [])
+        ]
+
+    def wait_for(self, predicate, timeout: float = 10.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                found = [d for d in self.deliveries if predicate(d)]
+            if found:
+                return found
+            time.sleep(0.02)
+        raise AssertionError("no matching webhook arrived")
+
+
+def start_sink() -> tuple[Sink, ThreadingHTTPServer]:
+    port = free_port()
+    sink = Sink(url=f"http://127.0.0.1:{port}/hook")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            with sink.lock:
+                failing = sink.fail_next > 0
+                if failing:
+                    sink.fail_next -= 1
+                else:
+                    sink.deliveries.append(Delivery(dict(self.headers), body))
+            self.send_response(500 if failing else 200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return sink, server
+
+
+class SandboxProcess:
+    """``manage.py runsandbox`` in a subprocess, reset between tests through its own API."""
+
+    def __init__(self, webhook_url: str, **flags) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        args = [
+            sys.executable,
+            "manage.py",
+            "runsandbox",
+            "--port",
+            str(self.port),
+            "--webhook-url",
+            webhook_url,
+            "--app-secret",
+            APP_SECRET,
+        ]
+        for name, value in flags.items():
+            args += [f"--{name.replace('_', '-')}", str(value)]
+        env = os.environ | {"DJANGO_SETTINGS_MODULE": "config.settings.local"}
+        self.proc = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = "Bearer test-token"
+        for _ in range(200):
+            try:
+                self.session.get(f"{self.url}/_sandbox/ping", timeout=0.5)
+                break
+            except requests.ConnectionError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(self.proc.stderr.read().decode()) from None
+                time.sleep(0.05)
+        self.defaults = self.get("/_sandbox/config").json()
+
+    def get(self, path: str, **kw) -> requests.Response:
+        return self.session.get(self.url + path, timeout=kw.pop("timeout", 10), **kw)
+
+    def post(self, path: str, json_body=None, **kw) -> requests.Response:
+        return self.session.post(
+            self.url + path, json=json_body, timeout=kw.pop("timeout", 10), **kw
+        )
+
+    def configure(self, **changes) -> dict:
+        response = self.post("/_sandbox/config", changes)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def restore(self) -> None:
+        defaults = {k: v for k, v in self.defaults.items() if v != "***"}  # secrets are masked
+        self.configure(**defaults)
+        self.post("/_sandbox/reset", {"everything": True})
+
+    def wait_idle(self, timeout: float = 30.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            stats = self.get("/_sandbox/stats").json()
+            if stats["webhooks"]["pending"] == 0:
+                return stats
+            time.sleep(0.05)
+        raise AssertionError("sandbox webhooks did not drain")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
