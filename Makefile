@@ -30,6 +30,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
+## bench: the benchmarks in bench/ (each prints ratios against a baseline run in the same session)
+bench: $(STAMP)
+	$(BIN)/python bench/sandbox_bench.py
+
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
