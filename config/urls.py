@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 api_v1 = [
     path("", include("templates_registry.urls")),
+    path("", include("messaging.urls")),
 ]
 
 urlpatterns = [

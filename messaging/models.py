@@ -1,1 +1,113 @@
-"""Messages and their event ledger: the send path (filled in by the send-path issue)."""
+"""Messages and their append-only event ledger.
+
+``Message.state`` is a projection of the message's ``MessageEvent`` rows (see
+``messaging.states``); ``state_rank`` is the precedence of the event that set it, so every
+state write is a conditional update that can only move a message forward.
+
+``MessageEvent`` rows are never updated or deleted: a PostgreSQL (and SQLite) trigger refuses
+both (migration 0002), and the admin offers neither. ``(message, dedupe_key)`` is unique, so
+the same fact recorded twice — a redelivered task, a duplicated webhook — is one row.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+from messaging.states import ErrorClass, EventSource, EventType, MessageState
+from templates_registry.models import MessageTemplate
+from tenants.models import SenderNumber, Tenant
+
+
+class Message(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="messages")
+    sender = models.ForeignKey(SenderNumber, on_delete=models.PROTECT, related_name="messages")
+    recipient = models.CharField(max_length=20, help_text="E.164")
+    # The template as it was at send time (the registry may change afterwards).
+    template = models.ForeignKey(
+        MessageTemplate, on_delete=models.SET_NULL, null=True, related_name="messages"
+    )
+    template_name = models.CharField(max_length=512)
+    template_language = models.CharField(max_length=16)
+    template_category = models.CharField(max_length=16)
+    template_components = models.JSONField(default=list)
+    parameters = models.JSONField(default=list, help_text="Send-time components, as sanitised.")
+    payload = models.JSONField(null=True, blank=True, help_text="The canonical provider payload.")
+    provider_message_id = models.CharField(max_length=128, null=True, blank=True, unique=True)
+    idempotency_key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    metadata = models.JSONField(default=dict, blank=True)
+    # Projection of the ledger.
+    state = models.CharField(
+        max_length=16, choices=MessageState.choices, default=MessageState.QUEUED
+    )
+    state_rank = models.BigIntegerField(default=0)
+    state_changed_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Submits so far.")
+    round = models.PositiveSmallIntegerField(default=0, help_text="Current pipeline round.")
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.CharField(max_length=32, blank=True)
+    error_title = models.CharField(max_length=255, blank=True)
+    error_details = models.TextField(blank=True)
+    error_class = models.CharField(max_length=20, choices=ErrorClass.choices, blank=True)
+    stalled = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "idempotency_key"], name="message_idempotency_key_per_tenant"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at", "id"]),
+            models.Index(fields=["state", "next_attempt_at"]),
+            models.Index(fields=["tenant", "recipient"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.state})"
+
+
+class MessageEvent(models.Model):
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=24, choices=EventType.choices)
+    source = models.CharField(max_length=12, choices=EventSource.choices)
+    # The pipeline round the event belongs to: 0 at creation, +1 each time the message
+    # re-enters the pipeline (retry, cool-down, resend). Later rounds outrank earlier ones.
+    round = models.PositiveSmallIntegerField(default=0)
+    occurred_at = models.DateTimeField()
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    detail = models.JSONField(default=dict, blank=True)
+    dedupe_key = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "dedupe_key"], name="event_dedupe"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type}#{self.round} ({self.source})"
+
+
+class Suppression(models.Model):
+    """A recipient the tenant must not message (opt-out); the pipeline refuses them."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="suppressions")
+    recipient = models.CharField(max_length=20, help_text="E.164")
+    reason = models.CharField(max_length=100, default="opt_out")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "recipient"], name="suppression_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant}:{self.recipient}"

@@ -43,6 +43,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         "rejection_reason",
         "quality",
         "last_synced_at",
+        "submission_error",
     )
 
     def get_fieldsets(self, request, obj=None):

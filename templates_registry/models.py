@@ -9,7 +9,7 @@ import uuid
 
 from django.db import models
 
-from tenants.models import Tenant
+from tenants.models import SenderNumber, Tenant
 
 
 class TemplateCategory(models.TextChoices):
@@ -50,6 +50,14 @@ class TemplateQuality(models.TextChoices):
 class MessageTemplate(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="templates")
+    sender = models.ForeignKey(
+        SenderNumber,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="templates",
+        help_text="The number whose WABA the template was submitted to.",
+    )
     name = models.CharField(max_length=512)
     language = models.CharField(max_length=16)
     category = models.CharField(max_length=16, choices=TemplateCategory.choices)
@@ -67,6 +75,11 @@ class MessageTemplate(models.Model):
         max_length=8, choices=TemplateQuality.choices, default=TemplateQuality.UNKNOWN
     )
     last_synced_at = models.DateTimeField(null=True, blank=True)
+    submission_error = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Why the last submission to the provider did not go through, if it did not.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from core.errors import Conflict, ValidationFailed
+from messaging.providers import ProviderError, get_provider
 from templates_registry import rules
-from templates_registry.models import MessageTemplate
-from tenants.models import Tenant
+from templates_registry.models import MessageTemplate, TemplateStatus
+from tenants.models import MissingCredential, SenderNumber, SenderStatus, Tenant
 
 
 def violations_error(violations: list[rules.Violation], *, what: str) -> ValidationFailed:
@@ -28,12 +30,15 @@ def violations_error(violations: list[rules.Violation], *, what: str) -> Validat
 
 
 def template_create(*, tenant: Tenant, definition: dict[str, Any]) -> MessageTemplate:
-    """Validate a template in Meta's creation JSON and store it (PENDING until approved)."""
+    """Validate a template in Meta's creation JSON, store it, and submit it to the provider of
+    the tenant's sender. It stays PENDING until the provider says APPROVED (in the create
+    response, a status webhook or a sync); only then can it send."""
     violations = rules.check_definition(definition)
     if violations:
         raise violations_error(violations, what="template")
     template = MessageTemplate(
         tenant=tenant,
+        sender=_default_sender(tenant),
         name=definition["name"],
         language=definition["language"],
         category=definition["category"].upper(),
@@ -48,6 +53,44 @@ def template_create(*, tenant: Tenant, definition: dict[str, Any]) -> MessageTem
             f"Template {template.name!r} already exists in language {template.language!r}.",
             code="template_exists",
         ) from exc
+    return template_submit(template=template)
+
+
+def _default_sender(tenant: Tenant) -> SenderNumber | None:
+    senders = SenderNumber.objects.filter(tenant=tenant).order_by("created_at")
+    return senders.filter(status=SenderStatus.ACTIVE).first() or senders.first()
+
+
+def template_submit(*, template: MessageTemplate) -> MessageTemplate:
+    """``POST /{version}/{waba_id}/message_templates`` on the sender's provider; records the
+    provider's id and status. A refusal makes the template REJECTED with the provider's
+    reason; a transport failure leaves it PENDING with ``submission_error`` set, to resubmit."""
+    sender = template.sender
+    if sender is None:
+        template.submission_error = "The tenant has no sender number to submit through."
+        template.save(update_fields=["submission_error", "updated_at"])
+        return template
+    provider = get_provider(sender.provider)
+    try:
+        answer = provider.create_template(
+            credential=sender.credential(), waba_id=sender.waba_id, definition=template.definition()
+        )
+    except ProviderError as exc:
+        if exc.status is not None and exc.status < 500:
+            template.status = TemplateStatus.REJECTED
+            template.rejection_reason = f"{exc.code or exc.status}: {exc}"[:1000]
+            template.submission_error = ""
+        else:
+            template.submission_error = str(exc)[:500]
+    except MissingCredential as exc:
+        template.submission_error = str(exc)[:500]
+    else:
+        template.provider_template_id = str(answer.get("id", ""))
+        status = str(answer.get("status", "PENDING")).upper()
+        template.status = status if status in TemplateStatus.values else TemplateStatus.PENDING
+        template.submission_error = ""
+        template.last_synced_at = timezone.now()
+    template.save()
     return template
 
 

@@ -33,6 +33,13 @@ class ParamPolicy(models.TextChoices):
     SANITIZE = "sanitize", "Sanitize (newlines/tabs to spaces, collapse runs) and record it"
 
 
+class AmbiguousPolicy(models.TextChoices):
+    """What happens to a message whose submit outcome stayed unknown past the grace period."""
+
+    HOLD = "hold", "Hold for an operator (flagged as stalled)"
+    RESEND = "resend", "Resend (may duplicate: Meta has no idempotency key)"
+
+
 class Tenant(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     slug = models.SlugField(max_length=50, unique=True, validators=[slug_validator])
@@ -44,6 +51,22 @@ class Tenant(models.Model):
         choices=ParamPolicy.choices,
         default=ParamPolicy.REJECT,
     )
+    # Retry policy for errors worth retrying (meta-cloud-api.md §2).
+    max_attempts = models.PositiveSmallIntegerField(
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(50)],
+        help_text="Submit attempts per message before it is dead-lettered.",
+    )
+    retry_window_seconds = models.PositiveIntegerField(
+        default=3600, help_text="Give up retrying this long after the message was created."
+    )
+    ambiguous_policy = models.CharField(
+        max_length=8, choices=AmbiguousPolicy.choices, default=AmbiguousPolicy.HOLD
+    )
+    ambiguous_grace_seconds = models.PositiveIntegerField(
+        default=900,
+        help_text="How long an unknown submit waits for a status webhook before the policy.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -51,6 +74,11 @@ class Tenant(models.Model):
 
     def __str__(self) -> str:
         return self.slug
+
+    @property
+    def queue_name(self) -> str:
+        """The Celery queue this tenant's messages travel on (one per tenant: fairness)."""
+        return f"tenant.{self.slug}"
 
 
 class Provider(models.TextChoices):

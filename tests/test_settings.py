@@ -53,6 +53,7 @@ def test_production_starts_with_its_environment():
         SECRET_KEY="x" * 50,
         DATABASE_URL="postgres://u@127.0.0.1:1/db",
         CELERY_BROKER_URL="redis://127.0.0.1:1/0",
+        REDIS_URL="redis://127.0.0.1:1/0",
         WHATSAPP_APP_SECRET="s",
         WHATSAPP_VERIFY_TOKEN="t",
     )

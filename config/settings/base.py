@@ -124,9 +124,39 @@ DIALOG360_BASE_URL = env("DIALOG360_BASE_URL", default="https://waba-v2.360dialo
 # Senders whose provider is `sandbox` talk to this URL (see `manage.py runsandbox`).
 SANDBOX_URL = env("SANDBOX_URL", default="http://127.0.0.1:8025")
 
+# --- Send path --------------------------------------------------------------------------------
+WAYPOST_PROVIDER_CONNECT_TIMEOUT = env.float("WAYPOST_PROVIDER_CONNECT_TIMEOUT", default=3.0)
+WAYPOST_PROVIDER_READ_TIMEOUT = env.float("WAYPOST_PROVIDER_READ_TIMEOUT", default=10.0)
+# `redis` shares limits across workers; `local` keeps them in process (the embedded demo).
+WAYPOST_RATE_LIMITER = env("WAYPOST_RATE_LIMITER", default="local")
+WAYPOST_PAIR_INTERVAL = env.float("WAYPOST_PAIR_INTERVAL", default=6.0)
+WAYPOST_PAIR_BURST = env.int("WAYPOST_PAIR_BURST", default=10)
+WAYPOST_BATCH_SIZE = env.int("WAYPOST_BATCH_SIZE", default=100)
+WAYPOST_SUBMIT_CONCURRENCY = env.int("WAYPOST_SUBMIT_CONCURRENCY", default=32)
+# A message still `submitting` this long after its submit began lost its worker mid-request.
+WAYPOST_SUBMIT_STUCK_AFTER = env.float(
+    "WAYPOST_SUBMIT_STUCK_AFTER",
+    default=WAYPOST_PROVIDER_CONNECT_TIMEOUT + WAYPOST_PROVIDER_READ_TIMEOUT + 5,
+)
+WAYPOST_REDRIVE_AFTER = env.float("WAYPOST_REDRIVE_AFTER", default=60.0)
+WAYPOST_COUNTDOWN_MAX = env.float("WAYPOST_COUNTDOWN_MAX", default=300.0)
+# Fault injection for the crash tests only: names of points where the worker SIGKILLs itself.
+WAYPOST_CRASH_POINTS = env.list("WAYPOST_CRASH_POINTS", default=[])
+
 # --- Redis / Celery ---------------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="memory://")
+CELERY_TASK_DEFAULT_QUEUE = "waypost"
+# Redis redelivers a task whose worker died once this many seconds passed (acks_late).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+}
+CELERY_BEAT_SCHEDULE = {
+    # Re-drive messages whose enqueue was lost (broker down) or whose retry is due.
+    "messaging-redrive": {"task": "messaging.redrive", "schedule": 30.0},
+    # Apply the tenant's policy to submits whose outcome stayed unknown past the grace period.
+    "messaging-resolve-unknown": {"task": "messaging.resolve_unknown", "schedule": 60.0},
+}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

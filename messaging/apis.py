@@ -1,0 +1,162 @@
+"""Message API: one thin view per operation; logic lives in services and selectors."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.errors import ValidationFailed
+from messaging.models import Message
+from messaging.selectors import message_get, message_list, message_timeline
+from messaging.services import message_cancel, message_create, message_create_batch
+from messaging.states import MessageState
+
+
+class MessageOutput(serializers.ModelSerializer):
+    to = serializers.CharField(source="recipient")
+    template = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Message
+        fields = (
+            "id",
+            "state",
+            "to",
+            "template",
+            "parameters",
+            "provider_message_id",
+            "error",
+            "stalled",
+            "attempts",
+            "next_attempt_at",
+            "metadata",
+            "idempotency_key",
+            "created_at",
+            "state_changed_at",
+        )
+
+    def get_template(self, obj) -> dict:
+        return {
+            "name": obj.template_name,
+            "language": obj.template_language,
+            "category": obj.template_category,
+        }
+
+    def get_error(self, obj) -> dict | None:
+        if not obj.error_code:
+            return None
+        return {
+            "code": obj.error_code,
+            "title": obj.error_title,
+            "details": obj.error_details,
+            "class": obj.error_class,
+        }
+
+
+class EventOutput(serializers.Serializer):
+    type = serializers.CharField()
+    source = serializers.CharField()
+    state = serializers.CharField(allow_null=True)
+    round = serializers.IntegerField()
+    occurred_at = serializers.DateTimeField()
+    recorded_at = serializers.DateTimeField()
+    detail = serializers.JSONField()
+
+
+class MessagePagination(CursorPagination):
+    ordering = ("-created_at", "-id")
+    page_size = 50
+    max_page_size = 500
+    page_size_query_param = "page_size"
+
+
+def _idempotency_key(request) -> str:
+    key = request.headers.get("Idempotency-Key", "")
+    if not key:
+        raise ValidationFailed(
+            "The Idempotency-Key header is required.",
+            code="idempotency_key_missing",
+            details=[{"field": "Idempotency-Key", "code": "required"}],
+        )
+    return key
+
+
+class MessageListCreateApi(APIView):
+    class Filters(serializers.Serializer):
+        state = serializers.CharField(required=False)
+        recipient = serializers.CharField(required=False)
+        template = serializers.CharField(required=False)
+        created_after = serializers.DateTimeField(required=False)
+        created_before = serializers.DateTimeField(required=False)
+        stalled = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+        def validate_state(self, value):
+            unknown = set(value.split(",")) - set(MessageState.values)
+            if unknown:
+                raise serializers.ValidationError(f"unknown state(s): {sorted(unknown)}")
+            return value
+
+    @extend_schema(parameters=[Filters], responses=MessageOutput(many=True))
+    def get(self, request):
+        filters = self.Filters(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        messages = message_list(tenant=request.user.tenant, **filters.validated_data)
+        paginator = MessagePagination()
+        page = paginator.paginate_queryset(messages, request, view=self)
+        return paginator.get_paginated_response(MessageOutput(page, many=True).data)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)
+        ],
+        request=dict,
+        responses={202: MessageOutput},
+    )
+    def post(self, request):
+        message, created = message_create(
+            tenant=request.user.tenant, idempotency_key=_idempotency_key(request), body=request.data
+        )
+        response = Response(MessageOutput(message).data, status=status.HTTP_202_ACCEPTED)
+        if not created:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+
+class MessageBatchApi(APIView):
+    @extend_schema(request=dict, responses=dict)
+    def post(self, request):
+        items = request.data.get("messages") if isinstance(request.data, dict) else None
+        results = message_create_batch(tenant=request.user.tenant, items=items)
+        body = [
+            {
+                "index": r.index,
+                "status": r.status,
+                **({"message": MessageOutput(r.message).data} if r.message else {}),
+                **({"error": r.error} if r.error else {}),
+            }
+            for r in results
+        ]
+        accepted = sum(1 for r in results if r.status in (200, 202))
+        return Response(
+            {"accepted": accepted, "rejected": len(results) - accepted, "results": body}
+        )
+
+
+class MessageDetailApi(APIView):
+    @extend_schema(responses=MessageOutput)
+    def get(self, request, message_id):
+        message = message_get(tenant=request.user.tenant, message_id=message_id)
+        data = MessageOutput(message).data
+        data["events"] = EventOutput(message_timeline(message=message), many=True).data
+        return Response(data)
+
+
+class MessageCancelApi(APIView):
+    @extend_schema(request=None, responses=MessageOutput)
+    def post(self, request, message_id):
+        message = message_cancel(tenant=request.user.tenant, message_id=message_id)
+        return Response(MessageOutput(message).data)

@@ -1,0 +1,115 @@
+"""Rate limits shared by every worker: per-sender messages/second and the per-recipient pair
+limit (meta-cloud-api.md §3.1, §3.2).
+
+One interface, two implementations, chosen by ``WAYPOST_RATE_LIMITER``:
+
+* ``redis`` (production, tests): Lua scripts, atomic across workers; time comes from the Redis
+  server's clock, so workers with skewed clocks still agree;
+* ``local`` (the embedded demo): the same algorithms in process memory.
+
+Neither blocks: a caller learns how many messages may go now and how long the rest must wait,
+and reschedules them with a countdown instead of holding a worker slot.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from functools import cache
+from typing import Protocol
+
+from django.conf import settings
+
+
+class RateLimiter(Protocol):
+    def acquire(self, key: str, *, rate: float, count: int) -> tuple[int, float]:
+        """Take up to ``count`` tokens from a bucket refilled at ``rate``/s (burst: one
+        second's worth). Returns (granted, seconds until the rest could be granted)."""
+
+    def pair_acquire(self, key: str, *, interval: float, burst: int) -> float:
+        """GCRA: one message per ``interval`` s on average, ``burst`` at once. Returns 0.0 when
+        allowed (and counts it), else the seconds to wait."""
+
+
+class LocalRateLimiter:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.buckets: dict[str, tuple[float, float]] = {}
+        self.tat: dict[str, float] = {}
+
+    def acquire(self, key: str, *, rate: float, count: int) -> tuple[int, float]:
+        with self.lock:
+            now = time.monotonic()
+            tokens, last = self.buckets.get(key, (rate, now))
+            tokens = min(rate, tokens + (now - last) * rate)
+            granted = min(count, int(tokens))
+            tokens -= granted
+            self.buckets[key] = (tokens, now)
+        return granted, _wait(count - granted, tokens, rate)
+
+    def pair_acquire(self, key: str, *, interval: float, burst: int) -> float:
+        with self.lock:
+            now = time.monotonic()
+            tat = max(self.tat.get(key, now), now)
+            allow_at = tat - (burst - 1) * interval
+            if allow_at > now:
+                return allow_at - now
+            self.tat[key] = tat + interval
+            return 0.0
+
+
+def _wait(missing: int, tokens: float, rate: float) -> float:
+    return 0.0 if missing <= 0 else (missing - tokens) / rate
+
+
+_BUCKET = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local rate = tonumber(ARGV[1])
+local count = tonumber(ARGV[2])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1]) or rate
+local ts = tonumber(state[2]) or now
+tokens = math.min(rate, tokens + (now - ts) * rate)
+local granted = math.min(count, math.floor(tokens))
+tokens = tokens - granted
+redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now)
+redis.call('EXPIRE', KEYS[1], 60)
+return {granted, tostring(tokens)}
+"""
+
+_GCRA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1])) or now
+if tat < now then tat = now end
+local allow_at = tat - (burst - 1) * interval
+if allow_at > now then return tostring(allow_at - now) end
+redis.call('SET', KEYS[1], tat + interval, 'EX', math.ceil(burst * interval) + 60)
+return '0'
+"""
+
+
+class RedisRateLimiter:
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.bucket = self.client.register_script(_BUCKET)
+        self.gcra = self.client.register_script(_GCRA)
+
+    def acquire(self, key: str, *, rate: float, count: int) -> tuple[int, float]:
+        granted, tokens = self.bucket(keys=[f"waypost:rl:{key}"], args=[rate, count])
+        return int(granted), _wait(count - int(granted), float(tokens), rate)
+
+    def pair_acquire(self, key: str, *, interval: float, burst: int) -> float:
+        return float(self.gcra(keys=[f"waypost:pair:{key}"], args=[interval, burst]))
+
+
+@cache
+def get_rate_limiter() -> RateLimiter:
+    if settings.WAYPOST_RATE_LIMITER == "redis":
+        return RedisRateLimiter(settings.REDIS_URL)
+    return LocalRateLimiter()

@@ -1,0 +1,412 @@
+"""Writes on messages: what the API, tasks, the admin and the reconciler call.
+
+Creating a message validates it against the stored template and the send-time rules first —
+an invalid request creates nothing. A valid one is stored with its first ledger events and
+published after the transaction commits. ``Idempotency-Key`` is unique per tenant and kept as
+long as the message: the same key with the same body returns the same message (no second
+message, no second send); with a different body it is refused (409).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import phonenumbers
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from core.errors import Conflict, NotFound, ValidationFailed, WaypostError
+from messaging import dispatch
+from messaging.ledger import NewEvent, record
+from messaging.models import Message
+from messaging.states import NOT_SUBMITTED, EventSource, EventType, MessageState
+from templates_registry.models import MessageTemplate
+from templates_registry.services import template_check_send
+from tenants.models import AmbiguousPolicy, SenderNumber, SenderStatus, Tenant
+
+log = logging.getLogger(__name__)
+S, E = MessageState, EventType
+MAX_BATCH = 1000
+
+
+def normalise_recipient(raw: Any) -> str:
+    """E.164 with phonenumbers; a number without ``+`` and country code is refused (Meta
+    would prepend the *business's* country code and may mis-deliver, §1.1)."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValidationFailed(
+            "'to' is required.",
+            code="recipient_invalid",
+            details=[{"field": "to", "code": "required"}],
+        )
+    try:
+        number = phonenumbers.parse(raw.strip(), None)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise ValidationFailed(
+            "'to' must be a valid phone number in international format, e.g. +4915112345678.",
+            code="recipient_invalid",
+            details=[{"field": "to", "code": "invalid"}],
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def request_hash(body: dict) -> str:
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+
+
+@dataclass
+class _Prepared:
+    message: Message
+    events: list[NewEvent] = field(default_factory=list)
+
+
+class _Templates:
+    """Per-request cache of a tenant's templates and default sender (batches reuse them)."""
+
+    def __init__(self, tenant: Tenant) -> None:
+        self.tenant = tenant
+        self.templates: dict[tuple[str, str], MessageTemplate | None] = {}
+        self._sender: SenderNumber | None = None
+
+    def get(self, name: str, language: str) -> MessageTemplate | None:
+        key = (name, language)
+        if key not in self.templates:
+            self.templates[key] = (
+                MessageTemplate.objects.select_related("sender")
+                .filter(tenant=self.tenant, name=name, language=language)
+                .first()
+            )
+        return self.templates[key]
+
+    def sender_for(self, template: MessageTemplate) -> SenderNumber:
+        if template.sender_id and template.sender.tenant_id == self.tenant.pk:
+            return template.sender
+        if self._sender is None:
+            senders = SenderNumber.objects.filter(tenant=self.tenant)
+            self._sender = senders.filter(status=SenderStatus.ACTIVE).first() or senders.first()
+        if self._sender is None:
+            raise ValidationFailed("This tenant has no sender number.", code="no_sender")
+        return self._sender
+
+
+def _prepare(tenant: Tenant, key: str, body: dict, cache: _Templates) -> _Prepared:
+    if not key or len(key) > 255:
+        raise ValidationFailed(
+            "Idempotency-Key must be 1-255 characters.", code="idempotency_key_invalid"
+        )
+    if not isinstance(body, dict):
+        raise ValidationFailed("The message must be a JSON object.", code="validation_error")
+    recipient = normalise_recipient(body.get("to"))
+    spec = body.get("template")
+    if (
+        not isinstance(spec, dict)
+        or not isinstance(spec.get("name"), str)
+        or not isinstance(spec.get("language"), str)
+    ):
+        raise ValidationFailed(
+            "'template' needs 'name' and 'language'.",
+            code="validation_error",
+            details=[{"field": "template", "code": "invalid"}],
+        )
+    metadata = body.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise ValidationFailed(
+            "'metadata' must be an object.",
+            code="validation_error",
+            details=[{"field": "metadata", "code": "invalid"}],
+        )
+    template = cache.get(spec["name"], spec["language"])
+    if template is None:
+        raise ValidationFailed(
+            f"No template {spec['name']!r} in language {spec['language']!r}.",
+            code="template_not_found",
+            details=[{"field": "template", "code": "not_found"}],
+        )
+    if not template.is_sendable:
+        raise ValidationFailed(
+            f"Template {template.name!r} is {template.status}; only APPROVED templates send.",
+            code="template_not_approved",
+            details=[{"field": "template", "code": "status"}],
+        )
+    check = template_check_send(
+        template=template, components=spec.get("components", []), policy=tenant.param_policy
+    )
+    message = Message(
+        tenant=tenant,
+        sender=cache.sender_for(template),
+        recipient=recipient,
+        template=template,
+        template_name=template.name,
+        template_language=template.language,
+        template_category=template.category,
+        template_components=template.components,
+        parameters=check.components,
+        idempotency_key=key,
+        request_hash=request_hash(body),
+        metadata=metadata,
+        state_changed_at=timezone.now(),
+    )
+    events = [
+        NewEvent(
+            message.pk,
+            E.REQUESTED,
+            EventSource.API,
+            detail={"idempotency_key": key, "request": body},
+        )
+    ]
+    if check.sanitized:
+        events.append(
+            NewEvent(message.pk, E.SANITIZED, EventSource.API, detail={"changes": check.sanitized})
+        )
+    return _Prepared(message, events)
+
+
+def _replay(tenant: Tenant, key: str, body: dict) -> Message | None:
+    """The message already stored under ``key``, if any; 409 if its body differs."""
+    existing = Message.objects.filter(tenant=tenant, idempotency_key=key).first()
+    if existing is not None and existing.request_hash != request_hash(body):
+        raise Conflict(
+            "This Idempotency-Key was used with a different request body.",
+            code="idempotency_key_reused",
+            details=[{"message_id": str(existing.pk)}],
+        )
+    return existing
+
+
+def _publish(messages: list[Message]) -> None:
+    by_queue: dict[str, list] = {}
+    for m in messages:
+        by_queue.setdefault(m.tenant.queue_name, []).append(m.pk)
+    for queue, ids in by_queue.items():
+        dispatch.enqueue_messages(ids, queue=queue)
+
+
+def message_create(*, tenant: Tenant, idempotency_key: str, body: dict) -> tuple[Message, bool]:
+    """Create and enqueue one message; (message, created). Replays return the stored one."""
+    existing = _replay(tenant, idempotency_key, body)
+    if existing is not None:
+        return existing, False
+    prepared = _prepare(tenant, idempotency_key, body, _Templates(tenant))
+    try:
+        with transaction.atomic():
+            prepared.message.save(force_insert=True)
+            record(prepared.events)
+            transaction.on_commit(lambda: _publish([prepared.message]))
+    except IntegrityError:
+        # A concurrent request with the same key won the insert: answer with its message.
+        existing = _replay(tenant, idempotency_key, body)
+        if existing is None:
+            raise
+        return existing, False
+    return prepared.message, True
+
+
+@dataclass
+class BatchItemResult:
+    index: int
+    status: int
+    message: Message | None = None
+    error: dict | None = None
+
+
+def message_create_batch(*, tenant: Tenant, items: Any) -> list[BatchItemResult]:
+    """Up to 1,000 messages, each with its own ``idempotency_key``; per-item results. Valid
+    items are stored and enqueued even when others are invalid."""
+    if not isinstance(items, list) or not items:
+        raise ValidationFailed("'messages' must be a non-empty list.", code="validation_error")
+    if len(items) > MAX_BATCH:
+        raise ValidationFailed(f"At most {MAX_BATCH} messages per batch.", code="batch_too_large")
+    cache = _Templates(tenant)
+    keys = [item.get("idempotency_key") if isinstance(item, dict) else None for item in items]
+    stored = {
+        m.idempotency_key: m
+        for m in Message.objects.filter(tenant=tenant, idempotency_key__in=[k for k in keys if k])
+    }
+    results: list[BatchItemResult] = []
+    fresh: dict[str, _Prepared] = {}
+    for index, (item, key) in enumerate(zip(items, keys, strict=True)):
+        body = (
+            {k: v for k, v in item.items() if k != "idempotency_key"}
+            if isinstance(item, dict)
+            else item
+        )
+        try:
+            if not isinstance(key, str):
+                raise ValidationFailed(
+                    "Each message needs an 'idempotency_key'.", code="idempotency_key_invalid"
+                )
+            earlier = stored.get(key) or (fresh[key].message if key in fresh else None)
+            if earlier is not None:
+                if earlier.request_hash != request_hash(body):
+                    raise Conflict(
+                        "This idempotency_key was used with a different body.",
+                        code="idempotency_key_reused",
+                    )
+                results.append(BatchItemResult(index, 200, earlier))
+                continue
+            prepared = _prepare(tenant, key, body, cache)
+        except WaypostError as exc:
+            results.append(BatchItemResult(index, exc.status, error=exc.as_dict()))
+            continue
+        fresh[key] = prepared
+        results.append(BatchItemResult(index, 202, prepared.message))
+    if fresh:
+        try:
+            with transaction.atomic():
+                Message.objects.bulk_create([p.message for p in fresh.values()])
+                record([e for p in fresh.values() for e in p.events])
+                new = [p.message for p in fresh.values()]
+                transaction.on_commit(lambda: _publish(new))
+        except IntegrityError:
+            # A concurrent request took some keys: fall back to one at a time.
+            for result in results:
+                if result.status == 202:
+                    key = result.message.idempotency_key
+                    body = {k: v for k, v in items[result.index].items() if k != "idempotency_key"}
+                    try:
+                        result.message, created = message_create(
+                            tenant=tenant, idempotency_key=key, body=body
+                        )
+                        result.status = 202 if created else 200
+                    except WaypostError as exc:
+                        result.status, result.message, result.error = (
+                            exc.status,
+                            None,
+                            exc.as_dict(),
+                        )
+    return results
+
+
+def message_cancel(*, tenant: Tenant, message_id, source: str = EventSource.API) -> Message:
+    """Cancel a message that has not been submitted yet (409 ``not_cancellable`` otherwise)."""
+    with transaction.atomic():
+        message = Message.objects.select_for_update().filter(tenant=tenant, pk=message_id).first()
+        if message is None:
+            raise NotFound("No such message.", code="message_not_found")
+        if message.state not in NOT_SUBMITTED:
+            raise Conflict(
+                f"A {message.state} message cannot be cancelled; only queued or "
+                "retry_scheduled ones can.",
+                code="not_cancellable",
+            )
+        record([NewEvent(message.pk, E.CANCELLED, source, round=message.round)])
+    message.refresh_from_db()
+    return message
+
+
+def message_requeue(*, message: Message, source: str, reason: str) -> Message:
+    """Start a new round for ``message`` and publish it (resend after an unknown outcome,
+    an operator's retry). For ``unknown`` this may send twice: callers decide."""
+    with transaction.atomic():
+        message = Message.objects.select_for_update().select_related("tenant").get(pk=message.pk)
+        if message.state not in (S.UNKNOWN, S.HELD, S.QUEUED, S.RETRY_SCHEDULED):
+            raise Conflict(
+                f"A {message.state} message cannot be re-queued.", code="not_requeueable"
+            )
+        message.round += 1
+        message.stalled = False
+        message.next_attempt_at = None
+        message.save(update_fields=["round", "stalled", "next_attempt_at", "updated_at"])
+        record(
+            [
+                NewEvent(
+                    message.pk, E.REQUEUED, source, round=message.round, detail={"reason": reason}
+                )
+            ]
+        )
+        transaction.on_commit(lambda: _publish([message]))
+    return message
+
+
+def message_mark_failed(*, message: Message, source: str, reason: str) -> Message:
+    with transaction.atomic():
+        record(
+            [
+                NewEvent(
+                    message.pk,
+                    E.MARKED_FAILED,
+                    source,
+                    round=message.round,
+                    detail={"reason": reason},
+                )
+            ]
+        )
+        Message.objects.filter(pk=message.pk).update(stalled=False)
+    message.refresh_from_db()
+    return message
+
+
+def messages_redrive(*, now=None, limit: int = 10_000) -> int:
+    """Publish messages the broker lost or never got: ``queued`` or due ``retry_scheduled``
+    ones not published within ``WAYPOST_REDRIVE_AFTER`` (broker down at create, a lost
+    countdown, a sender unblocked), and ``submitting`` ones whose worker died (the submit step
+    turns those into ``unknown``). Safe to run twice at once: every step is idempotent."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.WAYPOST_REDRIVE_AFTER)
+    stuck = now - timedelta(seconds=settings.WAYPOST_SUBMIT_STUCK_AFTER)
+    waiting = (
+        Q(state__in=NOT_SUBMITTED)
+        & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        & (Q(enqueued_at__isnull=True) | Q(enqueued_at__lte=stale))
+        & Q(sender__status=SenderStatus.ACTIVE, tenant__active=True)
+    )
+    candidates = list(
+        Message.objects.filter(waiting | Q(state=S.SUBMITTING, state_changed_at__lte=stuck))
+        .select_related("tenant")
+        .order_by("created_at")[:limit]
+    )
+    groups: dict[tuple[str, str], list] = {}
+    for m in candidates:
+        start = "submit" if m.state == S.SUBMITTING else "validate"
+        groups.setdefault((m.tenant.queue_name, start), []).append(m.pk)
+    for (queue, start), ids in groups.items():
+        dispatch.enqueue_messages(ids, queue=queue, start=start)
+    return len(candidates)
+
+
+def unknown_resolve(*, now=None) -> dict[str, int]:
+    """Apply each tenant's policy to submits whose outcome stayed unknown past its grace
+    period: ``hold`` flags them ``stalled`` for an operator; ``resend`` starts a new round."""
+    now = now or timezone.now()
+    counts = {"held": 0, "resent": 0}
+    for message in Message.objects.filter(state=S.UNKNOWN, stalled=False).select_related("tenant"):
+        if (
+            message.state_changed_at + timedelta(seconds=message.tenant.ambiguous_grace_seconds)
+            > now
+        ):
+            continue
+        if message.tenant.ambiguous_policy == AmbiguousPolicy.RESEND:
+            message_requeue(
+                message=message,
+                source=EventSource.RECONCILER,
+                reason="unknown outcome past the grace period (policy: resend)",
+            )
+            counts["resent"] += 1
+        else:
+            with transaction.atomic():
+                Message.objects.filter(pk=message.pk).update(stalled=True)
+                record(
+                    [
+                        NewEvent(
+                            message.pk,
+                            E.FLAGGED_STALLED,
+                            EventSource.RECONCILER,
+                            round=message.round,
+                            detail={
+                                "reason": "unknown outcome past the grace period (policy: hold)"
+                            },
+                        )
+                    ]
+                )
+            counts["held"] += 1
+    return counts

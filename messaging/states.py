@@ -1,0 +1,172 @@
+"""The message state machine: the one place that says what state a message is in.
+
+A message's state is a **projection of its ledger** (``MessageEvent`` rows). It is not a
+sequence of transitions: it is the state of the event with the highest *precedence* among the
+message's events. Because "the maximum of a set" ignores order and duplicates, any
+permutation of the same events, with any duplicates, folds to the same state; and because the
+maximum can be taken one event at a time, the stored state is kept current with a conditional
+update (``... WHERE state_rank < new_rank``), so a late or concurrent write can never move a
+message backwards.
+
+Precedence has three tiers. Provider facts beat terminal pipeline facts, which beat the
+pipeline's progress; inside the pipeline tier a later round (a message re-enters the
+pipeline for each retry, cool-down or resend) beats an earlier one.
+
+  event type          state             tier  rank inside the tier
+  ------------------  ----------------  ----  -------------------------------------------------
+  requested           queued            0     round 0, step 0
+  requeued            queued            0     (round, 0)    sender unblocked, resend, cool-down
+  submit_started      submitting        0     (round, 1)
+  submit_unknown      unknown           0     (round, 2)  timeout / connection lost / 5xx
+  retry_scheduled     retry_scheduled   0     (round, 3)
+  cancelled           cancelled         1     1   only allowed before submission
+  rejected            rejected          1     2   refused before or at submission, never sent
+  dead_lettered       failed            1     3   retries exhausted (class retries_exhausted)
+  marked_failed       failed            1     4   an operator gave up on it
+  accepted            accepted          2     50  Meta answered a wamid, message_status accepted
+  held                held              2     55  held_for_quality_assessment (pacing)
+  status_sent         sent              2     60
+  status_failed       failed            2     70
+  status_delivered    delivered         2     80
+  status_read         read              2     90
+
+Every other event type (validated, payload_built, submit_responded, sanitized, sender_blocked,
+flagged_stalled, ...) is recorded in the ledger but moves no state.
+
+Meta's semantics, decided here:
+* ``read`` without ``delivered`` is ``read`` (Meta omits ``delivered`` when both happen at
+  once); ``delivered`` after ``read`` does not go back.
+* ``failed`` after ``delivered`` (a second device): **delivered wins**. Meta: "any message that
+  triggers a delivered webhook has been delivered to at least one of the user's devices". The
+  failure stays in the ledger.
+* ``failed`` after ``sent``: failed. ``sent`` after ``failed`` (late webhook): still failed.
+* A status webhook resolves an ``unknown`` submit: provider facts outrank the pipeline tier.
+* A provider fact also outranks ``cancelled``/``rejected``/``dead_lettered``: if Meta says it
+  sent the message, it was sent, whatever we believed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import models
+
+
+class MessageState(models.TextChoices):
+    QUEUED = "queued"
+    SUBMITTING = "submitting"
+    UNKNOWN = "unknown"
+    RETRY_SCHEDULED = "retry_scheduled"
+    ACCEPTED = "accepted"
+    HELD = "held"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+class EventType(models.TextChoices):
+    REQUESTED = "requested"
+    SANITIZED = "sanitized"
+    VALIDATED = "validated"
+    PAYLOAD_BUILT = "payload_built"
+    SUBMIT_STARTED = "submit_started"
+    SUBMIT_RESPONDED = "submit_responded"
+    SUBMIT_UNKNOWN = "submit_unknown"
+    RETRY_SCHEDULED = "retry_scheduled"
+    REQUEUED = "requeued"
+    SENDER_BLOCKED = "sender_blocked"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    DEAD_LETTERED = "dead_lettered"
+    MARKED_FAILED = "marked_failed"
+    ACCEPTED = "accepted"
+    HELD = "held"
+    STATUS_SENT = "status_sent"
+    STATUS_DELIVERED = "status_delivered"
+    STATUS_READ = "status_read"
+    STATUS_FAILED = "status_failed"
+    FLAGGED_STALLED = "flagged_stalled"
+
+
+class EventSource(models.TextChoices):
+    API = "api"
+    PIPELINE = "pipeline"
+    PROVIDER = "provider"
+    WEBHOOK = "webhook"
+    RECONCILER = "reconciler"
+    OPERATOR = "operator"
+
+
+class ErrorClass(models.TextChoices):
+    RETRY_BACKOFF = "retry_backoff", "Retry with backoff"
+    COOL_DOWN = "cool_down", "Retry after a cool-down"
+    NEVER_RETRY = "never_retry", "Never retry"
+    ALERT_TENANT = "alert_tenant", "Alert the tenant (sending stopped)"
+    AMBIGUOUS = "ambiguous", "Outcome unknown"
+    RETRIES_EXHAUSTED = "retries_exhausted", "Retries exhausted"
+    INVALID = "invalid", "Refused before submission"
+
+
+S, E = MessageState, EventType
+_TIER = 1_000_000_000
+_PIPELINE = {
+    E.REQUESTED: (S.QUEUED, 0),
+    E.REQUEUED: (S.QUEUED, 0),
+    E.SUBMIT_STARTED: (S.SUBMITTING, 1),
+    E.SUBMIT_UNKNOWN: (S.UNKNOWN, 2),
+    E.RETRY_SCHEDULED: (S.RETRY_SCHEDULED, 3),
+}
+_TERMINAL = {
+    E.CANCELLED: (S.CANCELLED, 1),
+    E.REJECTED: (S.REJECTED, 2),
+    E.DEAD_LETTERED: (S.FAILED, 3),
+    E.MARKED_FAILED: (S.FAILED, 4),
+}
+_PROVIDER = {
+    E.ACCEPTED: (S.ACCEPTED, 50),
+    E.HELD: (S.HELD, 55),
+    E.STATUS_SENT: (S.SENT, 60),
+    E.STATUS_FAILED: (S.FAILED, 70),
+    E.STATUS_DELIVERED: (S.DELIVERED, 80),
+    E.STATUS_READ: (S.READ, 90),
+}
+
+FINAL_STATES = frozenset({S.DELIVERED, S.READ, S.FAILED, S.REJECTED, S.CANCELLED})
+# States in which nothing has been submitted for the current attempt (cancel is allowed).
+NOT_SUBMITTED = frozenset({S.QUEUED, S.RETRY_SCHEDULED})
+
+
+@dataclass(frozen=True)
+class Fact:
+    """The part of an event the fold reads."""
+
+    type: str
+    round: int = 0
+
+
+def precedence(fact: Fact) -> tuple[int, MessageState] | None:
+    """(rank, state) for an event that moves state; None for one that does not."""
+    if fact.type in _PROVIDER:
+        state, rank = _PROVIDER[fact.type]
+        return 2 * _TIER + rank, state
+    if fact.type in _TERMINAL:
+        state, rank = _TERMINAL[fact.type]
+        return _TIER + rank, state
+    if fact.type in _PIPELINE:
+        state, step = _PIPELINE[fact.type]
+        return fact.round * 10 + step, state
+    return None
+
+
+def fold(facts: Iterable[Fact]) -> tuple[int, MessageState]:
+    """The state a set of events gives: the state of the highest-precedence event."""
+    best = (-1, S.QUEUED)
+    for fact in facts:
+        ranked = precedence(fact)
+        if ranked is not None and ranked[0] > best[0]:
+            best = ranked
+    return best

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from messaging import apis
+
+urlpatterns = [
+    path("messages", apis.MessageListCreateApi.as_view(), name="message-list"),
+    path("messages/batch", apis.MessageBatchApi.as_view(), name="message-batch"),
+    path("messages/<uuid:message_id>", apis.MessageDetailApi.as_view(), name="message-detail"),
+    path(
+        "messages/<uuid:message_id>/cancel", apis.MessageCancelApi.as_view(), name="message-cancel"
+    ),
+]
