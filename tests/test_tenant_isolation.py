@@ -8,6 +8,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from .factories import MessageTemplateFactory
+from .messaging.helpers import body as message_body
 from .templates_registry.builders import body, send_body, text
 
 
@@ -19,16 +20,19 @@ def _api_patterns(patterns=None, prefix=""):
             yield p.name
 
 
-# url name -> (method, path builder taking the other tenant's object, body)
+# url name -> (method, kind of object, path builder taking the other tenant's object, body)
 OBJECT_ENDPOINTS = {
-    "template-detail": ("get", lambda t: f"/api/v1/templates/{t.pk}", None),
+    "template-detail": ("get", "template", lambda t: f"/api/v1/templates/{t.pk}", None),
     "template-validate": (
         "post",
+        "template",
         lambda t: f"/api/v1/templates/{t.pk}/validate",
         {"components": [send_body(text("x"))]},
     ),
+    "message-detail": ("get", "message", lambda m: f"/api/v1/messages/{m}", None),
+    "message-cancel": ("post", "message", lambda m: f"/api/v1/messages/{m}/cancel", None),
 }
-COLLECTION_ENDPOINTS = {"template-list"}
+COLLECTION_ENDPOINTS = {"template-list", "message-list", "message-batch"}
 
 
 def test_every_api_endpoint_has_an_isolation_case():
@@ -41,14 +45,37 @@ def b_template(tenant_b):
     return MessageTemplateFactory(tenant=tenant_b.tenant, components=[body("Hi {{1}}, ok.")])
 
 
+@pytest.fixture
+def b_message(tenant_b):
+    template = MessageTemplateFactory(tenant=tenant_b.tenant)
+    response = tenant_b.client.post(
+        "/api/v1/messages", message_body(template), format="json", HTTP_IDEMPOTENCY_KEY="b-key"
+    )
+    return response.json()["id"]
+
+
 @pytest.mark.parametrize("name", sorted(OBJECT_ENDPOINTS))
-def test_other_tenants_object_is_404(name, tenant_a, tenant_b, b_template):
-    method, path, payload = OBJECT_ENDPOINTS[name]
-    foreign = getattr(tenant_a.client, method)(path(b_template), payload, format="json")
+def test_other_tenants_object_is_404(name, tenant_a, tenant_b, b_template, b_message):
+    method, kind, path, payload = OBJECT_ENDPOINTS[name]
+    target = b_template if kind == "template" else b_message
+    foreign = getattr(tenant_a.client, method)(path(target), payload, format="json")
     assert foreign.status_code == 404, foreign.content
-    assert foreign.json()["error"]["code"] == "template_not_found"
-    own = getattr(tenant_b.client, method)(path(b_template), payload, format="json")
+    assert foreign.json()["error"]["code"] == f"{kind}_not_found"
+    own = getattr(tenant_b.client, method)(path(target), payload, format="json")
     assert own.status_code == 200, own.content
+
+
+def test_message_list_shows_only_own_messages(tenant_a, b_message):
+    assert tenant_a.client.get("/api/v1/messages").json()["results"] == []
+
+
+def test_batch_cannot_reach_another_tenants_template_or_keys(tenant_a, tenant_b, b_message):
+    b_template = MessageTemplateFactory(tenant=tenant_b.tenant, name="only_b")
+    item = {"idempotency_key": "b-key", **message_body(b_template)}
+    result = tenant_a.client.post(
+        "/api/v1/messages/batch", {"messages": [item]}, format="json"
+    ).json()["results"][0]
+    assert result["status"] == 400 and result["error"]["code"] == "template_not_found"
 
 
 def test_list_shows_only_own_templates(tenant_a, tenant_b, b_template):
