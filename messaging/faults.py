@@ -1,7 +1,8 @@
 """Crash points for the crash-recovery tests — inert unless ``WAYPOST_CRASH_POINTS`` names one.
 
-At a named point the worker process kills itself with SIGKILL (no cleanup, no ack), the way
-an OOM kill or a power cut would, so the tests prove a message survives it. Each point fires
+At a named point the whole worker (its process group: the main process and every pool child)
+is killed with SIGKILL — no cleanup, no ack — the way an OOM kill or a lost machine would, so
+the tests prove a message survives it. Each point fires
 once per ``WAYPOST_CRASH_MARKER_DIR`` (a marker file records that it fired).
 """
 
@@ -21,4 +22,4 @@ def crash_point(name: str) -> None:
     if marker.exists():
         return
     marker.write_text(str(os.getpid()))
-    os.kill(os.getpid(), signal.SIGKILL)
+    os.killpg(os.getpgrp(), signal.SIGKILL)

@@ -17,6 +17,7 @@ RATE_FIELDS = (
     "http_503_rate",
     "timeout_after_accept_rate",
     "connection_reset_rate",
+    "held_rate",
     "read_rate",
     "webhook_duplicate_rate",
     "webhook_drop_rate",
@@ -48,6 +49,7 @@ class SandboxConfig:
     timeout_after_accept_rate: float = 0.0
     hang_seconds: float = 120.0  # how long a timed-out request is held before the socket drops
     connection_reset_rate: float = 0.0
+    held_rate: float = 0.0  # answer message_status held_for_quality_assessment (pacing, §1.3)
     # Status webhooks (offsets after acceptance).
     sent_after_ms: float = 50.0
     delivered_after_ms: float = 150.0

@@ -141,7 +141,10 @@ class Sandbox:
             stats.timeouts_after_accept += 1
             await asyncio.sleep(cfg.hang_seconds)
             return self.reset_connection(request)
-        return json_response(wire.send_response(message.to, message.wa_id, record.wamid))
+        status = "accepted"
+        if cfg.held_rate and rng.random() < cfg.held_rate:
+            status = "held_for_quality_assessment"
+        return json_response(wire.send_response(message.to, message.wa_id, record.wamid, status))
 
     def check_content(self, number, message: checks.SendRequest) -> dict | None:
         if message.type == "text":  # free-form: only inside the 24-hour window (§6)

@@ -147,12 +147,12 @@ def dialog360_error(http_status: int, message: str) -> dict[str, Any]:
     return {"meta": {"success": False, "httpCode": http_status, "developerMessage": message}}
 
 
-def send_response(to: str, wa_id: str, wamid: str) -> dict[str, Any]:
+def send_response(to: str, wa_id: str, wamid: str, status: str = "accepted") -> dict[str, Any]:
     """§1.3 success body."""
     return {
         "messaging_product": "whatsapp",
         "contacts": [{"input": to, "wa_id": wa_id}],
-        "messages": [{"id": wamid, "message_status": "accepted"}],
+        "messages": [{"id": wamid, "message_status": status}],
     }
 
 

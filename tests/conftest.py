@@ -9,6 +9,7 @@ from tenants.models import Tenant
 from tenants.services import api_key_create
 
 from .factories import SenderNumberFactory, TenantFactory
+from .support.servers import SandboxProcess, start_sink
 
 
 @dataclass
@@ -40,3 +41,35 @@ def tenant_b(db) -> TenantClient:
 @pytest.fixture
 def api(tenant_a) -> APIClient:
     return tenant_a.client
+
+
+@pytest.fixture(scope="session")
+def sink():
+    """A webhook receiver in this process (a thread), shared by the session."""
+    sink, server = start_sink()
+    yield sink
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def sandbox_process(sink):
+    """One sandbox process for the session, reset before and after each test that uses it."""
+    process = SandboxProcess(
+        sink.url,
+        approve_after=0,
+        seed=7,
+        sent_after_ms=10,
+        delivered_after_ms=20,
+        read_after_ms=30,
+        webhook_retry_base_ms=50,
+    )
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_process, sink):
+    sandbox_process.restore()
+    sink.clear()
+    yield sandbox_process
+    sandbox_process.restore()

@@ -148,8 +148,11 @@ REDIS_URL = env("REDIS_URL", default="")
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="memory://")
 CELERY_TASK_DEFAULT_QUEUE = "waypost"
 # Redis redelivers a task whose worker died once this many seconds passed (acks_late).
+# kombu sweeps for such tasks every interval x throttle seconds (its defaults: 10 x 10).
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
+    "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),
 }
 CELERY_BEAT_SCHEDULE = {
     # Re-drive messages whose enqueue was lost (broker down) or whose retry is due.

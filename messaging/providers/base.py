@@ -163,7 +163,7 @@ def _transport_outcome(exc: requests.RequestException) -> SubmitOutcome:
         reason = getattr(exc.args[0], "reason", None) if exc.args else None
         if isinstance(reason, NewConnectionError | ConnectTimeoutError):
             return SubmitOutcome.NOT_SENT
-    if isinstance(exc, requests.InvalidURL | requests.MissingSchema):
+    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
         return SubmitOutcome.NOT_SENT
     return SubmitOutcome.AMBIGUOUS
 

@@ -1,0 +1,142 @@
+"""Integration fixtures: a real Celery worker process on the test database and Redis, the
+sandbox as the provider, tenants whose senders point at it."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+
+import pytest
+from rest_framework.test import APIClient
+
+from messaging import dispatch
+from messaging.models import Message
+from messaging.providers import get_provider
+from templates_registry.services import template_create
+from tenants.services import api_key_create, tenant_create
+
+from ..support.worker import Worker, worker_env
+
+_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def worker_process(django_db_setup, django_db_blocker, sandbox_process):
+    with django_db_blocker.unblock():
+        worker = Worker(worker_env(sandbox_process.url))
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def live(transactional_db, sandbox, settings):
+    """Point this process's providers at the sandbox; forget announced queues."""
+    settings.SANDBOX_URL = sandbox.url
+    get_provider.cache_clear()
+    dispatch._announced.clear()
+    yield sandbox
+    get_provider.cache_clear()
+
+
+@dataclass
+class LiveTenant:
+    tenant: object
+    sender: object
+    template: object
+    client: APIClient
+
+
+ORDER_UPDATE = {
+    "name": "order_update",
+    "language": "en_US",
+    "category": "UTILITY",
+    "components": [{"type": "BODY", "text": "Hi {{1}}, your order {{2}} has shipped."}],
+}
+
+
+def make_live_tenant(sandbox, slug: str, *, mps: int = 1000) -> LiveTenant:
+    n = next(_numbers)
+    bundle = tenant_create(
+        slug=slug,
+        name=slug.title(),
+        phone_number_id=f"77{n:08d}",
+        waba_id=f"88{n:08d}",
+        messages_per_second=mps,
+    )
+    sandbox.post(
+        "/_sandbox/numbers",
+        {
+            "phone_number_id": bundle.sender.phone_number_id,
+            "waba_id": bundle.sender.waba_id,
+            "mps": 0,
+        },
+    )
+    template = template_create(tenant=bundle.tenant, definition=ORDER_UPDATE)
+    assert template.status == "APPROVED", template.submission_error
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_create(tenant=bundle.tenant).raw}")
+    return LiveTenant(bundle.tenant, bundle.sender, template, client)
+
+
+@pytest.fixture
+def acme(live):
+    return make_live_tenant(live, f"acme-{next(_numbers)}")
+
+
+def message_body(to="+4915112345678", name="Ana", order="A-1"):
+    return {
+        "to": to,
+        "template": {
+            "name": "order_update",
+            "language": "en_US",
+            "components": [
+                {
+                    "type": "body",
+                    "parameters": [{"type": "text", "text": name}, {"type": "text", "text": order}],
+                }
+            ],
+        },
+    }
+
+
+def send(tenant: LiveTenant, key: str, **kw) -> dict:
+    response = tenant.client.post(
+        "/api/v1/messages", message_body(**kw), format="json", HTTP_IDEMPOTENCY_KEY=key
+    )
+    assert response.status_code == 202, response.content
+    return response.json()
+
+
+def send_batch(tenant: LiveTenant, count: int, prefix: str) -> list[str]:
+    ids = []
+    for start in range(0, count, 1000):
+        items = [
+            {
+                "idempotency_key": f"{prefix}-{i}",
+                **message_body(to=f"+49151{i:08d}", order=f"{prefix}-{i}"),
+            }
+            for i in range(start, min(count, start + 1000))
+        ]
+        response = tenant.client.post("/api/v1/messages/batch", {"messages": items}, format="json")
+        data = response.json()
+        assert data["rejected"] == 0, data["results"][:3]
+        ids += [r["message"]["id"] for r in data["results"]]
+    return ids
+
+
+def wait_states(ids, states, timeout: float = 60.0) -> dict[str, str]:
+    """Wait until every message is in one of ``states``; return {id: state}."""
+    states = set(states)
+    deadline = time.monotonic() + timeout
+    current: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        current = {
+            str(pk): s for pk, s in Message.objects.filter(pk__in=ids).values_list("pk", "state")
+        }
+        if len(current) == len(ids) and set(current.values()) <= states:
+            return current
+        time.sleep(0.1)
+    from collections import Counter
+
+    raise AssertionError(f"timed out; states now {Counter(current.values())}")

@@ -1,0 +1,112 @@
+"""A real Celery worker process for integration tests, on the test database and Redis."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+
+from django.conf import settings
+from django.db import connection
+
+from .servers import ROOT
+
+
+def worker_env(sandbox_url: str, **extra: str) -> dict[str, str]:
+    db = connection.settings_dict
+    database_url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    return os.environ | {
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": settings.REDIS_URL,
+        "SANDBOX_URL": sandbox_url,
+        "CELERY_VISIBILITY_TIMEOUT": "4",
+        "CELERY_UNACKED_RESTORE_INTERVAL": "1",
+        "CELERY_UNACKED_RESTORE_THROTTLE": "1",
+        "WAYPOST_PROVIDER_READ_TIMEOUT": "1.5",
+        "WAYPOST_SUBMIT_STUCK_AFTER": "3",
+        **extra,
+    }
+
+
+class Worker:
+    """``celery -A config worker`` as a subprocess; ``kill()`` sends SIGKILL to all of it."""
+
+    def __init__(
+        self, env: dict[str, str], *, pool: str = "prefork", concurrency: int = 2, name: str = "w1"
+    ) -> None:
+        self.log: deque[str] = deque(maxlen=400)
+        self.ready = threading.Event()
+        args = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-P",
+            pool,
+            "-c",
+            str(concurrency),
+            "-Q",
+            "waypost",
+            "-n",
+            f"{name}@%h",
+            "--without-mingle",
+            "--without-gossip",
+            "-l",
+            "info",
+        ]
+        self.proc = subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+        if not self.ready.wait(60):
+            self.stop()
+            raise RuntimeError("worker did not start:\n" + "\n".join(self.log))
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.log.append(line.rstrip())
+            if " ready." in line:
+                self.ready.set()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        import signal
+
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.alive():
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        else:
+            # The whole group: a SIGKILLed child may have orphans.
+            self.kill()
+
+    def wait_dead(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                return
+            time.sleep(0.1)
+        raise AssertionError("worker did not die")
