@@ -27,15 +27,18 @@ STEPS = (
 _announced: set[str] = set()
 
 
-def announce_queue(queue: str) -> None:
-    """Tell every running worker to consume ``queue`` (idempotent on the worker side)."""
+def announce_queue(queue: str) -> bool:
+    """Tell every running worker to consume ``queue`` (idempotent on the worker side).
+    False when the broker could not be reached."""
     if queue in _announced or settings.CELERY_BROKER_URL.startswith("memory://"):
-        return
+        return True
     try:
         app.control.add_consumer(queue, reply=False)
-        _announced.add(queue)
     except Exception as exc:  # broker down: workers also subscribe to every tenant at start
         log.warning("could not announce queue %s: %s", queue, type(exc).__name__)
+        return False
+    _announced.add(queue)
+    return True
 
 
 def enqueue_messages(
@@ -46,7 +49,9 @@ def enqueue_messages(
 
     if not ids:
         return True
-    announce_queue(queue)
+    if not announce_queue(queue):
+        log.warning("broker unreachable: %d message(s) stay queued for the re-drive", len(ids))
+        return False
     steps = STEPS[[s.split(".")[1] for s in STEPS].index(start) :]
     size = settings.WAYPOST_BATCH_SIZE
     ok = True

@@ -147,6 +147,9 @@ WAYPOST_CRASH_POINTS = env.list("WAYPOST_CRASH_POINTS", default=[])
 REDIS_URL = env("REDIS_URL", default="")
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="memory://")
 CELERY_TASK_DEFAULT_QUEUE = "waypost"
+# How long a publish keeps trying a dead broker: the API answers 202 (message stays queued for
+# the re-drive) after at most about this long.
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
 # Redis redelivers a task whose worker died once this many seconds passed (acks_late).
 # kombu sweeps for such tasks every interval x throttle seconds (its defaults: 10 x 10).
 CELERY_BROKER_TRANSPORT_OPTIONS = {

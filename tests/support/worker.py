@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -38,6 +39,7 @@ class Worker:
     def __init__(
         self, env: dict[str, str], *, pool: str = "prefork", concurrency: int = 2, name: str = "w1"
     ) -> None:
+        self.options = {"env": env, "pool": pool, "concurrency": concurrency, "name": name}
         self.log: deque[str] = deque(maxlen=400)
         self.ready = threading.Event()
         args = [
@@ -74,6 +76,10 @@ class Worker:
             self.stop()
             raise RuntimeError("worker did not start:\n" + "\n".join(self.log))
 
+    def restart(self) -> None:
+        self.stop()
+        self.__init__(**self.options)
+
     def _read(self) -> None:
         for line in self.proc.stdout:
             self.log.append(line.rstrip())
@@ -86,10 +92,8 @@ class Worker:
     def kill(self) -> None:
         import signal
 
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.proc.wait(timeout=10)
 
     def stop(self) -> None:

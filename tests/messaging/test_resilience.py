@@ -1,0 +1,156 @@
+"""Crashes, a dead broker, concurrency and fairness, with real worker processes.
+
+"Submitted once" is checked against the sandbox's ground truth, which counts every accepted
+submission of the same logical message (matched by ``biz_opaque_callback_data``)."""
+
+import threading
+import time
+
+import pytest
+import requests
+from django.utils import timezone
+
+from config.celery_app import app
+from messaging.models import Message
+from messaging.services import messages_redrive
+
+from ..support.worker import Worker, worker_env
+from .conftest import make_live_tenant, message_body, send, send_batch, wait_states
+
+pytestmark = pytest.mark.integration
+
+
+def sandbox_submissions(sandbox) -> dict[str, int]:
+    return {
+        r["biz_opaque_callback_data"]: r["submissions"]
+        for r in sandbox.get("/_sandbox/messages").json()["data"]
+    }
+
+
+@pytest.mark.parametrize(
+    ("point", "final"),
+    [
+        ("after_transform", {"accepted"}),  # between chain hops
+        ("after_submit_recorded", {"accepted"}),  # answer stored, not yet classified
+        ("after_http", {"unknown"}),  # Meta answered, we died before writing it down
+    ],
+)
+def test_worker_killed_with_sigkill_mid_chain(point, final, live, acme, tmp_path, worker_process):
+    worker_process.stop()  # this test runs its own workers
+    env = worker_env(live.url, WAYPOST_CRASH_POINTS=point, WAYPOST_CRASH_MARKER_DIR=str(tmp_path))
+    doomed = Worker(env, name="doomed")
+    ids = send_batch(acme, 5, "crash")  # one chain carrying five messages
+    doomed.wait_dead()
+    assert (tmp_path / f"crashed-{point}").exists()
+
+    survivor = Worker(worker_env(live.url), name="survivor")
+    try:
+        states = wait_states(ids, final, timeout=60)
+        if final == {"unknown"}:
+            # The re-drive never resends an unknown submit.
+            messages_redrive(now=timezone.now() + timezone.timedelta(minutes=10))
+            time.sleep(2)
+            states = wait_states(ids, final, timeout=5)
+    finally:
+        survivor.stop()
+        worker_process.restart()
+    counts = sandbox_submissions(live)
+    assert set(states.values()) == final
+    assert all(counts.get(i, 0) <= 1 for i in ids), counts
+    assert all(counts[i] == 1 for i in ids)  # Meta got each exactly once, even when we died
+    if final == {"accepted"}:
+        assert all(m.provider_message_id for m in Message.objects.filter(pk__in=ids))
+
+
+def test_broker_down_at_create_then_redriven(worker_process, acme, live, monkeypatch):
+    good_url = app.conf.broker_url
+    monkeypatch.setattr(app.conf, "broker_url", "redis://127.0.0.1:1/0")
+    app._pool = None
+    app.amqp._producer_pool = None
+    try:
+        started = time.monotonic()
+        created = send(acme, "k1")
+        assert time.monotonic() - started < 5  # the API does not hang on a dead broker
+    finally:
+        monkeypatch.setattr(app.conf, "broker_url", good_url)
+        app._pool = None
+        app.amqp._producer_pool = None
+    message = Message.objects.get(pk=created["id"])
+    assert created["state"] == "queued" and message.enqueued_at is None
+    time.sleep(1)
+    assert Message.objects.get(pk=created["id"]).state == "queued"  # nothing picked it up
+    assert messages_redrive() == 1
+    wait_states([created["id"]], {"accepted"})
+    assert sandbox_submissions(live)[created["id"]] == 1
+
+
+def test_same_key_ten_times_concurrently(worker_process, acme, live, live_server):
+    from tenants.services import api_key_create
+
+    key = api_key_create(tenant=acme.tenant).raw
+    barrier = threading.Barrier(10)
+    answers = []
+
+    def post():
+        barrier.wait()
+        answers.append(
+            requests.post(
+                f"{live_server.url}/api/v1/messages",
+                json=message_body(),
+                timeout=30,
+                headers={"Authorization": f"Bearer {key}", "Idempotency-Key": "same-key"},
+            )
+        )
+
+    threads = [threading.Thread(target=post) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [a.status_code for a in answers] == [202] * 10, [a.text for a in answers]
+    assert len({a.json()["id"] for a in answers}) == 1
+    [message_id] = {a.json()["id"] for a in answers}
+    wait_states([message_id], {"accepted"})
+    assert Message.objects.filter(tenant=acme.tenant).count() == 1
+    assert sandbox_submissions(live) == {message_id: 1}
+
+
+def test_a_flood_from_one_tenant_does_not_starve_another(worker_process, live, capsys):
+    flood = make_live_tenant(live, "flood")
+    quiet = make_live_tenant(live, "quiet")
+    started = time.monotonic()
+    a_ids = send_batch(flood, 5000, "a")
+    enqueued_a = time.monotonic()
+    b_ids = send_batch(quiet, 20, "b")
+    wait_states(b_ids, {"accepted"}, timeout=120)
+    b_done = time.monotonic()
+    a_accepted = Message.objects.filter(pk__in=a_ids, state="accepted").count()
+    wait_states(a_ids, {"accepted"}, timeout=300)
+    a_done = time.monotonic()
+    with capsys.disabled():
+        print(
+            f"\n[fairness] B's 20 accepted {b_done - enqueued_a:.1f}s after A's 5,000 were "
+            f"enqueued, when A had {a_accepted} accepted; A done after "
+            f"{a_done - started:.1f}s ({5000 / (a_done - started):.0f} msg/s API→accepted)"
+        )
+    assert a_accepted < 2500
+
+
+def test_timeout_after_accept_at_10_percent_gives_no_duplicate_submissions(
+    worker_process, live, capsys
+):
+    tenant = make_live_tenant(live, "ambiguous")
+    live.configure(timeout_after_accept_rate=0.1, hang_seconds=3)
+    ids = send_batch(tenant, 1000, "t")
+    states = wait_states(ids, {"accepted", "unknown"}, timeout=180)
+    messages_redrive(now=timezone.now() + timezone.timedelta(minutes=10))
+    stats = live.get("/_sandbox/stats").json()
+    unknown = sum(1 for s in states.values() if s == "unknown")
+    with capsys.disabled():
+        print(
+            f"\n[ambiguous] {unknown} unknown, {stats['timeouts_after_accept']} timeouts, "
+            f"{stats['duplicate_submissions']} duplicate submissions"
+        )
+    assert stats["duplicate_submissions"] == 0
+    assert unknown == stats["timeouts_after_accept"] and 50 < unknown < 150
+    assert all(n == 1 for n in sandbox_submissions(live).values())
