@@ -81,6 +81,15 @@ DATABASES = {
 # Persistent connections: a new connection per request costs ~5x on the hot paths.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # The embedded demo runs the API and a worker thread on one SQLite file: WAL lets readers
+    # and the writer overlap, IMMEDIATE transactions take the write lock up front (no upgrade
+    # deadlocks), and writers wait for the lock instead of failing.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- I18N / time ------------------------------------------------------------------------------
