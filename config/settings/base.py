@@ -183,6 +183,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Celery's Django fix-up closes the DB connection around every task unless this is set;
 # reusing it measured ~3x on task chains on a 2-core machine (shared/perf-notes.md).
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
+# Extra task modules to load (the benchmarks' baseline tasks: bench.tasks).
+CELERY_IMPORTS = env.list("CELERY_IMPORTS", default=[])
 
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
