@@ -32,8 +32,17 @@ class MessageEventInline(ReadOnlyMixin, admin.TabularInline):
 
 @admin.register(Message)
 class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("id", "tenant", "masked_recipient", "template_name", "state", "stalled",
-                    "attempts", "error_code", "state_changed_at")
+    list_display = (
+        "id",
+        "tenant",
+        "masked_recipient",
+        "template_name",
+        "state",
+        "stalled",
+        "attempts",
+        "error_code",
+        "state_changed_at",
+    )
     list_filter = ("state", "stalled", "error_class", "tenant")
     search_fields = ("id", "provider_message_id", "idempotency_key")
     list_select_related = ("tenant",)
@@ -50,13 +59,23 @@ class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.action(description="Resend (new round; may duplicate an unknown submit)")
     def resend(self, request, queryset):
-        self._each(request, queryset, lambda m: message_requeue(
-            message=m, source=EventSource.OPERATOR, reason=f"resent by {request.user}"))
+        self._each(
+            request,
+            queryset,
+            lambda m: message_requeue(
+                message=m, source=EventSource.OPERATOR, reason=f"resent by {request.user}"
+            ),
+        )
 
     @admin.action(description="Mark failed (give up)")
     def mark_failed(self, request, queryset):
-        self._each(request, queryset, lambda m: message_mark_failed(
-            message=m, source=EventSource.OPERATOR, reason=f"marked failed by {request.user}"))
+        self._each(
+            request,
+            queryset,
+            lambda m: message_mark_failed(
+                message=m, source=EventSource.OPERATOR, reason=f"marked failed by {request.user}"
+            ),
+        )
 
     def _each(self, request, queryset, action):
         done = 0

@@ -307,12 +307,7 @@ def _mark_stuck_and_collect_answered(messages: list[Message], now) -> list:
     submitting = [m for m in messages if m.state == S.SUBMITTING]
     if not submitting:
         return []
-    answered = set(
-        MessageEvent.objects.filter(
-            Q(*[Q(message_id=m.pk, round=m.round) for m in submitting], _connector=Q.OR),
-            type=E.SUBMIT_RESPONDED,
-        ).values_list("message_id", flat=True)
-    )
+    answered = set(_answers(submitting))
     stuck_before = now - timedelta(seconds=settings.WAYPOST_SUBMIT_STUCK_AFTER)
     stuck = [m for m in submitting if m.pk not in answered and m.state_changed_at < stuck_before]
     if stuck:
@@ -331,6 +326,16 @@ def _mark_stuck_and_collect_answered(messages: list[Message], now) -> list:
     return [m.pk for m in submitting if m.pk in answered]
 
 
+def _answers(messages: list[Message]) -> dict:
+    """{message id: recorded answer} for the messages' current rounds, in one query."""
+    rounds = Q(*[Q(message_id=m.pk, round=m.round) for m in messages], _connector=Q.OR)
+    return dict(
+        MessageEvent.objects.filter(rounds, type=E.SUBMIT_RESPONDED).values_list(
+            "message_id", "detail"
+        )
+    )
+
+
 def _rate_limit(messages: list[Message]) -> tuple[list[Message], dict]:
     """Split into what may go now and what must wait, as {(queue, delay): [ids]}."""
     limiter = get_rate_limiter()
@@ -341,8 +346,12 @@ def _rate_limit(messages: list[Message]) -> tuple[list[Message], dict]:
         by_sender[m.sender_id].append(m)
     for group in by_sender.values():
         sender = group[0].sender
+        rate = sender.messages_per_second
         granted, wait = limiter.acquire(
-            f"sender:{sender.phone_number_id}", rate=sender.messages_per_second, count=len(group)
+            f"sender:{sender.phone_number_id}",
+            rate=rate,
+            count=len(group),
+            burst=max(1.0, rate * settings.WAYPOST_RATE_BURST_SECONDS),
         )
         for m in group[granted:]:
             deferred[(m.tenant.queue_name, round(max(wait, 0.05), 2))].append(m.pk)
@@ -411,13 +420,7 @@ def step_check_acceptance(ids: list) -> list:
         )
         if not messages:
             return []
-        answers = {
-            e.message_id: e.detail
-            for e in MessageEvent.objects.filter(
-                Q(*[Q(message_id=m.pk, round=m.round) for m in messages], _connector=Q.OR),
-                type=E.SUBMIT_RESPONDED,
-            )
-        }
+        answers = _answers(messages)
         blocked_senders: dict = {}
         for message in messages:
             answer = answers.get(message.pk)

@@ -7,6 +7,11 @@ One interface, two implementations, chosen by ``WAYPOST_RATE_LIMITER``:
   server's clock, so workers with skewed clocks still agree;
 * ``local`` (the embedded demo): the same algorithms in process memory.
 
+Why the sender's bucket holds only ``WAYPOST_RATE_BURST_SECONDS`` (0.5) of tokens, not a full
+second's: requests granted together reach Meta spread out by queueing and network jitter ``d``,
+and Meta's own one-second bucket only absorbs that if ``burst + rate x d <= rate``. A full
+second's burst overruns it with any jitter (130429 although we stayed "under the limit").
+
 Neither blocks: a caller learns how many messages may go now and how long the rest must wait,
 and reschedules them with a countdown instead of holding a worker slot.
 """
@@ -22,9 +27,9 @@ from django.conf import settings
 
 
 class RateLimiter(Protocol):
-    def acquire(self, key: str, *, rate: float, count: int) -> tuple[int, float]:
-        """Take up to ``count`` tokens from a bucket refilled at ``rate``/s (burst: one
-        second's worth). Returns (granted, seconds until the rest could be granted)."""
+    def acquire(self, key: str, *, rate: float, count: int, burst: float) -> tuple[int, float]:
+        """Take up to ``count`` tokens from a bucket refilled at ``rate``/s holding at most
+        ``burst``. Returns (granted, seconds until the rest could be granted)."""
 
     def pair_acquire(self, key: str, *, interval: float, burst: int) -> float:
         """GCRA: one message per ``interval`` s on average, ``burst`` at once. Returns 0.0 when
@@ -37,11 +42,11 @@ class LocalRateLimiter:
         self.buckets: dict[str, tuple[float, float]] = {}
         self.tat: dict[str, float] = {}
 
-    def acquire(self, key: str, *, rate: float, count: int) -> tuple[int, float]:
+    def acquire(self, key: str, *, rate: float, count: int, burst: float) -> tuple[int, float]:
         with self.lock:
             now = time.monotonic()
-            tokens, last = self.buckets.get(key, (rate, now))
-            tokens = min(rate, tokens + (now - last) * rate)
+            tokens, last = self.buckets.get(key, (burst, now))
+            tokens = min(burst, tokens + (now - last) * rate)
             granted = min(count, int(tokens))
             tokens -= granted
             self.buckets[key] = (tokens, now)
@@ -67,10 +72,11 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local rate = tonumber(ARGV[1])
 local count = tonumber(ARGV[2])
+local burst = tonumber(ARGV[3])
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(state[1]) or rate
+local tokens = tonumber(state[1]) or burst
 local ts = tonumber(state[2]) or now
-tokens = math.min(rate, tokens + (now - ts) * rate)
+tokens = math.min(burst, tokens + (now - ts) * rate)
 local granted = math.min(count, math.floor(tokens))
 tokens = tokens - granted
 redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now)
@@ -100,8 +106,8 @@ class RedisRateLimiter:
         self.bucket = self.client.register_script(_BUCKET)
         self.gcra = self.client.register_script(_GCRA)
 
-    def acquire(self, key: str, *, rate: float, count: int) -> tuple[int, float]:
-        granted, tokens = self.bucket(keys=[f"waypost:rl:{key}"], args=[rate, count])
+    def acquire(self, key: str, *, rate: float, count: int, burst: float) -> tuple[int, float]:
+        granted, tokens = self.bucket(keys=[f"waypost:rl:{key}"], args=[rate, count, burst])
         return int(granted), _wait(count - int(granted), float(tokens), rate)
 
     def pair_acquire(self, key: str, *, interval: float, burst: int) -> float:

@@ -138,6 +138,8 @@ WAYPOST_PROVIDER_CONNECT_TIMEOUT = env.float("WAYPOST_PROVIDER_CONNECT_TIMEOUT",
 WAYPOST_PROVIDER_READ_TIMEOUT = env.float("WAYPOST_PROVIDER_READ_TIMEOUT", default=10.0)
 # `redis` shares limits across workers; `local` keeps them in process (the embedded demo).
 WAYPOST_RATE_LIMITER = env("WAYPOST_RATE_LIMITER", default="local")
+# The sender bucket holds this many seconds of tokens (see messaging/ratelimit.py for why < 1).
+WAYPOST_RATE_BURST_SECONDS = env.float("WAYPOST_RATE_BURST_SECONDS", default=0.5)
 WAYPOST_PAIR_INTERVAL = env.float("WAYPOST_PAIR_INTERVAL", default=6.0)
 WAYPOST_PAIR_BURST = env.int("WAYPOST_PAIR_BURST", default=10)
 WAYPOST_BATCH_SIZE = env.int("WAYPOST_BATCH_SIZE", default=100)

@@ -11,8 +11,9 @@ from .helpers import body
 @pytest.fixture
 def message(tenant_a):
     template = MessageTemplateFactory(tenant=tenant_a.tenant)
-    data = tenant_a.client.post("/api/v1/messages", body(template), format="json",
-                                HTTP_IDEMPOTENCY_KEY="k").json()
+    data = tenant_a.client.post(
+        "/api/v1/messages", body(template), format="json", HTTP_IDEMPOTENCY_KEY="k"
+    ).json()
     return Message.objects.get(pk=data["id"])
 
 
@@ -21,8 +22,12 @@ def test_ledger_cannot_be_added_changed_or_deleted_in_the_admin(admin_client, me
     assert admin_client.get("/admin/messaging/messageevent/add/").status_code == 403
     change = f"/admin/messaging/messageevent/{event.pk}/change/"
     assert admin_client.post(change, {"type": "cancelled"}).status_code == 403
-    assert admin_client.post(f"/admin/messaging/messageevent/{event.pk}/delete/",
-                             {"post": "yes"}).status_code == 403
+    assert (
+        admin_client.post(
+            f"/admin/messaging/messageevent/{event.pk}/delete/", {"post": "yes"}
+        ).status_code
+        == 403
+    )
     assert MessageEvent.objects.get(pk=event.pk).type == "requested"
 
 
@@ -34,8 +39,10 @@ def test_message_page_shows_the_timeline_and_masks_the_number(admin_client, mess
 
 
 def test_operator_can_mark_a_message_failed(admin_client, message):
-    response = admin_client.post("/admin/messaging/message/", {
-        "action": "mark_failed", "_selected_action": [str(message.pk)]})
+    response = admin_client.post(
+        "/admin/messaging/message/",
+        {"action": "mark_failed", "_selected_action": [str(message.pk)]},
+    )
     assert response.status_code == 302
     message.refresh_from_db()
     assert message.state == "failed"

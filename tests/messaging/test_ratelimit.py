@@ -1,0 +1,33 @@
+"""The rate limiters: Redis (shared by workers) and in-process behave alike."""
+
+import time
+
+import pytest
+from django.conf import settings
+
+from messaging.ratelimit import LocalRateLimiter, RedisRateLimiter
+
+
+@pytest.fixture(params=["local", "redis"])
+def limiter(request):
+    if request.param == "redis":
+        return RedisRateLimiter(settings.REDIS_URL)
+    return LocalRateLimiter()
+
+
+def test_bucket_grants_the_burst_then_tells_how_long_to_wait(limiter):
+    key = f"t{time.monotonic_ns()}"
+    granted, wait = limiter.acquire(key, rate=10, count=8, burst=5)
+    assert granted == 5 and 0.25 < wait <= 0.31
+    assert limiter.acquire(key, rate=10, count=1, burst=5)[0] == 0
+    time.sleep(0.25)
+    assert limiter.acquire(key, rate=10, count=5, burst=5)[0] == 2
+
+
+def test_pair_limit_allows_the_burst_then_one_per_interval(limiter):
+    key = f"p{time.monotonic_ns()}"
+    assert [limiter.pair_acquire(key, interval=0.2, burst=3) for _ in range(3)] == [0, 0, 0]
+    wait = limiter.pair_acquire(key, interval=0.2, burst=3)
+    assert 0.15 < wait <= 0.2
+    time.sleep(wait + 0.01)
+    assert limiter.pair_acquire(key, interval=0.2, burst=3) == 0
