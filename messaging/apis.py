@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from core.errors import ValidationFailed
 from messaging.models import Message
-from messaging.selectors import message_get, message_list, message_timeline
+from messaging.selectors import inbound_list, message_get, message_list, message_timeline
 from messaging.services import message_cancel, message_create, message_create_batch
 from messaging.states import MessageState
 
@@ -160,3 +160,31 @@ class MessageCancelApi(APIView):
     def post(self, request, message_id):
         message = message_cancel(tenant=request.user.tenant, message_id=message_id)
         return Response(MessageOutput(message).data)
+
+
+class InboundOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    wamid = serializers.CharField()
+    wa_id = serializers.CharField(source="contact.wa_id")
+    profile_name = serializers.CharField(source="contact.profile_name")
+    type = serializers.CharField()
+    text = serializers.CharField()
+    payload = serializers.CharField()
+    context_wamid = serializers.CharField()
+    received_at = serializers.DateTimeField()
+
+
+class InboundPagination(CursorPagination):
+    ordering = ("-received_at", "-id")
+    page_size = 50
+    max_page_size = 500
+    page_size_query_param = "page_size"
+
+
+class InboundListApi(APIView):
+    @extend_schema(parameters=[OpenApiParameter("wa_id", str)], responses=InboundOutput(many=True))
+    def get(self, request):
+        messages = inbound_list(tenant=request.user.tenant, wa_id=request.query_params.get("wa_id"))
+        paginator = InboundPagination()
+        page = paginator.paginate_queryset(messages, request, view=self)
+        return paginator.get_paginated_response(InboundOutput(page, many=True).data)

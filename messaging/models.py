@@ -111,3 +111,56 @@ class Suppression(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant}:{self.recipient}"
+
+
+class OrphanStatus(models.Model):
+    """A status webhook for a message we cannot match yet (it beat the send response and
+    carried no usable ``biz_opaque_callback_data``). Parked, never dropped; re-applied when a
+    message receives that wamid, and by the reconciler."""
+
+    sender = models.ForeignKey(SenderNumber, on_delete=models.CASCADE, null=True)
+    wamid = models.CharField(max_length=128, db_index=True)
+    report = models.JSONField()
+    dedupe_key = models.CharField(max_length=220, unique=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"orphan {self.report.get('status')} for {self.wamid}"
+
+
+class Contact(models.Model):
+    """A WhatsApp user who wrote to one of the tenant's numbers; ``last_inbound_at`` opens
+    the 24-hour customer-service window (meta-cloud-api.md §6)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="contacts")
+    wa_id = models.CharField(max_length=20)
+    profile_name = models.CharField(max_length=200, blank=True)
+    last_inbound_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "wa_id"], name="contact_once")]
+
+    def __str__(self) -> str:
+        return f"{self.tenant}:{self.wa_id}"
+
+
+class InboundMessage(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="inbound")
+    sender = models.ForeignKey(SenderNumber, on_delete=models.SET_NULL, null=True)
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="messages")
+    wamid = models.CharField(max_length=128, unique=True)
+    type = models.CharField(max_length=20)
+    text = models.TextField(blank=True)
+    payload = models.CharField(max_length=256, blank=True, help_text="Button / reply id.")
+    context_wamid = models.CharField(max_length=128, blank=True)
+    received_at = models.DateTimeField(help_text="Meta's timestamp.")
+    raw = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "-received_at", "-id"])]
+
+    def __str__(self) -> str:
+        return f"{self.type} from {self.contact}"

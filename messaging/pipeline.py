@@ -41,6 +41,7 @@ from django.utils import timezone
 from messaging import dispatch
 from messaging.errors import Classification, classify
 from messaging.faults import crash_point
+from messaging.inbound import orphans_resolve
 from messaging.ledger import NewEvent, record
 from messaging.models import Message, MessageEvent, Suppression
 from messaging.providers import SubmitOutcome, SubmitResult, get_provider
@@ -428,6 +429,9 @@ def step_check_acceptance(ids: list) -> list:
                 continue  # still in flight, or its worker died: the submit step handles it
             if _check_one(batch, message, answer, now, blocked_senders):
                 accepted.append(message.pk)
+        wamids = [m.provider_message_id for m in messages if m.pk in accepted]
+        if wamids:  # statuses that beat the send response were parked: apply them now
+            transaction.on_commit(lambda: orphans_resolve(wamids=wamids))
         for sender, reason in blocked_senders.values():
             type(sender).objects.filter(pk=sender.pk, status=SenderStatus.ACTIVE).update(
                 status=SenderStatus.BLOCKED, status_reason=reason[:255]

@@ -7,7 +7,7 @@ from datetime import datetime
 from django.db.models import QuerySet
 
 from core.errors import NotFound
-from messaging.models import Message, MessageEvent
+from messaging.models import InboundMessage, Message, MessageEvent
 from messaging.states import Fact, precedence
 from tenants.models import Tenant
 
@@ -66,3 +66,10 @@ def message_timeline(*, message: Message) -> list[dict]:
             }
         )
     return timeline
+
+
+def inbound_list(*, tenant: Tenant, wa_id: str | None = None) -> QuerySet[InboundMessage]:
+    qs = InboundMessage.objects.filter(tenant=tenant).select_related("contact")
+    if wa_id:
+        qs = qs.filter(contact__wa_id=wa_id.lstrip("+"))
+    return qs

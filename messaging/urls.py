@@ -6,6 +6,7 @@ urlpatterns = [
     path("messages", apis.MessageListCreateApi.as_view(), name="message-list"),
     path("messages/batch", apis.MessageBatchApi.as_view(), name="message-batch"),
     path("messages/<uuid:message_id>", apis.MessageDetailApi.as_view(), name="message-detail"),
+    path("inbound", apis.InboundListApi.as_view(), name="inbound-list"),
     path(
         "messages/<uuid:message_id>/cancel", apis.MessageCancelApi.as_view(), name="message-cancel"
     ),

@@ -15,7 +15,7 @@ from django.utils import timezone
 from core.errors import Conflict, ValidationFailed
 from messaging.providers import ProviderError, get_provider
 from templates_registry import rules
-from templates_registry.models import MessageTemplate, TemplateStatus
+from templates_registry.models import MessageTemplate, TemplateQuality, TemplateStatus
 from tenants.models import MissingCredential, SenderNumber, SenderStatus, Tenant
 
 
@@ -124,4 +124,49 @@ def template_update(
     template.category = category.upper()
     template.components = components
     template.save(update_fields=["category", "components", "updated_at"])
+    return template
+
+
+# Meta's template events (meta-cloud-api.md §4.8) → the status we store. REINSTATED is the
+# end of a pause: the template is APPROVED again.
+_EVENT_STATUS = {"REINSTATED": TemplateStatus.APPROVED, **{s: s for s in TemplateStatus.values}}
+
+
+def template_apply_provider_update(
+    *,
+    waba_id: str,
+    template_id: str,
+    name: str,
+    language: str,
+    event: str = "",
+    reason: str = "",
+    quality: str = "",
+) -> MessageTemplate | None:
+    """A status or quality update from the provider: found by the provider's id, else by
+    name and language among the tenants whose senders belong to that WABA."""
+    template = None
+    if template_id:
+        template = MessageTemplate.objects.filter(provider_template_id=template_id).first()
+    if template is None:
+        tenants = SenderNumber.objects.filter(waba_id=waba_id).values("tenant_id")
+        template = MessageTemplate.objects.filter(
+            tenant_id__in=tenants, name=name, language=language
+        ).first()
+    if template is None:
+        return None
+    fields = ["last_synced_at", "updated_at"]
+    if event in _EVENT_STATUS:
+        template.status = _EVENT_STATUS[event]
+        fields.append("status")
+        if template.status == TemplateStatus.REJECTED:
+            template.rejection_reason = reason
+            fields.append("rejection_reason")
+    if quality:
+        template.quality = quality if quality in TemplateQuality.values else "UNKNOWN"
+        fields.append("quality")
+    if template_id and not template.provider_template_id:
+        template.provider_template_id = template_id
+        fields.append("provider_template_id")
+    template.last_synced_at = timezone.now()
+    template.save(update_fields=fields)
     return template

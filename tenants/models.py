@@ -11,6 +11,7 @@ and the README ("Credentials") for why.
 from __future__ import annotations
 
 import os
+import secrets
 import uuid
 
 from django.core.exceptions import ImproperlyConfigured
@@ -67,6 +68,11 @@ class Tenant(models.Model):
         default=900,
         help_text="How long an unknown submit waits for a status webhook before the policy.",
     )
+    opt_out_keywords = models.CharField(
+        max_length=200,
+        default="STOP",
+        help_text="Comma-separated; an inbound message that is one of these opts the user out.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -91,6 +97,10 @@ class SenderStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     BLOCKED = "blocked", "Blocked (provider alert; sending stopped)"
     DISABLED = "disabled", "Disabled by an operator"
+
+
+def _webhook_token() -> str:
+    return secrets.token_urlsafe(32)
 
 
 class MissingCredential(ImproperlyConfigured):
@@ -129,6 +139,13 @@ class SenderNumber(models.Model):
         max_length=16, choices=SenderStatus.choices, default=SenderStatus.ACTIVE
     )
     status_reason = models.CharField(max_length=255, blank=True)
+    webhook_token = models.CharField(
+        max_length=64,
+        unique=True,
+        default=_webhook_token,
+        editable=False,
+        help_text="Secret in this sender's own webhook URL (/webhooks/360dialog/<token>).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

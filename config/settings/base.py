@@ -130,6 +130,11 @@ WHATSAPP_VERIFY_TOKEN = env("WHATSAPP_VERIFY_TOKEN", default="")
 WHATSAPP_GRAPH_VERSION = env("WHATSAPP_GRAPH_VERSION", default="v23.0")
 WHATSAPP_GRAPH_URL = env("WHATSAPP_GRAPH_URL", default="https://graph.facebook.com")
 DIALOG360_BASE_URL = env("DIALOG360_BASE_URL", default="https://waba-v2.360dialog.io")
+# 360dialog's optional x-360dialog-signature secret (the partner's platform secret).
+DIALOG360_WEBHOOK_SECRET = env("DIALOG360_WEBHOOK_SECRET", default="")
+# Meta's webhook payloads are up to 3 MB (meta-cloud-api.md §4.2): refuse more with 413.
+WEBHOOK_MAX_BYTES = env.int("WEBHOOK_MAX_BYTES", default=3 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = WEBHOOK_MAX_BYTES + 1024
 # Senders whose provider is `sandbox` talk to this URL (see `manage.py runsandbox`).
 SANDBOX_URL = env("SANDBOX_URL", default="http://127.0.0.1:8025")
 
@@ -173,6 +178,8 @@ CELERY_BEAT_SCHEDULE = {
     "messaging-redrive": {"task": "messaging.redrive", "schedule": 30.0},
     # Apply the tenant's policy to submits whose outcome stayed unknown past the grace period.
     "messaging-resolve-unknown": {"task": "messaging.resolve_unknown", "schedule": 60.0},
+    # Stored webhook deliveries: the endpoint nudges the processor; this is the safety net.
+    "webhooks-process": {"task": "webhooks.process", "schedule": 5.0},
 }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True

@@ -1,0 +1,248 @@
+"""What comes back from the provider, applied to the ledger: status reports (with orphan
+parking) and inbound messages (contacts, the service window, opt-outs).
+
+Called by the webhook processor inside its transaction, many reports at a time, with a fixed
+number of queries per batch. Every status becomes a ledger event whose dedupe key is
+``(wamid, status, timestamp)``: the same fact from two deliveries is one row, and the state
+projection makes the order they arrive in irrelevant.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Q
+from django.utils import timezone
+
+from messaging.errors import classify
+from messaging.ledger import NewEvent, record
+from messaging.models import Contact, InboundMessage, Message, OrphanStatus, Suppression
+from messaging.states import EventSource, EventType
+from tenants.models import SenderNumber
+
+STATUS_EVENTS = {
+    "sent": EventType.STATUS_SENT,
+    "delivered": EventType.STATUS_DELIVERED,
+    "read": EventType.STATUS_READ,
+    "failed": EventType.STATUS_FAILED,
+}
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    phone_number_id: str
+    wamid: str
+    status: str
+    occurred_at: datetime
+    recipient_id: str = ""
+    biz_opaque_callback_data: str = ""
+    errors: tuple = ()
+    raw: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"status:{self.wamid}:{self.status}:{int(self.occurred_at.timestamp())}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "phone_number_id": self.phone_number_id,
+            "wamid": self.wamid,
+            "status": self.status,
+            "occurred_at": self.occurred_at.isoformat(),
+            "recipient_id": self.recipient_id,
+            "biz_opaque_callback_data": self.biz_opaque_callback_data,
+            "errors": list(self.errors),
+            "raw": self.raw,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> StatusReport:
+        return cls(
+            **{
+                **data,
+                "occurred_at": datetime.fromisoformat(data["occurred_at"]),
+                "errors": tuple(data.get("errors") or ()),
+            }
+        )
+
+
+def _uuid(value: str) -> str | None:
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
+def statuses_apply(*, reports: list[StatusReport], park: bool = True) -> set[str]:
+    """Apply status reports; returns the dedupe keys of those matched to a message.
+
+    A report is matched by its wamid, else by ``biz_opaque_callback_data`` (our message id —
+    the webhook beat the send response, or the response was lost), and only to a message of
+    the tenant that owns the phone number it came to. Unmatched reports are parked as
+    ``OrphanStatus`` when ``park`` is set."""
+    reports = [r for r in reports if r.status in STATUS_EVENTS]
+    if not reports:
+        return set()
+    senders = {
+        s.phone_number_id: s
+        for s in SenderNumber.objects.filter(
+            phone_number_id__in={r.phone_number_id for r in reports}
+        )
+    }
+    by_wamid = {
+        m.provider_message_id: m
+        for m in Message.objects.filter(provider_message_id__in={r.wamid for r in reports})
+    }
+    opaque = {
+        u for r in reports if r.wamid not in by_wamid and (u := _uuid(r.biz_opaque_callback_data))
+    }
+    by_id = {str(m.pk): m for m in Message.objects.filter(pk__in=opaque)}
+
+    events: list[NewEvent] = []
+    changed: dict[Any, Message] = {}
+    orphans: list[OrphanStatus] = []
+    matched: set[str] = set()
+    for report in reports:
+        sender = senders.get(report.phone_number_id)
+        message = by_wamid.get(report.wamid) or by_id.get(
+            _uuid(report.biz_opaque_callback_data) or ""
+        )
+        if message is not None and (sender is None or message.tenant_id != sender.tenant_id):
+            message = None  # never across tenants
+        if message is None:
+            if park:
+                orphans.append(
+                    OrphanStatus(
+                        sender=sender,
+                        wamid=report.wamid,
+                        report=report.as_json(),
+                        dedupe_key=report.dedupe_key,
+                    )
+                )
+            continue
+        matched.add(report.dedupe_key)
+        if not message.provider_message_id:  # the send response was lost or not yet read
+            message.provider_message_id = report.wamid
+            by_wamid[report.wamid] = message
+            changed[message.pk] = message
+        if report.status == "failed" and report.errors:
+            error = report.errors[0]
+            code = error.get("code")
+            message.error_code = str(code or "")
+            message.error_title = str(error.get("title", ""))[:255]
+            message.error_details = str((error.get("error_data") or {}).get("details", ""))
+            message.error_class = classify(
+                code if isinstance(code, int) else None, None
+            ).error_class
+            changed[message.pk] = message
+        events.append(
+            NewEvent(
+                message.pk,
+                STATUS_EVENTS[report.status],
+                EventSource.WEBHOOK,
+                round=message.round,
+                occurred_at=report.occurred_at,
+                detail=report.raw,
+                dedupe_key=report.dedupe_key,
+            )
+        )
+    if changed:
+        Message.objects.bulk_update(
+            list(changed.values()),
+            ["provider_message_id", "error_code", "error_title", "error_details", "error_class"],
+        )
+    record(events)
+    if orphans:
+        OrphanStatus.objects.bulk_create(orphans, ignore_conflicts=True)
+    return matched
+
+
+def orphans_resolve(*, wamids: list[str] | None = None) -> int:
+    """Re-apply parked statuses (those for ``wamids``, or all); returns how many matched."""
+    query = OrphanStatus.objects.filter(resolved_at__isnull=True)
+    if wamids is not None:
+        query = query.filter(wamid__in=wamids)
+    orphans = list(query[:5000])
+    if not orphans:
+        return 0
+    matched = statuses_apply(
+        reports=[StatusReport.from_json(o.report) for o in orphans], park=False
+    )
+    OrphanStatus.objects.filter(dedupe_key__in=matched).update(resolved_at=timezone.now())
+    return len(matched)
+
+
+@dataclass(frozen=True)
+class InboundReport:
+    phone_number_id: str
+    wamid: str
+    wa_id: str
+    type: str
+    occurred_at: datetime
+    text: str = ""
+    payload: str = ""
+    context_wamid: str = ""
+    profile_name: str = ""
+    raw: dict = field(default_factory=dict, compare=False)
+
+
+def inbound_record(*, reports: list[InboundReport]) -> int:
+    """Store inbound messages per tenant and contact, refresh each contact's last inbound
+    time (the 24-hour window), and suppress contacts who send an opt-out keyword."""
+    senders = {
+        s.phone_number_id: s
+        for s in SenderNumber.objects.select_related("tenant").filter(
+            phone_number_id__in={r.phone_number_id for r in reports}
+        )
+    }
+    stored = 0
+    for report in reports:
+        sender = senders.get(report.phone_number_id)
+        if sender is None:
+            continue  # not our number: nothing to attach it to
+        tenant = sender.tenant
+        contact, created = Contact.objects.get_or_create(
+            tenant=tenant,
+            wa_id=report.wa_id,
+            defaults={"profile_name": report.profile_name, "last_inbound_at": report.occurred_at},
+        )
+        if not created and report.occurred_at > contact.last_inbound_at:
+            Contact.objects.filter(pk=contact.pk).update(
+                last_inbound_at=report.occurred_at,
+                profile_name=report.profile_name or contact.profile_name,
+            )
+        _, new = InboundMessage.objects.get_or_create(
+            wamid=report.wamid,
+            defaults={
+                "tenant": tenant,
+                "sender": sender,
+                "contact": contact,
+                "type": report.type,
+                "text": report.text,
+                "payload": report.payload,
+                "context_wamid": report.context_wamid,
+                "received_at": report.occurred_at,
+                "raw": report.raw,
+            },
+        )
+        stored += new
+        keywords = {k.strip().upper() for k in tenant.opt_out_keywords.split(",") if k.strip()}
+        said = {report.text.strip().upper(), report.payload.strip().upper()}
+        if new and keywords & said:
+            Suppression.objects.get_or_create(
+                tenant=tenant, recipient=f"+{report.wa_id}", defaults={"reason": "opt_out"}
+            )
+    return stored
+
+
+def service_window_open(*, tenant, recipient: str, now=None) -> bool:
+    """Has the user written to this tenant in the last 24 hours (meta-cloud-api.md §6)?"""
+    now = now or timezone.now()
+    return Contact.objects.filter(
+        Q(wa_id=recipient.lstrip("+")),
+        tenant=tenant,
+        last_inbound_at__gte=now - timezone.timedelta(hours=24),
+    ).exists()

@@ -1,0 +1,120 @@
+"""The webhook endpoint through real HTTP requests (Django's test client)."""
+
+import json
+
+import pytest
+
+from webhooks.models import RejectedWebhook, WebhookDelivery
+
+from .helpers import envelope, post, sign, status
+
+pytestmark = pytest.mark.django_db
+BODY = envelope("pn-1", statuses=[status("wamid.1", "sent", 1750030073)])
+
+
+def test_handshake_answers_the_challenge(client):
+    ok = client.get(
+        "/webhooks/whatsapp",
+        {
+            "hub.mode": "subscribe",
+            "hub.verify_token": "test-verify-token",
+            "hub.challenge": "1158201444",
+        },
+    )
+    assert ok.status_code == 200 and ok.content == b"1158201444"
+    assert ok["Content-Type"].startswith("text/plain")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"hub.mode": "subscribe", "hub.verify_token": "wrong", "hub.challenge": "x"},
+        {"hub.mode": "unsubscribe", "hub.verify_token": "test-verify-token", "hub.challenge": "x"},
+        {"hub.challenge": "x"},
+    ],
+)
+def test_handshake_refuses_anything_else(client, params):
+    assert client.get("/webhooks/whatsapp", params).status_code == 403
+
+
+def test_valid_signature_is_stored_and_answered_200(client):
+    response = post(client, BODY)
+    assert response.status_code == 200
+    [delivery] = WebhookDelivery.objects.all()
+    assert bytes(delivery.body) == json.dumps(BODY).encode()
+    assert delivery.status == "pending" and delivery.headers["X-Hub-Signature-256"]
+
+
+@pytest.mark.parametrize(
+    ("case", "signature"),
+    [
+        ("missing", ""),
+        ("wrong secret", sign(json.dumps(BODY).encode(), "another-secret")),
+        ("not sha256=", "md5=abc"),
+    ],
+)
+def test_bad_signatures_are_401_and_nothing_is_processed(client, case, signature):
+    response = post(client, BODY, signature=signature)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_signature"
+    assert not WebhookDelivery.objects.exists()
+    [rejected] = RejectedWebhook.objects.all()
+    assert rejected.reason == "missing_or_invalid_signature"
+
+
+def test_body_altered_by_one_byte_is_401(client):
+    body = json.dumps(BODY).encode()
+    signature = sign(body)
+    altered = body.replace(b"1750030073", b"1750030074")
+    assert post(client, None, raw=altered, signature=signature).status_code == 401
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_oversize_body_is_413(client, settings):
+    settings.WEBHOOK_MAX_BYTES = 100
+    response = post(client, BODY)
+    assert response.status_code == 413
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_signed_non_json_is_stored_answered_200_and_flagged(client):
+    from webhooks.services import deliveries_drain
+
+    assert post(client, None, raw=b"this is not json").status_code == 200
+    deliveries_drain()
+    [delivery] = WebhookDelivery.objects.all()
+    assert (delivery.status, delivery.error) == ("invalid", "not JSON")
+
+
+def test_the_same_body_twice_is_stored_once(client):
+    assert post(client, BODY).status_code == 200
+    assert post(client, BODY).status_code == 200
+    assert WebhookDelivery.objects.count() == 1
+
+
+def test_360dialog_route_needs_the_senders_token(client, settings):
+    from ..factories import SenderNumberFactory
+
+    sender = SenderNumberFactory(provider="360dialog")
+    body = json.dumps(BODY).encode()
+    url = f"/webhooks/360dialog/{sender.webhook_token}"
+    assert client.post(url, body, content_type="application/json").status_code == 200
+    assert (
+        client.post(
+            "/webhooks/360dialog/not-a-token", body, content_type="application/json"
+        ).status_code
+        == 401
+    )
+    settings.DIALOG360_WEBHOOK_SECRET = "partner-secret"
+    assert client.post(url, body + b" ", content_type="application/json").status_code == 401
+    import hashlib
+    import hmac
+
+    good = hmac.new(b"partner-secret", body + b"  ", hashlib.sha256).hexdigest()
+    assert (
+        client.post(
+            url, body + b"  ", content_type="application/json", HTTP_X_360DIALOG_SIGNATURE=good
+        ).status_code
+        == 200
+    )
+    assert WebhookDelivery.objects.filter(provider="360dialog", sender=sender).count() == 2

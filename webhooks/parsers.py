@@ -1,0 +1,209 @@
+"""Meta's webhook envelope → normalised events (meta-cloud-api.md §4.4 to §4.9). Pure: no
+database, no Django.
+
+``parse(body)`` never raises. A body that is not JSON or not Meta's envelope gives
+``Parsed(invalid=...)``. Inside a valid envelope every item (a status, an inbound message, a
+change of an unknown kind) is parsed on its own: a bad item becomes an ``ItemError`` and the
+rest of the batch is unaffected. Unknown fields are kept in ``raw`` and ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StatusEvent:
+    phone_number_id: str
+    wamid: str
+    status: str  # sent | delivered | read | failed | played | ...
+    timestamp: datetime
+    recipient_id: str = ""
+    biz_opaque_callback_data: str = ""
+    errors: tuple = ()
+    raw: dict = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class InboundEvent:
+    phone_number_id: str
+    wamid: str
+    wa_id: str
+    type: str
+    timestamp: datetime
+    text: str = ""
+    button_payload: str = ""
+    context_wamid: str = ""
+    profile_name: str = ""
+    raw: dict = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class TemplateEvent:
+    """message_template_status_update / message_template_quality_update (§4.8)."""
+
+    waba_id: str
+    kind: str  # status | quality
+    template_id: str
+    name: str
+    language: str
+    event: str = ""  # APPROVED, REJECTED, PAUSED, ... (status updates)
+    reason: str = ""
+    quality: str = ""  # GREEN, YELLOW, RED, UNKNOWN (quality updates)
+    raw: dict = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class AccountEvent:
+    """phone_number_quality_update, account_update and the like: recorded, not acted on."""
+
+    waba_id: str
+    field: str
+    event: str
+    raw: dict = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class SystemErrorEvent:
+    """``value.errors[]``: app-level errors not tied to one message (§4.7)."""
+
+    phone_number_id: str
+    code: int | None
+    title: str
+    raw: dict = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class ItemError:
+    where: str
+    error: str
+
+
+@dataclass
+class Parsed:
+    events: list = field(default_factory=list)
+    invalid: str = ""  # why the whole body is unusable
+
+
+TEMPLATE_FIELDS = ("message_template_status_update", "message_template_quality_update")
+
+
+def _ts(value: Any) -> datetime:
+    return datetime.fromtimestamp(int(value), tz=UTC)
+
+
+def _status(pnid: str, item: dict) -> StatusEvent:
+    return StatusEvent(
+        phone_number_id=pnid,
+        wamid=str(item["id"]),
+        status=str(item["status"]),
+        timestamp=_ts(item["timestamp"]),
+        recipient_id=str(item.get("recipient_id", "")),
+        biz_opaque_callback_data=str(item.get("biz_opaque_callback_data", "")),
+        errors=tuple(item.get("errors") or ()),
+        raw=item,
+    )
+
+
+def _inbound(pnid: str, item: dict, names: dict[str, str]) -> InboundEvent:
+    kind = str(item.get("type", ""))
+    text = ""
+    payload = ""
+    if kind == "text":
+        text = str((item.get("text") or {}).get("body", ""))
+    elif kind == "button":
+        button = item.get("button") or {}
+        text, payload = str(button.get("text", "")), str(button.get("payload", ""))
+    elif kind == "interactive":
+        reply = item.get("interactive") or {}
+        reply = reply.get("button_reply") or reply.get("list_reply") or {}
+        text, payload = str(reply.get("title", "")), str(reply.get("id", ""))
+    wa_id = str(item["from"])
+    return InboundEvent(
+        phone_number_id=pnid,
+        wamid=str(item["id"]),
+        wa_id=wa_id,
+        type=kind,
+        timestamp=_ts(item["timestamp"]),
+        text=text,
+        button_payload=payload,
+        context_wamid=str((item.get("context") or {}).get("id", "")),
+        profile_name=names.get(wa_id, ""),
+        raw=item,
+    )
+
+
+def _template(waba: str, change_field: str, value: dict) -> TemplateEvent:
+    quality = change_field == "message_template_quality_update"
+    return TemplateEvent(
+        waba_id=waba,
+        kind="quality" if quality else "status",
+        template_id=str(value.get("message_template_id", "")),
+        name=str(value["message_template_name"]),
+        language=str(value.get("message_template_language", "")).replace("-", "_"),
+        event=str(value.get("event", "")).upper(),
+        reason=str(value.get("reason") or ""),
+        quality=str(value.get("new_quality_score", "")).upper(),
+        raw=value,
+    )
+
+
+def _messages_change(waba: str, value: dict, out: list, where: str) -> None:
+    pnid = str((value.get("metadata") or {}).get("phone_number_id", ""))
+    names = {
+        str(c.get("wa_id")): str((c.get("profile") or {}).get("name", ""))
+        for c in value.get("contacts") or []
+        if isinstance(c, dict)
+    }
+    for kind, items in (
+        ("statuses", value.get("statuses")),
+        ("messages", value.get("messages")),
+        ("errors", value.get("errors")),
+    ):
+        for index, item in enumerate(items or []):
+            try:
+                if kind == "statuses":
+                    out.append(_status(pnid, item))
+                elif kind == "messages":
+                    out.append(_inbound(pnid, item, names))
+                else:
+                    out.append(
+                        SystemErrorEvent(
+                            pnid, item.get("code"), str(item.get("title", "")), raw=item
+                        )
+                    )
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                out.append(ItemError(f"{where}.{kind}[{index}]", f"{type(exc).__name__}: {exc}"))
+
+
+def parse(body: bytes) -> Parsed:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return Parsed(invalid="not JSON")
+    if not isinstance(data, dict) or not isinstance(data.get("entry"), list):
+        return Parsed(invalid="not Meta's envelope (no entry[])")
+    parsed = Parsed()
+    for e_index, entry in enumerate(data["entry"]):
+        if not isinstance(entry, dict):
+            parsed.events.append(ItemError(f"entry[{e_index}]", "not an object"))
+            continue
+        waba = str(entry.get("id", ""))
+        for c_index, change in enumerate(entry.get("changes") or []):
+            where = f"entry[{e_index}].changes[{c_index}]"
+            try:
+                change_field, value = str(change.get("field", "")), change["value"]
+                if change_field == "messages":
+                    _messages_change(waba, value, parsed.events, where)
+                elif change_field in TEMPLATE_FIELDS:
+                    parsed.events.append(_template(waba, change_field, value))
+                else:
+                    parsed.events.append(
+                        AccountEvent(waba, change_field, str(value.get("event", "")), raw=value)
+                    )
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                parsed.events.append(ItemError(where, f"{type(exc).__name__}: {exc}"))
+    return parsed

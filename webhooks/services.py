@@ -1,0 +1,269 @@
+"""Webhook ingestion: verify, store, answer — then process in batches.
+
+Receiving (the hot path, in the view): check the signature in constant time, store the raw
+delivery with one INSERT (``ON CONFLICT DO NOTHING`` on the body hash: a redelivered body is
+stored once), answer 200, and nudge the processor at most a few times a second — never one
+Celery task per webhook.
+
+Processing (``deliveries_process``, a Celery task and the beat): claim pending deliveries with
+``SELECT ... FOR UPDATE SKIP LOCKED``, parse them (``webhooks.parsers``), and apply all their
+events in one transaction through the services that own them: statuses and inbound messages
+to ``messaging``, template updates to ``templates_registry``. A bad item affects only itself;
+a delivery whose processing fails is marked ``failed`` (replayable) without holding up the
+others. ``replay_webhooks`` re-processes stored deliveries: idempotent by construction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import time
+from collections import Counter
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from messaging.inbound import (
+    InboundReport,
+    StatusReport,
+    inbound_record,
+    orphans_resolve,
+    statuses_apply,
+)
+from templates_registry.services import template_apply_provider_update
+from webhooks import parsers
+from webhooks.models import DeliveryStatus, RejectedWebhook, WebhookDelivery
+
+log = logging.getLogger(__name__)
+KEPT_HEADERS = (
+    "Content-Type",
+    "User-Agent",
+    "X-Hub-Signature-256",
+    "X-360dialog-Signature",
+    "Content-Length",
+)
+REJECTED_KEEP = 1000
+
+
+def signature_valid(body: bytes, header: str, secret: str) -> bool:
+    """``X-Hub-Signature-256: sha256=<hex HMAC-SHA256(body, app secret)>`` (§4.2), compared
+    in constant time."""
+    if not secret or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header[7:].strip().lower())
+
+
+def hex_signature_valid(body: bytes, header: str, secret: str) -> bool:
+    """360dialog's optional ``x-360dialog-signature``: HMAC-SHA256 of the body (hex)."""
+    if not secret or not header:
+        return False
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header.strip().lower())
+
+
+def kept_headers(headers) -> dict[str, str]:
+    return {name: headers[name] for name in KEPT_HEADERS if name in headers}
+
+
+def delivery_store(*, provider: str, body: bytes, headers: dict, sender_id=None) -> None:
+    """One INSERT, committed before the caller answers 200."""
+    table = WebhookDelivery._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (provider, sender_id, received_at, body, body_sha256, "  # noqa: S608
+            "headers, status, events, error) VALUES (%s, %s, %s, %s, %s, %s, %s, 0, '') "
+            "ON CONFLICT (provider, body_sha256) DO NOTHING",
+            [
+                provider,
+                sender_id,
+                timezone.now(),
+                body,
+                hashlib.sha256(body).hexdigest(),
+                json.dumps(headers),
+                DeliveryStatus.PENDING,
+            ],
+        )
+
+
+def rejected_record(
+    *, path: str, reason: str, remote_addr: str, headers: dict, body: bytes
+) -> None:
+    """Keep a capped record of calls that failed authentication, for security review."""
+    log.warning("webhook rejected: %s from %s", reason, remote_addr)
+    row = RejectedWebhook.objects.create(
+        path=path[:200],
+        reason=reason,
+        remote_addr=remote_addr[:64],
+        headers=headers,
+        body_size=len(body),
+        body_prefix=body[:512].decode("utf-8", "replace"),
+    )
+    if row.pk % 100 == 0:  # trim now and then, not on every call
+        keep_from = RejectedWebhook.objects.order_by("-pk").values_list("pk", flat=True)[
+            REJECTED_KEEP - 1 : REJECTED_KEEP
+        ]
+        if keep_from:
+            RejectedWebhook.objects.filter(pk__lt=keep_from[0]).delete()
+
+
+_last_kick = 0.0
+_kick_lock = threading.Lock()
+KICK_INTERVAL = 0.25
+
+
+def processing_kick() -> None:
+    """Ask for the pending deliveries to be processed soon: at most one task per process
+    every quarter second (the beat runs the processor too, so a lost nudge only delays)."""
+    global _last_kick
+    now = time.monotonic()
+    with _kick_lock:
+        if now - _last_kick < KICK_INTERVAL:
+            return
+        _last_kick = now
+    from config.celery_app import app
+
+    try:
+        app.signature("webhooks.process").apply_async(countdown=KICK_INTERVAL, retry=False)
+    except Exception as exc:  # broker down: the beat picks the deliveries up later
+        log.warning("could not schedule webhook processing: %s", type(exc).__name__)
+
+
+# --- processing --------------------------------------------------------------------------------
+
+
+def _apply(events: list) -> Counter:
+    counts: Counter = Counter()
+    statuses = [
+        StatusReport(
+            e.phone_number_id,
+            e.wamid,
+            e.status,
+            e.timestamp,
+            e.recipient_id,
+            e.biz_opaque_callback_data,
+            e.errors,
+            e.raw,
+        )
+        for e in events
+        if isinstance(e, parsers.StatusEvent)
+    ]
+    if statuses:
+        matched = statuses_apply(reports=statuses)
+        counts["statuses"] += len(statuses)
+        counts["orphans"] += len({s.dedupe_key for s in statuses} - matched)
+    inbound = [
+        InboundReport(
+            e.phone_number_id,
+            e.wamid,
+            e.wa_id,
+            e.type,
+            e.timestamp,
+            e.text,
+            e.button_payload,
+            e.context_wamid,
+            e.profile_name,
+            e.raw,
+        )
+        for e in events
+        if isinstance(e, parsers.InboundEvent)
+    ]
+    if inbound:
+        counts["inbound"] += inbound_record(reports=inbound)
+    for e in events:
+        if isinstance(e, parsers.TemplateEvent):
+            template_apply_provider_update(
+                waba_id=e.waba_id,
+                template_id=e.template_id,
+                name=e.name,
+                language=e.language,
+                event=e.event if e.kind == "status" else "",
+                reason=e.reason,
+                quality=e.quality,
+            )
+            counts["templates"] += 1
+        elif isinstance(e, parsers.ItemError):
+            log.warning("webhook item skipped at %s: %s", e.where, e.error)
+            counts["item_errors"] += 1
+        elif isinstance(e, parsers.AccountEvent | parsers.SystemErrorEvent):
+            counts["other"] += 1
+    return counts
+
+
+def _process(rows: list[WebhookDelivery]) -> Counter:
+    now = timezone.now()
+    events: list = []
+    for row in rows:
+        parsed = parsers.parse(bytes(row.body))
+        row.processed_at = now
+        row.events = len(parsed.events)
+        if parsed.invalid:
+            row.status, row.error = DeliveryStatus.INVALID, parsed.invalid
+            log.warning("webhook delivery %s is invalid: %s", row.pk, parsed.invalid)
+        else:
+            row.status, row.error = DeliveryStatus.PROCESSED, ""
+            events += parsed.events
+    counts = _apply(events)
+    WebhookDelivery.objects.bulk_update(rows, ["status", "error", "events", "processed_at"])
+    return counts
+
+
+def deliveries_process(*, limit: int = 500, ids: list[int] | None = None) -> Counter:
+    """Process up to ``limit`` pending deliveries (or exactly ``ids``) in one transaction;
+    if that fails, one delivery at a time, marking the failing ones ``failed``."""
+    with transaction.atomic():
+        query = WebhookDelivery.objects.select_for_update(skip_locked=True)
+        query = (
+            query.filter(pk__in=ids)
+            if ids is not None
+            else query.filter(status=DeliveryStatus.PENDING)
+        )
+        rows = list(query.order_by("pk")[:limit])
+        if not rows:
+            return Counter()
+        try:
+            with transaction.atomic():
+                counts = _process(rows)
+        except Exception:
+            log.exception("webhook batch failed; processing its deliveries one by one")
+            counts = Counter()
+            for row in rows:
+                try:
+                    with transaction.atomic():
+                        counts += _process([row])
+                except Exception as exc:
+                    row.status, row.error = DeliveryStatus.FAILED, repr(exc)[:2000]
+                    row.save(update_fields=["status", "error"])
+        counts["deliveries"] += len(rows)
+    return counts
+
+
+def deliveries_drain(*, budget_seconds: float = 20.0) -> Counter:
+    """Process pending deliveries until none are left or the time budget is spent."""
+    started, total = time.monotonic(), Counter()
+    while time.monotonic() - started < budget_seconds:
+        counts = deliveries_process()
+        if not counts:
+            break
+        total += counts
+    if total["orphans"]:  # a later delivery may have given their messages a wamid
+        total["orphans_resolved"] = orphans_resolve()
+    return total
+
+
+def deliveries_replay(*, since: datetime | None = None, delivery_id: int | None = None) -> int:
+    """Re-process stored deliveries (all since ``since``, or one). Idempotent: the ledger
+    dedupes every fact, and the state does not depend on order."""
+    query = WebhookDelivery.objects.all()
+    if delivery_id is not None:
+        query = query.filter(pk=delivery_id)
+    if since is not None:
+        query = query.filter(received_at__gte=since)
+    ids = list(query.order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(ids), 500):
+        deliveries_process(ids=ids[start : start + 500])
+    return len(ids)

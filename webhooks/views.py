@@ -1,0 +1,95 @@
+"""Webhook endpoints: lean on purpose (the hot path is verify, store, answer).
+
+* ``GET  /webhooks/whatsapp``  Meta's verification handshake (§4.1).
+* ``POST /webhooks/whatsapp``  signed deliveries from Meta (§4.2).
+* ``POST /webhooks/360dialog/<token>``  a sender's own route for 360dialog, which does not sign
+  with Meta's app secret: the secret token in the path identifies the sender, and
+  ``x-360dialog-signature`` is checked too when ``DIALOG360_WEBHOOK_SECRET`` is set.
+
+Missing or wrong authentication → 401, nothing processed, a capped record kept; a body over
+``WEBHOOK_MAX_BYTES`` → 413; anything signed is stored and answered 200 at once, even when it is
+not JSON (a retry would not help; operators see it flagged ``invalid``).
+"""
+
+import hmac
+
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from core.api import error_body
+from tenants.models import SenderNumber
+from webhooks import services
+
+
+def _too_large(request) -> bool:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0) > settings.WEBHOOK_MAX_BYTES
+    except ValueError:
+        return True
+
+
+def _reject(request, reason: str, body: bytes) -> JsonResponse:
+    services.rejected_record(
+        path=request.path,
+        reason=reason,
+        remote_addr=request.META.get("REMOTE_ADDR", ""),
+        headers=services.kept_headers(request.headers),
+        body=body,
+    )
+    return JsonResponse(
+        error_body("invalid_signature", "Missing or invalid signature."), status=401
+    )
+
+
+def _accept(provider: str, request, body: bytes, sender_id=None) -> HttpResponse:
+    services.delivery_store(
+        provider=provider,
+        body=body,
+        headers=services.kept_headers(request.headers),
+        sender_id=sender_id,
+    )
+    services.processing_kick()
+    return HttpResponse("OK", content_type="text/plain")
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def whatsapp(request):
+    if request.method == "GET":
+        params = request.GET
+        token = params.get("hub.verify_token", "")
+        expected = settings.WHATSAPP_VERIFY_TOKEN
+        if (
+            params.get("hub.mode") == "subscribe"
+            and expected
+            and hmac.compare_digest(token.encode(), expected.encode())
+        ):
+            return HttpResponse(params.get("hub.challenge", ""), content_type="text/plain")
+        return HttpResponse("Forbidden", status=403, content_type="text/plain")
+    if _too_large(request):
+        return JsonResponse(error_body("payload_too_large", "The body is too large."), status=413)
+    body = request.body
+    if not services.signature_valid(
+        body, request.headers.get("X-Hub-Signature-256", ""), settings.WHATSAPP_APP_SECRET
+    ):
+        return _reject(request, "missing_or_invalid_signature", body)
+    return _accept("meta", request, body)
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def dialog360(request, token: str):
+    if _too_large(request):
+        return JsonResponse(error_body("payload_too_large", "The body is too large."), status=413)
+    body = request.body
+    sender = SenderNumber.objects.filter(webhook_token=token).only("pk").first()
+    if sender is None:
+        return _reject(request, "unknown_route_token", body)
+    secret = settings.DIALOG360_WEBHOOK_SECRET
+    if secret and not services.hex_signature_valid(
+        body, request.headers.get("X-360dialog-Signature", ""), secret
+    ):
+        return _reject(request, "missing_or_invalid_360dialog_signature", body)
+    return _accept("360dialog", request, body, sender_id=sender.pk)
