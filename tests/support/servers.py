@@ -147,7 +147,7 @@ class SandboxProcess:
 
     def restore(self) -> None:
         defaults = {k: v for k, v in self.defaults.items() if v != "***"}  # secrets are masked
-        self.configure(**defaults)
+        self.configure(**defaults, app_secret=APP_SECRET)
         self.post("/_sandbox/reset", {"everything": True})
 
     def wait_idle(self, timeout: float = 30.0) -> dict:
