@@ -33,7 +33,8 @@ lint: $(STAMP)
 ## bench: the benchmarks in bench/ (each prints ratios against a baseline run in the same session)
 bench: $(STAMP)
 	$(BIN)/python bench/sandbox_bench.py
-	scripts/with-services.sh $(BIN)/python bench/send_path_bench.py
+	WAYPOST_PG_DURABLE=1 scripts/with-services.sh $(BIN)/python bench/send_path_bench.py
+	WAYPOST_PG_DURABLE=1 scripts/with-services.sh $(BIN)/python bench/webhook_bench.py
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -63,10 +63,13 @@ trap cleanup EXIT INT TERM
 
 "${as_pg[@]}" "$PGBIN/initdb" -D "$WORK/pg" -U postgres --auth=trust --locale=C.UTF-8 \
     --encoding=UTF8 >"$WORK/initdb.log" 2>&1 || { cat "$WORK/initdb.log" >&2; exit 1; }
+# Tests trade durability for speed; benchmarks (WAYPOST_PG_DURABLE=1) keep PostgreSQL's
+# defaults, so "stored before the 200" means flushed to disk.
+pg_speed="-c fsync=off -c full_page_writes=off -c synchronous_commit=off"
+[ "${WAYPOST_PG_DURABLE:-0}" = "1" ] && pg_speed=""
 "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$WORK/pg" -l "$WORK/pg.log" -w start -o \
-    "-p $PG_PORT -k $WORK -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off \
-     -c synchronous_commit=off -c max_connections=200" >/dev/null \
-    || { cat "$WORK/pg.log" >&2; exit 1; }
+    "-p $PG_PORT -k $WORK -c listen_addresses=127.0.0.1 $pg_speed -c max_connections=200" \
+    >/dev/null || { cat "$WORK/pg.log" >&2; exit 1; }
 
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --daemonize yes --save "" \
     --appendonly no --dir "$WORK" --pidfile "$WORK/redis.pid" --logfile "$WORK/redis.log"

@@ -80,7 +80,7 @@ DATABASES = {
 }
 # Persistent connections: a new connection per request costs ~5x on the hot paths.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The embedded demo runs the API and a worker thread on one SQLite file: WAL lets readers
     # and the writer overlap, IMMEDIATE transactions take the write lock up front (no upgrade
