@@ -4,12 +4,14 @@ Provider-managed fields (status, provider id, rejection reason, quality, last sy
 read-only; status is shown as a coloured badge.
 """
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils.html import format_html
+
+from core.errors import WaypostError
 
 from templates_registry.forms import MessageTemplateForm, pretty_json
 from templates_registry.models import MessageTemplate, TemplateStatus
-from templates_registry.services import template_create, template_update
+from templates_registry.services import template_create, template_update, templates_sync
 
 BADGE_COLOURS = {
     TemplateStatus.APPROVED: "#1e7e34",
@@ -37,6 +39,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
     list_filter = ("status", "category", "tenant")
     search_fields = ("name", "tenant__slug")
     list_select_related = ("tenant",)
+    actions = ["sync_from_provider"]
     provider_fields = (
         "status_badge",
         "provider_template_id",
@@ -69,6 +72,17 @@ class MessageTemplateAdmin(admin.ModelAdmin):
             *self.provider_fields,
             "components_json",
         )
+
+    @admin.action(description="Sync these templates' tenants from their provider")
+    def sync_from_provider(self, request, queryset):
+        for tenant in {t.tenant for t in queryset.select_related("tenant")}:
+            try:
+                counts = templates_sync(tenant=tenant)
+            except WaypostError as exc:
+                self.message_user(request, f"{tenant}: {exc.message}", messages.ERROR)
+                continue
+            self.message_user(request, f"{tenant}: {counts['created']} created, "
+                                       f"{counts['updated']} updated")
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj):

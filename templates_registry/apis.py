@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from templates_registry.models import MessageTemplate
 from templates_registry.selectors import template_get, template_list
-from templates_registry.services import template_check_send, template_create
+from templates_registry.services import template_check_send, template_create, templates_sync
 
 
 class TemplateOutput(serializers.ModelSerializer):
@@ -105,3 +105,11 @@ class TemplateValidateApi(APIView):
         return Response(
             {"valid": True, "components": check.components, "sanitized": check.sanitized}
         )
+
+
+class TemplateSyncApi(APIView):
+    """Pull the tenant's templates from its provider (all pages) into the registry."""
+
+    @extend_schema(request=None, responses=dict)
+    def post(self, request):
+        return Response(templates_sync(tenant=request.user.tenant))

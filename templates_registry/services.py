@@ -170,3 +170,41 @@ def template_apply_provider_update(
     template.last_synced_at = timezone.now()
     template.save(update_fields=fields)
     return template
+
+
+def templates_sync(*, tenant: Tenant) -> dict[str, int]:
+    """Pull every template of each of the tenant's WABAs from the provider (with paging) and
+    upsert them: provider-managed fields are updated, unknown templates are added."""
+    counts = {"created": 0, "updated": 0}
+    seen_wabas: set[str] = set()
+    for sender in SenderNumber.objects.filter(tenant=tenant).order_by("created_at"):
+        if sender.waba_id in seen_wabas:
+            continue
+        seen_wabas.add(sender.waba_id)
+        provider = get_provider(sender.provider)
+        try:
+            remote = list(provider.list_templates(credential=sender.credential(),
+                                                  waba_id=sender.waba_id))
+        except (ProviderError, MissingCredential) as exc:
+            raise ValidationFailed(f"Template sync failed: {exc}",
+                                   code="provider_unavailable") from exc
+        now = timezone.now()
+        for item in remote:
+            status = str(item.get("status", "PENDING")).upper()
+            fields = {
+                "sender": sender,
+                "category": str(item.get("category", "UTILITY")).upper(),
+                "parameter_format": str(item.get("parameter_format") or "POSITIONAL").upper(),
+                "components": item.get("components") or [],
+                "status": status if status in TemplateStatus.values else TemplateStatus.PENDING,
+                "provider_template_id": str(item.get("id", "")),
+                "last_synced_at": now,
+                "submission_error": "",
+            }
+            quality = str((item.get("quality_score") or {}).get("score", "")).upper()
+            if quality in TemplateQuality.values:
+                fields["quality"] = quality
+            _, created = MessageTemplate.objects.update_or_create(
+                tenant=tenant, name=item["name"], language=item["language"], defaults=fields)
+            counts["created" if created else "updated"] += 1
+    return counts

@@ -135,6 +135,31 @@ class Provider:
             )
         return _as_dict(result.body)
 
+    def list_templates(self, *, credential: str, waba_id: str, page_size: int = 100):
+        """Every template of the WABA, following Graph cursor paging (§5.5: stop when
+        ``paging.next`` is absent, not when a page is short)."""
+        url, headers = self.templates_request(credential=credential, waba_id=waba_id)
+        params: dict | None = {"limit": page_size}
+        while url:
+            try:
+                response = self.session.get(url, params=params, headers=headers,
+                                            timeout=self.timeout)
+                body = response.json()
+            except (requests.RequestException, ValueError) as exc:
+                raise ProviderError(f"template list failed: {_describe(exc)}") from exc
+            if response.status_code != 200:
+                parsed = self.parse_error(response.status_code, body)
+                raise ProviderError(parsed.error_details or parsed.error_title,
+                                    code=parsed.error_code, status=response.status_code)
+            yield from self.templates_page(body)
+            url, params = self.next_page(body), None
+
+    def templates_page(self, body: dict) -> list[dict]:
+        return list(body.get("data") or [])
+
+    def next_page(self, body: dict) -> str:
+        return str((body.get("paging") or {}).get("next") or "")
+
     def _post(self, url: str, headers: dict, payload: dict) -> SubmitResult:
         started = time.monotonic()
         try:

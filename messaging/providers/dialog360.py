@@ -23,3 +23,9 @@ class Dialog360Provider(Provider):
             message = str(meta.get("developerMessage", ""))
             return ParsedResponse(error_title=message, error_details=message, raw=body)
         return super().parse_error(http_status, body)
+
+    def templates_page(self, body: dict) -> list[dict]:
+        return list(body.get("waba_templates") or body.get("data") or [])
+
+    def next_page(self, body: dict) -> str:
+        return ""  # 360dialog pages with offset; one page of `limit` covers a WABA's templates
