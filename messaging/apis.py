@@ -18,6 +18,7 @@ from messaging.states import MessageState
 class MessageOutput(serializers.ModelSerializer):
     to = serializers.CharField(source="recipient")
     template = serializers.SerializerMethodField()
+    text = serializers.CharField(source="text_body")
     error = serializers.SerializerMethodField()
 
     class Meta:
@@ -26,7 +27,9 @@ class MessageOutput(serializers.ModelSerializer):
             "id",
             "state",
             "to",
+            "kind",
             "template",
+            "text",
             "parameters",
             "provider_message_id",
             "error",
@@ -39,7 +42,9 @@ class MessageOutput(serializers.ModelSerializer):
             "state_changed_at",
         )
 
-    def get_template(self, obj) -> dict:
+    def get_template(self, obj) -> dict | None:
+        if obj.kind == "text":
+            return None
         return {
             "name": obj.template_name,
             "language": obj.template_language,

@@ -25,13 +25,16 @@ class Message(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="messages")
     sender = models.ForeignKey(SenderNumber, on_delete=models.PROTECT, related_name="messages")
     recipient = models.CharField(max_length=20, help_text="E.164")
+    kind = models.CharField(max_length=8, default="template",
+                            choices=[("template", "Template"), ("text", "Free-form text")])
+    text_body = models.TextField(blank=True, help_text="Free-form text (inside the window).")
     # The template as it was at send time (the registry may change afterwards).
     template = models.ForeignKey(
         MessageTemplate, on_delete=models.SET_NULL, null=True, related_name="messages"
     )
-    template_name = models.CharField(max_length=512)
-    template_language = models.CharField(max_length=16)
-    template_category = models.CharField(max_length=16)
+    template_name = models.CharField(max_length=512, blank=True)
+    template_language = models.CharField(max_length=16, blank=True)
+    template_category = models.CharField(max_length=16, blank=True)
     template_components = models.JSONField(default=list)
     parameters = models.JSONField(default=list, help_text="Send-time components, as sanitised.")
     payload = models.JSONField(null=True, blank=True, help_text="The canonical provider payload.")

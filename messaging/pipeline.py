@@ -201,6 +201,9 @@ def _validate_one(batch, message, templates, suppressed, now) -> bool:
         )
         batch.event(message, E.REJECTED, detail={"reason": "recipient suppressed"})
         return False
+    if message.kind == "text":  # no template; Meta enforces the window (131047: rejected)
+        batch.event(message, E.VALIDATED, detail={"kind": "text"})
+        return True
     template = templates.get((tenant.pk, message.template_name, message.template_language))
     status = template.status if template else "DELETED"
     if status in WAITING:
@@ -234,6 +237,15 @@ def _validate_one(batch, message, templates, suppressed, now) -> bool:
 
 def build_payload(message: Message) -> dict:
     """The canonical Meta send payload (meta-cloud-api.md §1.2, §1.4)."""
+    if message.kind == "text":
+        return {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": message.recipient,
+            "type": "text",
+            "text": {"body": message.text_body},
+            "biz_opaque_callback_data": str(message.pk),
+        }
     template: dict = {
         "name": message.template_name,
         "language": {"code": message.template_language},

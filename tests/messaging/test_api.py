@@ -172,3 +172,29 @@ def test_ledger_is_append_only_in_the_database(api, template):
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         MessageEvent.objects.filter(pk=event.pk).delete()
     assert Message.objects.get(pk=message_id).state == MessageState.QUEUED
+
+
+def text_body(to="+4915112345678", body="Your parcel is at the door."):
+    return {"to": to, "text": {"body": body}}
+
+
+def test_free_form_text_outside_the_window_is_refused(api, template):
+    response = post(api, text_body())
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "outside_service_window"
+    assert not Message.objects.exists()
+
+
+def test_free_form_text_inside_the_window(api, tenant_a):
+    from django.utils import timezone
+
+    from messaging.models import Contact
+
+    Contact.objects.create(tenant=tenant_a.tenant, wa_id="4915112345678",
+                           last_inbound_at=timezone.now() - timezone.timedelta(hours=23))
+    data = post(api, text_body()).json()
+    assert (data["kind"], data["text"], data["template"]) == (
+        "text", "Your parcel is at the door.", None)
+    stale = post(api, text_body(to="+4915199999999"), key="k2")
+    assert stale.status_code == 400
+    assert post(api, text_body(body=""), key="k3").json()["error"]["code"] == "validation_error"
