@@ -25,8 +25,11 @@ class Message(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="messages")
     sender = models.ForeignKey(SenderNumber, on_delete=models.PROTECT, related_name="messages")
     recipient = models.CharField(max_length=20, help_text="E.164")
-    kind = models.CharField(max_length=8, default="template",
-                            choices=[("template", "Template"), ("text", "Free-form text")])
+    kind = models.CharField(
+        max_length=8,
+        default="template",
+        choices=[("template", "Template"), ("text", "Free-form text")],
+    )
     text_body = models.TextField(blank=True, help_text="Free-form text (inside the window).")
     # The template as it was at send time (the registry may change afterwards).
     template = models.ForeignKey(

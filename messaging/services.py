@@ -177,32 +177,52 @@ def _prepare(tenant: Tenant, key: str, body: dict, cache: _Templates) -> _Prepar
 TEXT_MAX = 4096  # Meta's limit for a text message body
 
 
-def _prepare_text(tenant: Tenant, key: str, body: dict, recipient: str,
-                  cache: _Templates) -> _Prepared:
+def _prepare_text(
+    tenant: Tenant, key: str, body: dict, recipient: str, cache: _Templates
+) -> _Prepared:
     """A free-form text message: allowed only inside the 24-hour customer-service window
     (meta-cloud-api.md §6; Meta answers 131047 otherwise)."""
     text = body.get("text")
     content = text.get("body") if isinstance(text, dict) else None
     if not isinstance(content, str) or not content.strip() or len(content) > TEXT_MAX:
-        raise ValidationFailed(f"'text.body' must be 1-{TEXT_MAX} characters.",
-                               code="validation_error",
-                               details=[{"field": "text.body", "code": "invalid"}])
+        raise ValidationFailed(
+            f"'text.body' must be 1-{TEXT_MAX} characters.",
+            code="validation_error",
+            details=[{"field": "text.body", "code": "invalid"}],
+        )
     metadata = body.get("metadata", {})
     if not isinstance(metadata, dict):
-        raise ValidationFailed("'metadata' must be an object.", code="validation_error",
-                               details=[{"field": "metadata", "code": "invalid"}])
+        raise ValidationFailed(
+            "'metadata' must be an object.",
+            code="validation_error",
+            details=[{"field": "metadata", "code": "invalid"}],
+        )
     if not service_window_open(tenant=tenant, recipient=recipient):
         raise ValidationFailed(
             "Free-form messages can only be sent within 24 hours of the user's last message; "
-            "send a template instead.", code="outside_service_window",
-            details=[{"field": "to", "code": "outside_service_window"}])
+            "send a template instead.",
+            code="outside_service_window",
+            details=[{"field": "to", "code": "outside_service_window"}],
+        )
     message = Message(
-        tenant=tenant, sender=cache.sender_for(None), recipient=recipient, kind="text",
-        text_body=content, idempotency_key=key, request_hash=request_hash(body),
-        metadata=metadata, state_changed_at=timezone.now(),
+        tenant=tenant,
+        sender=cache.sender_for(None),
+        recipient=recipient,
+        kind="text",
+        text_body=content,
+        idempotency_key=key,
+        request_hash=request_hash(body),
+        metadata=metadata,
+        state_changed_at=timezone.now(),
     )
-    events = [NewEvent(message.pk, E.REQUESTED, EventSource.API,
-                       detail={"idempotency_key": key, "request": body})]
+    events = [
+        NewEvent(
+            message.pk,
+            E.REQUESTED,
+            EventSource.API,
+            detail={"idempotency_key": key, "request": body},
+        )
+    ]
     return _Prepared(message, events)
 
 

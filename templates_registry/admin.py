@@ -8,7 +8,6 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from core.errors import WaypostError
-
 from templates_registry.forms import MessageTemplateForm, pretty_json
 from templates_registry.models import MessageTemplate, TemplateStatus
 from templates_registry.services import template_create, template_update, templates_sync
@@ -81,8 +80,9 @@ class MessageTemplateAdmin(admin.ModelAdmin):
             except WaypostError as exc:
                 self.message_user(request, f"{tenant}: {exc.message}", messages.ERROR)
                 continue
-            self.message_user(request, f"{tenant}: {counts['created']} created, "
-                                       f"{counts['updated']} updated")
+            self.message_user(
+                request, f"{tenant}: {counts['created']} created, {counts['updated']} updated"
+            )
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj):

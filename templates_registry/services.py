@@ -183,11 +183,13 @@ def templates_sync(*, tenant: Tenant) -> dict[str, int]:
         seen_wabas.add(sender.waba_id)
         provider = get_provider(sender.provider)
         try:
-            remote = list(provider.list_templates(credential=sender.credential(),
-                                                  waba_id=sender.waba_id))
+            remote = list(
+                provider.list_templates(credential=sender.credential(), waba_id=sender.waba_id)
+            )
         except (ProviderError, MissingCredential) as exc:
-            raise ValidationFailed(f"Template sync failed: {exc}",
-                                   code="provider_unavailable") from exc
+            raise ValidationFailed(
+                f"Template sync failed: {exc}", code="provider_unavailable"
+            ) from exc
         now = timezone.now()
         for item in remote:
             status = str(item.get("status", "PENDING")).upper()
@@ -205,6 +207,7 @@ def templates_sync(*, tenant: Tenant) -> dict[str, int]:
             if quality in TemplateQuality.values:
                 fields["quality"] = quality
             _, created = MessageTemplate.objects.update_or_create(
-                tenant=tenant, name=item["name"], language=item["language"], defaults=fields)
+                tenant=tenant, name=item["name"], language=item["language"], defaults=fields
+            )
             counts["created" if created else "updated"] += 1
     return counts

@@ -32,8 +32,13 @@ OBJECT_ENDPOINTS = {
     "message-detail": ("get", "message", lambda m: f"/api/v1/messages/{m}", None),
     "message-cancel": ("post", "message", lambda m: f"/api/v1/messages/{m}/cancel", None),
 }
-COLLECTION_ENDPOINTS = {"template-list", "template-sync", "message-list", "message-batch",
-                        "inbound-list"}
+COLLECTION_ENDPOINTS = {
+    "template-list",
+    "template-sync",
+    "message-list",
+    "message-batch",
+    "inbound-list",
+}
 
 
 def test_every_api_endpoint_has_an_isolation_case():

@@ -4,35 +4,38 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('messaging', '0003_contact_inboundmessage_orphanstatus_and_more'),
+        ("messaging", "0003_contact_inboundmessage_orphanstatus_and_more"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='message',
-            name='kind',
-            field=models.CharField(choices=[('template', 'Template'), ('text', 'Free-form text')], default='template', max_length=8),
+            model_name="message",
+            name="kind",
+            field=models.CharField(
+                choices=[("template", "Template"), ("text", "Free-form text")],
+                default="template",
+                max_length=8,
+            ),
         ),
         migrations.AddField(
-            model_name='message',
-            name='text_body',
-            field=models.TextField(blank=True, help_text='Free-form text (inside the window).'),
+            model_name="message",
+            name="text_body",
+            field=models.TextField(blank=True, help_text="Free-form text (inside the window)."),
         ),
         migrations.AlterField(
-            model_name='message',
-            name='template_category',
+            model_name="message",
+            name="template_category",
             field=models.CharField(blank=True, max_length=16),
         ),
         migrations.AlterField(
-            model_name='message',
-            name='template_language',
+            model_name="message",
+            name="template_language",
             field=models.CharField(blank=True, max_length=16),
         ),
         migrations.AlterField(
-            model_name='message',
-            name='template_name',
+            model_name="message",
+            name="template_name",
             field=models.CharField(blank=True, max_length=512),
         ),
     ]

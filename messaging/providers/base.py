@@ -142,15 +142,19 @@ class Provider:
         params: dict | None = {"limit": page_size}
         while url:
             try:
-                response = self.session.get(url, params=params, headers=headers,
-                                            timeout=self.timeout)
+                response = self.session.get(
+                    url, params=params, headers=headers, timeout=self.timeout
+                )
                 body = response.json()
             except (requests.RequestException, ValueError) as exc:
                 raise ProviderError(f"template list failed: {_describe(exc)}") from exc
             if response.status_code != 200:
                 parsed = self.parse_error(response.status_code, body)
-                raise ProviderError(parsed.error_details or parsed.error_title,
-                                    code=parsed.error_code, status=response.status_code)
+                raise ProviderError(
+                    parsed.error_details or parsed.error_title,
+                    code=parsed.error_code,
+                    status=response.status_code,
+                )
             yield from self.templates_page(body)
             url, params = self.next_page(body), None
 

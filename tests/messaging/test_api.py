@@ -190,11 +190,17 @@ def test_free_form_text_inside_the_window(api, tenant_a):
 
     from messaging.models import Contact
 
-    Contact.objects.create(tenant=tenant_a.tenant, wa_id="4915112345678",
-                           last_inbound_at=timezone.now() - timezone.timedelta(hours=23))
+    Contact.objects.create(
+        tenant=tenant_a.tenant,
+        wa_id="4915112345678",
+        last_inbound_at=timezone.now() - timezone.timedelta(hours=23),
+    )
     data = post(api, text_body()).json()
     assert (data["kind"], data["text"], data["template"]) == (
-        "text", "Your parcel is at the door.", None)
+        "text",
+        "Your parcel is at the door.",
+        None,
+    )
     stale = post(api, text_body(to="+4915199999999"), key="k2")
     assert stale.status_code == 400
     assert post(api, text_body(body=""), key="k3").json()["error"]["code"] == "validation_error"

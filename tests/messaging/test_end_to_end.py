@@ -84,25 +84,29 @@ def test_faulty_webhooks_end_in_the_right_states(
     assert stats["webhooks"]["duplicated"] > 0 and stats["webhooks"]["dropped"] > 0
 
 
-def test_a_reply_opens_the_window_for_free_form_text(worker_process, live, live_server,
-                                                     settings):
+def test_a_reply_opens_the_window_for_free_form_text(worker_process, live, live_server, settings):
     from messaging.models import Contact
 
     tenant = make_live_tenant(live, "replies")
-    live.configure(webhook_url=f"{live_server.url}/webhooks/whatsapp",
-                   app_secret=settings.WHATSAPP_APP_SECRET)
+    live.configure(
+        webhook_url=f"{live_server.url}/webhooks/whatsapp", app_secret=settings.WHATSAPP_APP_SECRET
+    )
     text = {"to": "+4915112345678", "text": {"body": "Thanks, on its way!"}}
-    refused = tenant.client.post("/api/v1/messages", text, format="json",
-                                 HTTP_IDEMPOTENCY_KEY="t1")
+    refused = tenant.client.post("/api/v1/messages", text, format="json", HTTP_IDEMPOTENCY_KEY="t1")
     assert refused.json()["error"]["code"] == "outside_service_window"
-    live.post("/_sandbox/inbound", {"phone_number_id": tenant.sender.phone_number_id,
-                                    "from": "+4915112345678", "text": "Where is my order?"})
+    live.post(
+        "/_sandbox/inbound",
+        {
+            "phone_number_id": tenant.sender.phone_number_id,
+            "from": "+4915112345678",
+            "text": "Where is my order?",
+        },
+    )
     deadline = time.monotonic() + 20
     while not Contact.objects.filter(tenant=tenant.tenant).exists():
         assert time.monotonic() < deadline, "the inbound webhook was not processed"
         time.sleep(0.1)
-    sent = tenant.client.post("/api/v1/messages", text, format="json",
-                              HTTP_IDEMPOTENCY_KEY="t2")
+    sent = tenant.client.post("/api/v1/messages", text, format="json", HTTP_IDEMPOTENCY_KEY="t2")
     assert sent.status_code == 202, sent.content
     wait_states([sent.json()["id"]], {"accepted", "sent", "delivered", "read"})
     inbound = tenant.client.get("/api/v1/inbound").json()["results"]

@@ -8,7 +8,10 @@ worker thread in this process, and the sandbox started as a child process in pla
 2. sends a batch through the real API and pipeline (validate → transform → submit → check
    acceptance); the sandbox fails a quarter of first submits with a transient error (131016),
    so some messages go through a retry;
-3. prints a table of the messages' states, then serves the admin and the API until Ctrl-C.
+3. the sandbox then sends signed status webhooks (duplicated and reordered now and then, as
+   Meta does) to this server's /webhooks/whatsapp; they are stored, processed and folded into
+   each message's state: most end delivered or read, one recipient fails with 131026;
+4. prints a table of the messages' states, then serves the admin and the API until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -72,10 +75,8 @@ NAMES = [
     "Kofi",
     "Lena",
 ]
+# Final states: the demo waits for the status webhooks, not just for "accepted".
 SETTLED = {
-    MessageState.ACCEPTED,
-    MessageState.HELD,
-    MessageState.SENT,
     MessageState.DELIVERED,
     MessageState.READ,
     MessageState.FAILED,
@@ -83,6 +84,7 @@ SETTLED = {
     MessageState.UNKNOWN,
     MessageState.CANCELLED,
 }
+DEMO_APP_SECRET = "demo-app-secret"
 
 
 def demo_message(index: int, name: str) -> dict:
@@ -131,16 +133,18 @@ class Command(BaseCommand):
                 "memory://); unset CELERY_BROKER_URL to run it."
             )
         call_command("migrate", interactive=False, verbosity=0)
-        sandbox = self.start_sandbox(sandbox_port)
+        if not settings.WHATSAPP_APP_SECRET:
+            settings.WHATSAPP_APP_SECRET = DEMO_APP_SECRET
+        sandbox = self.start_sandbox(sandbox_port, port)
         try:
             self.run_demo(port, sandbox_port, messages, no_serve)
         finally:
             sandbox.terminate()
             sandbox.wait(timeout=10)
 
-    def start_sandbox(self, port: int) -> subprocess.Popen:
+    def start_sandbox(self, port: int, web_port: int) -> subprocess.Popen:
         url = f"http://127.0.0.1:{port}"
-        # Seeded: every run shows the same retries. No webhook target yet in this demo.
+        # Seeded: every run shows the same retries and webhook faults.
         proc = subprocess.Popen(  # noqa: S603 — our own manage.py, fixed arguments
             [
                 sys.executable,
@@ -154,11 +158,22 @@ class Command(BaseCommand):
                 "42",
                 "--error-rates",
                 '{"131016": 0.25}',
+                "--webhook-url",
+                f"http://127.0.0.1:{web_port}/webhooks/whatsapp",
+                "--app-secret",
+                settings.WHATSAPP_APP_SECRET,
+                "--fail-pattern",
+                "011$:131026",
+                "--read-rate",
+                "0.6",
+                "--webhook-duplicate-rate",
+                "0.2",
+                "--webhook-reorder",
             ],
             cwd=Path(settings.BASE_DIR),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            env=os.environ | {"SANDBOX_WEBHOOK_URL": ""},
+            env=os.environ,
         )
         for _ in range(100):
             try:
@@ -174,7 +189,9 @@ class Command(BaseCommand):
         return proc
 
     def start_worker(self, queues: list[str]) -> None:
-        logging.getLogger("celery").setLevel(logging.WARNING)  # no line per task in the demo
+        # No line per task or per webhook while the batch runs; the table says what happened.
+        logging.getLogger("celery").setLevel(logging.WARNING)
+        logging.getLogger("django.server").setLevel(logging.WARNING)
         worker = app.WorkController(
             pool_cls="solo",
             concurrency=1,
@@ -243,6 +260,7 @@ class Command(BaseCommand):
   Try:
     curl -s -H 'Authorization: Bearer {raw_key}' '{base}/api/v1/messages?page_size=5'
 """)
+        logging.getLogger("django.server").setLevel(logging.INFO)
         if not no_serve:
             self.stdout.write(f"Serving on {base} (the worker keeps running). Ctrl-C stops.")
             try:
@@ -268,7 +286,8 @@ class Command(BaseCommand):
                 break
             time.sleep(0.2)
         self.stdout.write(
-            f"\n{'message':<10} {'to':<16} {'state':<16} {'attempts':>8}  {'wamid':<24} first error"
+            f"\n{'message':<10} {'to':<16} {'state':<10} {'attempts':>8}  {'wamid':<18} "
+            f"{'submit error':<13} status webhooks, as they arrived"
         )
         for m in Message.objects.filter(pk__in=ids).order_by("recipient"):
             error = next(
@@ -279,9 +298,16 @@ class Command(BaseCommand):
                 ),
                 "",
             )
+            statuses = " ".join(
+                t.removeprefix("status_")
+                for t in m.events.filter(source="webhook")
+                .order_by("recorded_at", "id")
+                .values_list("type", flat=True)
+            )
             self.stdout.write(
-                f"{str(m.pk)[:8]:<10} {mask_phone(m.recipient):<16} {m.state:<16} "
-                f"{m.attempts:>8}  {(m.provider_message_id or '')[:22]:<24} {error or ''}"
+                f"{str(m.pk)[:8]:<10} {mask_phone(m.recipient):<16} {m.state:<10} "
+                f"{m.attempts:>8}  {(m.provider_message_id or '')[:16]:<18} "
+                f"{error or ''!s:<13} {statuses}"
             )
         summary = Counter(Message.objects.filter(pk__in=ids).values_list("state", flat=True))
         self.stdout.write("\nStates: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
