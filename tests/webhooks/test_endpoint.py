@@ -118,3 +118,22 @@ def test_360dialog_route_needs_the_senders_token(client, settings):
         == 200
     )
     assert WebhookDelivery.objects.filter(provider="360dialog", sender=sender).count() == 2
+
+
+def test_operators_see_deliveries_and_rejected_calls(client, admin_client):
+    post(client, BODY)
+    post(client, BODY, signature="sha256=00")
+    deliveries = admin_client.get("/admin/webhooks/webhookdelivery/")
+    rejected = admin_client.get("/admin/webhooks/rejectedwebhook/")
+    assert deliveries.status_code == rejected.status_code == 200
+    assert "pending" in deliveries.content.decode()
+    assert "missing_or_invalid_signature" in rejected.content.decode()
+    delivery = WebhookDelivery.objects.get()
+    page = admin_client.get(f"/admin/webhooks/webhookdelivery/{delivery.pk}/change/")
+    assert "wamid.1" in page.content.decode()
+    response = admin_client.post(
+        "/admin/webhooks/webhookdelivery/",
+        {"action": "replay", "_selected_action": [str(delivery.pk)]},
+    )
+    assert response.status_code == 302
+    assert WebhookDelivery.objects.get().status == "processed"
