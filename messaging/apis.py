@@ -179,11 +179,8 @@ class InboundOutput(serializers.Serializer):
     received_at = serializers.DateTimeField()
 
 
-class InboundPagination(CursorPagination):
+class InboundPagination(MessagePagination):
     ordering = ("-received_at", "-id")
-    page_size = 50
-    max_page_size = 500
-    page_size_query_param = "page_size"
 
 
 class InboundListApi(APIView):

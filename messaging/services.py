@@ -121,13 +121,7 @@ def _prepare(tenant: Tenant, key: str, body: dict, cache: _Templates) -> _Prepar
             code="validation_error",
             details=[{"field": "template", "code": "invalid"}],
         )
-    metadata = body.get("metadata", {})
-    if not isinstance(metadata, dict):
-        raise ValidationFailed(
-            "'metadata' must be an object.",
-            code="validation_error",
-            details=[{"field": "metadata", "code": "invalid"}],
-        )
+    metadata = _metadata(body)
     template = cache.get(spec["name"], spec["language"])
     if template is None:
         raise ValidationFailed(
@@ -159,14 +153,7 @@ def _prepare(tenant: Tenant, key: str, body: dict, cache: _Templates) -> _Prepar
         metadata=metadata,
         state_changed_at=timezone.now(),
     )
-    events = [
-        NewEvent(
-            message.pk,
-            E.REQUESTED,
-            EventSource.API,
-            detail={"idempotency_key": key, "request": body},
-        )
-    ]
+    events = [_requested(message, key, body)]
     if check.sanitized:
         events.append(
             NewEvent(message.pk, E.SANITIZED, EventSource.API, detail={"changes": check.sanitized})
@@ -190,13 +177,7 @@ def _prepare_text(
             code="validation_error",
             details=[{"field": "text.body", "code": "invalid"}],
         )
-    metadata = body.get("metadata", {})
-    if not isinstance(metadata, dict):
-        raise ValidationFailed(
-            "'metadata' must be an object.",
-            code="validation_error",
-            details=[{"field": "metadata", "code": "invalid"}],
-        )
+    metadata = _metadata(body)
     if not service_window_open(tenant=tenant, recipient=recipient):
         raise ValidationFailed(
             "Free-form messages can only be sent within 24 hours of the user's last message; "
@@ -215,15 +196,25 @@ def _prepare_text(
         metadata=metadata,
         state_changed_at=timezone.now(),
     )
-    events = [
-        NewEvent(
-            message.pk,
-            E.REQUESTED,
-            EventSource.API,
-            detail={"idempotency_key": key, "request": body},
-        )
-    ]
+    events = [_requested(message, key, body)]
     return _Prepared(message, events)
+
+
+def _metadata(body: dict) -> dict:
+    metadata = body.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise ValidationFailed(
+            "'metadata' must be an object.",
+            code="validation_error",
+            details=[{"field": "metadata", "code": "invalid"}],
+        )
+    return metadata
+
+
+def _requested(message: Message, key: str, body: dict) -> NewEvent:
+    return NewEvent(
+        message.pk, E.REQUESTED, EventSource.API, detail={"idempotency_key": key, "request": body}
+    )
 
 
 def _replay(tenant: Tenant, key: str, body: dict) -> Message | None:
