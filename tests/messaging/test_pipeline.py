@@ -171,23 +171,6 @@ def test_held_for_quality_assessment(worker_process, acme, live):
     }
 
 
-def test_paused_template_waits_and_disabled_template_rejects(worker_process, acme, live):
-    from templates_registry.models import MessageTemplate
-
-    first = send(acme, "k1")["id"]
-    wait_states([first], {"accepted"})
-    MessageTemplate.objects.filter(pk=acme.template.pk).update(status="PAUSED")
-    # The API refuses new sends on a paused template; one already queued waits.
-    assert (
-        acme.client.post(
-            "/api/v1/messages", {}, format="json", HTTP_IDEMPOTENCY_KEY="x"
-        ).status_code
-        == 400
-    )
-    queued = Message.objects.get(pk=first)
-    assert queued.state == "accepted"
-
-
 def test_missing_credential_blocks_the_sender(worker_process, acme, live):
     SenderNumber.objects.filter(pk=acme.sender.pk).update(
         provider="meta", credentials_env="NOT_SET_ANYWHERE"
