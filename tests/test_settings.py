@@ -73,3 +73,17 @@ def test_env_example_lists_every_setting_the_code_reads():
     missing = {name for name in read if f"{name}=" not in example}
     assert not missing, f".env.example lacks {missing}"
     assert not {name for name in read if f"`{name}`" not in readme}
+
+
+def test_env_example_copied_to_env_works_as_it_stands(tmp_path):
+    """`cp .env.example .env` must give a working configuration: django-environ keeps inline
+    comments in values, and an empty value overrides a default."""
+    loaded: dict[str, str] = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            assert "#" not in value and value == value.strip(), line
+            assert value, f"{key} is empty: comment it out so the default applies"
+            loaded[key] = value
+    result = run_check("config.settings.local", **loaded)
+    assert result.returncode == 0, result.stderr
