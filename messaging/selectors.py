@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import QuerySet
 
@@ -45,11 +45,20 @@ def message_get(*, tenant: Tenant, message_id) -> Message:
     return message
 
 
+def _sort_key(event: MessageEvent):
+    """Meta's timestamps are whole seconds: an event stamped T happened during second T, so it
+    sorts at the end of that second, after our own sub-second events of the same second."""
+    at = event.occurred_at
+    if event.source == "webhook" and at.microsecond == 0:
+        at = at + timedelta(microseconds=999_999)
+    return at, event.recorded_at, event.pk
+
+
 def message_timeline(*, message: Message) -> list[dict]:
     """The ledger in order, each event with the state it moved the message to (or None)."""
     best = -1
     timeline = []
-    for event in MessageEvent.objects.filter(message=message).order_by("occurred_at", "id"):
+    for event in sorted(MessageEvent.objects.filter(message=message), key=_sort_key):
         ranked = precedence(Fact(event.type, event.round))
         moved = None
         if ranked and ranked[0] > best:

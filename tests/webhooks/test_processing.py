@@ -269,3 +269,16 @@ def test_replay_is_idempotent(client, sender):
     assert Counter(message.events.values_list("type", flat=True)) == before
     assert Message.objects.get(pk=message.pk).state == "delivered"
     assert json.loads(bytes(delivery.body))["entry"][0]["id"] == "waba-1"
+
+
+def test_timeline_puts_a_whole_second_webhook_after_our_events_of_that_second(
+    client, sender, tenant_a
+):
+    from messaging.selectors import message_timeline
+
+    message = make_message(sender, "wamid.t")
+    second = int(message.created_at.timestamp())  # the same second as our own events
+    post(client, envelope("pn-1", statuses=[status("wamid.t", "sent", second)]))
+    deliveries_drain()
+    types = [e["type"] for e in message_timeline(message=message)]
+    assert types == ["requested", "accepted", "status_sent"]
