@@ -420,7 +420,7 @@ def messages_redrive(*, now=None, limit: int = 10_000) -> int:
     return len(candidates)
 
 
-def unknown_resolve(*, now=None) -> dict[str, int]:
+def unknown_resolve(*, now=None, limit: int = 1000) -> dict[str, int]:
     """Apply each tenant's policy to submits whose outcome stayed unknown past its grace
     period: ``hold`` flags them ``stalled`` for an operator; ``resend`` starts a new round."""
     now = now or timezone.now()

@@ -87,3 +87,8 @@ def test_env_example_copied_to_env_works_as_it_stands(tmp_path):
             loaded[key] = value
     result = run_check("config.settings.local", **loaded)
     assert result.returncode == 0, result.stderr
+
+
+def test_sentry_switches_on_with_its_dsn():
+    result = run_check("config.settings.local", SENTRY_DSN="https://public@o0.ingest.sentry.io/0")
+    assert result.returncode == 0, result.stderr

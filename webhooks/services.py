@@ -111,26 +111,49 @@ def rejected_record(
             RejectedWebhook.objects.filter(pk__lt=keep_from[0]).delete()
 
 
-_last_kick = 0.0
-_kick_lock = threading.Lock()
 KICK_INTERVAL = 0.25
 
 
-def processing_kick() -> None:
-    """Ask for the pending deliveries to be processed soon: at most one task per process
-    every quarter second (the beat runs the processor too, so a lost nudge only delays)."""
-    global _last_kick
-    now = time.monotonic()
-    with _kick_lock:
-        if now - _last_kick < KICK_INTERVAL:
-            return
-        _last_kick = now
-    from config.celery_app import app
+class _Nudger:
+    """Publishes "process the pending deliveries" from a background thread, at most once per
+    ``KICK_INTERVAL``, so a webhook request never waits on the broker (a dead broker would
+    otherwise cost the request the broker connection timeout). Started lazily, after a
+    pre-forking server has forked."""
 
-    try:
-        app.signature("webhooks.process").apply_async(countdown=KICK_INTERVAL, retry=False)
-    except Exception as exc:  # broker down: the beat picks the deliveries up later
-        log.warning("could not schedule webhook processing: %s", type(exc).__name__)
+    def __init__(self) -> None:
+        self.wanted = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    def nudge(self) -> None:
+        self.wanted.set()
+        if self.thread is None or not self.thread.is_alive():
+            with self.lock:
+                if self.thread is None or not self.thread.is_alive():
+                    self.thread = threading.Thread(
+                        target=self._run, name="webhook-nudger", daemon=True
+                    )
+                    self.thread.start()
+
+    def _run(self) -> None:
+        from config.celery_app import app
+
+        while True:
+            self.wanted.wait()
+            self.wanted.clear()
+            try:
+                app.signature("webhooks.process").apply_async(countdown=KICK_INTERVAL, retry=False)
+            except Exception as exc:  # broker down: the beat processes them later
+                log.warning("could not schedule webhook processing: %s", type(exc).__name__)
+            time.sleep(KICK_INTERVAL)
+
+
+_nudger = _Nudger()
+
+
+def processing_kick() -> None:
+    """Ask for the stored deliveries to be processed soon (never blocks the caller)."""
+    _nudger.nudge()
 
 
 # --- processing --------------------------------------------------------------------------------

@@ -154,7 +154,9 @@ WAYPOST_SUBMIT_STUCK_AFTER = env.float(
     "WAYPOST_SUBMIT_STUCK_AFTER",
     default=WAYPOST_PROVIDER_CONNECT_TIMEOUT + WAYPOST_PROVIDER_READ_TIMEOUT + 5,
 )
-WAYPOST_REDRIVE_AFTER = env.float("WAYPOST_REDRIVE_AFTER", default=60.0)
+# A queued message not published (or republished) this long ago is published again. Steps are
+# idempotent, so a backlog older than this is merely processed twice, never sent twice.
+WAYPOST_REDRIVE_AFTER = env.float("WAYPOST_REDRIVE_AFTER", default=300.0)
 WAYPOST_COUNTDOWN_MAX = env.float("WAYPOST_COUNTDOWN_MAX", default=300.0)
 # Fault injection for the crash tests only: names of points where the worker SIGKILLs itself.
 WAYPOST_CRASH_POINTS = env.list("WAYPOST_CRASH_POINTS", default=[])
@@ -231,6 +233,8 @@ if SENTRY_DSN:
         environment=SENTRY_ENVIRONMENT,
         traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
         integrations=[DjangoIntegration(), CeleryIntegration()],
-        # Phone numbers, API keys and tokens must never leave the process.
+        # Phone numbers, API keys and tokens must never leave the process: no PII, and no
+        # local variables of stack frames (they hold recipients and payloads).
         send_default_pii=False,
+        include_local_variables=False,
     )

@@ -137,3 +137,24 @@ def test_operators_see_deliveries_and_rejected_calls(client, admin_client):
     )
     assert response.status_code == 302
     assert WebhookDelivery.objects.get().status == "processed"
+
+
+def test_a_dead_broker_does_not_slow_the_endpoint(client, monkeypatch):
+    import time
+
+    from config.celery_app import app
+
+    monkeypatch.setattr(app.conf, "broker_url", "redis://127.0.0.1:1/0")
+    app._pool = None
+    app.amqp._producer_pool = None
+    try:
+        started = time.monotonic()
+        for i in range(5):
+            body = envelope("pn-1", statuses=[status(f"wamid.{i}", "sent", 1750030073)])
+            assert post(client, body).status_code == 200
+        assert time.monotonic() - started < 1.0  # the nudge is published off the request
+    finally:
+        monkeypatch.undo()
+        app._pool = None
+        app.amqp._producer_pool = None
+    assert WebhookDelivery.objects.count() == 5
