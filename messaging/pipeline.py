@@ -65,7 +65,6 @@ WAITING = {
 TEMPLATE_WAIT_SECONDS = 600.0
 RETRY_BASE_SECONDS = 2.0
 RETRY_CAP_SECONDS = 300.0
-ERROR_FIELDS = ["error_code", "error_title", "error_details", "error_class"]
 
 
 @dataclass

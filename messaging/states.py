@@ -135,7 +135,6 @@ _PROVIDER = {
     E.STATUS_READ: (S.READ, 90),
 }
 
-FINAL_STATES = frozenset({S.DELIVERED, S.READ, S.FAILED, S.REJECTED, S.CANCELLED})
 # States in which nothing has been submitted for the current attempt (cancel is allowed).
 NOT_SUBMITTED = frozenset({S.QUEUED, S.RETRY_SCHEDULED})
 

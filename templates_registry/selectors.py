@@ -28,10 +28,3 @@ def template_get(*, tenant: Tenant, template_id: uuid.UUID | str) -> MessageTemp
     if template is None:
         raise NotFound("No such template.", code="template_not_found")
     return template
-
-
-def template_get_by_name(*, tenant: Tenant, name: str, language: str) -> MessageTemplate:
-    template = MessageTemplate.objects.filter(tenant=tenant, name=name, language=language).first()
-    if template is None:
-        raise NotFound(f"No template {name!r} in language {language!r}.", code="template_not_found")
-    return template
