@@ -5,6 +5,7 @@ the admin and its static files are served."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -27,13 +28,17 @@ def stack_env():
         conn.execute("DROP DATABASE IF EXISTS waypost_stack")
         conn.execute("CREATE DATABASE waypost_stack")
     web, sandbox = free_port(), free_port()
+    # Its own Redis database: the session's test worker must not consume this stack's queues
+    # (kombu prefixes broadcast channels with the database number too).
+    redis_url = os.environ["REDIS_URL"].rsplit("/", 1)[0] + "/1"
     venv_bin = str(Path(sys.executable).parent)
     return os.environ | {
         "PATH": f"{venv_bin}:{os.environ['PATH']}",  # what activating the venv does
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
         "DATABASE_URL": base + "/waypost_stack",
         "SECRET_KEY": "stack-" + "k" * 40,
-        "CELERY_BROKER_URL": os.environ["REDIS_URL"],
+        "CELERY_BROKER_URL": redis_url,
+        "REDIS_URL": redis_url,
         "WHATSAPP_APP_SECRET": "stack-secret",
         "WHATSAPP_VERIFY_TOKEN": "stack",
         "SECURE_SSL_REDIRECT": "False",
@@ -73,6 +78,7 @@ def test_procfile_stack_sends_a_message_to_read(stack_env):
     url = f"http://127.0.0.1:{stack_env['PORT']}"
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {key}"
+    failed = True
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -120,7 +126,12 @@ def test_procfile_stack_sends_a_message_to_read(stack_env):
             time.sleep(0.3)
         assert session.get(f"{url}/admin/login/", timeout=5).status_code == 200
         assert session.get(f"{url}/static/admin/css/base.css", timeout=5).status_code == 200
+        failed = False
     finally:
         os.killpg(honcho.pid, signal.SIGTERM)
         output, _ = honcho.communicate(timeout=30)
+        if failed:
+            Path("/tmp/stack-honcho.log").write_text(output)
     assert "Traceback" not in output, output[-3000:]
+    # Isolated from the session's test worker (which would otherwise take this stack's tasks).
+    assert re.search(r"transport:\s+redis://\S+/1\b", output), output[:3000]
