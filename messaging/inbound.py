@@ -10,8 +10,6 @@ projection makes the order they arrive in irrelevant.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from django.db.models import Q
@@ -20,6 +18,7 @@ from django.utils import timezone
 from messaging.errors import classify
 from messaging.ledger import NewEvent, record
 from messaging.models import Contact, InboundMessage, Message, OrphanStatus, Suppression
+from messaging.reports import InboundReport, StatusReport
 from messaging.states import EventSource, EventType
 from tenants.models import SenderNumber
 
@@ -29,44 +28,6 @@ STATUS_EVENTS = {
     "read": EventType.STATUS_READ,
     "failed": EventType.STATUS_FAILED,
 }
-
-
-@dataclass(frozen=True)
-class StatusReport:
-    phone_number_id: str
-    wamid: str
-    status: str
-    occurred_at: datetime
-    recipient_id: str = ""
-    biz_opaque_callback_data: str = ""
-    errors: tuple = ()
-    raw: dict = field(default_factory=dict, compare=False)
-
-    @property
-    def dedupe_key(self) -> str:
-        return f"status:{self.wamid}:{self.status}:{int(self.occurred_at.timestamp())}"
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "phone_number_id": self.phone_number_id,
-            "wamid": self.wamid,
-            "status": self.status,
-            "occurred_at": self.occurred_at.isoformat(),
-            "recipient_id": self.recipient_id,
-            "biz_opaque_callback_data": self.biz_opaque_callback_data,
-            "errors": list(self.errors),
-            "raw": self.raw,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict) -> StatusReport:
-        return cls(
-            **{
-                **data,
-                "occurred_at": datetime.fromisoformat(data["occurred_at"]),
-                "errors": tuple(data.get("errors") or ()),
-            }
-        )
 
 
 def _uuid(value: str) -> str | None:
@@ -173,20 +134,6 @@ def orphans_resolve(*, wamids: list[str] | None = None) -> int:
     )
     OrphanStatus.objects.filter(dedupe_key__in=matched).update(resolved_at=timezone.now())
     return len(matched)
-
-
-@dataclass(frozen=True)
-class InboundReport:
-    phone_number_id: str
-    wamid: str
-    wa_id: str
-    type: str
-    occurred_at: datetime
-    text: str = ""
-    payload: str = ""
-    context_wamid: str = ""
-    profile_name: str = ""
-    raw: dict = field(default_factory=dict, compare=False)
 
 
 def inbound_record(*, reports: list[InboundReport]) -> int:

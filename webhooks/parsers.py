@@ -14,31 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-
-@dataclass(frozen=True)
-class StatusEvent:
-    phone_number_id: str
-    wamid: str
-    status: str  # sent | delivered | read | failed | played | ...
-    timestamp: datetime
-    recipient_id: str = ""
-    biz_opaque_callback_data: str = ""
-    errors: tuple = ()
-    raw: dict = field(default_factory=dict, compare=False)
-
-
-@dataclass(frozen=True)
-class InboundEvent:
-    phone_number_id: str
-    wamid: str
-    wa_id: str
-    type: str
-    timestamp: datetime
-    text: str = ""
-    button_payload: str = ""
-    context_wamid: str = ""
-    profile_name: str = ""
-    raw: dict = field(default_factory=dict, compare=False)
+from messaging.reports import InboundReport, StatusReport
 
 
 @dataclass(frozen=True)
@@ -95,12 +71,12 @@ def _ts(value: Any) -> datetime:
     return datetime.fromtimestamp(int(value), tz=UTC)
 
 
-def _status(pnid: str, item: dict) -> StatusEvent:
-    return StatusEvent(
+def _status(pnid: str, item: dict) -> StatusReport:
+    return StatusReport(
         phone_number_id=pnid,
         wamid=str(item["id"]),
         status=str(item["status"]),
-        timestamp=_ts(item["timestamp"]),
+        occurred_at=_ts(item["timestamp"]),
         recipient_id=str(item.get("recipient_id", "")),
         biz_opaque_callback_data=str(item.get("biz_opaque_callback_data", "")),
         errors=tuple(item.get("errors") or ()),
@@ -108,7 +84,7 @@ def _status(pnid: str, item: dict) -> StatusEvent:
     )
 
 
-def _inbound(pnid: str, item: dict, names: dict[str, str]) -> InboundEvent:
+def _inbound(pnid: str, item: dict, names: dict[str, str]) -> InboundReport:
     kind = str(item.get("type", ""))
     text = ""
     payload = ""
@@ -122,14 +98,14 @@ def _inbound(pnid: str, item: dict, names: dict[str, str]) -> InboundEvent:
         reply = reply.get("button_reply") or reply.get("list_reply") or {}
         text, payload = str(reply.get("title", "")), str(reply.get("id", ""))
     wa_id = str(item["from"])
-    return InboundEvent(
+    return InboundReport(
         phone_number_id=pnid,
         wamid=str(item["id"]),
         wa_id=wa_id,
         type=kind,
-        timestamp=_ts(item["timestamp"]),
+        occurred_at=_ts(item["timestamp"]),
         text=text,
-        button_payload=payload,
+        payload=payload,
         context_wamid=str((item.get("context") or {}).get("id", "")),
         profile_name=names.get(wa_id, ""),
         raw=item,

@@ -27,13 +27,8 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
-from messaging.inbound import (
-    InboundReport,
-    StatusReport,
-    inbound_record,
-    orphans_resolve,
-    statuses_apply,
-)
+from messaging.inbound import inbound_record, orphans_resolve, statuses_apply
+from messaging.reports import InboundReport, StatusReport
 from templates_registry.services import template_apply_provider_update
 from webhooks import parsers
 from webhooks.models import DeliveryStatus, RejectedWebhook, WebhookDelivery
@@ -161,40 +156,12 @@ def processing_kick() -> None:
 
 def _apply(events: list) -> Counter:
     counts: Counter = Counter()
-    statuses = [
-        StatusReport(
-            e.phone_number_id,
-            e.wamid,
-            e.status,
-            e.timestamp,
-            e.recipient_id,
-            e.biz_opaque_callback_data,
-            e.errors,
-            e.raw,
-        )
-        for e in events
-        if isinstance(e, parsers.StatusEvent)
-    ]
+    statuses = [e for e in events if isinstance(e, StatusReport)]
     if statuses:
         matched = statuses_apply(reports=statuses)
         counts["statuses"] += len(statuses)
         counts["orphans"] += len({s.dedupe_key for s in statuses} - matched)
-    inbound = [
-        InboundReport(
-            e.phone_number_id,
-            e.wamid,
-            e.wa_id,
-            e.type,
-            e.timestamp,
-            e.text,
-            e.button_payload,
-            e.context_wamid,
-            e.profile_name,
-            e.raw,
-        )
-        for e in events
-        if isinstance(e, parsers.InboundEvent)
-    ]
+    inbound = [e for e in events if isinstance(e, InboundReport)]
     if inbound:
         counts["inbound"] += inbound_record(reports=inbound)
     for e in events:

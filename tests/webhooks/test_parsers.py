@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from messaging.reports import InboundReport, StatusReport
 from webhooks import parsers
 
 FACTS = Path(__file__).resolve().parents[3] / "shared" / "meta-cloud-api.md"
@@ -29,8 +30,8 @@ def one(body):
 
 def test_status_sent(examples):
     event = one(examples["a"])
-    assert isinstance(event, parsers.StatusEvent)
-    assert (event.phone_number_id, event.status, int(event.timestamp.timestamp())) == (
+    assert isinstance(event, StatusReport)
+    assert (event.phone_number_id, event.status, int(event.occurred_at.timestamp())) == (
         "106540352242922",
         "sent",
         1750030073,
@@ -49,7 +50,7 @@ def test_status_failed_with_errors(examples):
 
 def test_inbound_text(examples):
     event = one(examples["e"])
-    assert isinstance(event, parsers.InboundEvent)
+    assert isinstance(event, InboundReport)
     assert (event.wa_id, event.type, event.text, event.profile_name) == (
         "16505551234",
         "text",
@@ -60,7 +61,7 @@ def test_inbound_text(examples):
 
 def test_template_button_reply(examples):
     event = one(examples["f"])
-    assert (event.type, event.button_payload, event.context_wamid[:6]) == (
+    assert (event.type, event.payload, event.context_wamid[:6]) == (
         "button",
         "Unsubscribe",
         "wamid.",
@@ -131,7 +132,7 @@ def test_one_bad_item_affects_only_itself(examples):
     statuses.insert(0, {"id": "wamid.bad", "status": "sent"})  # no timestamp
     statuses.append({**statuses[1], "id": "wamid.second", "status": "delivered"})
     events = parsers.parse(json.dumps(body).encode()).events
-    assert [type(e).__name__ for e in events] == ["ItemError", "StatusEvent", "StatusEvent"]
+    assert [type(e).__name__ for e in events] == ["ItemError", "StatusReport", "StatusReport"]
     assert events[0].where == "entry[0].changes[0].statuses[0]"
 
 
