@@ -24,8 +24,9 @@ run: $(STAMP)
 test: $(STAMP)
 	scripts/with-services.sh $(BIN)/pytest $(PYTEST_ARGS)
 
-## lint: ruff, formatting and missing migrations
+## lint: ruff, formatting, missing migrations, and nothing outside the repository referenced
 lint: $(STAMP)
+	scripts/check-self-contained.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run

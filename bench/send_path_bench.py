@@ -7,7 +7,7 @@ Needs the PostgreSQL and Redis that scripts/with-services.sh starts. In one sess
 the sandbox (no throughput limit) and a real Celery worker (prefork, 2 processes), then:
 
 1. baseline: the naive design — one chain of 4 tasks per message, each one UPDATE — over
-   1,000 messages (shared/perf-notes.md measured 100-150 items/s for it, tuned);
+   1,000 messages (100-150 items/s on 2 cores, tuned);
 2. Waypost: N messages through ``POST /api/v1/messages/batch`` (1,000 per request), timed
    until every one is ``accepted`` with its full ledger.
 

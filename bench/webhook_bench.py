@@ -4,8 +4,8 @@ backlog applied to messages — with a ratio to an empty Django view in the same
     scripts/with-services.sh .venv/bin/python bench/webhook_bench.py [--duration 10]
     (or: make bench)
 
-Serves Waypost with gunicorn (production settings, gthread 2 workers x 4 threads, as
-shared/perf-notes.md found best here), pre-creates messages with wamids, pre-signs one unique
+Serves Waypost with gunicorn (production settings, gthread 2 workers x 4 threads, which
+measured best on 2 cores), pre-creates messages with wamids, pre-signs one unique
 status webhook per request (a duplicate body would be stored once and flatter the figure), and
 runs wrk against: the empty view ``/healthz`` (baseline), then ``POST /webhooks/whatsapp``.
 Then it drains the stored deliveries into the ledger and reports how fast.

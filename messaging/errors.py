@@ -1,4 +1,4 @@
-"""Meta's error codes, classified once (meta-cloud-api.md §2). The pipeline reads only this.
+"""Meta's error codes, classified once (docs/meta-api.md §2). The pipeline reads only this.
 
 Classes:
 * ``retry_backoff`` — transient: exponential backoff with jitter, capped per tenant;

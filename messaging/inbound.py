@@ -186,7 +186,7 @@ def inbound_record(*, reports: list[InboundReport]) -> int:
 
 
 def service_window_open(*, tenant, recipient: str, now=None) -> bool:
-    """Has the user written to this tenant in the last 24 hours (meta-cloud-api.md §6)?"""
+    """Has the user written to this tenant in the last 24 hours (docs/meta-api.md §6)?"""
     now = now or timezone.now()
     return Contact.objects.filter(
         Q(wa_id=recipient.lstrip("+")),

@@ -137,7 +137,7 @@ class OrphanStatus(models.Model):
 
 class Contact(models.Model):
     """A WhatsApp user who wrote to one of the tenant's numbers; ``last_inbound_at`` opens
-    the 24-hour customer-service window (meta-cloud-api.md §6)."""
+    the 24-hour customer-service window (docs/meta-api.md §6)."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="contacts")
     wa_id = models.CharField(max_length=20)

@@ -235,7 +235,7 @@ def _validate_one(batch, message, templates, suppressed, now) -> bool:
 
 
 def build_payload(message: Message) -> dict:
-    """The canonical Meta send payload (meta-cloud-api.md §1.2, §1.4)."""
+    """The canonical Meta send payload (docs/meta-api.md §1.2, §1.4)."""
     if message.kind == "text":
         return {
             "messaging_product": "whatsapp",

@@ -1,5 +1,5 @@
 """Rate limits shared by every worker: per-sender messages/second and the per-recipient pair
-limit (meta-cloud-api.md §3.1, §3.2).
+limit (docs/meta-api.md §3.1, §3.2).
 
 One interface, two implementations, chosen by ``WAYPOST_RATE_LIMITER``:
 

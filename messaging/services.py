@@ -168,7 +168,7 @@ def _prepare_text(
     tenant: Tenant, key: str, body: dict, recipient: str, cache: _Templates
 ) -> _Prepared:
     """A free-form text message: allowed only inside the 24-hour customer-service window
-    (meta-cloud-api.md §6; Meta answers 131047 otherwise)."""
+    (docs/meta-api.md §6; Meta answers 131047 otherwise)."""
     text = body.get("text")
     content = text.get("body") if isinstance(text, dict) else None
     if not isinstance(content, str) or not content.strip() or len(content) > TEXT_MAX:

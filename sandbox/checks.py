@@ -1,4 +1,4 @@
-"""What Meta checks on a send request, answering with Meta's codes (meta-cloud-api.md §1.2, §2).
+"""What Meta checks on a send request, answering with Meta's codes (docs/meta-api.md §1.2, §2).
 
 Deliberately independent of Waypost's ``templates_registry.rules``: the sandbox plays Meta,
 so a bug in Waypost's rules shows up as a disagreement instead of being mirrored.

@@ -35,7 +35,7 @@ class SandboxConfig:
     # Templates.
     approve_after: float = 2.0  # seconds; 0 = the create response already says APPROVED
     reject_templates: str = ""  # regex on the name: matching templates are REJECTED
-    # Throughput (meta-cloud-api.md §3.1, §3.2).
+    # Throughput (docs/meta-api.md §3.1, §3.2).
     default_mps: int = 80  # per phone number; 0 = unlimited
     pair_interval: float = 6.0  # seconds between messages to one recipient, on average
     pair_burst: int = 45  # messages allowed at once to one recipient

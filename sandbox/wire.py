@@ -1,4 +1,4 @@
-"""Meta's wire formats, as documented in shared/meta-cloud-api.md.
+"""Meta's wire formats, as documented in docs/meta-api.md.
 
 Error bodies follow §1.5, the send response §1.3, webhook envelopes §4.4/§4.5/§4.8/§4.9.
 """

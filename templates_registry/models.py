@@ -19,7 +19,7 @@ class TemplateCategory(models.TextChoices):
 
 
 class TemplateStatus(models.TextChoices):
-    """Meta's vocabulary (meta-cloud-api.md §4.8, §5.1)."""
+    """Meta's vocabulary (docs/meta-api.md §4.8, §5.1)."""
 
     APPROVED = "APPROVED"
     PENDING = "PENDING"

@@ -11,7 +11,7 @@ Two families, each returning a list of :class:`Violation` (empty = valid):
 
 Every violation has a stable ``code`` (clients and tests match on it), the ``component`` and
 ``parameter`` it concerns, and a human ``message``. The source of each rule is cited beside it
-as a section of ``shared/meta-cloud-api.md``; the table-driven tests cite the same.
+as a section of ``docs/meta-api.md``; the table-driven tests cite the same.
 
 Rules (definition): code — rule [source]
   template_name_invalid — name of 1-512 lowercase letters, digits, underscores [§5.2]
@@ -86,7 +86,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-# --- Limits (shared/meta-cloud-api.md §5.2) -------------------------------------------------------
+# --- Limits (docs/meta-api.md §5.2) -------------------------------------------------------
 NAME_MAX = 512
 HEADER_TEXT_MAX = 60
 HEADER_VARIABLES_MAX = 1

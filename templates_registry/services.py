@@ -127,7 +127,7 @@ def template_update(
     return template
 
 
-# Meta's template events (meta-cloud-api.md §4.8) → the status we store. REINSTATED is the
+# Meta's template events (docs/meta-api.md §4.8) → the status we store. REINSTATED is the
 # end of a pause: the template is APPROVED again.
 _EVENT_STATUS = {"REINSTATED": TemplateStatus.APPROVED, **{s: s for s in TemplateStatus.values}}
 

@@ -52,7 +52,7 @@ class Tenant(models.Model):
         choices=ParamPolicy.choices,
         default=ParamPolicy.REJECT,
     )
-    # Retry policy for errors worth retrying (meta-cloud-api.md §2).
+    # Retry policy for errors worth retrying (docs/meta-api.md §2).
     max_attempts = models.PositiveSmallIntegerField(
         default=5,
         validators=[MinValueValidator(1), MaxValueValidator(50)],
@@ -111,7 +111,7 @@ class SenderNumber(models.Model):
     """A WhatsApp business phone number a tenant sends from.
 
     ``messages_per_second`` defaults to 80, Meta's default per-number throughput
-    (meta-cloud-api.md §3.1); numbers upgraded by Meta may go up to 1,000.
+    (docs/meta-api.md §3.1); numbers upgraded by Meta may go up to 1,000.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

@@ -1,4 +1,4 @@
-"""Meta's webhook envelope → normalised events (meta-cloud-api.md §4.4 to §4.9). Pure: no
+"""Meta's webhook envelope → normalised events (docs/meta-api.md §4.4 to §4.9). Pure: no
 database, no Django.
 
 ``parse(body)`` never raises. A body that is not JSON or not Meta's envelope gives

@@ -132,7 +132,7 @@ WHATSAPP_GRAPH_URL = env("WHATSAPP_GRAPH_URL", default="https://graph.facebook.c
 DIALOG360_BASE_URL = env("DIALOG360_BASE_URL", default="https://waba-v2.360dialog.io")
 # 360dialog's optional x-360dialog-signature secret (the partner's platform secret).
 DIALOG360_WEBHOOK_SECRET = env("DIALOG360_WEBHOOK_SECRET", default="")
-# Meta's webhook payloads are up to 3 MB (meta-cloud-api.md §4.2): refuse more with 413.
+# Meta's webhook payloads are up to 3 MB (docs/meta-api.md §4.2): refuse more with 413.
 WEBHOOK_MAX_BYTES = env.int("WEBHOOK_MAX_BYTES", default=3 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = WEBHOOK_MAX_BYTES + 1024
 # Senders whose provider is `sandbox` talk to this URL (see `manage.py runsandbox`).
@@ -192,7 +192,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Celery's Django fix-up closes the DB connection around every task unless this is set;
-# reusing it measured ~3x on task chains on a 2-core machine (shared/perf-notes.md).
+# reusing it measured ~3x on task chains on a 2-core machine.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 # Extra task modules to load (the benchmarks' baseline tasks: bench.tasks).
 CELERY_IMPORTS = env.list("CELERY_IMPORTS", default=[])

@@ -1,7 +1,7 @@
 """The provider base class: one pooled HTTP session, timeouts, the send sequence, and the
 mapping of what went wrong on the wire to *whether the request may have reached the provider*.
 
-That last point is what makes retries safe. Meta has no idempotency key (meta-cloud-api.md
+That last point is what makes retries safe. Meta has no idempotency key (docs/meta-api.md
 §1.6), so:
 
 * ``not_sent``  — the connection was never made (refused, connect timeout): safe to retry;

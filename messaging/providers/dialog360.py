@@ -1,5 +1,5 @@
 """360dialog's Cloud API: ``D360-API-KEY`` header, no version and no phone number id in the
-path (360dialog adds them; meta-cloud-api.md §7). Meta's errors pass through; 360dialog's own
+path (360dialog adds them; docs/meta-api.md §7). Meta's errors pass through; 360dialog's own
 errors use ``{"meta": {"httpCode", "developerMessage", "success"}}``."""
 
 from typing import Any

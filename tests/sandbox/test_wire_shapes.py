@@ -1,19 +1,26 @@
-"""The sandbox's payloads against the example payloads in shared/meta-cloud-api.md.
+"""The sandbox's payloads against Meta's documented example payloads.
 
-Each example is read from the fact sheet itself (§1.3, §1.5, §4.9 (a)-(g)) and compared with
-what the sandbox really sends or answers: the same keys with the same JSON types, field by
-field, at every level.
+Each example is a fixture in ``tests/fixtures/meta`` (with the Meta page it comes from) and is
+compared with what the sandbox really sends or answers: the same keys with the same JSON
+types, field by field, at every level.
 """
-
-import json
-import re
-from pathlib import Path
 
 import pytest
 
+from ..fixtures import meta
 from .test_sandbox import PHONE, WABA, message, send
 
-FACTS = Path(__file__).resolve().parents[3] / "shared" / "meta-cloud-api.md"
+EXAMPLES = {
+    "success": "send_success",
+    "error": "send_error_130429",
+    "a": "status_sent_v23",
+    "b": "status_sent_v24",
+    "c": "status_delivered",
+    "d": "status_failed_131049",
+    "e": "inbound_text",
+    "f": "inbound_button",
+    "g": "template_status_approved",
+}
 
 
 def shape(value):
@@ -27,21 +34,7 @@ def shape(value):
 
 @pytest.fixture(scope="module")
 def examples():
-    if not FACTS.exists():
-        pytest.fail(f"{FACTS} is missing: it sits beside the project in every checkout")
-    text = FACTS.read_text()
-    found = {
-        letter: json.loads(body)
-        for letter, body in re.findall(r"\*\*\((\w)\)[^\n]*\n```json\n(.*?)\n```", text, re.S)
-    }
-    for key, heading in (
-        ("success", "### 1.3 Success response"),
-        ("error", "### 1.5 Error response shape"),
-    ):
-        body = re.search(re.escape(heading) + r"\n```json\n(.*?)\n```", text, re.S).group(1)
-        found[key] = json.loads(body)
-    assert set("abcdefg") <= set(found), sorted(found)
-    return found
+    return {key: meta.payload(name) for key, name in EXAMPLES.items()}
 
 
 @pytest.fixture
@@ -74,7 +67,7 @@ def test_send_success_matches_1_3(live, examples):
 
 
 def test_error_matches_1_5(live, examples):
-    example = json.loads(json.dumps(examples["error"]))
+    example = examples["error"]
     # §1.5: error_subcode is "Deprecated. Not returned in v16.0+ responses" — so not sent.
     del example["error"]["error_subcode"]
     response = send(live, message(template={"name": "nope", "language": {"code": "en_US"}}))

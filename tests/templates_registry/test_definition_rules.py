@@ -1,4 +1,4 @@
-"""Definition rules, table-driven: one case per rule, each citing shared/meta-cloud-api.md.
+"""Definition rules, table-driven: one case per rule, each citing docs/meta-api.md.
 
 Each case gives a template that passes (no violation at all) and one that breaks exactly the
 rule named, which must report that rule's code.
@@ -25,7 +25,7 @@ from .builders import (
 
 OK_BODY = body("Hi {{1}}, your order is ready.")
 
-# (code, source in meta-cloud-api.md, passing template, failing template)
+# (code, source in docs/meta-api.md, passing template, failing template)
 CASES = [
     (
         "template_name_invalid",

@@ -1,5 +1,5 @@
 """Send-time parameter rules, table-driven: one case per rule, each citing
-shared/meta-cloud-api.md (and the Meta error the rule keeps us from meeting)."""
+docs/meta-api.md (and the Meta error the rule keeps us from meeting)."""
 
 import re
 

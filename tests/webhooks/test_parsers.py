@@ -1,24 +1,28 @@
-"""The parser on Meta's documented payloads (shared/meta-cloud-api.md §4.9) and on broken ones."""
+"""The parser on Meta's documented payloads (``tests/fixtures/meta``) and on broken ones."""
 
 import json
-import re
-from pathlib import Path
 
 import pytest
 
 from messaging.reports import InboundReport, StatusReport
 from webhooks import parsers
 
-FACTS = Path(__file__).resolve().parents[3] / "shared" / "meta-cloud-api.md"
+from ..fixtures import meta
+
+EXAMPLES = {
+    "a": "status_sent_v23",
+    "b": "status_sent_v24",
+    "c": "status_delivered",
+    "d": "status_failed_131049",
+    "e": "inbound_text",
+    "f": "inbound_button",
+    "g": "template_status_approved",
+}
 
 
 @pytest.fixture(scope="module")
 def examples():
-    text = FACTS.read_text()
-    return {
-        letter: body.encode()
-        for letter, body in re.findall(r"\*\*\((\w)\)[^\n]*\n```json\n(.*?)\n```", text, re.S)
-    }
+    return {letter: meta.body(name) for letter, name in EXAMPLES.items()}
 
 
 def one(body):
