@@ -1,30 +1,103 @@
-"""Putting message batches on the broker: a chain of the four pipeline tasks on the tenant's
-own queue, ``batch_size`` messages per chain.
+"""How work reaches a worker: the database says what must be sent; the broker only nudges.
 
-Publishing never raises: if the broker is down the messages stay ``queued`` (their
-``enqueued_at`` stays empty) and the periodic re-drive publishes them later. New tenant queues
-are announced to running workers with Celery's ``add_consumer`` broadcast, once per queue per
-process, so a worker starts consuming a new tenant's queue without a restart.
+The design
+----------
+A message is *due* when it is ``queued`` or ``retry_scheduled``, its ``next_attempt_at`` is
+empty or past, its sender is active and its tenant is active. The set of due messages — rows in
+PostgreSQL, committed by the API before it answers — is the only record of what must be sent.
+Nothing is published per message.
+
+* **Nudge.** Whoever makes a message due (the API after its commit, a resend, a sender
+  unblocked) calls :func:`nudge` for the tenant. A nudge publishes one ``messaging.drain`` task
+  on the tenant's own queue (``tenant.<slug>``) unless one is already pending: a debounce key
+  per tenant, set with ``SET NX`` when the task is published and deleted by the drain when it
+  *starts*. A message committed while a drain is pending is seen by that drain, because the
+  drain reads after it deleted the key; one committed after the delete sets the key again and
+  publishes the next drain. Bursts of API calls therefore cost one task, not one per call.
+* **Drain** (``messaging.pipeline.drain``). Claims up to ``WAYPOST_BATCH_SIZE`` of the tenant's
+  due messages, oldest first, with ``SELECT … FOR UPDATE SKIP LOCKED``, and runs the four steps
+  — validate, transform, submit, check acceptance — over that batch in one task: a lone OTP is a
+  batch of one and goes at once; a burst of singles becomes batches. A drain that claimed a full
+  batch nudges again before it submits, so a second worker process takes the next batch while
+  the first waits on HTTP.
+* **Fairness** is per message: each drain handles at most one batch and every tenant has its
+  own queue, which workers consume in turn; a tenant with a backlog has at most one pending
+  drain (plus one wake-up) on its queue, so another tenant's message waits for at most one
+  batch per worker process, however large the backlog.
+* **Wake-ups.** A message that must wait (backoff, cool-down, pair limit, a paused template)
+  gets a future ``next_attempt_at``. At the end of every pass the drain schedules a delayed
+  nudge (:func:`wake`) for the tenant's earliest future due time, capped at
+  ``WAYPOST_COUNTDOWN_MAX`` (a longer wait is a chain of wake-ups, never a multi-hour broker
+  countdown). Only the earliest pending wake-up per tenant is published.
+* **The sweep** (``messages_redrive`` on the beat) is the safety net for a nudge that was lost —
+  broker down at commit time, a process killed between commit and publish. It nudges every
+  tenant with due messages and records a ``redriven`` event on each message it finds due for
+  longer than ``WAYPOST_REDRIVE_AFTER``: that count is zero when the normal path works.
+
+Locks — who holds what, and who picks up what a ``SKIP LOCKED`` query skipped
+-------------------------------------------------------------------------------------------
+=============================  ==========================  ====================================
+Lock                           Taken by                    Protects
+=============================  ==========================  ====================================
+message rows, ``SKIP LOCKED``  drain: the claim            a due message is claimed by one
+                                                           drain; committed ``submitting``
+                                                           before its request leaves
+message rows, in id order      ledger writers: recording   the state projection and the event
+(``ledger.lock_messages``)     answers, webhook statuses,  dedupe; one order for everyone, so
+                               cancel, resend, operator    two writers cannot deadlock
+webhook delivery rows,         webhook processor           a stored delivery is processed by
+``SKIP LOCKED``                                            one processor at a time
+=============================  ==========================  ====================================
+
+Nothing writes to a due message outside a short transaction that also makes it not due or
+leaves it due (cancel, resend, an operator action) — there is no bookkeeping write after a
+publish. A row a drain skips because someone else holds it is picked up promptly: after its
+claim the drain checks, without locking, whether due messages remain beyond what it claimed;
+if so it nudges again (at once after a full batch, after ``RECHECK_DELAY`` when rows were
+locked by others), so a skipped row waits for the lock holder's commit plus a fraction of a
+second, never for the sweep. The webhook processor's skipped deliveries are pending and
+re-claimed by its next run, which the endpoint nudges on every delivery.
+
+Publishing never raises: with the broker down the messages stay due (and visible as ``queued``)
+and the sweep nudges their tenants once it is back.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from functools import cache
 
-from celery import chain
 from django.conf import settings
-from django.utils import timezone
+from django.db.models import Q
 
 from config.celery_app import app
+from messaging.states import NOT_SUBMITTED
+from tenants.models import SenderStatus
 
 log = logging.getLogger(__name__)
-STEPS = (
-    "messaging.validate",
-    "messaging.transform",
-    "messaging.submit",
-    "messaging.check_acceptance",
-)
+
+DRAIN_TASK = "messaging.drain"
+# A nudge's debounce key outlives a lost task by at most this long: a new nudge publishes again.
+PENDING_TTL_SECONDS = 60
+# After a claim skipped rows held by another transaction, look again this soon.
+RECHECK_DELAY = 0.2
+# Wake-ups closer together than this are merged.
+WAKE_TOLERANCE = 0.05
+# A scheduled wake-up due sooner than this counts as already firing (a countdown can run a
+# few milliseconds early): a new one is scheduled rather than relying on it.
+WAKE_GRACE = 0.25
 _announced: set[str] = set()
+
+
+def due_messages(*, now) -> Q:
+    """The one definition of *due* (a filter on ``Message``): what a drain may claim."""
+    return (
+        Q(state__in=NOT_SUBMITTED)
+        & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        & Q(sender__status=SenderStatus.ACTIVE, tenant__active=True)
+    )
 
 
 def announce_queue(queue: str) -> bool:
@@ -41,35 +114,151 @@ def announce_queue(queue: str) -> bool:
     return True
 
 
-def enqueue_messages(
-    ids: list, *, queue: str, countdown: float = 0, start: str = "validate"
-) -> bool:
-    """Publish ``ids`` in chains of ``WAYPOST_BATCH_SIZE``; True if every chain was published."""
-    from messaging.models import Message
-
-    if not ids:
-        return True
-    if not announce_queue(queue):
-        log.warning("broker unreachable: %d message(s) stay queued for the re-drive", len(ids))
+def nudge(*, tenant_id, queue: str, delay: float = 0.0) -> bool:
+    """Make sure a drain for the tenant runs now (or in ``delay`` seconds). Debounced: returns
+    False when an equivalent drain is already pending, or when the broker is unreachable (the
+    messages stay due; the sweep nudges again)."""
+    tenant_id = str(tenant_id)
+    if delay > 0:
+        return wake(tenant_id=tenant_id, queue=queue, delay=delay)
+    store = get_store()
+    try:
+        fresh = store.mark_pending(tenant_id, ttl=PENDING_TTL_SECONDS)
+    except Exception as exc:  # the debounce store is down: publish anyway, duplicates are cheap
+        log.warning("dispatch debounce unavailable (%s); publishing", type(exc).__name__)
+        fresh = True
+    if not fresh:
         return False
-    steps = STEPS[[s.split(".")[1] for s in STEPS].index(start) :]
-    size = settings.WAYPOST_BATCH_SIZE
-    ok = True
-    for offset in range(0, len(ids), size):
-        chunk = [str(pk) for pk in ids[offset : offset + size]]
-        signatures = [app.signature(steps[0], args=(chunk,), queue=queue)]
-        signatures += [app.signature(name, queue=queue) for name in steps[1:]]
-        try:
-            chain(*signatures).apply_async(countdown=countdown or None, retry=False)
-        except Exception as exc:  # the broker is down: leave them queued for the re-drive
-            log.warning(
-                "enqueue of %d message(s) on %s failed (%s); they stay queued",
-                len(chunk),
-                queue,
-                type(exc).__name__,
-            )
-            ok = False
-            continue
-        if not countdown:
-            Message.objects.filter(pk__in=chunk).update(enqueued_at=timezone.now())
-    return ok
+    if _publish(tenant_id, queue, countdown=None):
+        return True
+    _forget(store.clear_pending, tenant_id)  # let the next nudge try the broker again
+    return False
+
+
+def wake(*, tenant_id, queue: str, delay: float) -> bool:
+    """A delayed nudge: a drain in ``delay`` seconds (capped at ``WAYPOST_COUNTDOWN_MAX``),
+    unless one is already scheduled no later than that."""
+    tenant_id = str(tenant_id)
+    delay = max(0.01, min(delay, settings.WAYPOST_COUNTDOWN_MAX))
+    at = time.time() + delay
+    store = get_store()
+    try:
+        earliest = store.mark_wake(tenant_id, at=at, tolerance=WAKE_TOLERANCE, grace=WAKE_GRACE)
+    except Exception as exc:
+        log.warning("dispatch wake-up store unavailable (%s); publishing", type(exc).__name__)
+        earliest = True
+    if not earliest:
+        return False
+    if _publish(tenant_id, queue, countdown=delay):
+        return True
+    _forget(store.clear_wake, tenant_id)
+    return False
+
+
+def drain_started(tenant_id) -> None:
+    """Called by a drain before it reads: nudges from now on publish a new drain."""
+    _forget(get_store().clear_pending, str(tenant_id))
+
+
+def _publish(tenant_id: str, queue: str, *, countdown: float | None) -> bool:
+    if not announce_queue(queue):
+        return False
+    try:
+        app.signature(DRAIN_TASK, args=(tenant_id,), queue=queue).apply_async(
+            countdown=countdown, retry=False
+        )
+    except Exception as exc:  # broker down: the messages stay due for the sweep
+        log.warning("could not publish a drain on %s: %s", queue, type(exc).__name__)
+        return False
+    return True
+
+
+def _forget(action, tenant_id: str) -> None:
+    try:
+        action(tenant_id)
+    except Exception as exc:  # its TTL cleans up
+        log.warning("dispatch store unavailable (%s)", type(exc).__name__)
+
+
+# --- where the debounce state lives ---------------------------------------------------------------
+
+
+class LocalStore:
+    """In-process debounce state: the embedded demo (one process: API and worker thread)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pending: dict[str, float] = {}
+        self.wakes: dict[str, float] = {}
+
+    def mark_pending(self, tenant_id: str, *, ttl: float) -> bool:
+        now = time.monotonic()
+        with self.lock:
+            if self.pending.get(tenant_id, 0) > now:
+                return False
+            self.pending[tenant_id] = now + ttl
+            return True
+
+    def clear_pending(self, tenant_id: str) -> None:
+        with self.lock:
+            self.pending.pop(tenant_id, None)
+
+    def mark_wake(self, tenant_id: str, *, at: float, tolerance: float, grace: float) -> bool:
+        now = time.time()
+        with self.lock:
+            current = self.wakes.get(tenant_id)
+            if current is not None and now + grace < current <= at + tolerance:
+                return False
+            self.wakes[tenant_id] = at
+            return True
+
+    def clear_wake(self, tenant_id: str) -> None:
+        with self.lock:
+            self.wakes.pop(tenant_id, None)
+
+
+# KEYS[1] holds the earliest wake-up still to come (epoch seconds); one due within ARGV[4]
+# seconds no longer counts as pending.
+_WAKE = """
+local current = tonumber(redis.call('GET', KEYS[1]))
+local at = tonumber(ARGV[1])
+local now = tonumber(ARGV[3])
+if current and current > now + tonumber(ARGV[4]) and current <= at + tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', math.ceil((at - now) * 1000) + 1000)
+return 1
+"""
+
+
+class RedisStore:
+    """Debounce state shared by every API and worker process."""
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        # Short timeouts: a dead Redis must not hold an API request for long.
+        self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self.wake_script = self.client.register_script(_WAKE)
+
+    def mark_pending(self, tenant_id: str, *, ttl: float) -> bool:
+        return bool(self.client.set(f"waypost:drain:pending:{tenant_id}", 1, nx=True, ex=int(ttl)))
+
+    def clear_pending(self, tenant_id: str) -> None:
+        self.client.delete(f"waypost:drain:pending:{tenant_id}")
+
+    def mark_wake(self, tenant_id: str, *, at: float, tolerance: float, grace: float) -> bool:
+        key = f"waypost:drain:wake:{tenant_id}"
+        args = [repr(at), repr(tolerance), repr(time.time()), repr(grace)]
+        return bool(self.wake_script(keys=[key], args=args))
+
+    def clear_wake(self, tenant_id: str) -> None:
+        self.client.delete(f"waypost:drain:wake:{tenant_id}")
+
+
+@cache
+def get_store() -> LocalStore | RedisStore:
+    """Redis when the rate limits live there (``WAYPOST_RATE_LIMITER=redis``), else local."""
+    if settings.WAYPOST_RATE_LIMITER == "redis":
+        return RedisStore(settings.REDIS_URL)
+    return LocalStore()

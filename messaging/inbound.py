@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from messaging.errors import classify
-from messaging.ledger import NewEvent, record
+from messaging.ledger import NewEvent, lock_messages, record
 from messaging.models import Contact, InboundMessage, Message, OrphanStatus, Suppression
 from messaging.reports import InboundReport, StatusReport
 from messaging.states import EventSource, EventType
@@ -53,14 +53,18 @@ def statuses_apply(*, reports: list[StatusReport], park: bool = True) -> set[str
             phone_number_id__in={r.phone_number_id for r in reports}
         )
     }
-    by_wamid = {
-        m.provider_message_id: m
-        for m in Message.objects.filter(provider_message_id__in={r.wamid for r in reports})
-    }
-    opaque = {
-        u for r in reports if r.wamid not in by_wamid and (u := _uuid(r.biz_opaque_callback_data))
-    }
-    by_id = {str(m.pk): m for m in Message.objects.filter(pk__in=opaque)}
+    # Find the messages without locks, then lock them all in id order (the ledger's one lock
+    # order) and work on the locked rows: two processors never deadlock on them.
+    wamids = {r.wamid for r in reports}
+    found = set(Message.objects.filter(provider_message_id__in=wamids).values_list("pk", flat=True))
+    found |= set(
+        Message.objects.filter(
+            pk__in={u for r in reports if (u := _uuid(r.biz_opaque_callback_data))}
+        ).values_list("pk", flat=True)
+    )
+    locked = Message.objects.in_bulk(lock_messages(found)) if found else {}
+    by_wamid = {m.provider_message_id: m for m in locked.values() if m.provider_message_id}
+    by_id = {str(m.pk): m for m in locked.values()}
 
     events: list[NewEvent] = []
     changed: dict[Any, Message] = {}
@@ -115,7 +119,7 @@ def statuses_apply(*, reports: list[StatusReport], park: bool = True) -> set[str
             list(changed.values()),
             ["provider_message_id", "error_code", "error_title", "error_details", "error_class"],
         )
-    record(events)
+    record(events, locked=True)
     if orphans:
         OrphanStatus.objects.bulk_create(orphans, ignore_conflicts=True)
     return matched
@@ -146,7 +150,8 @@ def inbound_record(*, reports: list[InboundReport]) -> int:
         )
     }
     stored = 0
-    for report in reports:
+    # One order for every processor (contacts, then each one's messages): no deadlocks.
+    for report in sorted(reports, key=lambda r: (r.phone_number_id, r.wa_id, r.wamid)):
         sender = senders.get(report.phone_number_id)
         if sender is None:
             continue  # not our number: nothing to attach it to

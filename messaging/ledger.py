@@ -1,6 +1,11 @@
 """Writing to the ledger: events in bulk, then the state projection, in the caller's
 transaction.
 
+Every writer locks the messages it records for **in id order** first (:func:`lock_messages`),
+then inserts and updates. One order for every writer — the pipeline, the webhook processor, an
+operator's action — means two writers touching the same messages wait for each other instead
+of deadlocking.
+
 ``record()`` inserts events with ``ON CONFLICT DO NOTHING`` on ``(message, dedupe_key)`` — the
 same fact twice is one row — and moves each message's stored state to the highest-precedence
 state among the new events with a conditional ``UPDATE ... WHERE state_rank < new_rank``.
@@ -31,10 +36,26 @@ class NewEvent:
     dedupe_key: str = ""  # default: "<type>:<round>"
 
 
-def record(events: list[NewEvent]) -> None:
-    """Append ``events`` and project them onto their messages (call inside a transaction)."""
+def lock_messages(ids) -> list:
+    """``SELECT … FOR UPDATE`` the messages ``ids`` in id order (inside a transaction): the one
+    lock order every ledger writer uses. Returns the ids that exist."""
+    return list(
+        Message.objects.select_for_update()
+        .filter(pk__in=list(ids))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def record(events: list[NewEvent], *, locked: bool = False) -> None:
+    """Append ``events`` and project them onto their messages (call inside a transaction).
+
+    ``locked``: the caller already holds the messages' row locks (the pipeline's claim, a row
+    it just inserted); otherwise they are taken here, in id order."""
     if not events:
         return
+    if not locked:
+        lock_messages({e.message_id for e in events})
     now = timezone.now()
     MessageEvent.objects.bulk_create(
         [

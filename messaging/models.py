@@ -53,8 +53,9 @@ class Message(models.Model):
     state_changed_at = models.DateTimeField()
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Submits so far.")
     round = models.PositiveSmallIntegerField(default=0, help_text="Current pipeline round.")
-    enqueued_at = models.DateTimeField(null=True, blank=True)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="Not before this time (a retry, a cool-down, a limit)."
+    )
     error_code = models.CharField(max_length=32, blank=True)
     error_title = models.CharField(max_length=255, blank=True)
     error_details = models.TextField(blank=True)
@@ -74,6 +75,19 @@ class Message(models.Model):
             models.Index(fields=["tenant", "-created_at", "id"]),
             models.Index(fields=["state", "next_attempt_at"]),
             models.Index(fields=["tenant", "recipient"]),
+            # The drain's claim: a tenant's due messages, oldest first (messaging.dispatch).
+            # Partial: only messages waiting to be sent, a small and short-lived set.
+            models.Index(
+                fields=["tenant", "created_at"],
+                condition=models.Q(state__in=["queued", "retry_scheduled"]),
+                name="message_waiting_by_age",
+            ),
+            # The drain's wake-up: a tenant's earliest future attempt (retries, cool-downs).
+            models.Index(
+                fields=["tenant", "next_attempt_at"],
+                condition=models.Q(state__in=["queued", "retry_scheduled"]),
+                name="message_waiting_by_attempt",
+            ),
         ]
 
     def __str__(self) -> str:

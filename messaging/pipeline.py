@@ -1,26 +1,36 @@
-"""The send pipeline's four steps, each over a batch of message ids.
+"""The send pipeline: one drain pass over one batch of a tenant's due messages.
 
-    validate → transform → submit → check_acceptance
+    claim (validate → transform → rate limit → submitting) ─commit─▶ submit (HTTP)
+        ─▶ record each answer and check acceptance ─commit─▶ schedule what comes next
 
-Each step loads its batch in one query, does its work, writes all its events and state changes
-in one transaction, and returns the ids that go on to the next step. Each is idempotent: a
-redelivered task (``acks_late``) finds the step already done — the state moved on, or the
-event's dedupe key already exists — and does nothing twice. In particular a message is
-submitted only from ``queued``, claimed with ``SELECT ... FOR UPDATE SKIP LOCKED`` and moved to
-``submitting`` in a committed transaction *before* the HTTP request, so no redelivery, race
-or crash can submit the same round twice.
+How a drain is started, and the locks it shares with everyone else, are in
+``messaging.dispatch``. One pass:
 
-* validate — re-checks what can change after the API call: tenant and sender active, template
-  still sendable (APPROVED or FLAGGED; PAUSED and not-yet-approved wait, DISABLED and the like
-  are refused), recipient not suppressed. A retry that is due starts a new round here.
-* transform — builds the canonical Meta payload, with ``biz_opaque_callback_data`` = the
-  message id, so a status webhook can be matched even when the send response was lost.
-* submit — takes tokens from the sender's and the recipient pair's rate limits (messages that
-  must wait are rescheduled with a countdown, holding no worker), claims the messages, posts
-  them concurrently over the provider's pooled session, and records each exact response or
-  exception. A message left ``submitting`` by a dead worker becomes ``unknown``, never resent.
-* check_acceptance — classifies each answer (``messaging.errors``): accepted or held; retry
-  with backoff, cool-down, refused, sender blocked (alert), or unknown (ambiguous).
+1. **Claim** (one transaction). Lock up to ``WAYPOST_BATCH_SIZE`` of the tenant's due messages,
+   oldest first, ``FOR UPDATE SKIP LOCKED``. *Validate* re-checks what can change after the API
+   call — tenant active, template still sendable (:data:`TemplateStatus.SENDABLE`; PAUSED and
+   not-yet-approved wait, DISABLED and the like are refused), recipient not suppressed; a due
+   retry starts a new round. *Transform* builds the canonical Meta payload with
+   ``biz_opaque_callback_data`` = the message id, so a status webhook can be matched even when
+   the send response is lost. The sender's rate limit and the recipient pair limit decide what
+   may go now: what the sender's bucket cannot take yet is left untouched (still due, the drain
+   wakes when tokens are back); a recipient over the pair limit gets a later
+   ``next_attempt_at``. What may go is moved to ``submitting`` and **committed before any
+   request leaves**, so no redelivery, race or crash can submit the same round twice.
+2. **Submit**: the requests go concurrently over the provider's pooled session; each exact
+   answer or exception is kept.
+3. **Record** (one transaction, retried on transient database errors): each answer becomes a
+   ``submit_responded`` event and is classified (``messaging.errors``): accepted or held;
+   retry with backoff, cool-down, refused, sender blocked (alert), or unknown (ambiguous). The
+   answer is recorded whatever state the status webhooks have already reached — it is a fact,
+   and the state projection ranks it; only the pipeline's own reactions (retry, refuse, block)
+   are skipped for a message the provider has already reported on.
+4. **Next**: nudge again if due messages remain (at once after a full batch), and schedule a
+   wake-up for the tenant's earliest future attempt.
+
+A message left ``submitting`` by a dead worker becomes ``unknown`` — never resent — once
+``WAYPOST_SUBMIT_STUCK_AFTER`` has passed (:func:`submits_resolve_stuck`, run by each drain for
+its tenant and by the sweep); one whose answer was recorded is classified instead.
 """
 
 from __future__ import annotations
@@ -35,33 +45,34 @@ from functools import cache
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Min, Q
 from django.utils import timezone
 
+from core.db import retry_transient
 from messaging import dispatch
 from messaging.errors import Classification, classify
 from messaging.faults import crash_point
 from messaging.inbound import orphans_resolve
-from messaging.ledger import NewEvent, record
+from messaging.ledger import NewEvent, lock_messages, record
 from messaging.models import Message, MessageEvent, Suppression
 from messaging.providers import SubmitOutcome, SubmitResult, get_provider
 from messaging.ratelimit import get_rate_limiter
-from messaging.states import NOT_SUBMITTED, ErrorClass, EventSource, EventType, MessageState
+from messaging.states import (
+    NOT_SUBMITTED,
+    ErrorClass,
+    EventSource,
+    EventType,
+    MessageState,
+    decided_by_provider,
+)
 from templates_registry.models import MessageTemplate, TemplateStatus
-from tenants.models import MissingCredential, SenderStatus
+from templates_registry.services import template_mark_paused
+from tenants.models import MissingCredential, SenderStatus, Tenant
+from tenants.services import sender_block
 
 log = logging.getLogger(__name__)
 S, E, P = MessageState, EventType, EventSource.PIPELINE
 
-SENDABLE = {TemplateStatus.APPROVED, TemplateStatus.FLAGGED}
-# Not sendable now, may become so (Meta reviews, appeals, unpauses): wait, don't refuse.
-WAITING = {
-    TemplateStatus.PAUSED,
-    TemplateStatus.PENDING,
-    TemplateStatus.IN_APPEAL,
-    TemplateStatus.LOCKED,
-    TemplateStatus.LIMIT_EXCEEDED,
-}
 TEMPLATE_WAIT_SECONDS = 600.0
 RETRY_BASE_SECONDS = 2.0
 RETRY_CAP_SECONDS = 300.0
@@ -69,12 +80,11 @@ RETRY_CAP_SECONDS = 300.0
 
 @dataclass
 class _Batch:
-    """What one step decided, written in one transaction, then acted on after commit."""
+    """What one transaction decided: events and changed fields, written together."""
 
     events: list[NewEvent] = field(default_factory=list)
     changed: dict = field(default_factory=dict)  # message id -> Message with changed fields
     fields: set[str] = field(default_factory=set)
-    retries: list[tuple[Message, float]] = field(default_factory=list)
 
     def change(self, message: Message, **values) -> None:
         for name, value in values.items():
@@ -90,189 +100,264 @@ class _Batch:
         )
 
     def write(self) -> None:
+        """Inside the transaction that holds the messages' locks."""
         if self.changed and self.fields:
             Message.objects.bulk_update(list(self.changed.values()), sorted(self.fields))
-        record(self.events)
-        for message, delay in self.retries:
-            transaction.on_commit(
-                lambda m=message, d=delay: dispatch.enqueue_messages(
-                    [m.pk], queue=m.tenant.queue_name, countdown=d
-                )
-            )
+        record(self.events, locked=True)
 
 
-def _error(batch: _Batch, message: Message, *, code, title="", details="", error_class):
-    batch.change(
-        message,
-        error_code=str(code or ""),
-        error_title=title[:255],
-        error_details=details,
-        error_class=error_class,
-    )
+@dataclass
+class Pass:
+    """What one drain pass did (returned by the task, logged, used by tests)."""
 
+    claimed: int = 0
+    submitted: int = 0
+    accepted: int = 0
+    rate_wait: float = 0.0
+    stuck: int = 0
 
-def _schedule(batch: _Batch, message: Message, delay: float, now, reason: str) -> None:
-    """retry_scheduled in this round; the retry starts a new round when it is due."""
-    batch.change(message, next_attempt_at=now + timedelta(seconds=delay))
-    batch.event(
-        message,
-        E.RETRY_SCHEDULED,
-        detail={
-            "reason": reason,
-            "delay_seconds": round(delay, 3),
-            "next_attempt_at": message.next_attempt_at.isoformat(),
-        },
-    )
-    if delay <= settings.WAYPOST_COUNTDOWN_MAX:
-        batch.change(message, enqueued_at=message.next_attempt_at)
-        batch.retries.append((message, delay))
-    else:  # too long for a broker countdown: the periodic re-drive picks it up when due
-        batch.change(message, enqueued_at=None)
-
-
-def backoff_delay(attempts: int) -> float:
-    """Exponential backoff with jitter: 2 s, 4 s, 8 s … capped at 5 minutes, ±50 %."""
-    base = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** max(0, attempts - 1))
-    return base / 2 + random.uniform(0, base / 2)  # noqa: S311 — jitter, not security
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v}
 
 
 # ==================================================================================================
-# validate
+# the drain
 # ==================================================================================================
 
 
-def step_validate(ids: list) -> list:
-    now = timezone.now()
-    batch, go_on = _Batch(), []
+def drain(*, tenant_id) -> Pass:
+    """One pass over one batch of the tenant's due messages (see the module docstring)."""
+    dispatch.drain_started(tenant_id)
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    result = Pass()
+    if tenant is None or not tenant.active:
+        return result
+    result.stuck = submits_resolve_stuck(tenant=tenant)
+    claim = retry_transient(lambda: claim_batch(tenant=tenant), what="drain claim")
+    result.claimed, result.rate_wait = len(claim.messages) + claim.settled, claim.rate_wait
+    _nudge_for_more(tenant, claim)
+    if claim.messages:
+        answers = submit(claim.messages)
+        crash_point("after_http")
+        accepted = retry_transient(
+            lambda: record_answers(claim.messages, answers), what="recording send answers"
+        )
+        crash_point("after_record")
+        result.submitted, result.accepted = len(claim.messages), len(accepted)
+    _wake_for_later(tenant)
+    return result
+
+
+@dataclass
+class Claim:
+    messages: list[Message] = field(default_factory=list)  # committed `submitting`
+    settled: int = 0  # claimed and settled without a submit (refused, waiting, pair limit)
+    full: bool = False  # the batch was full: more may be due
+    rate_wait: float = 0.0  # the sender's bucket was empty for this long
+
+
+def claim_batch(*, tenant: Tenant, now=None) -> Claim:
+    """Claim, validate, transform and rate-limit one batch; commit what may go as
+    ``submitting``. Everything else is written in the same transaction, or left untouched."""
+    now = now or timezone.now()
+    size = settings.WAYPOST_BATCH_SIZE
+    batch, claim = _Batch(), Claim()
     with transaction.atomic():
         messages = list(
             Message.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(pk__in=ids, state__in=NOT_SUBMITTED)
-            .filter(
-                Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + timedelta(seconds=1))
-            )
-            .select_related("tenant", "sender")
+            .filter(dispatch.due_messages(now=now), tenant=tenant)
+            .select_related("sender")
+            .order_by("created_at")[:size]
         )
-        templates = _current_templates(messages)
-        suppressed = set(
-            Suppression.objects.filter(
-                tenant_id__in={m.tenant_id for m in messages},
-                recipient__in={m.recipient for m in messages},
-            ).values_list("tenant_id", "recipient")
-        )
+        claim.full = len(messages) == size
         for message in messages:
+            message.tenant = tenant
+        verdicts, statuses = _verdicts(messages)
+        ready = [m for m in messages if verdicts[m.pk] is None]
+        allowed, pair_waits, claim.rate_wait = _rate_limit(ready)
+        for message in messages:
+            verdict = verdicts[message.pk]
+            if verdict is None and message.pk not in allowed and message.pk not in pair_waits:
+                continue  # the sender's bucket is empty: untouched, still due
             if message.state == S.RETRY_SCHEDULED:  # a due retry starts a new round
                 batch.change(message, round=message.round + 1, next_attempt_at=None)
                 batch.event(message, E.REQUEUED, detail={"reason": "retry due"})
-            if _validate_one(batch, message, templates, suppressed, now):
-                go_on.append(message.pk)
+            if verdict is not None:
+                verdict(batch, message, now)
+                claim.settled += 1
+            elif message.pk in pair_waits:  # over the pair limit: this one again later
+                wait = pair_waits[message.pk]
+                batch.change(message, next_attempt_at=now + timedelta(seconds=wait))
+                claim.settled += 1
+            else:
+                _prepare_submit(batch, message, statuses.get(message.pk))
+                claim.messages.append(message)
         batch.write()
-    return go_on
+        crash_point("before_claim_commit")
+    return claim
+
+
+def _nudge_for_more(tenant: Tenant, claim: Claim) -> None:
+    """More due messages than this pass took? Another drain takes them — at once after a full
+    batch (another worker process works in parallel), shortly when rows were held by others."""
+    if claim.rate_wait > 0:
+        dispatch.wake(tenant_id=tenant.pk, queue=tenant.queue_name, delay=claim.rate_wait)
+        return
+    if claim.full:
+        dispatch.nudge(tenant_id=tenant.pk, queue=tenant.queue_name)
+        return
+    if Message.objects.filter(dispatch.due_messages(now=timezone.now()), tenant=tenant).exists():
+        # Rows another transaction held were skipped: look again once it has committed.
+        dispatch.wake(tenant_id=tenant.pk, queue=tenant.queue_name, delay=dispatch.RECHECK_DELAY)
+
+
+def _wake_for_later(tenant: Tenant) -> None:
+    """Schedule a drain for the tenant's earliest future attempt (retries, cool-downs)."""
+    now = timezone.now()
+    earliest = Message.objects.filter(
+        tenant=tenant,
+        state__in=NOT_SUBMITTED,
+        next_attempt_at__gt=now,
+        sender__status=SenderStatus.ACTIVE,
+    ).aggregate(at=Min("next_attempt_at"))["at"]
+    if earliest is not None:
+        delay = (earliest - now).total_seconds()
+        dispatch.wake(tenant_id=tenant.pk, queue=tenant.queue_name, delay=delay)
+
+
+# ==================================================================================================
+# validate and transform
+# ==================================================================================================
+
+
+def _verdicts(messages: list[Message]) -> tuple[dict, dict]:
+    """({message id: None if it may go on, else a function writing why it does not},
+    {message id: its template's current status})."""
+    templates = _current_templates(messages)
+    suppressed = set(
+        Suppression.objects.filter(
+            tenant_id__in={m.tenant_id for m in messages},
+            recipient__in={m.recipient for m in messages},
+        ).values_list("tenant_id", "recipient")
+    )
+    statuses = {}
+    for m in messages:
+        if m.kind != "text":
+            template = templates.get((m.tenant_id, m.template_name, m.template_language))
+            statuses[m.pk] = template.status if template else "DELETED"
+    return {m.pk: _verdict(m, statuses.get(m.pk), suppressed) for m in messages}, statuses
 
 
 def _current_templates(messages: list[Message]) -> dict:
-    if not messages:
+    wanted = {
+        (m.tenant_id, m.template_name, m.template_language) for m in messages if m.kind != "text"
+    }
+    if not wanted:
         return {}
     query = Q()
-    for m in messages:
-        query |= Q(tenant_id=m.tenant_id, name=m.template_name, language=m.template_language)
+    for tenant_id, name, language in wanted:
+        query |= Q(tenant_id=tenant_id, name=name, language=language)
     return {(t.tenant_id, t.name, t.language): t for t in MessageTemplate.objects.filter(query)}
 
 
-def _validate_one(batch, message, templates, suppressed, now) -> bool:
-    tenant, sender = message.tenant, message.sender
-    if not tenant.active or sender.status != SenderStatus.ACTIVE:
-        reason = "tenant inactive" if not tenant.active else f"sender {sender.status}"
-        batch.event(
-            message,
-            E.SENDER_BLOCKED,
-            detail={"reason": reason},
-            dedupe_key=f"sender_blocked:{message.round}",
-        )
-        return False  # stays queued; re-driven once the sender is active again
-    if (tenant.pk, message.recipient) in suppressed:
-        _error(
-            batch,
-            message,
-            code="recipient_suppressed",
-            title="Recipient opted out",
-            error_class=ErrorClass.INVALID,
-        )
-        batch.event(message, E.REJECTED, detail={"reason": "recipient suppressed"})
-        return False
+def _verdict(message: Message, status: str | None, suppressed: set):
+    if (message.tenant_id, message.recipient) in suppressed:
+        return _refuse("recipient_suppressed", "Recipient opted out", "recipient suppressed")
     if message.kind == "text":  # no template; Meta enforces the window (131047: rejected)
-        batch.event(message, E.VALIDATED, detail={"kind": "text"})
-        return True
-    template = templates.get((tenant.pk, message.template_name, message.template_language))
-    status = template.status if template else "DELETED"
-    if status in WAITING:
-        _error(
-            batch,
-            message,
-            code=f"template_{status.lower()}",
-            title=f"Template is {status}",
-            error_class=ErrorClass.COOL_DOWN,
-        )
-        _schedule(batch, message, TEMPLATE_WAIT_SECONDS, now, f"template {status}")
-        return False
-    if status not in SENDABLE:
-        _error(
-            batch,
-            message,
-            code="template_not_sendable",
-            title=f"Template is {status}",
-            error_class=ErrorClass.INVALID,
-        )
-        batch.event(message, E.REJECTED, detail={"reason": f"template {status}"})
-        return False
-    batch.event(message, E.VALIDATED, detail={"template_status": status})
-    return True
+        return None
+    if status in TemplateStatus.WAITING:
+
+        def wait(batch, message, now):
+            _error(
+                batch,
+                message,
+                code=f"template_{status.lower()}",
+                title=f"Template is {status}",
+                error_class=ErrorClass.COOL_DOWN,
+            )
+            _schedule(batch, message, TEMPLATE_WAIT_SECONDS, now, f"template {status}")
+
+        return wait
+    if status not in TemplateStatus.SENDABLE:
+        return _refuse("template_not_sendable", f"Template is {status}", f"template {status}")
+    return None
 
 
-# ==================================================================================================
-# transform
-# ==================================================================================================
+def _refuse(code: str, title: str, reason: str):
+    def refuse(batch, message, now):
+        _error(batch, message, code=code, title=title, error_class=ErrorClass.INVALID)
+        batch.event(message, E.REJECTED, detail={"reason": reason})
+
+    return refuse
 
 
 def build_payload(message: Message) -> dict:
     """The canonical Meta send payload (docs/meta-api.md §1.2, §1.4)."""
-    if message.kind == "text":
-        return {
-            "messaging_product": "whatsapp",
-            "recipient_type": "individual",
-            "to": message.recipient,
-            "type": "text",
-            "text": {"body": message.text_body},
-            "biz_opaque_callback_data": str(message.pk),
-        }
-    template: dict = {
-        "name": message.template_name,
-        "language": {"code": message.template_language},
-    }
-    if message.parameters:
-        template["components"] = message.parameters
-    return {
+    envelope = {
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
         "to": message.recipient,
-        "type": "template",
-        "template": template,
-        "biz_opaque_callback_data": str(message.pk),
     }
+    if message.kind == "text":
+        content = {"type": "text", "text": {"body": message.text_body}}
+    else:
+        template: dict = {
+            "name": message.template_name,
+            "language": {"code": message.template_language},
+        }
+        if message.parameters:
+            template["components"] = message.parameters
+        content = {"type": "template", "template": template}
+    return {**envelope, **content, "biz_opaque_callback_data": str(message.pk)}
 
 
-def step_transform(ids: list) -> list:
-    batch = _Batch()
-    with transaction.atomic():
-        messages = list(Message.objects.filter(pk__in=ids, state=S.QUEUED))
-        for message in messages:
-            payload = build_payload(message)
-            if payload != message.payload:
-                batch.change(message, payload=payload)
-            batch.event(message, E.PAYLOAD_BUILT, detail={"payload": payload})
-        batch.write()
-    crash_point("after_transform")
-    return [m.pk for m in messages]
+def _prepare_submit(batch: _Batch, message: Message, template_status: str | None) -> None:
+    """validated → payload built → submit started (the claim), in the claim's transaction."""
+    detail = {"kind": "text"} if message.kind == "text" else {"template_status": template_status}
+    batch.event(message, E.VALIDATED, detail=detail)
+    payload = build_payload(message)
+    batch.event(message, E.PAYLOAD_BUILT, detail={"payload": payload})
+    batch.change(message, payload=payload, attempts=message.attempts + 1)
+    batch.event(message, E.SUBMIT_STARTED, detail={"attempt": message.attempts, "request": payload})
+
+
+# ==================================================================================================
+# rate limits
+# ==================================================================================================
+
+
+def _rate_limit(messages: list[Message]) -> tuple[set, dict, float]:
+    """(ids that may go now, {id: seconds to wait for the pair limit}, seconds until the
+    sender's bucket has tokens for the rest — 0.0 when nothing waits for it)."""
+    limiter = get_rate_limiter()
+    allowed: set = set()
+    pair_waits: dict = {}
+    sender_wait = 0.0
+    by_sender: dict = defaultdict(list)
+    for m in messages:
+        by_sender[m.sender_id].append(m)
+    for group in by_sender.values():
+        sender = group[0].sender
+        rate = sender.messages_per_second
+        granted, wait = limiter.acquire(
+            f"sender:{sender.phone_number_id}",
+            rate=rate,
+            count=len(group),
+            burst=max(1.0, rate * settings.WAYPOST_RATE_BURST_SECONDS),
+        )
+        if granted < len(group):
+            sender_wait = max(sender_wait, max(wait, 0.05))
+        for m in group[:granted]:
+            pair_wait = limiter.pair_acquire(
+                f"{sender.phone_number_id}:{m.recipient}",
+                interval=settings.WAYPOST_PAIR_INTERVAL,
+                burst=settings.WAYPOST_PAIR_BURST,
+            )
+            if pair_wait > 0:
+                pair_waits[m.pk] = round(pair_wait, 3)
+            else:
+                allowed.add(m.pk)
+    return allowed, pair_waits, round(sender_wait, 3)
 
 
 # ==================================================================================================
@@ -287,121 +372,9 @@ def _executor() -> ThreadPoolExecutor:
     )
 
 
-def step_submit(ids: list) -> list:
-    now = timezone.now()
-    messages = list(Message.objects.filter(pk__in=ids).select_related("tenant", "sender"))
-    already = _mark_stuck_and_collect_answered(messages, now)
-    ready = [m for m in messages if m.state == S.QUEUED and m.payload]
-    allowed, deferred = _rate_limit(ready)
-    for (queue, delay), group in deferred.items():
-        dispatch.enqueue_messages(group, queue=queue, countdown=delay, start="submit")
-
-    claimed = _claim(allowed)
-    crash_point("before_http")
-    results = list(_executor().map(_send_one, claimed))
-    crash_point("after_http")
-    with transaction.atomic():
-        record(
-            [
-                NewEvent(m.pk, E.SUBMIT_RESPONDED, P, round=m.round, detail=r.as_detail())
-                for m, r in zip(claimed, results, strict=True)
-            ]
-        )
-    crash_point("after_submit_recorded")
-    return already + [m.pk for m in claimed]
-
-
-def _mark_stuck_and_collect_answered(messages: list[Message], now) -> list:
-    """For messages already ``submitting``: those whose answer is recorded go on to
-    check_acceptance (a redelivered task); those whose worker died mid-request become
-    ``unknown`` (the request may have reached Meta: never resend); recent ones are in flight
-    elsewhere and are left alone."""
-    submitting = [m for m in messages if m.state == S.SUBMITTING]
-    if not submitting:
-        return []
-    answered = set(_answers(submitting))
-    stuck_before = now - timedelta(seconds=settings.WAYPOST_SUBMIT_STUCK_AFTER)
-    stuck = [m for m in submitting if m.pk not in answered and m.state_changed_at < stuck_before]
-    if stuck:
-        batch = _Batch()
-        for message in stuck:
-            _error(
-                batch,
-                message,
-                code="worker_lost",
-                title="The worker stopped during the submit; the outcome is unknown",
-                error_class=ErrorClass.AMBIGUOUS,
-            )
-            batch.event(message, E.SUBMIT_UNKNOWN, detail={"reason": "worker lost mid-submit"})
-        with transaction.atomic():
-            batch.write()
-    return [m.pk for m in submitting if m.pk in answered]
-
-
-def _answers(messages: list[Message]) -> dict:
-    """{message id: recorded answer} for the messages' current rounds, in one query."""
-    rounds = Q(*[Q(message_id=m.pk, round=m.round) for m in messages], _connector=Q.OR)
-    return dict(
-        MessageEvent.objects.filter(rounds, type=E.SUBMIT_RESPONDED).values_list(
-            "message_id", "detail"
-        )
-    )
-
-
-def _rate_limit(messages: list[Message]) -> tuple[list[Message], dict]:
-    """Split into what may go now and what must wait, as {(queue, delay): [ids]}."""
-    limiter = get_rate_limiter()
-    allowed: list[Message] = []
-    deferred: dict[tuple[str, float], list] = defaultdict(list)
-    by_sender: dict = defaultdict(list)
-    for m in messages:
-        by_sender[m.sender_id].append(m)
-    for group in by_sender.values():
-        sender = group[0].sender
-        rate = sender.messages_per_second
-        granted, wait = limiter.acquire(
-            f"sender:{sender.phone_number_id}",
-            rate=rate,
-            count=len(group),
-            burst=max(1.0, rate * settings.WAYPOST_RATE_BURST_SECONDS),
-        )
-        for m in group[granted:]:
-            deferred[(m.tenant.queue_name, round(max(wait, 0.05), 2))].append(m.pk)
-        for m in group[:granted]:
-            pair_wait = limiter.pair_acquire(
-                f"{sender.phone_number_id}:{m.recipient}",
-                interval=settings.WAYPOST_PAIR_INTERVAL,
-                burst=settings.WAYPOST_PAIR_BURST,
-            )
-            if pair_wait > 0:
-                deferred[(m.tenant.queue_name, round(pair_wait, 2))].append(m.pk)
-            else:
-                allowed.append(m)
-    return allowed, deferred
-
-
-def _claim(messages: list[Message]) -> list[Message]:
-    """queued → submitting, committed before any request leaves (the no-double-send rule)."""
-    if not messages:
-        return []
-    by_id = {m.pk: m for m in messages}
-    batch = _Batch()
-    with transaction.atomic():
-        claimable = list(
-            Message.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(pk__in=list(by_id), state=S.QUEUED)
-            .values_list("pk", flat=True)
-        )
-        claimed = [by_id[pk] for pk in claimable]
-        for message in claimed:
-            batch.change(message, attempts=message.attempts + 1)
-            batch.event(
-                message,
-                E.SUBMIT_STARTED,
-                detail={"attempt": message.attempts, "request": message.payload},
-            )
-        batch.write()
-    return claimed
+def submit(messages: list[Message]) -> list[SubmitResult]:
+    """Post each claimed message to its provider, concurrently; one result per message."""
+    return list(_executor().map(_send_one, messages))
 
 
 def _send_one(message: Message) -> SubmitResult:
@@ -417,53 +390,45 @@ def _send_one(message: Message) -> SubmitResult:
 
 
 # ==================================================================================================
-# check_acceptance
+# record the answers and check acceptance
 # ==================================================================================================
 
 
-def step_check_acceptance(ids: list) -> list:
+def record_answers(claimed: list[Message], results: list[SubmitResult]) -> list:
+    """Record every answer as a fact and react to it; returns the accepted message ids."""
     now = timezone.now()
     batch, accepted = _Batch(), []
+    blocked: dict = {}
     with transaction.atomic():
-        messages = list(
-            Message.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(pk__in=ids, state=S.SUBMITTING)
-            .select_related("tenant", "sender")
-        )
-        if not messages:
-            return []
-        answers = _answers(messages)
-        blocked_senders: dict = {}
-        for message in messages:
-            answer = answers.get(message.pk)
-            if answer is None:
-                continue  # still in flight, or its worker died: the submit step handles it
-            if _check_one(batch, message, answer, now, blocked_senders):
-                accepted.append(message.pk)
-        wamids = [m.provider_message_id for m in messages if m.pk in accepted]
+        lock_messages([m.pk for m in claimed])
+        fresh = Message.objects.select_related("tenant", "sender").in_bulk([m.pk for m in claimed])
+        for claimed_message, result in zip(claimed, results, strict=True):
+            message = fresh.get(claimed_message.pk)
+            if message is None:
+                continue
+            batch.event(message, E.SUBMIT_RESPONDED, detail=result.as_detail())
+            if _check_one(batch, message, result, now, blocked):
+                accepted.append(message)
+        batch.write()
+        _block_senders(blocked)
+        wamids = [m.provider_message_id for m in accepted]
         if wamids:  # statuses that beat the send response were parked: apply them now
             transaction.on_commit(lambda: orphans_resolve(wamids=wamids))
-        for sender, reason in blocked_senders.values():
-            type(sender).objects.filter(pk=sender.pk, status=SenderStatus.ACTIVE).update(
-                status=SenderStatus.BLOCKED, status_reason=reason[:255]
-            )
-        batch.write()
-    return accepted
+    return [m.pk for m in accepted]
 
 
-def _check_one(batch: _Batch, message: Message, answer: dict, now, blocked: dict) -> bool:
-    result = SubmitResult(
-        outcome=SubmitOutcome(answer["outcome"]),
-        http_status=answer.get("http_status"),
-        body=answer.get("body"),
-        error=answer.get("error", ""),
-    )
+def _block_senders(blocked: dict) -> None:
+    for sender, reason in blocked.values():
+        sender_block(sender=sender, reason=reason, by="pipeline")
+
+
+def _check_one(batch: _Batch, message: Message, result: SubmitResult, now, blocked: dict) -> bool:
     if result.outcome == SubmitOutcome.RESPONSE:
         parsed = get_provider(message.sender.provider).parse_send(result)
         if parsed.wamid:
             batch.change(
                 message,
-                provider_message_id=parsed.wamid,
+                provider_message_id=message.provider_message_id or parsed.wamid,
                 next_attempt_at=None,
                 error_code="",
                 error_title="",
@@ -485,31 +450,66 @@ def _check_one(batch: _Batch, message: Message, answer: dict, now, blocked: dict
                 )
             return True
         kind = classify(parsed.error_code, result.http_status)
-        _error(
-            batch,
-            message,
-            code=parsed.error_code or f"http_{result.http_status}",
-            title=parsed.error_title,
-            details=parsed.error_details,
-            error_class=kind.error_class,
-        )
+        code = parsed.error_code or f"http_{result.http_status}"
+        title, details = parsed.error_title, parsed.error_details
     elif result.error.startswith("MissingCredential"):
-        kind = Classification(ErrorClass.ALERT_TENANT)
-        _error(
-            batch,
-            message,
-            code="missing_credential",
-            title=result.error,
-            error_class=kind.error_class,
+        kind, code, title, details = (
+            Classification(ErrorClass.ALERT_TENANT),
+            "missing_credential",
+            result.error,
+            "",
         )
     elif result.outcome == SubmitOutcome.NOT_SENT:
-        kind = Classification(ErrorClass.RETRY_BACKOFF)
-        _error(batch, message, code="not_sent", title=result.error, error_class=kind.error_class)
+        kind, code, title, details = (
+            Classification(ErrorClass.RETRY_BACKOFF),
+            "not_sent",
+            result.error,
+            "",
+        )
     else:
-        kind = Classification(ErrorClass.AMBIGUOUS)
-        _error(batch, message, code="no_response", title=result.error, error_class=kind.error_class)
+        kind, code, title, details = (
+            Classification(ErrorClass.AMBIGUOUS),
+            "no_response",
+            result.error,
+            "",
+        )
+    if decided_by_provider(message.state_rank):
+        # A status webhook already said what happened to it: the answer is in the ledger, but
+        # retrying, refusing or blocking on its account would act against the provider's word.
+        return False
+    _error(batch, message, code=code, title=title, details=details, error_class=kind.error_class)
     _apply_classification(batch, message, kind, now, blocked)
     return False
+
+
+def _error(batch: _Batch, message: Message, *, code, title="", details="", error_class):
+    batch.change(
+        message,
+        error_code=str(code or "")[:32],
+        error_title=str(title)[:255],
+        error_details=details,
+        error_class=error_class,
+    )
+
+
+def _schedule(batch: _Batch, message: Message, delay: float, now, reason: str) -> None:
+    """retry_scheduled in this round; the drain that finds it due starts a new round."""
+    batch.change(message, next_attempt_at=now + timedelta(seconds=delay))
+    batch.event(
+        message,
+        E.RETRY_SCHEDULED,
+        detail={
+            "reason": reason,
+            "delay_seconds": round(delay, 3),
+            "next_attempt_at": message.next_attempt_at.isoformat(),
+        },
+    )
+
+
+def backoff_delay(attempts: int) -> float:
+    """Exponential backoff with jitter: 2 s, 4 s, 8 s … capped at 5 minutes, ±50 %."""
+    base = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** max(0, attempts - 1))
+    return base / 2 + random.uniform(0, base / 2)  # noqa: S311 — jitter, not security
 
 
 def _apply_classification(batch, message, kind: Classification, now, blocked) -> None:
@@ -531,7 +531,7 @@ def _apply_classification(batch, message, kind: Classification, now, blocked) ->
             message.sender,
             f"{message.error_code}: {message.error_title}",
         )
-        batch.change(message, round=message.round + 1, enqueued_at=None)
+        batch.change(message, round=message.round + 1)
         batch.event(
             message,
             E.REQUEUED,
@@ -540,8 +540,10 @@ def _apply_classification(batch, message, kind: Classification, now, blocked) ->
         batch.event(message, E.SENDER_BLOCKED, detail={"reason": message.error_code})
     elif kind.error_class == ErrorClass.COOL_DOWN:
         if kind.scope == "template" and message.template_id:
-            MessageTemplate.objects.filter(pk=message.template_id).update(
-                status=TemplateStatus.PAUSED
+            template_mark_paused(
+                template_id=message.template_id,
+                reason=f"{message.error_code}: {message.error_title}",
+                by="pipeline",
             )
         _schedule(batch, message, kind.delay, now, f"cool-down ({kind.scope})")
     else:  # retry with backoff, within the tenant's caps
@@ -556,3 +558,70 @@ def _apply_classification(batch, message, kind: Classification, now, blocked) ->
             )
         else:
             _schedule(batch, message, delay, now, "backoff")
+
+
+# ==================================================================================================
+# submits whose worker died
+# ==================================================================================================
+
+
+def submits_resolve_stuck(*, tenant: Tenant | None = None, now=None, limit: int = 1000) -> int:
+    """Messages ``submitting`` for longer than ``WAYPOST_SUBMIT_STUCK_AFTER``: their worker
+    died. One whose answer was recorded is classified; one without becomes ``unknown`` (the
+    request may have reached Meta: never resend blindly). Returns how many were resolved."""
+    now = now or timezone.now()
+    stuck_before = now - timedelta(seconds=settings.WAYPOST_SUBMIT_STUCK_AFTER)
+    query = Message.objects.filter(state=S.SUBMITTING, state_changed_at__lt=stuck_before)
+    if tenant is not None:
+        query = query.filter(tenant=tenant)
+    ids = list(query.order_by("pk").values_list("pk", flat=True)[:limit])
+    if not ids:
+        return 0
+
+    def resolve() -> int:
+        batch, blocked = _Batch(), {}
+        with transaction.atomic():
+            lock_messages(ids)
+            messages = list(
+                Message.objects.filter(pk__in=ids, state=S.SUBMITTING).select_related(
+                    "tenant", "sender"
+                )
+            )
+            answers = _answers(messages)
+            for message in messages:
+                answer = answers.get(message.pk)
+                if answer is not None:  # the answer was stored, the check never ran
+                    _check_one(batch, message, _result_from_answer(answer), now, blocked)
+                    continue
+                _error(
+                    batch,
+                    message,
+                    code="worker_lost",
+                    title="The worker stopped during the submit; the outcome is unknown",
+                    error_class=ErrorClass.AMBIGUOUS,
+                )
+                batch.event(message, E.SUBMIT_UNKNOWN, detail={"reason": "worker lost mid-submit"})
+            batch.write()
+            _block_senders(blocked)
+        return len(messages)
+
+    return retry_transient(resolve, what="resolving stuck submits")
+
+
+def _answers(messages: list[Message]) -> dict:
+    """{message id: recorded answer} for the messages' current rounds, in one query."""
+    rounds = Q(*[Q(message_id=m.pk, round=m.round) for m in messages], _connector=Q.OR)
+    return dict(
+        MessageEvent.objects.filter(rounds, type=E.SUBMIT_RESPONDED).values_list(
+            "message_id", "detail"
+        )
+    )
+
+
+def _result_from_answer(answer: dict) -> SubmitResult:
+    return SubmitResult(
+        outcome=SubmitOutcome(answer["outcome"]),
+        http_status=answer.get("http_status"),
+        body=answer.get("body"),
+        error=answer.get("error", ""),
+    )

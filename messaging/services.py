@@ -23,14 +23,15 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import Conflict, NotFound, ValidationFailed, WaypostError
-from messaging import dispatch
+from messaging import dispatch, pipeline
 from messaging.inbound import service_window_open
 from messaging.ledger import NewEvent, record
 from messaging.models import Message
 from messaging.states import NOT_SUBMITTED, EventSource, EventType, MessageState
 from templates_registry.models import MessageTemplate
 from templates_registry.services import template_check_send
-from tenants.models import AmbiguousPolicy, SenderNumber, SenderStatus, Tenant
+from tenants.models import AmbiguousPolicy, SenderNumber, Tenant
+from tenants.selectors import sender_default
 
 log = logging.getLogger(__name__)
 S, E = MessageState, EventType
@@ -90,11 +91,12 @@ class _Templates:
         return self.templates[key]
 
     def sender_for(self, template: MessageTemplate | None) -> SenderNumber:
+        """The number its template was submitted through (the template is approved in that
+        number's WABA), else the tenant's default sender (``tenants.selectors``)."""
         if template and template.sender_id and template.sender.tenant_id == self.tenant.pk:
             return template.sender
         if self._sender is None:
-            senders = SenderNumber.objects.filter(tenant=self.tenant)
-            self._sender = senders.filter(status=SenderStatus.ACTIVE).first() or senders.first()
+            self._sender = sender_default(tenant=self.tenant)
         if self._sender is None:
             raise ValidationFailed("This tenant has no sender number.", code="no_sender")
         return self._sender
@@ -131,7 +133,8 @@ def _prepare(tenant: Tenant, key: str, body: dict, cache: _Templates) -> _Prepar
         )
     if not template.is_sendable:
         raise ValidationFailed(
-            f"Template {template.name!r} is {template.status}; only APPROVED templates send.",
+            f"Template {template.name!r} is {template.status}; only approved (or flagged) "
+            "templates send.",
             code="template_not_approved",
             details=[{"field": "template", "code": "status"}],
         )
@@ -230,11 +233,10 @@ def _replay(tenant: Tenant, key: str, body: dict) -> Message | None:
 
 
 def _publish(messages: list[Message]) -> None:
-    by_queue: dict[str, list] = {}
-    for m in messages:
-        by_queue.setdefault(m.tenant.queue_name, []).append(m.pk)
-    for queue, ids in by_queue.items():
-        dispatch.enqueue_messages(ids, queue=queue)
+    """After the commit: nudge each tenant's dispatch once (``messaging.dispatch``)."""
+    tenants = {m.tenant_id: m.tenant for m in messages}
+    for tenant in tenants.values():
+        dispatch.nudge(tenant_id=tenant.pk, queue=tenant.queue_name)
 
 
 def message_create(*, tenant: Tenant, idempotency_key: str, body: dict) -> tuple[Message, bool]:
@@ -246,7 +248,7 @@ def message_create(*, tenant: Tenant, idempotency_key: str, body: dict) -> tuple
     try:
         with transaction.atomic():
             prepared.message.save(force_insert=True)
-            record(prepared.events)
+            record(prepared.events, locked=True)  # a row this transaction inserted
             transaction.on_commit(lambda: _publish([prepared.message]))
     except IntegrityError:
         # A concurrent request with the same key won the insert: answer with its message.
@@ -310,7 +312,7 @@ def message_create_batch(*, tenant: Tenant, items: Any) -> list[BatchItemResult]
         try:
             with transaction.atomic():
                 Message.objects.bulk_create([p.message for p in fresh.values()])
-                record([e for p in fresh.values() for e in p.events])
+                record([e for p in fresh.values() for e in p.events], locked=True)
                 new = [p.message for p in fresh.values()]
                 transaction.on_commit(lambda: _publish(new))
         except IntegrityError:
@@ -345,14 +347,14 @@ def message_cancel(*, tenant: Tenant, message_id, source: str = EventSource.API)
                 "retry_scheduled ones can.",
                 code="not_cancellable",
             )
-        record([NewEvent(message.pk, E.CANCELLED, source, round=message.round)])
+        record([NewEvent(message.pk, E.CANCELLED, source, round=message.round)], locked=True)
     message.refresh_from_db()
     return message
 
 
 def message_requeue(*, message: Message, source: str, reason: str) -> Message:
-    """Start a new round for ``message`` and publish it (resend after an unknown outcome,
-    an operator's retry). For ``unknown`` this may send twice: callers decide."""
+    """Start a new round for ``message`` and dispatch it at once (resend after an unknown
+    outcome, an operator's retry). For ``unknown`` this may send twice: callers decide."""
     with transaction.atomic():
         message = Message.objects.select_for_update().select_related("tenant").get(pk=message.pk)
         if message.state not in (S.UNKNOWN, S.HELD, S.QUEUED, S.RETRY_SCHEDULED):
@@ -361,14 +363,15 @@ def message_requeue(*, message: Message, source: str, reason: str) -> Message:
             )
         message.round += 1
         message.stalled = False
-        message.next_attempt_at = None
+        message.next_attempt_at = timezone.now()  # due from now (the sweep measures from it)
         message.save(update_fields=["round", "stalled", "next_attempt_at", "updated_at"])
         record(
             [
                 NewEvent(
                     message.pk, E.REQUEUED, source, round=message.round, detail={"reason": reason}
                 )
-            ]
+            ],
+            locked=True,
         )
         transaction.on_commit(lambda: _publish([message]))
     return message
@@ -392,45 +395,89 @@ def message_mark_failed(*, message: Message, source: str, reason: str) -> Messag
     return message
 
 
-def messages_redrive(*, now=None, limit: int = 10_000) -> int:
-    """Publish messages the broker lost or never got: ``queued`` or due ``retry_scheduled``
-    ones not published within ``WAYPOST_REDRIVE_AFTER`` (broker down at create, a lost
-    countdown, a sender unblocked), and ``submitting`` ones whose worker died (the submit step
-    turns those into ``unknown``). Safe to run twice at once: every step is idempotent."""
+def messages_resume(*, tenant: Tenant) -> int:
+    """A sender or the tenant became active again: its waiting messages are due from now, and
+    the tenant's dispatch is nudged at once. Returns how many messages were waiting."""
+    now = timezone.now()
+    waiting = Message.objects.filter(tenant=tenant, state__in=NOT_SUBMITTED).filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=now)
+    )
+    count = waiting.update(next_attempt_at=now)
+    dispatch.nudge(tenant_id=tenant.pk, queue=tenant.queue_name)
+    return count
+
+
+def messages_redrive(*, now=None, limit: int = 1000) -> dict[str, int]:
+    """The sweep: the safety net under ``messaging.dispatch``, safe to run twice at once.
+
+    * Nudges every tenant that has due messages. Normally each already has a drain pending or
+      running and the nudge is a no-op; after a lost nudge (broker down at commit time, a
+      process killed between commit and publish) this is what dispatches them.
+    * Records a ``redriven`` event (source ``reconciler``) on each message that has been due
+      for longer than ``WAYPOST_REDRIVE_AFTER``: waiting that long means the normal path did
+      not pick it up, and an operator should see it (zero when dispatch works).
+    * Resolves submits whose worker died (``pipeline.submits_resolve_stuck``).
+    """
     now = now or timezone.now()
-    stale = now - timedelta(seconds=settings.WAYPOST_REDRIVE_AFTER)
-    stuck = now - timedelta(seconds=settings.WAYPOST_SUBMIT_STUCK_AFTER)
-    waiting = (
-        Q(state__in=NOT_SUBMITTED)
-        & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-        & (Q(enqueued_at__isnull=True) | Q(enqueued_at__lte=stale))
-        & Q(sender__status=SenderStatus.ACTIVE, tenant__active=True)
+    due = Message.objects.filter(dispatch.due_messages(now=now))
+    tenants = list(
+        Tenant.objects.filter(pk__in=due.values("tenant_id").distinct()).order_by("slug")
     )
-    candidates = list(
-        Message.objects.filter(waiting | Q(state=S.SUBMITTING, state_changed_at__lte=stuck))
-        .select_related("tenant")
-        .order_by("created_at")[:limit]
+    for tenant in tenants:
+        dispatch.nudge(tenant_id=tenant.pk, queue=tenant.queue_name)
+    stale_before = now - timedelta(seconds=settings.WAYPOST_REDRIVE_AFTER)
+    stale = list(
+        due.filter(
+            Q(next_attempt_at__isnull=True, created_at__lte=stale_before)
+            | Q(next_attempt_at__lte=stale_before)
+        )
+        .order_by("created_at")
+        .values_list("pk", "round")[:limit]
     )
-    groups: dict[tuple[str, str], list] = {}
-    for m in candidates:
-        start = "submit" if m.state == S.SUBMITTING else "validate"
-        groups.setdefault((m.tenant.queue_name, start), []).append(m.pk)
-    for (queue, start), ids in groups.items():
-        dispatch.enqueue_messages(ids, queue=queue, start=start)
-    return len(candidates)
+    if stale:
+        log.warning(
+            "re-drive: %d message(s) were due for over %ss",
+            len(stale),
+            settings.WAYPOST_REDRIVE_AFTER,
+        )
+        with transaction.atomic():
+            record(
+                [
+                    NewEvent(
+                        pk,
+                        E.REDRIVEN,
+                        EventSource.RECONCILER,
+                        round=round_,
+                        detail={"due_for_over_seconds": settings.WAYPOST_REDRIVE_AFTER},
+                    )
+                    for pk, round_ in stale
+                ]
+            )
+    stuck = pipeline.submits_resolve_stuck(now=now, limit=limit)
+    return {"tenants_nudged": len(tenants), "redriven": len(stale), "stuck_resolved": stuck}
 
 
 def unknown_resolve(*, now=None, limit: int = 1000) -> dict[str, int]:
     """Apply each tenant's policy to submits whose outcome stayed unknown past its grace
-    period: ``hold`` flags them ``stalled`` for an operator; ``resend`` starts a new round."""
+    period: ``hold`` flags them ``stalled`` for an operator; ``resend`` starts a new round.
+    Bounded in SQL: at most ``limit`` messages per run, oldest first."""
     now = now or timezone.now()
     counts = {"held": 0, "resent": 0}
-    for message in Message.objects.filter(state=S.UNKNOWN, stalled=False).select_related("tenant"):
-        if (
-            message.state_changed_at + timedelta(seconds=message.tenant.ambiguous_grace_seconds)
-            > now
-        ):
-            continue
+    graces = Tenant.objects.values_list("ambiguous_grace_seconds", flat=True).distinct()
+    due = Q()
+    for grace in graces:  # a handful of distinct values: one condition each, no Python filter
+        due |= Q(
+            tenant__ambiguous_grace_seconds=grace,
+            state_changed_at__lte=now - timedelta(seconds=grace),
+        )
+    if not graces:
+        return counts
+    messages = list(
+        Message.objects.filter(due, state=S.UNKNOWN, stalled=False)
+        .select_related("tenant")
+        .order_by("state_changed_at")[:limit]
+    )
+    for message in messages:
         if message.tenant.ambiguous_policy == AmbiguousPolicy.RESEND:
             message_requeue(
                 message=message,
@@ -438,21 +485,19 @@ def unknown_resolve(*, now=None, limit: int = 1000) -> dict[str, int]:
                 reason="unknown outcome past the grace period (policy: resend)",
             )
             counts["resent"] += 1
-        else:
-            with transaction.atomic():
-                Message.objects.filter(pk=message.pk).update(stalled=True)
-                record(
-                    [
-                        NewEvent(
-                            message.pk,
-                            E.FLAGGED_STALLED,
-                            EventSource.RECONCILER,
-                            round=message.round,
-                            detail={
-                                "reason": "unknown outcome past the grace period (policy: hold)"
-                            },
-                        )
-                    ]
-                )
-            counts["held"] += 1
+            continue
+        with transaction.atomic():
+            record(
+                [
+                    NewEvent(
+                        message.pk,
+                        E.FLAGGED_STALLED,
+                        EventSource.RECONCILER,
+                        round=message.round,
+                        detail={"reason": "unknown outcome past the grace period (policy: hold)"},
+                    )
+                ]
+            )
+            Message.objects.filter(pk=message.pk, state=S.UNKNOWN).update(stalled=True)
+        counts["held"] += 1
     return counts

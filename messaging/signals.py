@@ -1,11 +1,17 @@
-"""Worker start-up: consume every active tenant's queue (and the default one).
+"""Process wiring for the send path (no domain logic: each receiver calls a service).
 
-New tenants' queues are added at run time by ``dispatch.announce_queue`` (``add_consumer``).
+* Worker start-up: consume every active tenant's queue (and the default one). New tenants'
+  queues are added at run time by ``dispatch.announce_queue`` (``add_consumer``).
+* ``tenants.signals.sending_resumed``: a sender or tenant is active again — its waiting
+  messages go now (``services.messages_resume``), not at the next sweep.
 """
 
 import logging
 
 from celery.signals import worker_ready
+from django.dispatch import receiver
+
+from tenants.signals import sending_resumed
 
 log = logging.getLogger(__name__)
 
@@ -18,3 +24,10 @@ def subscribe_tenant_queues(sender, **kwargs):
     for queue in queues:
         sender.add_task_queue(queue)
     log.info("consuming %d tenant queue(s)", len(queues))
+
+
+@receiver(sending_resumed)
+def resume_sending(sender, tenant, **kwargs):
+    from messaging.services import messages_resume
+
+    messages_resume(tenant=tenant)

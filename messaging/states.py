@@ -31,7 +31,7 @@ pipeline for each retry, cool-down or resend) beats an earlier one.
   status_read         read              2     90
 
 Every other event type (validated, payload_built, submit_responded, sanitized, sender_blocked,
-flagged_stalled, ...) is recorded in the ledger but moves no state.
+flagged_stalled, redriven, ...) is recorded in the ledger but moves no state.
 
 Meta's semantics, decided here:
 * ``read`` without ``delivered`` is ``read`` (Meta omits ``delivered`` when both happen at
@@ -90,6 +90,7 @@ class EventType(models.TextChoices):
     STATUS_READ = "status_read"
     STATUS_FAILED = "status_failed"
     FLAGGED_STALLED = "flagged_stalled"
+    REDRIVEN = "redriven"
 
 
 class EventSource(models.TextChoices):
@@ -137,6 +138,11 @@ _PROVIDER = {
 
 # States in which nothing has been submitted for the current attempt (cancel is allowed).
 NOT_SUBMITTED = frozenset({S.QUEUED, S.RETRY_SCHEDULED})
+
+
+def decided_by_provider(state_rank: int) -> bool:
+    """Has a provider fact (accepted, held, a status webhook) set the message's state?"""
+    return state_rank >= 2 * _TIER
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 ``status``, ``provider_template_id``, ``rejection_reason``, ``quality`` and ``last_synced_at``
 are managed by the provider (create response, status webhooks, sync) and read-only to users.
-A template can be used to send only while its status is APPROVED.
+A template can be used to send only while its status is sendable (``TemplateStatus.SENDABLE``).
 """
 
 import uuid
@@ -33,6 +33,21 @@ class TemplateStatus(models.TextChoices):
     ARCHIVED = "ARCHIVED"
     PENDING_DELETION = "PENDING_DELETION"
     DELETED = "DELETED"
+
+
+# The one definition of what may be sent, used by the API (refuse at once) and the pipeline
+# (re-checked before each submit). FLAGGED: low quality, at risk of a pause, still sendable.
+TemplateStatus.SENDABLE = frozenset({TemplateStatus.APPROVED, TemplateStatus.FLAGGED})
+# Not sendable now, but may become so (review, appeal, end of a pause): messages wait.
+TemplateStatus.WAITING = frozenset(
+    {
+        TemplateStatus.PAUSED,
+        TemplateStatus.PENDING,
+        TemplateStatus.IN_APPEAL,
+        TemplateStatus.LOCKED,
+        TemplateStatus.LIMIT_EXCEEDED,
+    }
+)
 
 
 class ParameterFormat(models.TextChoices):
@@ -80,6 +95,15 @@ class MessageTemplate(models.Model):
         blank=True,
         help_text="Why the last submission to the provider did not go through, if it did not.",
     )
+    status_reason = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="Why the status last changed, when Waypost changed it.",
+    )
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    status_changed_by = models.CharField(
+        max_length=150, blank=True, help_text="pipeline, provider, sync or the operator's name."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -97,7 +121,7 @@ class MessageTemplate(models.Model):
 
     @property
     def is_sendable(self) -> bool:
-        return self.status == TemplateStatus.APPROVED
+        return self.status in TemplateStatus.SENDABLE
 
     def definition(self) -> dict:
         """The template in Meta's creation JSON, as the rules module reads it."""

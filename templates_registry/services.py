@@ -16,7 +16,8 @@ from core.errors import Conflict, ValidationFailed
 from messaging.providers import ProviderError, get_provider
 from templates_registry import rules
 from templates_registry.models import MessageTemplate, TemplateQuality, TemplateStatus
-from tenants.models import MissingCredential, SenderNumber, SenderStatus, Tenant
+from tenants.models import MissingCredential, SenderNumber, Tenant
+from tenants.selectors import sender_default
 
 
 def violations_error(violations: list[rules.Violation], *, what: str) -> ValidationFailed:
@@ -38,7 +39,7 @@ def template_create(*, tenant: Tenant, definition: dict[str, Any]) -> MessageTem
         raise violations_error(violations, what="template")
     template = MessageTemplate(
         tenant=tenant,
-        sender=_default_sender(tenant),
+        sender=sender_default(tenant=tenant),
         name=definition["name"],
         language=definition["language"],
         category=definition["category"].upper(),
@@ -54,11 +55,6 @@ def template_create(*, tenant: Tenant, definition: dict[str, Any]) -> MessageTem
             code="template_exists",
         ) from exc
     return template_submit(template=template)
-
-
-def _default_sender(tenant: Tenant) -> SenderNumber | None:
-    senders = SenderNumber.objects.filter(tenant=tenant).order_by("created_at")
-    return senders.filter(status=SenderStatus.ACTIVE).first() or senders.first()
 
 
 def template_submit(*, template: MessageTemplate) -> MessageTemplate:
@@ -127,6 +123,22 @@ def template_update(
     return template
 
 
+def template_mark_paused(*, template_id, reason: str, by: str) -> bool:
+    """The provider refused a send because the template is paused (132015): mark it PAUSED,
+    with the reason, until the provider reinstates it (status webhook or sync). False when it
+    was not sendable anyway."""
+    changed = MessageTemplate.objects.filter(
+        pk=template_id, status__in=TemplateStatus.SENDABLE
+    ).update(
+        status=TemplateStatus.PAUSED,
+        status_reason=reason[:255],
+        status_changed_at=timezone.now(),
+        status_changed_by=by[:150],
+        updated_at=timezone.now(),
+    )
+    return bool(changed)
+
+
 # Meta's template events (docs/meta-api.md §4.8) → the status we store. REINSTATED is the
 # end of a pause: the template is APPROVED again.
 _EVENT_STATUS = {"REINSTATED": TemplateStatus.APPROVED, **{s: s for s in TemplateStatus.values}}
@@ -157,7 +169,10 @@ def template_apply_provider_update(
     fields = ["last_synced_at", "updated_at"]
     if event in _EVENT_STATUS:
         template.status = _EVENT_STATUS[event]
-        fields.append("status")
+        template.status_reason = f"{event}: {reason}" if reason and reason != "NONE" else event
+        template.status_changed_at = timezone.now()
+        template.status_changed_by = "provider"
+        fields += ["status", "status_reason", "status_changed_at", "status_changed_by"]
         if template.status == TemplateStatus.REJECTED:
             template.rejection_reason = reason
             fields.append("rejection_reason")

@@ -139,6 +139,10 @@ class SenderNumber(models.Model):
         max_length=16, choices=SenderStatus.choices, default=SenderStatus.ACTIVE
     )
     status_reason = models.CharField(max_length=255, blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    status_changed_by = models.CharField(
+        max_length=150, blank=True, help_text="pipeline, or the operator who changed it."
+    )
     webhook_token = models.CharField(
         max_length=64,
         unique=True,

@@ -12,8 +12,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from core.errors import Conflict
-from tenants.models import ApiKey, Provider, SenderNumber, Tenant
+from core.errors import Conflict, ValidationFailed
+from tenants.models import ApiKey, Provider, SenderNumber, SenderStatus, Tenant
+from tenants.signals import sending_resumed
 
 KEY_PREFIX = "wp_"
 # last_used_at is informational: write it at most this often per key, not on every request.
@@ -106,3 +107,42 @@ def tenant_create(
     except IntegrityError as exc:  # a concurrent create with the same slug or number
         raise Conflict("The tenant or sender was created concurrently.", code="conflict") from exc
     return TenantBundle(tenant=tenant, sender=sender, key=api_key_create(tenant=tenant))
+
+
+def sender_block(*, sender: SenderNumber, reason: str, by: str) -> bool:
+    """Stop an active sender (a provider alert: expired token, policy block, payment). Its
+    messages stay queued until it is reactivated. Records why, when and by whom; False when
+    it was not active (already blocked or disabled)."""
+    changed = SenderNumber.objects.filter(pk=sender.pk, status=SenderStatus.ACTIVE).update(
+        status=SenderStatus.BLOCKED,
+        status_reason=reason[:255],
+        status_changed_at=timezone.now(),
+        status_changed_by=by[:150],
+    )
+    return bool(changed)
+
+
+def sender_set_status(*, sender: SenderNumber, status: str, reason: str, by: str) -> SenderNumber:
+    """An operator's change of a sender's status, with the reason. Reactivating a sender
+    resumes its queued messages at once (``sending_resumed``)."""
+    if status not in SenderStatus.values:
+        raise ValidationFailed(f"Unknown sender status {status!r}.", code="sender_status_invalid")
+    was_active = sender.status == SenderStatus.ACTIVE
+    sender.status = status
+    sender.status_reason = reason[:255]
+    sender.status_changed_at = timezone.now()
+    sender.status_changed_by = by[:150]
+    sender.save(update_fields=["status", "status_reason", "status_changed_at", "status_changed_by"])
+    if status == SenderStatus.ACTIVE and not was_active:
+        transaction.on_commit(lambda: sending_resumed.send(sender=Tenant, tenant=sender.tenant))
+    return sender
+
+
+def tenant_set_active(*, tenant: Tenant, active: bool) -> Tenant:
+    """Switch a tenant's sending on or off; switching it on resumes its queued messages."""
+    was_active = tenant.active
+    tenant.active = active
+    tenant.save(update_fields=["active"])
+    if active and not was_active:
+        transaction.on_commit(lambda: sending_resumed.send(sender=Tenant, tenant=tenant))
+    return tenant

@@ -155,10 +155,46 @@ def _messages_change(waba: str, value: dict, out: list, where: str) -> None:
                 out.append(ItemError(f"{where}.{kind}[{index}]", f"{type(exc).__name__}: {exc}"))
 
 
-def parse(body: bytes) -> Parsed:
+def load(body: bytes) -> Any:
+    """The JSON of a body, or None when it is not JSON (or nested beyond the parser's reach)."""
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+
+
+def addressed_to(data: Any) -> tuple[set[str], set[str]]:
+    """(WABA ids, phone number ids) that a webhook body names: each ``entry[].id`` and each
+    ``changes[].value.metadata.phone_number_id``."""
+    wabas: set[str] = set()
+    numbers: set[str] = set()
+    entries = data.get("entry") if isinstance(data, dict) else None
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        if "id" in entry:
+            wabas.add(str(entry["id"]))
+        changes = entry.get("changes")
+        for change in changes if isinstance(changes, list) else []:
+            value = change.get("value") if isinstance(change, dict) else None
+            metadata = value.get("metadata") if isinstance(value, dict) else None
+            if isinstance(metadata, dict) and "phone_number_id" in metadata:
+                numbers.add(str(metadata["phone_number_id"]))
+    return wabas, numbers
+
+
+def names_only(event, *, waba_id: str, phone_number_id: str) -> bool:
+    """Does ``event`` concern only this sender (its WABA, its number)?"""
+    if isinstance(event, TemplateEvent | AccountEvent):
+        return event.waba_id == waba_id
+    if isinstance(event, StatusReport | InboundReport | SystemErrorEvent):
+        return event.phone_number_id == phone_number_id
+    return True  # an ItemError concerns nothing
+
+
+def parse(body: bytes) -> Parsed:
+    data = load(body)
+    if data is None:
         return Parsed(invalid="not JSON")
     if not isinstance(data, dict) or not isinstance(data.get("entry"), list):
         return Parsed(invalid="not Meta's envelope (no entry[])")

@@ -27,9 +27,11 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.db import is_transient, retry_transient
 from messaging.inbound import inbound_record, orphans_resolve, statuses_apply
 from messaging.reports import InboundReport, StatusReport
 from templates_registry.services import template_apply_provider_update
+from tenants.models import SenderNumber
 from webhooks import parsers
 from webhooks.models import DeliveryStatus, RejectedWebhook, WebhookDelivery
 
@@ -59,6 +61,16 @@ def hex_signature_valid(body: bytes, header: str, secret: str) -> bool:
         return False
     expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, header.strip().lower())
+
+
+def foreign_addresses(body: bytes, *, sender) -> list[str]:
+    """The WABA and phone-number ids a body names that are not ``sender``'s (sorted; empty
+    when it names only that sender, or is not JSON — then it is stored and flagged invalid)."""
+    data = parsers.load(body)
+    if data is None:
+        return []
+    wabas, numbers = parsers.addressed_to(data)
+    return sorted((wabas - {sender.waba_id}) | (numbers - {sender.phone_number_id}))
 
 
 def kept_headers(headers) -> dict[str, str]:
@@ -164,7 +176,8 @@ def _apply(events: list) -> Counter:
     inbound = [e for e in events if isinstance(e, InboundReport)]
     if inbound:
         counts["inbound"] += inbound_record(reports=inbound)
-    for e in events:
+    # Templates in one order for every processor (no deadlocks on template rows).
+    for e in sorted(events, key=lambda e: (type(e).__name__, getattr(e, "template_id", ""))):
         if isinstance(e, parsers.TemplateEvent):
             template_apply_provider_update(
                 waba_id=e.waba_id,
@@ -184,9 +197,30 @@ def _apply(events: list) -> Counter:
     return counts
 
 
+def _own_events(row: WebhookDelivery, events: list, senders: dict) -> list:
+    """A delivery that came through a sender's own route (360dialog) may only change that
+    sender's data: anything naming another number or WABA becomes an item error. (The endpoint
+    already refuses such bodies; this also covers deliveries stored before that, and replays.)"""
+    if row.sender_id is None and row.provider == "meta":
+        return events  # signed with the app secret: Meta speaks for every number
+    sender = senders.get(row.sender_id)
+    if sender is None:  # the sender was deleted since: nothing to attribute it to
+        return [parsers.ItemError("delivery", "its route's sender no longer exists")]
+    own = []
+    for event in events:
+        if parsers.names_only(
+            event, waba_id=sender.waba_id, phone_number_id=sender.phone_number_id
+        ):
+            own.append(event)
+        else:
+            own.append(parsers.ItemError("delivery", "names another sender's number or WABA"))
+    return own
+
+
 def _process(rows: list[WebhookDelivery]) -> Counter:
     now = timezone.now()
     events: list = []
+    senders = SenderNumber.objects.in_bulk({r.sender_id for r in rows if r.sender_id})
     for row in rows:
         parsed = parsers.parse(bytes(row.body))
         row.processed_at = now
@@ -196,7 +230,7 @@ def _process(rows: list[WebhookDelivery]) -> Counter:
             log.warning("webhook delivery %s is invalid: %s", row.pk, parsed.invalid)
         else:
             row.status, row.error = DeliveryStatus.PROCESSED, ""
-            events += parsed.events
+            events += _own_events(row, parsed.events, senders)
     counts = _apply(events)
     WebhookDelivery.objects.bulk_update(rows, ["status", "error", "events", "processed_at"])
     return counts
@@ -204,7 +238,14 @@ def _process(rows: list[WebhookDelivery]) -> Counter:
 
 def deliveries_process(*, limit: int = 500, ids: list[int] | None = None) -> Counter:
     """Process up to ``limit`` pending deliveries (or exactly ``ids``) in one transaction;
-    if that fails, one delivery at a time, marking the failing ones ``failed``."""
+    if that fails, one delivery at a time, marking the ones that can never succeed
+    ``failed``. A transient database error (deadlock, lost connection) fails nothing: the
+    whole transaction is run again (``core.db.retry_transient``), and if it still fails the
+    deliveries stay pending for the next run."""
+    return retry_transient(lambda: _process_claimed(limit, ids), what="webhook processing")
+
+
+def _process_claimed(limit: int, ids: list[int] | None) -> Counter:
     with transaction.atomic():
         query = WebhookDelivery.objects.select_for_update(skip_locked=True)
         query = (
@@ -218,7 +259,9 @@ def deliveries_process(*, limit: int = 500, ids: list[int] | None = None) -> Cou
         try:
             with transaction.atomic():
                 counts = _process(rows)
-        except Exception:
+        except Exception as exc:
+            if is_transient(exc):
+                raise
             log.exception("webhook batch failed; processing its deliveries one by one")
             counts = Counter()
             for row in rows:
@@ -226,6 +269,8 @@ def deliveries_process(*, limit: int = 500, ids: list[int] | None = None) -> Cou
                     with transaction.atomic():
                         counts += _process([row])
                 except Exception as exc:
+                    if is_transient(exc):
+                        raise
                     row.status, row.error = DeliveryStatus.FAILED, repr(exc)[:2000]
                     row.save(update_fields=["status", "error"])
         counts["deliveries"] += len(rows)

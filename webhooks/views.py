@@ -6,9 +6,10 @@
   with Meta's app secret: the secret token in the path identifies the sender, and
   ``x-360dialog-signature`` is checked too when ``DIALOG360_WEBHOOK_SECRET`` is set.
 
-Missing or wrong authentication → 401, nothing processed, a capped record kept; a body over
-``WEBHOOK_MAX_BYTES`` → 413; anything signed is stored and answered 200 at once, even when it is
-not JSON (a retry would not help; operators see it flagged ``invalid``).
+Missing or wrong authentication → 401, nothing processed, a capped record kept; a 360dialog
+body naming a number or WABA other than its route's sender → 403, recorded the same way; a
+body over ``WEBHOOK_MAX_BYTES`` → 413; anything signed is stored and answered 200 at once, even
+when it is not JSON (a retry would not help; operators see it flagged ``invalid``).
 """
 
 import hmac
@@ -84,7 +85,11 @@ def dialog360(request, token: str):
     if _too_large(request):
         return JsonResponse(error_body("payload_too_large", "The body is too large."), status=413)
     body = request.body
-    sender = SenderNumber.objects.filter(webhook_token=token).only("pk").first()
+    sender = (
+        SenderNumber.objects.filter(webhook_token=token)
+        .only("pk", "phone_number_id", "waba_id")
+        .first()
+    )
     if sender is None:
         return _reject(request, "unknown_route_token", body)
     secret = settings.DIALOG360_WEBHOOK_SECRET
@@ -92,4 +97,22 @@ def dialog360(request, token: str):
         body, request.headers.get("X-360dialog-Signature", ""), secret
     ):
         return _reject(request, "missing_or_invalid_360dialog_signature", body)
+    # The token proves which sender posted; it may only speak for that sender's number.
+    foreign = services.foreign_addresses(body, sender=sender)
+    if foreign:
+        services.rejected_record(
+            path=request.path,
+            reason="body_names_another_sender",
+            remote_addr=request.META.get("REMOTE_ADDR", ""),
+            headers=services.kept_headers(request.headers),
+            body=body,
+        )
+        return JsonResponse(
+            error_body(
+                "sender_mismatch",
+                "The body names a phone number or WABA that is not this route's sender.",
+                [{"field": "entry", "code": "sender_mismatch", "value": v} for v in foreign],
+            ),
+            status=403,
+        )
     return _accept("360dialog", request, body, sender_id=sender.pk)

@@ -6,8 +6,9 @@ import time
 import pytest
 
 from messaging.models import Message
-from messaging.services import messages_redrive, unknown_resolve
+from messaging.services import unknown_resolve
 from tenants.models import SenderNumber
+from tenants.services import sender_set_status
 
 from .conftest import send, wait_states
 
@@ -112,11 +113,12 @@ def test_alert_class_blocks_the_sender_and_keeps_messages_queued(worker_process,
     time.sleep(1.5)
     assert Message.objects.get(pk=second).state == "queued"
     assert Message.objects.get(pk=message_id).error_class == "alert_tenant"
-    SenderNumber.objects.filter(pk=acme.sender.pk).update(status="active")
-    from django.utils import timezone
-
-    messages_redrive(now=timezone.now() + timezone.timedelta(minutes=5))
-    wait_states([message_id, second], {"accepted"})
+    acme.sender.refresh_from_db()
+    assert acme.sender.status_changed_by == "pipeline" and acme.sender.status_changed_at
+    # An operator reactivates it: its messages go at once, without waiting for the sweep.
+    sender_set_status(sender=acme.sender, status="active", reason="token rotated", by="alice")
+    wait_states([message_id, second], {"accepted"}, timeout=10)
+    assert not Message.objects.filter(events__type="redriven").exists()
 
 
 def test_ambiguous_5xx_is_unknown_and_never_resent(worker_process, acme, live):

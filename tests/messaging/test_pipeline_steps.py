@@ -1,5 +1,5 @@
-"""Pipeline steps called directly on the real database (no worker): what `validate` re-checks
-after the API accepted a message."""
+"""The drain's claim on the real database (no worker, no HTTP): what it re-checks after the
+API accepted a message, and what it commits before a request leaves."""
 
 import pytest
 from django.utils import timezone
@@ -21,13 +21,35 @@ def queued(tenant_a):
     return Message.objects.get(pk=data["id"])
 
 
+def claim(message):
+    return pipeline.claim_batch(tenant=message.tenant)
+
+
 def set_template(message, status):
     MessageTemplate.objects.filter(pk=message.template_id).update(status=status)
 
 
+def make_due(message):
+    Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
+
+
+def test_a_sendable_message_is_claimed_and_committed_submitting_with_its_payload(queued):
+    result = claim(queued)
+    assert [m.pk for m in result.messages] == [queued.pk]
+    queued.refresh_from_db()
+    assert (queued.state, queued.attempts) == ("submitting", 1)
+    assert queued.payload["biz_opaque_callback_data"] == str(queued.pk)
+    assert [e.type for e in queued.events.order_by("id")] == [
+        "requested",
+        "validated",
+        "payload_built",
+        "submit_started",
+    ]
+
+
 def test_a_template_paused_after_the_api_call_makes_the_message_wait(queued):
     set_template(queued, "PAUSED")
-    assert pipeline.step_validate([queued.pk]) == []
+    assert claim(queued).messages == []
     queued.refresh_from_db()
     assert (queued.state, queued.error_code, queued.error_class) == (
         "retry_scheduled",
@@ -35,14 +57,15 @@ def test_a_template_paused_after_the_api_call_makes_the_message_wait(queued):
         "cool_down",
     )
     assert queued.next_attempt_at > timezone.now()
+    assert claim(queued).settled == 0  # not due again before its time
 
 
 def test_a_disabled_template_refuses_the_message_with_the_reason(queued):
     set_template(queued, "PAUSED")
-    pipeline.step_validate([queued.pk])
+    claim(queued)
     set_template(queued, "DISABLED")
-    Message.objects.filter(pk=queued.pk).update(next_attempt_at=timezone.now())  # now due
-    assert pipeline.step_validate([queued.pk]) == []
+    make_due(queued)
+    assert claim(queued).messages == []
     queued.refresh_from_db()
     assert (queued.state, queued.error_code, queued.error_title) == (
         "rejected",
@@ -52,32 +75,45 @@ def test_a_disabled_template_refuses_the_message_with_the_reason(queued):
     assert queued.round == 1  # the due retry started a new round before being refused
 
 
-def test_a_reinstated_template_lets_the_message_go_on(queued):
+@pytest.mark.parametrize("status", ["APPROVED", "FLAGGED"])
+def test_a_sendable_template_lets_the_message_go_on(queued, status):
     set_template(queued, "PAUSED")
-    pipeline.step_validate([queued.pk])
-    set_template(queued, "APPROVED")
-    Message.objects.filter(pk=queued.pk).update(next_attempt_at=timezone.now())
-    assert pipeline.step_validate([queued.pk]) == [queued.pk]
-    assert Message.objects.get(pk=queued.pk).state == "queued"
+    claim(queued)
+    set_template(queued, status)
+    make_due(queued)
+    assert [m.pk for m in claim(queued).messages] == [queued.pk]
+    queued.refresh_from_db()
+    assert (queued.state, queued.round) == ("submitting", 1)
 
 
 def test_a_suppressed_recipient_is_refused(queued):
     Suppression.objects.create(tenant=queued.tenant, recipient=queued.recipient)
-    assert pipeline.step_validate([queued.pk]) == []
+    assert claim(queued).messages == []
     queued.refresh_from_db()
     assert (queued.state, queued.error_code) == ("rejected", "recipient_suppressed")
 
 
-def test_an_inactive_sender_keeps_the_message_queued(queued):
+def test_a_message_of_an_inactive_sender_is_not_due(queued):
     queued.sender.status = "disabled"
     queued.sender.save()
-    assert pipeline.step_validate([queued.pk]) == []
+    result = claim(queued)
+    assert (result.messages, result.settled) == ([], 0)
     queued.refresh_from_db()
-    assert queued.state == "queued"
-    assert queued.events.filter(type="sender_blocked").count() == 1
+    assert queued.state == "queued" and queued.events.count() == 1
 
 
-def test_validate_is_idempotent(queued):
-    assert pipeline.step_validate([queued.pk]) == [queued.pk]
-    assert pipeline.step_validate([queued.pk]) == [queued.pk]
-    assert queued.events.filter(type="validated").count() == 1
+def test_a_claimed_message_is_claimed_once(queued):
+    assert len(claim(queued).messages) == 1
+    assert claim(queued).messages == []
+    assert queued.events.filter(type="submit_started").count() == 1
+
+
+def test_a_message_over_the_pair_limit_waits_without_a_submit(queued, settings):
+    settings.WAYPOST_PAIR_BURST = 1
+    Message.objects.filter(pk=queued.pk).update(recipient="+4915199999999")
+    queued.refresh_from_db()
+    pipeline._rate_limit([queued])  # spends the recipient's one message
+    result = claim(queued)
+    assert (result.messages, result.settled) == ([], 1)
+    queued.refresh_from_db()
+    assert queued.state == "queued" and queued.next_attempt_at > timezone.now()

@@ -30,8 +30,8 @@ def sandbox_submissions(sandbox) -> dict[str, int]:
 @pytest.mark.parametrize(
     ("point", "final"),
     [
-        ("after_transform", {"accepted"}),  # between chain hops
-        ("after_submit_recorded", {"accepted"}),  # answer stored, not yet classified
+        ("before_claim_commit", {"accepted"}),  # validated and transformed, not committed
+        ("after_record", {"accepted"}),  # answers recorded, before the next pass
         ("after_http", {"unknown"}),  # Meta answered, we died before writing it down
     ],
 )
@@ -39,12 +39,17 @@ def test_worker_killed_with_sigkill_mid_chain(point, final, live, acme, tmp_path
     worker_process.stop()  # this test runs its own workers
     env = worker_env(live.url, WAYPOST_CRASH_POINTS=point, WAYPOST_CRASH_MARKER_DIR=str(tmp_path))
     doomed = Worker(env, name="doomed")
-    ids = send_batch(acme, 5, "crash")  # one chain carrying five messages
+    ids = send_batch(acme, 5, "crash")  # one drain carrying five messages
     doomed.wait_dead()
     assert (tmp_path / f"crashed-{point}").exists()
 
     survivor = Worker(worker_env(live.url), name="survivor")
     try:
+        if final == {"unknown"}:
+            # Submits whose worker died are resolved by the drain the broker redelivers (or
+            # the sweep) once WAYPOST_SUBMIT_STUCK_AFTER (3 s here) has passed.
+            time.sleep(3.5)
+            messages_redrive()
         states = wait_states(ids, final, timeout=60)
         if final == {"unknown"}:
             # The re-drive never resends an unknown submit.
@@ -75,11 +80,12 @@ def test_broker_down_at_create_then_redriven(worker_process, acme, live, monkeyp
         monkeypatch.setattr(app.conf, "broker_url", good_url)
         app._pool = None
         app.amqp._producer_pool = None
-    message = Message.objects.get(pk=created["id"])
-    assert created["state"] == "queued" and message.enqueued_at is None
+    assert created["state"] == "queued"
     time.sleep(1)
     assert Message.objects.get(pk=created["id"]).state == "queued"  # nothing picked it up
-    assert messages_redrive() == 1
+    # The sweep nudges its tenant; the message was not due for long, so it is not counted
+    # as redriven (that count is for messages the normal path failed to pick up for minutes).
+    assert messages_redrive() == {"tenants_nudged": 1, "redriven": 0, "stuck_resolved": 0}
     wait_states([created["id"]], {"accepted"})
     assert sandbox_submissions(live)[created["id"]] == 1
 
@@ -133,7 +139,9 @@ def test_a_flood_from_one_tenant_does_not_starve_another(worker_process, live, c
             f"enqueued, when A had {a_accepted} accepted; A done after "
             f"{a_done - started:.1f}s ({5000 / (a_done - started):.0f} msg/s API→accepted)"
         )
-    assert a_accepted < 2500
+    # B did not wait for A's backlog: it was through long before A's last message.
+    assert b_done - enqueued_a < (a_done - enqueued_a) / 3
+    assert a_accepted < 5000
 
 
 def test_timeout_after_accept_at_10_percent_gives_no_duplicate_submissions(

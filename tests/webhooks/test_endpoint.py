@@ -96,7 +96,12 @@ def test_360dialog_route_needs_the_senders_token(client, settings):
     from ..factories import SenderNumberFactory
 
     sender = SenderNumberFactory(provider="360dialog")
-    body = json.dumps(BODY).encode()
+    own = envelope(
+        sender.phone_number_id,
+        statuses=[status("wamid.1", "sent", 1750030073)],
+        waba=sender.waba_id,
+    )
+    body = json.dumps(own).encode()
     url = f"/webhooks/360dialog/{sender.webhook_token}"
     assert client.post(url, body, content_type="application/json").status_code == 200
     assert (
@@ -158,3 +163,68 @@ def test_a_dead_broker_does_not_slow_the_endpoint(client, monkeypatch):
         app._pool = None
         app.amqp._producer_pool = None
     assert WebhookDelivery.objects.count() == 5
+
+
+def test_a_360dialog_route_cannot_speak_for_another_tenants_number(client):
+    """A tenant holding its own route token posts a STOP "from" another tenant's number: the
+    body is refused (403, recorded for operators), nothing is stored or applied."""
+    from messaging.models import Suppression
+    from webhooks.services import deliveries_drain
+
+    from ..factories import SenderNumberFactory
+
+    attacker = SenderNumberFactory(provider="360dialog")
+    victim = SenderNumberFactory(provider="360dialog")
+    stop = {
+        "from": "4915112345678",
+        "id": "wamid.stop",
+        "timestamp": "1750091045",
+        "type": "text",
+        "text": {"body": "STOP"},
+    }
+    for forged in (
+        envelope(victim.phone_number_id, messages=[stop], waba=attacker.waba_id),
+        envelope(attacker.phone_number_id, messages=[stop], waba=victim.waba_id),
+    ):
+        response = client.post(
+            f"/webhooks/360dialog/{attacker.webhook_token}",
+            json.dumps(forged).encode(),
+            content_type="application/json",
+        )
+        assert response.status_code == 403
+        assert response.json()["error"]["code"] == "sender_mismatch"
+    assert not WebhookDelivery.objects.exists()
+    assert RejectedWebhook.objects.filter(reason="body_names_another_sender").count() == 2
+    deliveries_drain()
+    assert not Suppression.objects.exists()
+
+
+def test_a_stored_360dialog_delivery_applies_only_its_senders_events(db):
+    """Defence in depth (deliveries stored before the endpoint check, replays): processing
+    turns events naming another sender into item errors."""
+    from messaging.models import Suppression
+    from webhooks.services import deliveries_process
+
+    from ..factories import SenderNumberFactory
+
+    attacker = SenderNumberFactory(provider="360dialog")
+    victim = SenderNumberFactory(provider="360dialog")
+    stop = {
+        "from": "4915112345678",
+        "id": "wamid.stop2",
+        "timestamp": "1750091045",
+        "type": "text",
+        "text": {"body": "STOP"},
+    }
+    body = json.dumps(envelope(victim.phone_number_id, messages=[stop])).encode()
+    WebhookDelivery.objects.create(
+        provider="360dialog",
+        sender=attacker,
+        body=body,
+        body_sha256="x" * 64,
+        headers={},
+        received_at="2026-11-23T00:00:00Z",
+    )
+    counts = deliveries_process()
+    assert counts["item_errors"] == 1 and counts["inbound"] == 0
+    assert not Suppression.objects.exists()

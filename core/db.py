@@ -1,0 +1,60 @@
+"""Transient database errors: recognised in one place, retried, never recorded as failures.
+
+A deadlock, a serialization failure or a lost connection says nothing about the work being
+done: the same transaction run again succeeds. Code that would otherwise record a permanent
+failure (a webhook delivery marked ``failed``, a message marked ``unknown``) asks
+:func:`is_transient` first, and either retries (:func:`retry_transient`) or lets the error
+reach the task's retry policy.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from django.db import InterfaceError, OperationalError, connection
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# PostgreSQL SQLSTATEs worth running again: serialization_failure, deadlock_detected,
+# lock_not_available, and the connection_exception class (08xxx) and admin shutdown (57P0x).
+_TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03"}
+_TRANSIENT_PREFIXES = ("08", "57P")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for errors that running the same transaction again can cure."""
+    if isinstance(exc, InterfaceError):  # the connection is gone
+        return True
+    cause = exc.__cause__ if exc.__cause__ is not None else exc
+    sqlstate = getattr(cause, "sqlstate", None) or getattr(
+        getattr(cause, "diag", None), "sqlstate", None
+    )
+    if sqlstate:
+        return sqlstate in _TRANSIENT_SQLSTATES or sqlstate.startswith(_TRANSIENT_PREFIXES)
+    # No SQLSTATE: a connection that failed before the server answered, or SQLite's
+    # "database is locked".
+    return isinstance(exc, OperationalError)
+
+
+def retry_transient(
+    fn: Callable[[], T], *, attempts: int = 5, base_delay: float = 0.05, what: str = "transaction"
+) -> T:
+    """Run ``fn`` (which opens its own transaction) until it succeeds or fails for a reason
+    that is not transient; after ``attempts`` transient failures the last error is raised."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except Exception as exc:
+            if not is_transient(exc) or attempt == attempts:
+                raise
+            if connection.in_atomic_block:
+                raise  # an outer transaction is broken too: let its owner retry
+            log.warning("%s hit a transient database error (%s); retrying", what, exc)
+            connection.close_if_unusable_or_obsolete()
+            time.sleep(base_delay * 2 ** (attempt - 1) * (0.5 + random.random()))  # noqa: S311
+    raise AssertionError("unreachable")
