@@ -29,6 +29,8 @@ def worker_env(sandbox_url: str, **extra: str) -> dict[str, str]:
         "CELERY_UNACKED_RESTORE_THROTTLE": "1",
         "WAYPOST_PROVIDER_READ_TIMEOUT": "1.5",
         "WAYPOST_SUBMIT_STUCK_AFTER": "3",
+        # No sweep may hide a message the normal path left behind.
+        "WAYPOST_REDRIVE_AFTER": "3600",
         **extra,
     }
 

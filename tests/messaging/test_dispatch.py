@@ -1,0 +1,92 @@
+"""Dispatch's debouncing (both stores: Redis and in-process) and nudges, without a worker.
+
+Publishing is replaced by a recorder here (unit tests of this module); the integration tests
+in test_dispatch_live.py run the real thing."""
+
+import time
+import uuid
+
+import pytest
+from django.conf import settings
+
+from messaging import dispatch
+
+
+@pytest.fixture(params=["local", "redis"])
+def store(request):
+    return (
+        dispatch.LocalStore()
+        if request.param == "local"
+        else dispatch.RedisStore(settings.REDIS_URL)
+    )
+
+
+@pytest.fixture
+def tenant_id():
+    return str(uuid.uuid4())
+
+
+def test_a_pending_drain_absorbs_further_nudges_until_it_starts(store, tenant_id):
+    assert store.mark_pending(tenant_id, ttl=60) is True
+    assert store.mark_pending(tenant_id, ttl=60) is False
+    store.clear_pending(tenant_id)  # the drain started
+    assert store.mark_pending(tenant_id, ttl=60) is True
+
+
+def test_a_lost_drain_stops_absorbing_nudges_after_its_ttl(store, tenant_id):
+    assert store.mark_pending(tenant_id, ttl=1) is True
+    time.sleep(1.1)
+    assert store.mark_pending(tenant_id, ttl=1) is True
+
+
+def test_only_the_earliest_wake_up_is_scheduled(store, tenant_id):
+    now = time.time()
+    kw = {"tolerance": 0.05, "grace": 0.25}
+    assert store.mark_wake(tenant_id, at=now + 10, **kw) is True
+    assert store.mark_wake(tenant_id, at=now + 20, **kw) is False  # the 10 s one covers it
+    assert store.mark_wake(tenant_id, at=now + 5, **kw) is True  # earlier: scheduled too
+    assert store.mark_wake(tenant_id, at=now + 5.01, **kw) is False  # merged
+
+
+def test_a_wake_up_about_to_fire_does_not_count_as_pending(store, tenant_id):
+    now = time.time()
+    kw = {"tolerance": 0.05, "grace": 0.25}
+    assert store.mark_wake(tenant_id, at=now + 0.1, **kw) is True
+    # A drain woken a little early finds its own wake-up still "in the future": it must be
+    # able to schedule the next one rather than rely on the one that is firing.
+    assert store.mark_wake(tenant_id, at=now + 0.1, **kw) is True
+
+
+@pytest.fixture
+def published(monkeypatch):
+    calls = []
+    monkeypatch.setattr(
+        dispatch,
+        "_publish",
+        lambda tenant_id, queue, countdown: calls.append((tenant_id, queue, countdown)) or True,
+    )
+    return calls
+
+
+def test_nudges_publish_one_drain_per_tenant_until_it_starts(published, tenant_id):
+    for _ in range(5):
+        dispatch.nudge(tenant_id=tenant_id, queue="tenant.x")
+    assert published == [(tenant_id, "tenant.x", None)]
+    dispatch.drain_started(tenant_id)
+    dispatch.nudge(tenant_id=tenant_id, queue="tenant.x")
+    assert len(published) == 2
+
+
+def test_a_failed_publish_lets_the_next_nudge_try_again(monkeypatch, tenant_id):
+    attempts = []
+    monkeypatch.setattr(dispatch, "_publish", lambda *a, **kw: attempts.append(a) and False)
+    assert dispatch.nudge(tenant_id=tenant_id, queue="tenant.x") is False
+    assert dispatch.nudge(tenant_id=tenant_id, queue="tenant.x") is False
+    assert len(attempts) == 2  # not absorbed by the debounce key of a drain never published
+
+
+def test_wake_ups_are_capped_at_the_countdown_maximum(published, tenant_id, settings):
+    settings.WAYPOST_COUNTDOWN_MAX = 300
+    dispatch.wake(tenant_id=tenant_id, queue="tenant.x", delay=86_400)
+    [(_, _, countdown)] = published
+    assert countdown == 300  # a long wait is a chain of wake-ups, not a day-long countdown
