@@ -1,7 +1,18 @@
-"""Baseline tasks for bench/send_path_bench.py: the naive design — one chain of four tasks
-per message, each doing one UPDATE — run on the same worker as Waypost's pipeline."""
+"""Baseline tasks the benchmarks run on the same worker as Waypost's pipeline (loaded with
+``CELERY_IMPORTS=bench.tasks``):
 
+* ``bench.step`` — the naive chain design: one chain of four tasks per message, each doing one
+  UPDATE (bench/send_path_bench.py);
+* ``bench.bare_send`` — the sender a user would write instead of Waypost: one fire-and-forget
+  task per message posting its payload to the provider, no validation, no ledger, no retries
+  (bench/dispatch_bench.py).
+"""
+
+from functools import cache
+
+import requests
 from celery import shared_task
+from django.conf import settings
 from django.db.models import F
 
 
@@ -11,3 +22,17 @@ def step(message_id: str) -> str:
 
     Message.objects.filter(pk=message_id).update(attempts=F("attempts") + 1)
     return message_id
+
+
+@cache
+def _session() -> requests.Session:
+    return requests.Session()
+
+
+@shared_task(name="bench.bare_send", ignore_result=True, acks_late=True)
+def bare_send(phone_number_id: str, payload: dict) -> int:
+    url = f"{settings.SANDBOX_URL}/{settings.WHATSAPP_GRAPH_VERSION}/{phone_number_id}/messages"
+    response = _session().post(
+        url, json=payload, headers={"Authorization": "Bearer bench"}, timeout=10
+    )
+    return response.status_code

@@ -52,7 +52,8 @@ def _flatten(detail: Any, path: str = "") -> list[dict[str, Any]]:
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, WaypostError):
-        return Response({"error": exc.as_dict()}, status=exc.status)
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        return Response({"error": exc.as_dict()}, status=exc.status, headers=headers)
 
     # DRF maps these two internally but keeps the original; map them first so the code is right.
     if isinstance(exc, Http404):

@@ -11,11 +11,13 @@ from typing import Any
 
 
 class WaypostError(Exception):
-    """Base class: a refusal the caller can act on (always a 4xx at the API)."""
+    """Base class: a refusal the caller can act on. A 4xx at the API — except
+    :class:`UpstreamError`, which says the fault is not the caller's."""
 
     code = "error"
     status = 400
     default_message = "The request could not be processed."
+    retry_after: int | None = None  # seconds, sent as Retry-After
 
     def __init__(
         self,
@@ -49,3 +51,16 @@ class Conflict(WaypostError):
     code = "conflict"
     status = 409
     default_message = "The request conflicts with the current state."
+
+
+class UpstreamError(WaypostError):
+    """The provider (Meta, 360dialog) could not do what was asked: not the caller's fault.
+
+    ``unavailable=True`` (no answer, a timeout, a 5xx): 503 with ``Retry-After`` — try again
+    later. Otherwise the provider refused (credentials, permissions, a missing credential
+    variable): 502 — an operator must act first."""
+
+    def __init__(self, message: str, *, code: str, unavailable: bool, retry_after: int = 30):
+        super().__init__(message, code=code)
+        self.status = 503 if unavailable else 502
+        self.retry_after = retry_after if unavailable else None

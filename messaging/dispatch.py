@@ -148,7 +148,9 @@ def wake(*, tenant_id, queue: str, delay: float) -> bool:
         log.warning("dispatch wake-up store unavailable (%s); publishing", type(exc).__name__)
         earliest = True
     if not earliest:
+        log.debug("wake-up for %s in %.3fs covered by an earlier one", tenant_id, delay)
         return False
+    log.debug("wake-up for %s in %.3fs", tenant_id, delay)
     if _publish(tenant_id, queue, countdown=delay):
         return True
     _forget(store.clear_wake, tenant_id)

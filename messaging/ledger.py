@@ -81,6 +81,8 @@ def record(events: list[NewEvent], *, locked: bool = False) -> None:
     for message_id, ranked in best.items():
         by_rank[ranked].append(message_id)
     for (rank, state), ids in by_rank.items():
+        if rank <= 0:
+            continue  # `requested`: every message starts there (state_rank 0, queued)
         Message.objects.filter(pk__in=ids, state_rank__lt=rank).update(
             state=state, state_rank=rank, state_changed_at=now
         )

@@ -40,7 +40,7 @@ import random
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
 
 from django.conf import settings
@@ -144,7 +144,8 @@ def drain(*, tenant_id) -> Pass:
         )
         crash_point("after_record")
         result.submitted, result.accepted = len(claim.messages), len(accepted)
-    _wake_for_later(tenant)
+    _wake_for_later(tenant, after=claim.now)
+    log.debug("drain %s: %s", tenant.slug, result)
     return result
 
 
@@ -154,6 +155,7 @@ class Claim:
     settled: int = 0  # claimed and settled without a submit (refused, waiting, pair limit)
     full: bool = False  # the batch was full: more may be due
     rate_wait: float = 0.0  # the sender's bucket was empty for this long
+    now: datetime | None = None  # what "due" meant for this claim
 
 
 def claim_batch(*, tenant: Tenant, now=None) -> Claim:
@@ -161,7 +163,7 @@ def claim_batch(*, tenant: Tenant, now=None) -> Claim:
     ``submitting``. Everything else is written in the same transaction, or left untouched."""
     now = now or timezone.now()
     size = settings.WAYPOST_BATCH_SIZE
-    batch, claim = _Batch(), Claim()
+    batch, claim = _Batch(), Claim(now=now)
     with transaction.atomic():
         messages = list(
             Message.objects.select_for_update(skip_locked=True, of=("self",))
@@ -211,17 +213,18 @@ def _nudge_for_more(tenant: Tenant, claim: Claim) -> None:
         dispatch.wake(tenant_id=tenant.pk, queue=tenant.queue_name, delay=dispatch.RECHECK_DELAY)
 
 
-def _wake_for_later(tenant: Tenant) -> None:
-    """Schedule a drain for the tenant's earliest future attempt (retries, cool-downs)."""
-    now = timezone.now()
+def _wake_for_later(tenant: Tenant, *, after) -> None:
+    """Schedule a drain for the tenant's earliest attempt that was not yet due when this pass
+    claimed (retries, cool-downs, pair limits) — including one that fell due while this pass
+    was busy submitting: that one gets a drain at once."""
     earliest = Message.objects.filter(
         tenant=tenant,
         state__in=NOT_SUBMITTED,
-        next_attempt_at__gt=now,
+        next_attempt_at__gt=after,
         sender__status=SenderStatus.ACTIVE,
     ).aggregate(at=Min("next_attempt_at"))["at"]
     if earliest is not None:
-        delay = (earliest - now).total_seconds()
+        delay = (earliest - timezone.now()).total_seconds()
         dispatch.wake(tenant_id=tenant.pk, queue=tenant.queue_name, delay=delay)
 
 

@@ -203,6 +203,11 @@ def _prepare_text(
     return _Prepared(message, events)
 
 
+# Metadata is the caller's own reference data (an order id, a user id), stored with the message
+# and returned with it; not a document store. Measured as compact JSON in UTF-8.
+METADATA_MAX_BYTES = 4096
+
+
 def _metadata(body: dict) -> dict:
     metadata = body.get("metadata", {})
     if not isinstance(metadata, dict):
@@ -210,6 +215,13 @@ def _metadata(body: dict) -> dict:
             "'metadata' must be an object.",
             code="validation_error",
             details=[{"field": "metadata", "code": "invalid"}],
+        )
+    size = len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > METADATA_MAX_BYTES:
+        raise ValidationFailed(
+            f"'metadata' is {size} bytes as JSON; the limit is {METADATA_MAX_BYTES}.",
+            code="metadata_too_large",
+            details=[{"field": "metadata", "code": "too_large", "limit": METADATA_MAX_BYTES}],
         )
     return metadata
 

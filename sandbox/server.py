@@ -342,6 +342,52 @@ class Sandbox:
             {"id": template["id"], "status": template["status"], "category": template["category"]}
         )
 
+    async def edit_template(self, request: web.Request) -> web.Response:
+        """``POST /{version}/{template_id}``: Meta's template edit (docs/meta-api.md §5.2).
+        Only APPROVED, REJECTED or PAUSED templates; the edit goes back to review (PENDING),
+        then is decided like a new template, announced by a status webhook."""
+        try:
+            self.check_token(self._token_from(request))
+            try:
+                changes = json.loads(await request.read())
+            except ValueError:
+                raise wire.MetaError(100, "The request body is not valid JSON.") from None
+            template_id = request.match_info["template_id"]
+            template = next(
+                (
+                    t
+                    for by_waba in self.state.templates.values()
+                    for t in by_waba.values()
+                    if t["id"] == template_id
+                ),
+                None,
+            )
+            if template is None:
+                raise wire.MetaError(
+                    100, f"Unsupported post request. Object {template_id} does not exist."
+                )
+            if template["status"] not in ("APPROVED", "REJECTED", "PAUSED"):
+                raise wire.MetaError(
+                    100, f"A template in status {template['status']} cannot be edited."
+                )
+            if not isinstance(changes, dict) or not changes.get("components"):
+                raise wire.MetaError(100, "The parameter components is required.")
+            category = str(changes.get("category") or template["category"]).upper()
+            if template["status"] == "APPROVED" and category != template["category"]:
+                raise wire.MetaError(100, "The category of an approved template cannot be edited.")
+        except wire.MetaError as exc:
+            return self.error(exc)
+        template["components"] = changes["components"]
+        template["category"] = category
+        template["status"] = "PENDING"
+        self.state.stats.templates_edited += 1
+        task = asyncio.create_task(
+            self._decide(template, "APPROVED", max(0.0, self.config.approve_after))
+        )
+        self.pending_approvals.add(task)
+        task.add_done_callback(self.pending_approvals.discard)
+        return json_response({"success": True})
+
     async def _decide(self, template: dict, status: str, delay: float) -> None:
         await asyncio.sleep(delay)
         reason = "INVALID_FORMAT" if status == "REJECTED" else "NONE"
@@ -494,6 +540,7 @@ class Sandbox:
                 web.post(r"/{version:v\d+\.\d+}/{phone_number_id}/messages", self.meta_send),
                 web.get(r"/{version:v\d+\.\d+}/{waba_id}/message_templates", self.list_templates),
                 web.post(r"/{version:v\d+\.\d+}/{waba_id}/message_templates", self.create_template),
+                web.post(r"/{version:v\d+\.\d+}/{template_id:\d+}", self.edit_template),
             ]
         )
         app.on_startup.append(lambda _app: self.dispatcher.start())

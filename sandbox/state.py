@@ -97,6 +97,7 @@ class Stats:
     timeouts_after_accept: int = 0
     duplicate_submissions: int = 0
     templates_created: int = 0
+    templates_edited: int = 0
     webhook_posts: int = 0  # POST attempts
     webhook_posts_ok: int = 0  # answered 200
     webhook_posts_failed: int = 0  # non-200 or connection error
@@ -116,6 +117,7 @@ class Stats:
             "timeouts_after_accept": self.timeouts_after_accept,
             "duplicate_submissions": self.duplicate_submissions,
             "templates_created": self.templates_created,
+            "templates_edited": self.templates_edited,
             "webhooks": {
                 "posts": self.webhook_posts,
                 "posts_ok": self.webhook_posts_ok,

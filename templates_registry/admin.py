@@ -5,6 +5,7 @@ read-only; status is shown as a coloured badge.
 """
 
 from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
 from django.utils.html import format_html
 
 from core.errors import WaypostError
@@ -41,6 +42,9 @@ class MessageTemplateAdmin(admin.ModelAdmin):
     actions = ["sync_from_provider"]
     provider_fields = (
         "status_badge",
+        "status_reason",
+        "status_changed_at",
+        "status_changed_by",
         "provider_template_id",
         "rejection_reason",
         "quality",
@@ -98,15 +102,35 @@ class MessageTemplateAdmin(admin.ModelAdmin):
     def components_json(self, obj):
         return format_html("<pre>{}</pre>", pretty_json(obj.components))
 
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """A refusal by the provider while saving (an edit refused, an outage) is shown on the
+        page, not as a server error; the admin's transaction has rolled back, nothing changed."""
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except WaypostError as exc:
+            self.message_user(request, f"Not saved: {exc.message}", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
     def save_form(self, request, form, change):
-        """Persist through the services (they re-check the rules), not ``form.save()``."""
+        """Persist through the services (they re-check the rules and submit the change to the
+        provider), not ``form.save()``."""
         components = form.cleaned_data["components"]
         if change:
-            return template_update(
-                template=form.instance,
+            template = MessageTemplate.objects.get(pk=form.instance.pk)  # as stored, not as edited
+            template = template_update(
+                template=template,
                 category=form.cleaned_data["category"],
                 components=components,
+                by=str(request.user),
             )
+            if template.status == TemplateStatus.PENDING:
+                self.message_user(
+                    request,
+                    "The edit was submitted to the provider; the template is PENDING until "
+                    "it is reviewed, and messages for it wait meanwhile.",
+                    messages.WARNING,
+                )
+            return template
         return template_create(
             tenant=form.cleaned_data["tenant"],
             definition={**form.instance.definition(), "components": components},

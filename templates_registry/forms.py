@@ -12,8 +12,10 @@ import json
 
 from django import forms
 
+from core.errors import WaypostError
 from templates_registry import rules
 from templates_registry.models import MessageTemplate
+from templates_registry.services import template_check_editable
 
 HEADER_FORMAT_CHOICES = [("", "No header")] + [(f, f.title()) for f in rules.HEADER_FORMATS]
 
@@ -115,6 +117,11 @@ class MessageTemplateForm(forms.ModelForm):
             if field not in self.fields:
                 field = None
             self.add_error(field, forms.ValidationError(message, code=violation.code))
+        if self.instance.pk and not self.errors:
+            try:  # refused before anything is sent (status, approved category)
+                template_check_editable(template=self.instance, category=definition["category"])
+            except WaypostError as exc:
+                self.add_error(None, forms.ValidationError(exc.message, code=exc.code))
         cleaned["components"] = components
         return cleaned
 

@@ -12,7 +12,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.errors import Conflict, ValidationFailed
+from core.errors import Conflict, UpstreamError, ValidationFailed
 from messaging.providers import ProviderError, get_provider
 from templates_registry import rules
 from templates_registry.models import MessageTemplate, TemplateQuality, TemplateStatus
@@ -109,17 +109,86 @@ def template_check_send(
     return check
 
 
+# Meta lets these be edited (docs/meta-api.md §5.2); FLAGGED is an approved template whose
+# quality is low.
+EDITABLE = frozenset(
+    {
+        TemplateStatus.APPROVED,
+        TemplateStatus.FLAGGED,
+        TemplateStatus.REJECTED,
+        TemplateStatus.PAUSED,
+    }
+)
+
+
+def template_check_editable(*, template: MessageTemplate, category: str) -> None:
+    """Refuse, before anything is sent, an edit the provider would refuse."""
+    if not template.provider_template_id:
+        return  # the provider never got it: the edit is a new submission
+    if template.status not in EDITABLE:
+        raise Conflict(
+            f"A template in status {template.status} cannot be edited"
+            + (" while the provider reviews it." if template.status == "PENDING" else "."),
+            code="template_not_editable",
+        )
+    if template.status in TemplateStatus.SENDABLE and category.upper() != template.category:
+        raise Conflict(
+            "The category of an approved template cannot be changed; create a new template.",
+            code="template_category_locked",
+        )
+
+
 def template_update(
-    *, template: MessageTemplate, category: str, components: list[dict]
+    *, template: MessageTemplate, category: str, components: list[dict], by: str = ""
 ) -> MessageTemplate:
-    """Replace a template's category and components (Meta replaces components wholesale)."""
+    """Edit a template's category and components (Meta replaces components wholesale).
+
+    The edit is submitted to the provider before anything changes here: Waypost never sends
+    components the provider has not reviewed. Accepted, the template is PENDING until the
+    provider's review answers (status webhook or sync) — messages for it wait meanwhile. A
+    template the provider never got is submitted anew. A refusal or an outage changes
+    nothing (409 ``template_edit_refused``, or 503 with ``Retry-After``)."""
     definition = {**template.definition(), "category": category, "components": components}
     violations = rules.check_definition(definition)
     if violations:
         raise violations_error(violations, what="template")
-    template.category = category.upper()
-    template.components = components
-    template.save(update_fields=["category", "components", "updated_at"])
+    template_check_editable(template=template, category=category)
+    if not template.provider_template_id:
+        template.category, template.components = category.upper(), components
+        template.save(update_fields=["category", "components", "updated_at"])
+        return template_submit(template=template)
+    changes: dict = {"components": components}
+    if category.upper() != template.category:
+        changes["category"] = category.upper()
+    sender = template.sender
+    try:
+        if sender is None:
+            raise MissingCredential("the template has no sender to submit the edit through")
+        get_provider(sender.provider).edit_template(
+            credential=sender.credential(),
+            template_id=template.provider_template_id,
+            changes=changes,
+        )
+    except MissingCredential as exc:
+        raise UpstreamError(
+            f"The edit was not submitted: {exc}",
+            code="provider_credential_missing",
+            unavailable=False,
+        ) from exc
+    except ProviderError as exc:
+        if exc.status is None or exc.status >= 500:
+            raise UpstreamError(
+                f"The edit was not submitted: {exc}", code="provider_unavailable", unavailable=True
+            ) from exc
+        raise Conflict(
+            f"The provider refused the edit: {exc}", code="template_edit_refused"
+        ) from exc
+    template.category, template.components = category.upper(), components
+    template.status = TemplateStatus.PENDING
+    template.status_reason = "edited; the provider reviews the edit"
+    template.status_changed_at = timezone.now()
+    template.status_changed_by = by or "operator"
+    template.save()
     return template
 
 
@@ -201,9 +270,18 @@ def templates_sync(*, tenant: Tenant) -> dict[str, int]:
             remote = list(
                 provider.list_templates(credential=sender.credential(), waba_id=sender.waba_id)
             )
-        except (ProviderError, MissingCredential) as exc:
-            raise ValidationFailed(
-                f"Template sync failed: {exc}", code="provider_unavailable"
+        except MissingCredential as exc:
+            raise UpstreamError(
+                f"Template sync failed: {exc}",
+                code="provider_credential_missing",
+                unavailable=False,
+            ) from exc
+        except ProviderError as exc:
+            unavailable = exc.status is None or exc.status >= 500
+            raise UpstreamError(
+                f"Template sync failed: {exc}",
+                code="provider_unavailable" if unavailable else "provider_refused",
+                unavailable=unavailable,
             ) from exc
         now = timezone.now()
         for item in remote:

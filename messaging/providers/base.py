@@ -91,6 +91,10 @@ class Provider:
         """(url, headers) for the template collection."""
         raise NotImplementedError
 
+    def template_request(self, *, credential: str, template_id: str) -> tuple[str, dict]:
+        """(url, headers) for one template (its edit endpoint)."""
+        raise ProviderError(f"{self.slug} does not support editing templates", status=400)
+
     def parse_error(self, http_status: int, body: Any) -> ParsedResponse:
         """Meta's error shape (§1.5); subclasses add their own."""
         error = body.get("error") if isinstance(body, dict) else None
@@ -126,6 +130,22 @@ class Provider:
         result = self._post(url, headers, definition)
         if result.outcome != SubmitOutcome.RESPONSE:
             raise ProviderError(f"template submission failed: {result.error}")
+        if result.http_status != 200:
+            parsed = self.parse_error(result.http_status, result.body)
+            raise ProviderError(
+                parsed.error_details or parsed.error_title,
+                code=parsed.error_code,
+                status=result.http_status,
+            )
+        return _as_dict(result.body)
+
+    def edit_template(self, *, credential: str, template_id: str, changes: dict) -> dict:
+        """Submit an edit of a template the provider knows (docs/meta-api.md §5.2): Meta
+        reviews it again. ``changes`` holds ``components`` and, when it changes, ``category``."""
+        url, headers = self.template_request(credential=credential, template_id=template_id)
+        result = self._post(url, headers, changes)
+        if result.outcome != SubmitOutcome.RESPONSE:
+            raise ProviderError(f"template edit failed: {result.error}")
         if result.http_status != 200:
             parsed = self.parse_error(result.http_status, result.body)
             raise ProviderError(

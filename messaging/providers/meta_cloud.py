@@ -13,3 +13,7 @@ class MetaCloudProvider(Provider):
     def templates_request(self, *, credential: str, waba_id: str) -> tuple[str, dict]:
         url = f"{self.base_url}/{self.graph_version}/{waba_id}/message_templates"
         return url, {"Authorization": f"Bearer {credential}"}
+
+    def template_request(self, *, credential: str, template_id: str) -> tuple[str, dict]:
+        url = f"{self.base_url}/{self.graph_version}/{template_id}"
+        return url, {"Authorization": f"Bearer {credential}"}

@@ -1,4 +1,5 @@
-"""The state fold: order-independent and idempotent (hypothesis), and Meta's semantics."""
+"""The state fold: order-independent and idempotent (hypothesis), and Meta's semantics. The
+same property through the database's conditional UPDATE is in test_ledger.py."""
 
 import pytest
 from hypothesis import given, settings
@@ -22,17 +23,6 @@ def test_any_permutation_with_any_duplicates_folds_to_the_same_state(events, rnd
     rnd.shuffle(shuffled)
     duplicated = shuffled + [events[i] for i in dup_at if i < len(events)]
     assert fold(duplicated) == fold(events)
-
-
-@given(st.lists(facts, max_size=12))
-def test_folding_one_event_at_a_time_equals_folding_the_set(events):
-    """The stored projection is updated incrementally with a conditional max."""
-    rank, state = -1, S.QUEUED
-    for fact in events:
-        ranked = precedence(fact)
-        if ranked and ranked[0] > rank:
-            rank, state = ranked
-    assert (rank, state) == fold(events) or not events
 
 
 def state(*types, round_=0):

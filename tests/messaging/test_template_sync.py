@@ -33,5 +33,20 @@ def test_sync_with_the_provider_down_is_a_clear_error(live, settings):
     settings.SANDBOX_URL = "http://127.0.0.1:1"
     get_provider.cache_clear()
     response = tenant.client.post("/api/v1/templates/sync")
-    assert response.status_code == 400
+    # Not the caller's fault: a 503 with its own code and a hint when to try again.
+    assert response.status_code == 503
     assert response.json()["error"]["code"] == "provider_unavailable"
+    assert response["Retry-After"] == "30"
+
+
+def test_sync_refused_by_the_provider_is_a_502(live, settings):
+    from tenants.models import SenderNumber
+
+    tenant = make_live_tenant(live, "badcreds")
+    SenderNumber.objects.filter(pk=tenant.sender.pk).update(
+        provider="meta", credentials_env="NOT_SET_ANYWHERE"
+    )
+    response = tenant.client.post("/api/v1/templates/sync")
+    assert response.status_code == 502
+    assert response.json()["error"]["code"] == "provider_credential_missing"
+    assert "Retry-After" not in response

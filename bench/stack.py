@@ -1,0 +1,166 @@
+"""The Procfile stack as deployed, for benchmarks: web (gunicorn), worker, beat and sandbox,
+started with honcho on production settings against the PostgreSQL and Redis that
+``scripts/with-services.sh`` provides (each benchmark gets its own database).
+
+    with Stack(database="waypost_bench", env={"SANDBOX_DEFAULT_MPS": "0"}) as stack:
+        key = stack.create_tenant("acme", mps=1000)["api_key"]
+        requests.post(stack.url + "/api/v1/messages", ...)
+        stack.sql("select count(*) from messaging_message")
+
+Measurements are taken from outside, as a client would: HTTP to gunicorn, and SQL on the
+database for the ledger's timestamps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+import psycopg
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+APP_SECRET = "bench-app-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Stack:
+    def __init__(self, *, database: str, env: dict[str, str] | None = None) -> None:
+        if "DATABASE_URL" not in os.environ or "REDIS_URL" not in os.environ:
+            raise SystemExit("run it with scripts/with-services.sh (or make bench)")
+        base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
+        with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}"')
+            conn.execute(f'CREATE DATABASE "{database}"')
+        self.database_url = f"{base}/{database}"
+        redis_url = os.environ["REDIS_URL"].rsplit("/", 1)[0] + "/2"
+        self.web_port, self.sandbox_port = free_port(), free_port()
+        self.url = f"http://127.0.0.1:{self.web_port}"
+        self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
+        venv_bin = str(Path(sys.executable).parent)
+        self.env = os.environ | {
+            "PATH": f"{venv_bin}:{os.environ['PATH']}",
+            "DJANGO_SETTINGS_MODULE": "config.settings.production",
+            "DATABASE_URL": self.database_url,
+            "SECRET_KEY": "bench-" + "k" * 40,
+            "CELERY_BROKER_URL": redis_url,
+            "REDIS_URL": redis_url,
+            "WHATSAPP_APP_SECRET": APP_SECRET,
+            "WHATSAPP_VERIFY_TOKEN": "bench",
+            "SECURE_SSL_REDIRECT": "False",
+            "LOG_LEVEL": "WARNING",
+            "PORT": str(self.web_port),
+            "SANDBOX_PORT": str(self.sandbox_port),
+            "SANDBOX_URL": self.sandbox_url,
+            "SANDBOX_APP_SECRET": APP_SECRET,
+            "SANDBOX_APPROVE_AFTER": "0",
+            "SANDBOX_WEBHOOK_URL": f"{self.url}/webhooks/whatsapp",
+            "CELERY_IMPORTS": "bench.tasks",
+            **(env or {}),
+        }
+        self.log: deque[str] = deque(maxlen=2000)
+        self.proc: subprocess.Popen | None = None
+        self.worker_ready = threading.Event()
+        self.session = requests.Session()
+
+    # --- life cycle ------------------------------------------------------------------------
+
+    def __enter__(self) -> Stack:
+        self.manage("migrate", "-v0")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """honcho start: returns once gunicorn answers and the worker is ready."""
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "honcho", "start"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if self.session.get(f"{self.url}/healthz", timeout=1).ok:
+                    break
+            except (requests.ConnectionError, requests.Timeout):
+                pass
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("the stack did not start:\n" + "\n".join(list(self.log)[-60:]))
+            time.sleep(0.3)
+        if not self.worker_ready.wait(60):
+            raise RuntimeError("the worker did not start:\n" + "\n".join(list(self.log)[-60:]))
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.log.append(line.rstrip())
+            if re.search(r"worker\.\d+\s*\|.*\bready\.", line):
+                self.worker_ready.set()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc = None
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def manage(self, *args: str) -> str:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        ).stdout
+
+    def create_tenant(self, slug: str, *, mps: int = 1000) -> dict:
+        return json.loads(
+            self.manage("create_tenant", slug, "--name", slug.title(), "--mps", str(mps))
+        )
+
+    def client(self, api_key: str) -> requests.Session:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {api_key}"
+        return session
+
+    def sql(self, query: str, params=None) -> list[tuple]:
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            cursor = conn.execute(query, params)
+            return cursor.fetchall() if cursor.description else []
+
+    def sandbox(self, method: str, path: str, body=None) -> dict:
+        response = self.session.request(
+            method,
+            self.sandbox_url + path,
+            json=body,
+            headers={"Authorization": "Bearer bench"},
+            timeout=30,
+        )
+        response.raise_for_status()
+        return response.json()
