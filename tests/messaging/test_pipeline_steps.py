@@ -117,3 +117,81 @@ def test_a_message_over_the_pair_limit_waits_without_a_submit(queued, settings):
     assert (result.messages, result.settled) == ([], 1)
     queued.refresh_from_db()
     assert queued.state == "queued" and queued.next_attempt_at > timezone.now()
+
+
+def _answer(wamid, message_status="accepted"):
+    from messaging.providers import SubmitOutcome, SubmitResult
+
+    return SubmitResult(
+        outcome=SubmitOutcome.RESPONSE,
+        http_status=200,
+        body={
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": "+4915112345678", "wa_id": "4915112345678"}],
+            "messages": [{"id": wamid, "message_status": message_status}],
+        },
+    )
+
+
+@pytest.mark.parametrize("message_status", ["accepted", "held_for_quality_assessment"])
+def test_the_send_answer_is_recorded_even_when_status_webhooks_came_first(queued, message_status):
+    """Statuses can reach us before the send answer is recorded: the answer is still a fact
+    for the ledger (the fold ranks it below them), and a held answer is not lost."""
+    from datetime import UTC, datetime
+
+    from messaging.inbound import statuses_apply
+    from messaging.reports import StatusReport
+
+    [claimed] = claim(queued).messages
+    statuses_apply(
+        reports=[
+            StatusReport(
+                phone_number_id=queued.sender.phone_number_id,
+                wamid="wamid.early",
+                status="delivered",
+                occurred_at=datetime.now(UTC),
+                biz_opaque_callback_data=str(queued.pk),
+            )
+        ]
+    )
+    assert Message.objects.get(pk=queued.pk).state == "delivered"
+    accepted = pipeline.record_answers([claimed], [_answer("wamid.early", message_status)])
+    assert accepted == [queued.pk]
+    queued.refresh_from_db()
+    assert (queued.state, queued.provider_message_id) == ("delivered", "wamid.early")
+    types = set(queued.events.values_list("type", flat=True))
+    assert {"submit_responded", "accepted", "status_delivered"} <= types
+    assert ("held" in types) == (message_status != "accepted")
+
+
+def test_an_error_answer_after_a_provider_status_takes_no_pipeline_action(queued):
+    """A 5xx answered although Meta did send it (a status says so): the answer is recorded,
+    but no retry is scheduled and nothing is refused."""
+    from datetime import UTC, datetime
+
+    from messaging.inbound import statuses_apply
+    from messaging.providers import SubmitOutcome, SubmitResult
+    from messaging.reports import StatusReport
+
+    [claimed] = claim(queued).messages
+    statuses_apply(
+        reports=[
+            StatusReport(
+                phone_number_id=queued.sender.phone_number_id,
+                wamid="wamid.sent",
+                status="sent",
+                occurred_at=datetime.now(UTC),
+                biz_opaque_callback_data=str(queued.pk),
+            )
+        ]
+    )
+    error = SubmitResult(
+        outcome=SubmitOutcome.RESPONSE,
+        http_status=500,
+        body={"error": {"code": 131000, "message": "Something went wrong"}},
+    )
+    assert pipeline.record_answers([claimed], [error]) == []
+    queued.refresh_from_db()
+    assert queued.state == "sent" and queued.error_code == ""
+    types = set(queued.events.values_list("type", flat=True))
+    assert "submit_responded" in types and "submit_unknown" not in types
