@@ -7,8 +7,15 @@ API key's secret is displayed once, in the confirmation message right after it i
 from django import forms
 from django.contrib import admin, messages
 
-from tenants.models import ApiKey, SenderNumber, Tenant
-from tenants.services import api_key_create, api_key_revoke
+from tenants.models import ApiKey, SenderNumber, SenderStatus, Tenant
+from tenants.services import (
+    api_key_create,
+    api_key_revoke,
+    sender_set_status,
+    tenant_set_active,
+)
+
+STATUS_FIELDS = ("status", "status_reason", "status_changed_at", "status_changed_by")
 
 
 class SenderNumberInline(admin.TabularInline):
@@ -21,9 +28,10 @@ class SenderNumberInline(admin.TabularInline):
         "display_phone_number",
         "credentials_env",
         "messages_per_second",
-        "status",
-        "status_reason",
+        *STATUS_FIELDS,
     )
+    # A status changes through the senders' actions, which record who and why.
+    readonly_fields = STATUS_FIELDS
 
 
 @admin.register(Tenant)
@@ -32,6 +40,20 @@ class TenantAdmin(admin.ModelAdmin):
     list_filter = ("active", "param_policy")
     search_fields = ("slug", "name")
     inlines = [SenderNumberInline]
+    readonly_fields = ("active",)
+    actions = ["activate", "deactivate"]
+
+    @admin.action(description="Activate (their queued messages go at once)")
+    def activate(self, request, queryset):
+        for tenant in queryset:
+            tenant_set_active(tenant=tenant, active=True)
+        self.message_user(request, f"Activated {queryset.count()} tenant(s).")
+
+    @admin.action(description="Deactivate (stop sending; messages stay queued)")
+    def deactivate(self, request, queryset):
+        for tenant in queryset:
+            tenant_set_active(tenant=tenant, active=False)
+        self.message_user(request, f"Deactivated {queryset.count()} tenant(s).")
 
 
 @admin.register(SenderNumber)
@@ -43,10 +65,36 @@ class SenderNumberAdmin(admin.ModelAdmin):
         "display_phone_number",
         "messages_per_second",
         "status",
+        "status_reason",
+        "status_changed_at",
     )
     list_filter = ("provider", "status")
     search_fields = ("phone_number_id", "waba_id", "display_phone_number", "tenant__slug")
     list_select_related = ("tenant",)
+    readonly_fields = STATUS_FIELDS
+    actions = ["reactivate", "disable"]
+
+    @admin.action(description="Reactivate (its queued messages go at once)")
+    def reactivate(self, request, queryset):
+        for sender in queryset:
+            sender_set_status(
+                sender=sender,
+                status=SenderStatus.ACTIVE,
+                reason=f"reactivated in the admin by {request.user}",
+                by=str(request.user),
+            )
+        self.message_user(request, f"Reactivated {queryset.count()} sender(s).")
+
+    @admin.action(description="Disable (stop sending from it; messages stay queued)")
+    def disable(self, request, queryset):
+        for sender in queryset:
+            sender_set_status(
+                sender=sender,
+                status=SenderStatus.DISABLED,
+                reason=f"disabled in the admin by {request.user}",
+                by=str(request.user),
+            )
+        self.message_user(request, f"Disabled {queryset.count()} sender(s).")
 
 
 class ApiKeyCreateForm(forms.ModelForm):
