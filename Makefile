@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/sandbox_bench.py
 	WAYPOST_PG_DURABLE=1 scripts/with-services.sh $(BIN)/python bench/send_path_bench.py
 	WAYPOST_PG_DURABLE=1 scripts/with-services.sh $(BIN)/python bench/webhook_bench.py
+	WAYPOST_PG_DURABLE=1 scripts/with-services.sh $(BIN)/python bench/dispatch_bench.py
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -6,6 +6,7 @@ API key's secret is displayed once, in the confirmation message right after it i
 
 from django import forms
 from django.contrib import admin, messages
+from django.utils.html import format_html
 
 from tenants.models import ApiKey, SenderNumber, SenderStatus, Tenant
 from tenants.services import (
@@ -16,6 +17,11 @@ from tenants.services import (
 )
 
 STATUS_FIELDS = ("status", "status_reason", "status_changed_at", "status_changed_by")
+STATUS_COLOURS = {
+    SenderStatus.ACTIVE: "#1e7e34",
+    SenderStatus.BLOCKED: "#b02a37",
+    SenderStatus.DISABLED: "#6c757d",
+}
 
 
 class SenderNumberInline(admin.TabularInline):
@@ -61,18 +67,34 @@ class SenderNumberAdmin(admin.ModelAdmin):
     list_display = (
         "phone_number_id",
         "tenant",
+        "status_badge",
         "provider",
         "display_phone_number",
         "messages_per_second",
-        "status",
-        "status_reason",
-        "status_changed_at",
     )
     list_filter = ("provider", "status")
     search_fields = ("phone_number_id", "waba_id", "display_phone_number", "tenant__slug")
     list_select_related = ("tenant",)
     readonly_fields = STATUS_FIELDS
     actions = ["reactivate", "disable"]
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj):
+        colour = STATUS_COLOURS.get(obj.status, "#555")
+        since = (
+            f" · {obj.status_changed_by}, {obj.status_changed_at:%Y-%m-%d %H:%M}"
+            if (obj.status_changed_at)
+            else ""
+        )
+        return format_html(
+            '<div style="min-width:240px"><span style="background:{};color:#fff;padding:2px 8px;'
+            'border-radius:10px;font-size:11px;font-weight:600;white-space:nowrap">{}</span>'
+            '<div style="font-size:11px;color:#666;margin-top:3px">{}{}</div></div>',
+            colour,
+            obj.get_status_display().split(" (")[0],
+            obj.status_reason,
+            since,
+        )
 
     @admin.action(description="Reactivate (its queued messages go at once)")
     def reactivate(self, request, queryset):
