@@ -37,33 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stack import ROOT, Stack
-
-TEMPLATE = {
-    "name": "order_update",
-    "language": "en_US",
-    "category": "UTILITY",
-    "components": [{"type": "BODY", "text": "Hi {{1}}, your order {{2}} has shipped."}],
-}
-
-
-def body(to: str, order: str) -> dict:
-    return {
-        "to": to,
-        "template": {
-            "name": "order_update",
-            "language": "en_US",
-            "components": [
-                {
-                    "type": "body",
-                    "parameters": [
-                        {"type": "text", "text": "Ana"},
-                        {"type": "text", "text": order},
-                    ],
-                }
-            ],
-        },
-    }
+from bench.stack import ROOT, TEMPLATE, Stack, body
 
 
 class Bench:

@@ -58,6 +58,7 @@ def main() -> None:
     from django.utils import timezone
     from rest_framework.test import APIClient
 
+    from bench.stack import body
     from config.celery_app import app
     from messaging import dispatch
     from messaging.models import Message
@@ -100,23 +101,7 @@ def main() -> None:
 
         def items(count, prefix):
             return [
-                {
-                    "idempotency_key": f"{prefix}-{i}",
-                    "to": f"+49151{i:08d}",
-                    "template": {
-                        "name": "order_update",
-                        "language": "en_US",
-                        "components": [
-                            {
-                                "type": "body",
-                                "parameters": [
-                                    {"type": "text", "text": "Ana"},
-                                    {"type": "text", "text": f"{prefix}-{i}"},
-                                ],
-                            }
-                        ],
-                    },
-                }
+                {"idempotency_key": f"{prefix}-{i}", **body(f"+49151{i:08d}", f"{prefix}-{i}")}
                 for i in range(count)
             ]
 

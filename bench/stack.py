@@ -30,6 +30,32 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_SECRET = "bench-app-secret"
+# The template every benchmark sends, and a message body for it (Waypost's API format).
+TEMPLATE = {
+    "name": "order_update",
+    "language": "en_US",
+    "category": "UTILITY",
+    "components": [{"type": "BODY", "text": "Hi {{1}}, your order {{2}} has shipped."}],
+}
+
+
+def body(to: str, order: str) -> dict:
+    return {
+        "to": to,
+        "template": {
+            "name": "order_update",
+            "language": "en_US",
+            "components": [
+                {
+                    "type": "body",
+                    "parameters": [
+                        {"type": "text", "text": "Ana"},
+                        {"type": "text", "text": order},
+                    ],
+                }
+            ],
+        },
+    }
 
 
 def free_port() -> int:

@@ -15,32 +15,38 @@ from messaging import pipeline, services
 TASK_OPTIONS = {"acks_late": True, "ignore_result": True}
 
 
-def _retry_if_transient(task, exc: Exception):
-    if isinstance(exc, DatabaseError) and is_transient(exc) and task.request.retries < 5:
-        raise task.retry(exc=exc, countdown=min(30, 0.5 * 2**task.request.retries)) from exc
-    raise exc
+def retries_transient_errors(fn):
+    """Bind the task, and retry it with backoff when a transient database error escaped the
+    retries inside it. Any other ``DatabaseError`` is a bug: raised, not retried."""
+
+    def task(self, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except DatabaseError as exc:
+            if is_transient(exc) and self.request.retries < 5:
+                raise self.retry(exc=exc, countdown=min(30, 0.5 * 2**self.request.retries)) from exc
+            raise
+
+    # Celery reads the task's signature from this function: name and docs, not __wrapped__.
+    task.__name__, task.__qualname__, task.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+    task.__module__ = fn.__module__
+    return task
 
 
 @shared_task(name="messaging.drain", bind=True, **TASK_OPTIONS)
-def drain(self, tenant_id: str) -> dict:
+@retries_transient_errors
+def drain(tenant_id: str) -> dict:
     """One pass over one batch of the tenant's due messages (``messaging.dispatch``)."""
-    try:
-        return pipeline.drain(tenant_id=tenant_id).as_dict()
-    except DatabaseError as exc:
-        _retry_if_transient(self, exc)
+    return pipeline.drain(tenant_id=tenant_id).as_dict()
 
 
 @shared_task(name="messaging.redrive", bind=True, **TASK_OPTIONS)
-def redrive(self) -> dict:
-    try:
-        return services.messages_redrive()
-    except DatabaseError as exc:
-        _retry_if_transient(self, exc)
+@retries_transient_errors
+def redrive() -> dict:
+    return services.messages_redrive()
 
 
 @shared_task(name="messaging.resolve_unknown", bind=True, **TASK_OPTIONS)
-def resolve_unknown(self) -> dict:
-    try:
-        return services.unknown_resolve()
-    except DatabaseError as exc:
-        _retry_if_transient(self, exc)
+@retries_transient_errors
+def resolve_unknown() -> dict:
+    return services.unknown_resolve()

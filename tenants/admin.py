@@ -4,14 +4,11 @@ Secrets never appear here: senders show only the *name* of their credential vari
 API key's secret is displayed once, in the confirmation message right after it is created.
 """
 
-from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.utils.html import format_html
 
-from tenants.models import ApiKey, SenderNumber, SenderStatus, Tenant
+from tenants.models import SenderNumber, SenderStatus, Tenant
 from tenants.services import (
-    api_key_create,
-    api_key_revoke,
     sender_set_status,
     tenant_set_active,
 )
@@ -98,68 +95,18 @@ class SenderNumberAdmin(admin.ModelAdmin):
 
     @admin.action(description="Reactivate (its queued messages go at once)")
     def reactivate(self, request, queryset):
-        for sender in queryset:
-            sender_set_status(
-                sender=sender,
-                status=SenderStatus.ACTIVE,
-                reason=f"reactivated in the admin by {request.user}",
-                by=str(request.user),
-            )
-        self.message_user(request, f"Reactivated {queryset.count()} sender(s).")
+        self._set_status(request, queryset, SenderStatus.ACTIVE, "reactivated")
 
     @admin.action(description="Disable (stop sending from it; messages stay queued)")
     def disable(self, request, queryset):
+        self._set_status(request, queryset, SenderStatus.DISABLED, "disabled")
+
+    def _set_status(self, request, queryset, status: str, verb: str) -> None:
         for sender in queryset:
             sender_set_status(
                 sender=sender,
-                status=SenderStatus.DISABLED,
-                reason=f"disabled in the admin by {request.user}",
+                status=status,
+                reason=f"{verb} in the admin by {request.user}",
                 by=str(request.user),
             )
-        self.message_user(request, f"Disabled {queryset.count()} sender(s).")
-
-
-class ApiKeyCreateForm(forms.ModelForm):
-    class Meta:
-        model = ApiKey
-        fields = ("tenant", "name")
-
-
-@admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ("prefix", "tenant", "name", "created_at", "last_used_at", "revoked_at")
-    list_filter = ("tenant",)
-    list_select_related = ("tenant",)
-    readonly_fields = ("prefix", "created_at", "last_used_at", "revoked_at")
-    actions = ["revoke"]
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        if obj is None:
-            kwargs["form"] = ApiKeyCreateForm
-        return super().get_form(request, obj, change=change, **kwargs)
-
-    def get_fields(self, request, obj=None):
-        if obj is None:
-            return ("tenant", "name")
-        return ("tenant", "name", "prefix", "created_at", "last_used_at", "revoked_at")
-
-    def get_readonly_fields(self, request, obj=None):
-        return ("tenant", *self.readonly_fields) if obj else ()
-
-    def save_model(self, request, obj, form, change):
-        if change:
-            super().save_model(request, obj, form, change)
-            return
-        issued = api_key_create(tenant=form.cleaned_data["tenant"], name=form.cleaned_data["name"])
-        form.instance = obj = issued.api_key
-        self.message_user(
-            request,
-            f"API key created. Copy it now; it is not shown again: {issued.raw}",
-            messages.WARNING,
-        )
-
-    @admin.action(description="Revoke selected API keys")
-    def revoke(self, request, queryset):
-        for api_key in queryset:
-            api_key_revoke(api_key=api_key)
-        self.message_user(request, f"Revoked {queryset.count()} key(s).")
+        self.message_user(request, f"{verb.capitalize()} {queryset.count()} sender(s).")

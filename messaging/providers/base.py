@@ -127,25 +127,20 @@ class Provider:
 
     def create_template(self, *, credential: str, waba_id: str, definition: dict) -> dict:
         url, headers = self.templates_request(credential=credential, waba_id=waba_id)
-        result = self._post(url, headers, definition)
-        if result.outcome != SubmitOutcome.RESPONSE:
-            raise ProviderError(f"template submission failed: {result.error}")
-        if result.http_status != 200:
-            parsed = self.parse_error(result.http_status, result.body)
-            raise ProviderError(
-                parsed.error_details or parsed.error_title,
-                code=parsed.error_code,
-                status=result.http_status,
-            )
-        return _as_dict(result.body)
+        return self._manage(url, headers, definition, what="template submission")
 
     def edit_template(self, *, credential: str, template_id: str, changes: dict) -> dict:
         """Submit an edit of a template the provider knows (docs/meta-api.md §5.2): Meta
         reviews it again. ``changes`` holds ``components`` and, when it changes, ``category``."""
         url, headers = self.template_request(credential=credential, template_id=template_id)
-        result = self._post(url, headers, changes)
+        return self._manage(url, headers, changes, what="template edit")
+
+    def _manage(self, url: str, headers: dict, body: dict, *, what: str) -> dict:
+        """A management POST: the answer's body, or ProviderError (``status`` None when no
+        answer came back)."""
+        result = self._post(url, headers, body)
         if result.outcome != SubmitOutcome.RESPONSE:
-            raise ProviderError(f"template edit failed: {result.error}")
+            raise ProviderError(f"{what} failed: {result.error}")
         if result.http_status != 200:
             parsed = self.parse_error(result.http_status, result.body)
             raise ProviderError(

@@ -119,6 +119,26 @@ def test_a_message_over_the_pair_limit_waits_without_a_submit(queued, settings):
     assert queued.state == "queued" and queued.next_attempt_at > timezone.now()
 
 
+def webhook_status(message, wamid, status):
+    """A status webhook for ``message`` (matched by its id in biz_opaque_callback_data)."""
+    from datetime import UTC, datetime
+
+    from messaging.inbound import statuses_apply
+    from messaging.reports import StatusReport
+
+    statuses_apply(
+        reports=[
+            StatusReport(
+                phone_number_id=message.sender.phone_number_id,
+                wamid=wamid,
+                status=status,
+                occurred_at=datetime.now(UTC),
+                biz_opaque_callback_data=str(message.pk),
+            )
+        ]
+    )
+
+
 def _answer(wamid, message_status="accepted"):
     from messaging.providers import SubmitOutcome, SubmitResult
 
@@ -137,23 +157,8 @@ def _answer(wamid, message_status="accepted"):
 def test_the_send_answer_is_recorded_even_when_status_webhooks_came_first(queued, message_status):
     """Statuses can reach us before the send answer is recorded: the answer is still a fact
     for the ledger (the fold ranks it below them), and a held answer is not lost."""
-    from datetime import UTC, datetime
-
-    from messaging.inbound import statuses_apply
-    from messaging.reports import StatusReport
-
     [claimed] = claim(queued).messages
-    statuses_apply(
-        reports=[
-            StatusReport(
-                phone_number_id=queued.sender.phone_number_id,
-                wamid="wamid.early",
-                status="delivered",
-                occurred_at=datetime.now(UTC),
-                biz_opaque_callback_data=str(queued.pk),
-            )
-        ]
-    )
+    webhook_status(queued, "wamid.early", "delivered")
     assert Message.objects.get(pk=queued.pk).state == "delivered"
     accepted = pipeline.record_answers([claimed], [_answer("wamid.early", message_status)])
     assert accepted == [queued.pk]
@@ -167,24 +172,10 @@ def test_the_send_answer_is_recorded_even_when_status_webhooks_came_first(queued
 def test_an_error_answer_after_a_provider_status_takes_no_pipeline_action(queued):
     """A 5xx answered although Meta did send it (a status says so): the answer is recorded,
     but no retry is scheduled and nothing is refused."""
-    from datetime import UTC, datetime
-
-    from messaging.inbound import statuses_apply
     from messaging.providers import SubmitOutcome, SubmitResult
-    from messaging.reports import StatusReport
 
     [claimed] = claim(queued).messages
-    statuses_apply(
-        reports=[
-            StatusReport(
-                phone_number_id=queued.sender.phone_number_id,
-                wamid="wamid.sent",
-                status="sent",
-                occurred_at=datetime.now(UTC),
-                biz_opaque_callback_data=str(queued.pk),
-            )
-        ]
-    )
+    webhook_status(queued, "wamid.sent", "sent")
     error = SubmitResult(
         outcome=SubmitOutcome.RESPONSE,
         http_status=500,

@@ -10,18 +10,6 @@ import pytest
 from ..fixtures import meta
 from .test_sandbox import PHONE, WABA, message, send
 
-EXAMPLES = {
-    "success": "send_success",
-    "error": "send_error_130429",
-    "a": "status_sent_v23",
-    "b": "status_sent_v24",
-    "c": "status_delivered",
-    "d": "status_failed_131049",
-    "e": "inbound_text",
-    "f": "inbound_button",
-    "g": "template_status_approved",
-}
-
 
 def shape(value):
     """Keys and JSON types, recursively; a list is described by its first item."""
@@ -34,7 +22,7 @@ def shape(value):
 
 @pytest.fixture(scope="module")
 def examples():
-    return {key: meta.payload(name) for key, name in EXAMPLES.items()}
+    return {key: meta.payload(name) for key, name in meta.EXAMPLES.items()}
 
 
 @pytest.fixture

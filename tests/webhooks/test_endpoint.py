@@ -175,13 +175,7 @@ def test_a_360dialog_route_cannot_speak_for_another_tenants_number(client):
 
     attacker = SenderNumberFactory(provider="360dialog")
     victim = SenderNumberFactory(provider="360dialog")
-    stop = {
-        "from": "4915112345678",
-        "id": "wamid.stop",
-        "timestamp": "1750091045",
-        "type": "text",
-        "text": {"body": "STOP"},
-    }
+    stop = stop_from("4915112345678", "wamid.stop")
     for forged in (
         envelope(victim.phone_number_id, messages=[stop], waba=attacker.waba_id),
         envelope(attacker.phone_number_id, messages=[stop], waba=victim.waba_id),
@@ -209,13 +203,7 @@ def test_a_stored_360dialog_delivery_applies_only_its_senders_events(db):
 
     attacker = SenderNumberFactory(provider="360dialog")
     victim = SenderNumberFactory(provider="360dialog")
-    stop = {
-        "from": "4915112345678",
-        "id": "wamid.stop2",
-        "timestamp": "1750091045",
-        "type": "text",
-        "text": {"body": "STOP"},
-    }
+    stop = stop_from("4915112345678", "wamid.stop2")
     body = json.dumps(envelope(victim.phone_number_id, messages=[stop])).encode()
     WebhookDelivery.objects.create(
         provider="360dialog",
@@ -228,3 +216,14 @@ def test_a_stored_360dialog_delivery_applies_only_its_senders_events(db):
     counts = deliveries_process()
     assert counts["item_errors"] == 1 and counts["inbound"] == 0
     assert not Suppression.objects.exists()
+
+
+def stop_from(wa_id: str, wamid: str) -> dict:
+    """An inbound STOP: the message an attacker would forge to suppress someone's users."""
+    return {
+        "from": wa_id,
+        "id": wamid,
+        "timestamp": "1750091045",
+        "type": "text",
+        "text": {"body": "STOP"},
+    }

@@ -9,20 +9,10 @@ from webhooks import parsers
 
 from ..fixtures import meta
 
-EXAMPLES = {
-    "a": "status_sent_v23",
-    "b": "status_sent_v24",
-    "c": "status_delivered",
-    "d": "status_failed_131049",
-    "e": "inbound_text",
-    "f": "inbound_button",
-    "g": "template_status_approved",
-}
-
 
 @pytest.fixture(scope="module")
 def examples():
-    return {letter: meta.body(name) for letter, name in EXAMPLES.items()}
+    return {letter: meta.body(name) for letter, name in meta.EXAMPLES.items()}
 
 
 def one(body):
