@@ -162,6 +162,43 @@ class Bench:
             "p99": pct(lat, 99),
         }
 
+    def singles_dispatch_only(self, threads: int = 8, count: int = 2000) -> dict:
+        """The same 2,000 singles, created by calling ``message_create`` from 8 threads in
+        this process instead of over HTTP: each is committed and nudges the dispatch exactly
+        as the API does, without gunicorn and DRF. What dispatch alone sustains."""
+        from django.db import connection
+
+        from messaging.services import message_create
+        from tenants.models import Tenant
+
+        tenant = Tenant.objects.get(slug="singles")
+        ids: list[str] = []
+        lock = threading.Lock()
+
+        def client(n: int):
+            mine = []
+            for i in range(count // threads):
+                self.counter += 1
+                message, _ = message_create(
+                    tenant=tenant,
+                    idempotency_key=f"d-{n}-{i}-{self.counter}",
+                    body=body(f"+49152{n:02d}{i:06d}", f"d-{n}-{i}"),
+                )
+                mine.append(str(message.pk))
+            connection.close()
+            with lock:
+                ids.extend(mine)
+
+        started = time.monotonic()
+        workers = [threading.Thread(target=client, args=(n,)) for n in range(threads)]
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join()
+        created = time.monotonic()
+        done = self.wait_accepted(ids)
+        return {"rate": len(ids) / (done - started), "create_rate": len(ids) / (created - started)}
+
     def bare_sender(self, count: int = 2000) -> dict:
         from config.celery_app import app
 
@@ -267,6 +304,8 @@ def main() -> None:
                 low = bench.low_load()
                 print(f"run {run}/{args.runs}: 2,000 singles from 8 threads …", flush=True)
                 singles = bench.singles()
+                print(f"run {run}/{args.runs}: 2,000 singles, dispatch only …", flush=True)
+                direct = bench.singles_dispatch_only()
                 print(f"run {run}/{args.runs}: the bare sender …", flush=True)
                 bare = bench.bare_sender()
                 print(f"run {run}/{args.runs}: fairness (B alone, then under A's 10,000) …")
@@ -280,6 +319,9 @@ def main() -> None:
                     "singles_p99": singles["p99"],
                     "bare_rate": bare["rate"],
                     "ratio": singles["rate"] / bare["rate"],
+                    "direct_rate": direct["rate"],
+                    "direct_create_rate": direct["create_rate"],
+                    "direct_ratio": direct["rate"] / bare["rate"],
                     **fair,
                 }.items():
                     results.setdefault(key, []).append(value)
@@ -313,6 +355,11 @@ def report(r: dict[str, list[float]], redriven: int, runs: int) -> None:
         f" messages/s** (API answered {summary(r['singles_api_rate'], '{:.0f}')} requests/s; "
         f"p50 {summary(r['singles_p50'], '{:.0f}')} ms, p99 "
         f"{summary(r['singles_p99'], '{:.0f}')} ms) |",
+        f"| the same 2,000 singles created in process (8 threads calling `message_create`: "
+        f"commit + nudge, no HTTP) → `accepted`: what dispatch sustains | "
+        f"**{summary(r['direct_rate'], '{:.0f}')} messages/s** (created at "
+        f"{summary(r['direct_create_rate'], '{:.0f}')}/s; ratio to the bare sender "
+        f"{summary(r['direct_ratio'], '{:.2f}')}) |",
         f"| baseline: bare fire-and-forget sender, 2,000 tasks, same worker | "
         f"{summary(r['bare_rate'], '{:.0f}')} messages/s |",
         f"| ratio singles / bare sender | {summary(r['ratio'], '{:.2f}')} |",

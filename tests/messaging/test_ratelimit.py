@@ -31,3 +31,10 @@ def test_pair_limit_allows_the_burst_then_one_per_interval(limiter):
     assert 0.15 < wait <= 0.2
     time.sleep(wait + 0.01)
     assert limiter.pair_acquire(key, interval=0.2, burst=3) == 0
+
+
+def test_many_pairs_in_one_call_count_like_one_at_a_time(limiter):
+    a, b = f"a{time.monotonic_ns()}", f"b{time.monotonic_ns()}"
+    waits = limiter.pair_acquire_many([a, b, a, a], interval=0.2, burst=2)
+    assert waits[:3] == [0, 0, 0] and 0.15 < waits[3] <= 0.21  # `a` a third time must wait
+    assert limiter.pair_acquire_many([], interval=0.2, burst=2) == []
