@@ -279,6 +279,7 @@ def summary(values: list[float], fmt: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", choices=["fairness"], help="run one scenario")
     args = parser.parse_args()
     env = {
         "SANDBOX_DEFAULT_MPS": "0",
@@ -300,6 +301,10 @@ def main() -> None:
         results: dict[str, list[float]] = {}
         try:
             for run in range(1, args.runs + 1):
+                if args.only == "fairness":
+                    fair = bench.fairness()
+                    print(f"run {run}: {fair}", flush=True)
+                    continue
                 print(f"run {run}/{args.runs}: low load …", flush=True)
                 low = bench.low_load()
                 print(f"run {run}/{args.runs}: 2,000 singles from 8 threads …", flush=True)
@@ -328,7 +333,8 @@ def main() -> None:
             redriven = bench.redriven()
         finally:
             stack.stop()
-    report(results, redriven, args.runs)
+    if not args.only:
+        report(results, redriven, args.runs)
 
 
 def report(r: dict[str, list[float]], redriven: int, runs: int) -> None:
