@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from django.db import InterfaceError, OperationalError, connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -58,3 +58,21 @@ def retry_transient(
             connection.close_if_unusable_or_obsolete()
             time.sleep(base_delay * 2 ** (attempt - 1) * (0.5 + random.random()))  # noqa: S311
     raise AssertionError("unreachable")
+
+
+def retries_transient_errors(fn):
+    """Bind the task, and retry it with backoff when a transient database error escaped the
+    retries inside it. Any other ``DatabaseError`` is a bug: raised, not retried."""
+
+    def task(self, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except DatabaseError as exc:
+            if is_transient(exc) and self.request.retries < 5:
+                raise self.retry(exc=exc, countdown=min(30, 0.5 * 2**self.request.retries)) from exc
+            raise
+
+    # Celery reads the task's signature from this function: name and docs, not __wrapped__.
+    task.__name__, task.__qualname__, task.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+    task.__module__ = fn.__module__
+    return task

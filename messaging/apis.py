@@ -34,6 +34,8 @@ class MessageOutput(serializers.ModelSerializer):
             "provider_message_id",
             "error",
             "stalled",
+            "stalled_reason",
+            "stalled_at",
             "attempts",
             "next_attempt_at",
             "metadata",

@@ -10,8 +10,10 @@ projection makes the order they arrive in irrelevant.
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -19,6 +21,7 @@ from messaging.errors import classify
 from messaging.ledger import NewEvent, lock_messages, record
 from messaging.models import Contact, InboundMessage, Message, OrphanStatus, Suppression
 from messaging.reports import InboundReport, StatusReport
+from messaging.stalls import stalls_clear
 from messaging.states import EventSource, EventType
 from tenants.models import SenderNumber
 
@@ -37,6 +40,7 @@ def _uuid(value: str) -> str | None:
         return None
 
 
+@transaction.atomic  # a savepoint inside the webhook processor's transaction
 def statuses_apply(*, reports: list[StatusReport], park: bool = True) -> set[str]:
     """Apply status reports; returns the dedupe keys of those matched to a message.
 
@@ -119,7 +123,10 @@ def statuses_apply(*, reports: list[StatusReport], park: bool = True) -> set[str
             list(changed.values()),
             ["provider_message_id", "error_code", "error_title", "error_details", "error_class"],
         )
+    ranks_before = {m.pk: m.state_rank for m in locked.values() if m.stalled}
     record(events, locked=True)
+    if ranks_before:  # the missing status arrived: the stall clears itself, and says so
+        stalls_clear(ranks_before=ranks_before)
     if orphans:
         OrphanStatus.objects.bulk_create(orphans, ignore_conflicts=True)
     return matched
@@ -127,7 +134,7 @@ def statuses_apply(*, reports: list[StatusReport], park: bool = True) -> set[str
 
 def orphans_resolve(*, wamids: list[str] | None = None) -> int:
     """Re-apply parked statuses (those for ``wamids``, or all); returns how many matched."""
-    query = OrphanStatus.objects.filter(resolved_at__isnull=True)
+    query = OrphanStatus.objects.filter(resolved_at__isnull=True, expired_at__isnull=True)
     if wamids is not None:
         query = query.filter(wamid__in=wamids)
     orphans = list(query[:5000])
@@ -138,6 +145,15 @@ def orphans_resolve(*, wamids: list[str] | None = None) -> int:
     )
     OrphanStatus.objects.filter(dedupe_key__in=matched).update(resolved_at=timezone.now())
     return len(matched)
+
+
+def orphans_expire(*, older_than: timedelta, now=None) -> int:
+    """Give up on parked statuses no message claimed within ``older_than`` (a wamid from
+    another system, a message deleted since): marked expired, kept for inspection."""
+    now = now or timezone.now()
+    return OrphanStatus.objects.filter(
+        resolved_at__isnull=True, expired_at__isnull=True, received_at__lte=now - older_than
+    ).update(expired_at=now)
 
 
 def inbound_record(*, reports: list[InboundReport]) -> int:

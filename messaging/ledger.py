@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from messaging.models import Message, MessageEvent
@@ -54,6 +55,11 @@ def record(events: list[NewEvent], *, locked: bool = False) -> None:
     it just inserted); otherwise they are taken here, in id order."""
     if not events:
         return
+    with transaction.atomic():  # a savepoint inside the caller's transaction; one on its own
+        _record(events, locked=locked)
+
+
+def _record(events: list[NewEvent], *, locked: bool) -> None:
     if not locked:
         lock_messages({e.message_id for e in events})
     now = timezone.now()

@@ -15,7 +15,7 @@ import uuid
 
 from django.db import models
 
-from messaging.states import ErrorClass, EventSource, EventType, MessageState
+from messaging.states import ErrorClass, EventSource, EventType, MessageState, StallReason
 from templates_registry.models import MessageTemplate
 from tenants.models import SenderNumber, Tenant
 
@@ -61,6 +61,8 @@ class Message(models.Model):
     error_details = models.TextField(blank=True)
     error_class = models.CharField(max_length=20, choices=ErrorClass.choices, blank=True)
     stalled = models.BooleanField(default=False)
+    stalled_reason = models.CharField(max_length=24, choices=StallReason.choices, blank=True)
+    stalled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -75,6 +77,12 @@ class Message(models.Model):
             models.Index(fields=["tenant", "-created_at", "id"]),
             models.Index(fields=["state", "next_attempt_at"]),
             models.Index(fields=["tenant", "recipient"]),
+            # The reconciler's stall rules: messages in a state since before a threshold.
+            models.Index(
+                fields=["state", "state_changed_at"],
+                condition=models.Q(stalled=False),
+                name="message_unstalled_by_state",
+            ),
             # The drain's claim: a tenant's due messages, oldest first (messaging.dispatch).
             # Partial: only messages waiting to be sent, a small and short-lived set.
             models.Index(
@@ -144,6 +152,9 @@ class OrphanStatus(models.Model):
     dedupe_key = models.CharField(max_length=220, unique=True)
     received_at = models.DateTimeField(auto_now_add=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    expired_at = models.DateTimeField(
+        null=True, blank=True, help_text="Given up: no message claimed it within the bound."
+    )
 
     def __str__(self) -> str:
         return f"orphan {self.report.get('status')} for {self.wamid}"

@@ -27,7 +27,8 @@ from messaging import dispatch, pipeline
 from messaging.inbound import service_window_open
 from messaging.ledger import NewEvent, record
 from messaging.models import Message
-from messaging.states import NOT_SUBMITTED, EventSource, EventType, MessageState
+from messaging.stalls import stalls_mark
+from messaging.states import NOT_SUBMITTED, EventSource, EventType, MessageState, StallReason
 from templates_registry.models import MessageTemplate
 from templates_registry.services import template_check_send
 from tenants.models import AmbiguousPolicy, SenderNumber, Tenant
@@ -374,9 +375,18 @@ def message_requeue(*, message: Message, source: str, reason: str) -> Message:
                 f"A {message.state} message cannot be re-queued.", code="not_requeueable"
             )
         message.round += 1
-        message.stalled = False
+        message.stalled, message.stalled_reason, message.stalled_at = False, "", None
         message.next_attempt_at = timezone.now()  # due from now (the sweep measures from it)
-        message.save(update_fields=["round", "stalled", "next_attempt_at", "updated_at"])
+        message.save(
+            update_fields=[
+                "round",
+                "stalled",
+                "stalled_reason",
+                "stalled_at",
+                "next_attempt_at",
+                "updated_at",
+            ]
+        )
         record(
             [
                 NewEvent(
@@ -402,7 +412,9 @@ def message_mark_failed(*, message: Message, source: str, reason: str) -> Messag
                 )
             ]
         )
-        Message.objects.filter(pk=message.pk).update(stalled=False)
+        Message.objects.filter(pk=message.pk).update(
+            stalled=False, stalled_reason="", stalled_at=None
+        )
     message.refresh_from_db()
     return message
 
@@ -489,6 +501,7 @@ def unknown_resolve(*, now=None, limit: int = 1000) -> dict[str, int]:
         .select_related("tenant")
         .order_by("state_changed_at")[:limit]
     )
+    held = {}
     for message in messages:
         if message.tenant.ambiguous_policy == AmbiguousPolicy.RESEND:
             message_requeue(
@@ -497,19 +510,8 @@ def unknown_resolve(*, now=None, limit: int = 1000) -> dict[str, int]:
                 reason="unknown outcome past the grace period (policy: resend)",
             )
             counts["resent"] += 1
-            continue
-        with transaction.atomic():
-            record(
-                [
-                    NewEvent(
-                        message.pk,
-                        E.FLAGGED_STALLED,
-                        EventSource.RECONCILER,
-                        round=message.round,
-                        detail={"reason": "unknown outcome past the grace period (policy: hold)"},
-                    )
-                ]
-            )
-            Message.objects.filter(pk=message.pk, state=S.UNKNOWN).update(stalled=True)
-        counts["held"] += 1
+        else:
+            held[message.pk] = StallReason.UNKNOWN_OUTCOME
+    if held:  # policy hold: flagged stalled for an operator
+        counts["held"] = sum(stalls_mark(reasons=held, now=now).values())
     return counts

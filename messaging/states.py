@@ -31,7 +31,7 @@ pipeline for each retry, cool-down or resend) beats an earlier one.
   status_read         read              2     90
 
 Every other event type (validated, payload_built, submit_responded, sanitized, sender_blocked,
-flagged_stalled, redriven, ...) is recorded in the ledger but moves no state.
+flagged_stalled, stall_cleared, redriven, ...) is recorded in the ledger but moves no state.
 
 Meta's semantics, decided here:
 * ``read`` without ``delivered`` is ``read`` (Meta omits ``delivered`` when both happen at
@@ -90,6 +90,7 @@ class EventType(models.TextChoices):
     STATUS_READ = "status_read"
     STATUS_FAILED = "status_failed"
     FLAGGED_STALLED = "flagged_stalled"
+    STALL_CLEARED = "stall_cleared"
     REDRIVEN = "redriven"
 
 
@@ -100,6 +101,16 @@ class EventSource(models.TextChoices):
     WEBHOOK = "webhook"
     RECONCILER = "reconciler"
     OPERATOR = "operator"
+
+
+class StallReason(models.TextChoices):
+    """Why the reconciler flagged a message (operations/reconciler.py has the rules)."""
+
+    ACCEPTED_NO_STATUS = "accepted_no_status", "Accepted, no status webhook since"
+    HELD_TOO_LONG = "held_too_long", "Held for quality assessment for over an hour"
+    SENT_NOT_DELIVERED = "sent_not_delivered", "Sent, not delivered since"
+    AUTH_TTL_PASSED = "auth_ttl_passed", "Authentication template not delivered within its TTL"
+    UNKNOWN_OUTCOME = "unknown_outcome", "Submit outcome unknown past the grace period"
 
 
 class ErrorClass(models.TextChoices):

@@ -68,6 +68,17 @@ class Tenant(models.Model):
         default=900,
         help_text="How long an unknown submit waits for a status webhook before the policy.",
     )
+    # Stall thresholds (operations/reconciler.py has the rules and Meta's quirks).
+    stall_accepted_seconds = models.PositiveIntegerField(
+        default=900,
+        validators=[MinValueValidator(1)],
+        help_text="An accepted message with no status webhook after this long is flagged stalled.",
+    )
+    stall_sent_seconds = models.PositiveIntegerField(
+        default=900,
+        validators=[MinValueValidator(1)],
+        help_text="A sent message not delivered after this long is flagged stalled.",
+    )
     opt_out_keywords = models.CharField(
         max_length=200,
         default="STOP",

@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -288,6 +288,29 @@ def deliveries_drain(*, budget_seconds: float = 20.0) -> Counter:
     if total["orphans"]:  # a later delivery may have given their messages a wamid
         total["orphans_resolved"] = orphans_resolve()
     return total
+
+
+def deliveries_overdue(*, older_than: timedelta, now=None, limit: int = 5000) -> int:
+    """Process deliveries stored but still pending after ``older_than`` — the nudge and the
+    5-second beat both missed them (worker down, broker down) — and say so loudly. Returns
+    how many there were."""
+    now = now or timezone.now()
+    ids = list(
+        WebhookDelivery.objects.filter(
+            status=DeliveryStatus.PENDING, received_at__lte=now - older_than
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    if ids:
+        log.error(
+            "%d webhook deliveries waited over %ss to be processed; processing them now",
+            len(ids),
+            int(older_than.total_seconds()),
+        )
+        for start in range(0, len(ids), 500):
+            deliveries_process(ids=ids[start : start + 500])
+    return len(ids)
 
 
 def deliveries_replay(*, since: datetime | None = None, delivery_id: int | None = None) -> int:

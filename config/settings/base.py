@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "templates_registry",
     "messaging",
     "webhooks",
+    "operations",
     "sandbox",
 ]
 
@@ -162,6 +163,11 @@ WAYPOST_SUBMIT_STUCK_AFTER = env.float(
 # idempotent, so a backlog older than this is merely processed twice, never sent twice.
 WAYPOST_REDRIVE_AFTER = env.float("WAYPOST_REDRIVE_AFTER", default=300.0)
 WAYPOST_COUNTDOWN_MAX = env.float("WAYPOST_COUNTDOWN_MAX", default=300.0)
+# The reconciler (operations/reconciler.py): parked statuses no message claimed are expired after
+# this many seconds; a stored webhook delivery still pending after this many is processed by the
+# reconciler and logged as an error.
+WAYPOST_ORPHAN_TTL = env.int("WAYPOST_ORPHAN_TTL", default=7 * 24 * 3600)
+WAYPOST_WEBHOOK_LAG_ALERT = env.int("WAYPOST_WEBHOOK_LAG_ALERT", default=60)
 # Fault injection for the crash tests only: names of points where the worker SIGKILLs itself.
 WAYPOST_CRASH_POINTS = env.list("WAYPOST_CRASH_POINTS", default=[])
 
@@ -179,14 +185,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
     "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),
 }
-CELERY_BEAT_SCHEDULE = {
-    # Re-drive messages whose enqueue was lost (broker down) or whose retry is due.
-    "messaging-redrive": {"task": "messaging.redrive", "schedule": 30.0},
-    # Apply the tenant's policy to submits whose outcome stayed unknown past the grace period.
-    "messaging-resolve-unknown": {"task": "messaging.resolve_unknown", "schedule": 60.0},
-    # Stored webhook deliveries: the endpoint nudges the processor; this is the safety net.
-    "webhooks-process": {"task": "webhooks.process", "schedule": 5.0},
-}
+# Periodic jobs are django-celery-beat rows (operations/migrations/0001_reconcile_schedule.py),
+# editable in the admin; none are declared here.
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

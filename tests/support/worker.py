@@ -116,3 +116,39 @@ class Worker:
                 return
             time.sleep(0.1)
         raise AssertionError("worker did not die")
+
+
+class Beat:
+    """``celery -A config beat`` as a subprocess, reading the test database's schedule."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.log: deque[str] = deque(maxlen=400)
+        self.ready = threading.Event()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "beat", "-l", "info"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+        if not self.ready.wait(60):
+            self.stop()
+            raise RuntimeError("beat did not start:\n" + "\n".join(self.log))
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.log.append(line.rstrip())
+            if "beat: Starting" in line:
+                self.ready.set()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, 9)

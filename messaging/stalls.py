@@ -1,0 +1,164 @@
+"""Stalls: messages whose next status did not come. Flagged by the reconciler, cleared by the
+status that was missing. The rules' table, with Meta's quirks, is in ``operations.reconciler``.
+
+A stall is a flag (``stalled``, ``stalled_reason``, ``stalled_at``) and a ledger event, never a
+state change: Meta may still deliver the message, and its state must stay what the provider
+said. Flagging and clearing lock the messages in the ledger's order (``ledger.lock_messages``)
+and re-check under the lock, so two reconciler passes at once flag each message once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from messaging.ledger import NewEvent, lock_messages, record
+from messaging.models import Message
+from messaging.states import EventSource, EventType, MessageState, StallReason
+from tenants.models import Tenant
+
+log = logging.getLogger(__name__)
+S, R = MessageState, StallReason
+
+# Meta releases or drops a message held for quality assessment within an hour (p99).
+HELD_SECONDS = 3600
+# Authentication templates live 10 minutes at Meta (docs/meta-api.md §1.7): undelivered by then,
+# Meta has dropped them.
+AUTH_TTL_SECONDS = 600
+
+
+def _rules() -> list[tuple[str, str, Q]]:
+    """(reason, state, extra filter) with the per-tenant threshold field for each."""
+    return [
+        (R.ACCEPTED_NO_STATUS, "stall_accepted_seconds", Q(state=S.ACCEPTED)),
+        (R.SENT_NOT_DELIVERED, "stall_sent_seconds", Q(state=S.SENT)),
+    ]
+
+
+def stalls_flag(*, now=None, limit: int = 1000) -> Counter:
+    """One pass of the stall rules; returns how many messages were flagged, by reason."""
+    now = now or timezone.now()
+    counts: Counter = Counter()
+    candidates: dict = {}
+    thresholds = Tenant.objects.values_list(
+        "stall_accepted_seconds", "stall_sent_seconds"
+    ).distinct()
+    for reason, field, state_filter in _rules():
+        values = {row[0 if field == "stall_accepted_seconds" else 1] for row in thresholds}
+        when = Q()
+        for seconds in values:  # a handful of distinct thresholds: one condition each
+            when |= Q(
+                **{f"tenant__{field}": seconds},
+                state_changed_at__lte=now - timedelta(seconds=seconds),
+            )
+        if values:
+            _collect(candidates, reason, state_filter & when, limit)
+    auth = Q(state=S.SENT, template_category="AUTHENTICATION")
+    _collect(
+        candidates,
+        R.AUTH_TTL_PASSED,
+        auth & Q(state_changed_at__lte=now - timedelta(seconds=AUTH_TTL_SECONDS)),
+        limit,
+    )
+    held = Q(state=S.HELD, state_changed_at__lte=now - timedelta(seconds=HELD_SECONDS))
+    _collect(candidates, R.HELD_TOO_LONG, held, limit)
+    if candidates:
+        counts += stalls_mark(reasons=candidates, now=now)
+    return counts
+
+
+def _collect(candidates: dict, reason: str, query: Q, limit: int) -> None:
+    ids = Message.objects.filter(query, stalled=False).order_by("state_changed_at")
+    for pk in ids.values_list("pk", flat=True)[:limit]:
+        # An authentication template past its TTL says more than "sent, not delivered".
+        if pk not in candidates or reason == R.AUTH_TTL_PASSED:
+            candidates[pk] = reason
+
+
+def stalls_mark(*, reasons: dict, now=None) -> Counter:
+    """Flag ``{message id: reason}`` stalled, each once, with its event; in one transaction."""
+    now = now or timezone.now()
+    counts: Counter = Counter()
+    with transaction.atomic():
+        lock_messages(reasons)
+        messages = Message.objects.filter(pk__in=list(reasons), stalled=False).select_related(
+            "tenant"
+        )
+        events, flagged = [], []
+        for message in messages:
+            reason = reasons[message.pk]
+            since = (now - message.state_changed_at).total_seconds()
+            events.append(
+                NewEvent(
+                    message.pk,
+                    EventType.FLAGGED_STALLED,
+                    EventSource.RECONCILER,
+                    round=message.round,
+                    detail={
+                        "reason": str(reason),
+                        "state": message.state,
+                        "in_state_for_seconds": int(since),
+                    },
+                    dedupe_key=f"flagged_stalled:{reason}:{message.round}",
+                )
+            )
+            flagged.append(message.pk)
+            counts[str(reason)] += 1
+            log.warning(
+                "message stalled",
+                extra={
+                    "message_id": str(message.pk),
+                    "tenant": message.tenant.slug,
+                    "wamid": message.provider_message_id or "",
+                    "state": message.state,
+                    "reason": str(reason),
+                },
+            )
+        for reason in set(reasons.values()):
+            Message.objects.filter(pk__in=[pk for pk in flagged if reasons[pk] == reason]).update(
+                stalled=True, stalled_reason=reason, stalled_at=now
+            )
+        record(events, locked=True)
+    return counts
+
+
+def stalls_clear(*, ranks_before: dict, source: str = EventSource.WEBHOOK) -> int:
+    """Clear the stall of messages whose state a provider status just moved (call inside the
+    transaction that recorded it, holding their locks): the missing status arrived. Returns
+    how many were cleared; each gets a ``stall_cleared`` event saying which state ended it."""
+    stalled = {
+        pk: (state, rank, reason, at)
+        for pk, state, rank, reason, at in Message.objects.filter(
+            pk__in=list(ranks_before), stalled=True
+        ).values_list("pk", "state", "state_rank", "stalled_reason", "stalled_at")
+    }
+    moved = {pk: row for pk, row in stalled.items() if row[1] > ranks_before[pk]}
+    if not moved:
+        return 0
+    now = timezone.now()
+    record(
+        [
+            NewEvent(
+                pk,
+                EventType.STALL_CLEARED,
+                source,
+                detail={
+                    "reason": reason,
+                    "cleared_by_state": state,
+                    "stalled_for_seconds": int((now - at).total_seconds()) if at else None,
+                },
+                dedupe_key=f"stall_cleared:{reason}:{at.isoformat() if at else ''}",
+            )
+            for pk, (state, _rank, reason, at) in moved.items()
+        ],
+        locked=True,
+    )
+    Message.objects.filter(pk__in=list(moved)).update(
+        stalled=False, stalled_reason="", stalled_at=None
+    )
+    return len(moved)
