@@ -65,29 +65,20 @@ and the sweep nudges their tenants once it is back.
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from functools import cache
 
 from django.conf import settings
 from django.db.models import Q
 
 from config.celery_app import app
+from core.coordination import DebouncedTask
 from messaging.states import NOT_SUBMITTED
 from tenants.models import SenderStatus
 
 log = logging.getLogger(__name__)
 
 DRAIN_TASK = "messaging.drain"
-# A nudge's debounce key outlives a lost task by at most this long: a new nudge publishes again.
-PENDING_TTL_SECONDS = 60
 # After a claim skipped rows held by another transaction, look again this soon.
 RECHECK_DELAY = 0.2
-# Wake-ups closer together than this are merged.
-WAKE_TOLERANCE = 0.05
-# A scheduled wake-up due sooner than this counts as already firing (a countdown can run a
-# few milliseconds early): a new one is scheduled rather than relying on it.
-WAKE_GRACE = 0.25
 _announced: set[str] = set()
 
 
@@ -114,153 +105,22 @@ def announce_queue(queue: str) -> bool:
     return True
 
 
+_drains = DebouncedTask(DRAIN_TASK, prefix="drain", before_publish=announce_queue)
+
+
 def nudge(*, tenant_id, queue: str, delay: float = 0.0) -> bool:
     """Make sure a drain for the tenant runs now (or in ``delay`` seconds). Debounced: returns
     False when an equivalent drain is already pending, or when the broker is unreachable (the
     messages stay due; the sweep nudges again)."""
-    tenant_id = str(tenant_id)
-    if delay > 0:
-        return wake(tenant_id=tenant_id, queue=queue, delay=delay)
-    store = get_store()
-    try:
-        fresh = store.mark_pending(tenant_id, ttl=PENDING_TTL_SECONDS)
-    except Exception as exc:  # the debounce store is down: publish anyway, duplicates are cheap
-        log.warning("dispatch debounce unavailable (%s); publishing", type(exc).__name__)
-        fresh = True
-    if not fresh:
-        return False
-    if _publish(tenant_id, queue, countdown=None):
-        return True
-    _forget(store.clear_pending, tenant_id)  # let the next nudge try the broker again
-    return False
+    return _drains.nudge(key=str(tenant_id), queue=queue, args=(str(tenant_id),), delay=delay)
 
 
 def wake(*, tenant_id, queue: str, delay: float) -> bool:
     """A delayed nudge: a drain in ``delay`` seconds (capped at ``WAYPOST_COUNTDOWN_MAX``),
     unless one is already scheduled no later than that."""
-    tenant_id = str(tenant_id)
-    delay = max(0.01, min(delay, settings.WAYPOST_COUNTDOWN_MAX))
-    at = time.time() + delay
-    store = get_store()
-    try:
-        earliest = store.mark_wake(tenant_id, at=at, tolerance=WAKE_TOLERANCE, grace=WAKE_GRACE)
-    except Exception as exc:
-        log.warning("dispatch wake-up store unavailable (%s); publishing", type(exc).__name__)
-        earliest = True
-    if not earliest:
-        log.debug("wake-up for %s in %.3fs covered by an earlier one", tenant_id, delay)
-        return False
-    log.debug("wake-up for %s in %.3fs", tenant_id, delay)
-    if _publish(tenant_id, queue, countdown=delay):
-        return True
-    _forget(store.clear_wake, tenant_id)
-    return False
+    return _drains.wake(key=str(tenant_id), queue=queue, args=(str(tenant_id),), delay=delay)
 
 
 def drain_started(tenant_id) -> None:
     """Called by a drain before it reads: nudges from now on publish a new drain."""
-    _forget(get_store().clear_pending, str(tenant_id))
-
-
-def _publish(tenant_id: str, queue: str, *, countdown: float | None) -> bool:
-    if not announce_queue(queue):
-        return False
-    try:
-        app.signature(DRAIN_TASK, args=(tenant_id,), queue=queue).apply_async(
-            countdown=countdown, retry=False
-        )
-    except Exception as exc:  # broker down: the messages stay due for the sweep
-        log.warning("could not publish a drain on %s: %s", queue, type(exc).__name__)
-        return False
-    return True
-
-
-def _forget(action, tenant_id: str) -> None:
-    try:
-        action(tenant_id)
-    except Exception as exc:  # its TTL cleans up
-        log.warning("dispatch store unavailable (%s)", type(exc).__name__)
-
-
-# --- where the debounce state lives ---------------------------------------------------------------
-
-
-class LocalStore:
-    """In-process debounce state: the embedded demo (one process: API and worker thread)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.pending: dict[str, float] = {}
-        self.wakes: dict[str, float] = {}
-
-    def mark_pending(self, tenant_id: str, *, ttl: float) -> bool:
-        now = time.monotonic()
-        with self.lock:
-            if self.pending.get(tenant_id, 0) > now:
-                return False
-            self.pending[tenant_id] = now + ttl
-            return True
-
-    def clear_pending(self, tenant_id: str) -> None:
-        with self.lock:
-            self.pending.pop(tenant_id, None)
-
-    def mark_wake(self, tenant_id: str, *, at: float, tolerance: float, grace: float) -> bool:
-        now = time.time()
-        with self.lock:
-            current = self.wakes.get(tenant_id)
-            if current is not None and now + grace < current <= at + tolerance:
-                return False
-            self.wakes[tenant_id] = at
-            return True
-
-    def clear_wake(self, tenant_id: str) -> None:
-        with self.lock:
-            self.wakes.pop(tenant_id, None)
-
-
-# KEYS[1] holds the earliest wake-up still to come (epoch seconds); one due within ARGV[4]
-# seconds no longer counts as pending.
-_WAKE = """
-local current = tonumber(redis.call('GET', KEYS[1]))
-local at = tonumber(ARGV[1])
-local now = tonumber(ARGV[3])
-if current and current > now + tonumber(ARGV[4]) and current <= at + tonumber(ARGV[2]) then
-  return 0
-end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', math.ceil((at - now) * 1000) + 1000)
-return 1
-"""
-
-
-class RedisStore:
-    """Debounce state shared by every API and worker process."""
-
-    def __init__(self, url: str) -> None:
-        import redis
-
-        # Short timeouts: a dead Redis must not hold an API request for long.
-        self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        self.wake_script = self.client.register_script(_WAKE)
-
-    def mark_pending(self, tenant_id: str, *, ttl: float) -> bool:
-        return bool(self.client.set(f"waypost:drain:pending:{tenant_id}", 1, nx=True, ex=int(ttl)))
-
-    def clear_pending(self, tenant_id: str) -> None:
-        self.client.delete(f"waypost:drain:pending:{tenant_id}")
-
-    def mark_wake(self, tenant_id: str, *, at: float, tolerance: float, grace: float) -> bool:
-        key = f"waypost:drain:wake:{tenant_id}"
-        args = [repr(at), repr(tolerance), repr(time.time()), repr(grace)]
-        return bool(self.wake_script(keys=[key], args=args))
-
-    def clear_wake(self, tenant_id: str) -> None:
-        self.client.delete(f"waypost:drain:wake:{tenant_id}")
-
-
-@cache
-def get_store() -> LocalStore | RedisStore:
-    """Redis when the rate limits live there (``WAYPOST_RATE_LIMITER=redis``), else local."""
-    if settings.WAYPOST_RATE_LIMITER == "redis":
-        return RedisStore(settings.REDIS_URL)
-    return LocalStore()
+    _drains.started(str(tenant_id))

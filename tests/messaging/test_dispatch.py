@@ -9,15 +9,16 @@ import uuid
 import pytest
 from django.conf import settings
 
+from core import coordination
 from messaging import dispatch
 
 
 @pytest.fixture(params=["local", "redis"])
 def store(request):
     return (
-        dispatch.LocalStore()
+        coordination.LocalStore()
         if request.param == "local"
-        else dispatch.RedisStore(settings.REDIS_URL)
+        else coordination.RedisStore(settings.REDIS_URL)
     )
 
 
@@ -61,9 +62,9 @@ def test_a_wake_up_about_to_fire_does_not_count_as_pending(store, tenant_id):
 def published(monkeypatch):
     calls = []
     monkeypatch.setattr(
-        dispatch,
+        dispatch._drains,
         "_publish",
-        lambda tenant_id, queue, countdown: calls.append((tenant_id, queue, countdown)) or True,
+        lambda queue, args, countdown: calls.append((args[0], queue, countdown)) or True,
     )
     return calls
 
@@ -79,7 +80,7 @@ def test_nudges_publish_one_drain_per_tenant_until_it_starts(published, tenant_i
 
 def test_a_failed_publish_lets_the_next_nudge_try_again(monkeypatch, tenant_id):
     attempts = []
-    monkeypatch.setattr(dispatch, "_publish", lambda *a, **kw: attempts.append(a) and False)
+    monkeypatch.setattr(dispatch._drains, "_publish", lambda *a, **kw: attempts.append(a) and False)
     assert dispatch.nudge(tenant_id=tenant_id, queue="tenant.x") is False
     assert dispatch.nudge(tenant_id=tenant_id, queue="tenant.x") is False
     assert len(attempts) == 2  # not absorbed by the debounce key of a drain never published

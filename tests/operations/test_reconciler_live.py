@@ -91,7 +91,7 @@ def test_dropped_statuses_stall_and_a_late_one_clears_the_stall(beat, live, live
 
 def test_a_lost_nudge_is_redriven_by_the_reconciler(beat, live, monkeypatch):
     tenant = make_live_tenant(live, "lostnudge")
-    monkeypatch.setattr(dispatch, "_publish", lambda *a, **kw: False)  # the broker lost it
+    monkeypatch.setattr(dispatch._drains, "_publish", lambda *a, **kw: False)  # the broker lost it
     message_id = send(tenant, "lost")["id"]
     time.sleep(1)
     assert Message.objects.get(pk=message_id).state == "queued"
