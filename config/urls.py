@@ -7,6 +7,7 @@ from core.views import healthz
 api_v1 = [
     path("", include("templates_registry.urls")),
     path("", include("messaging.urls")),
+    path("", include("operations.urls")),
 ]
 
 urlpatterns = [

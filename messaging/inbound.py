@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from callbacks.services import Item, callbacks_enqueue
 from messaging.errors import classify
 from messaging.ledger import NewEvent, lock_messages, record
 from messaging.models import Contact, InboundMessage, Message, OrphanStatus, Suppression
@@ -197,6 +198,8 @@ def inbound_record(*, reports: list[InboundReport]) -> int:
             },
         )
         stored += new
+        if new:
+            callbacks_enqueue(tenant_id=tenant.pk, items=[_inbound_item(report, contact)])
         keywords = {k.strip().upper() for k in tenant.opt_out_keywords.split(",") if k.strip()}
         said = {report.text.strip().upper(), report.payload.strip().upper()}
         if new and keywords & said:
@@ -204,6 +207,22 @@ def inbound_record(*, reports: list[InboundReport]) -> int:
                 tenant=tenant, recipient=f"+{report.wa_id}", defaults={"reason": "opt_out"}
             )
     return stored
+
+
+def _inbound_item(report: InboundReport, contact: Contact) -> Item:
+    return Item(
+        type="inbound.received",
+        data={
+            "wamid": report.wamid,
+            "from": f"+{report.wa_id}",
+            "profile_name": report.profile_name or contact.profile_name,
+            "type": report.type,
+            "text": report.text,
+            "payload": report.payload,
+            "context_wamid": report.context_wamid or None,
+            "received_at": report.occurred_at.isoformat(),
+        },
+    )
 
 
 def service_window_open(*, tenant, recipient: str, now=None) -> bool:

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from messaging.models import Message, MessageEvent
+from messaging.notify import STATE_EVENTS, notify
 from messaging.states import Fact, precedence
 
 
@@ -83,6 +84,11 @@ def _record(events: list[NewEvent], *, locked: bool) -> None:
         ranked = precedence(Fact(e.type, e.round))
         if ranked and ranked[0] > best.get(e.message_id, (-1, ""))[0]:
             best[e.message_id] = ranked
+    # Which messages will enter a state a client is told about (we hold their locks).
+    told = {pk for pk, (_rank, state) in best.items() if state in STATE_EVENTS}
+    ranks = (
+        dict(Message.objects.filter(pk__in=told).values_list("pk", "state_rank")) if told else {}
+    )
     by_rank: dict[tuple[int, str], list] = defaultdict(list)
     for message_id, ranked in best.items():
         by_rank[ranked].append(message_id)
@@ -92,3 +98,7 @@ def _record(events: list[NewEvent], *, locked: bool) -> None:
         Message.objects.filter(pk__in=ids, state_rank__lt=rank).update(
             state=state, state_rank=rank, state_changed_at=now
         )
+    changed = {
+        pk: (STATE_EVENTS[best[pk][1]], {}) for pk, rank in ranks.items() if best[pk][0] > rank
+    }
+    notify(changed)

@@ -63,6 +63,9 @@ class Message(models.Model):
     stalled = models.BooleanField(default=False)
     stalled_reason = models.CharField(max_length=24, choices=StallReason.choices, blank=True)
     stalled_at = models.DateTimeField(null=True, blank=True)
+    callbacks_sequence = models.PositiveIntegerField(
+        default=0, help_text="How many callbacks this message caused (their `sequence`)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from messaging.ledger import NewEvent, lock_messages, record
 from messaging.models import Message
+from messaging.notify import notify
 from messaging.states import EventSource, EventType, MessageState, StallReason
 from tenants.models import Tenant
 
@@ -124,6 +125,15 @@ def stalls_mark(*, reasons: dict, now=None) -> Counter:
                 stalled=True, stalled_reason=reason, stalled_at=now
             )
         record(events, locked=True)
+        notify(
+            {
+                pk: (
+                    "message.stalled",
+                    {"stalled_reason": str(reasons[pk]), "stalled_at": now.isoformat()},
+                )
+                for pk in flagged
+            }
+        )
     return counts
 
 

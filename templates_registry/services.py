@@ -12,6 +12,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from callbacks.services import Item, callbacks_enqueue
 from core.errors import Conflict, UpstreamError, ValidationFailed
 from messaging.providers import ProviderError, get_provider
 from templates_registry import rules
@@ -109,6 +110,25 @@ def template_check_send(
     return check
 
 
+def _announce_status(template: MessageTemplate) -> None:
+    """``template.status_changed`` to the tenant's callback endpoint (in this transaction)."""
+    callbacks_enqueue(
+        tenant_id=template.tenant_id,
+        items=[
+            Item(
+                type="template.status_changed",
+                data={
+                    "template_id": str(template.pk),
+                    "name": template.name,
+                    "language": template.language,
+                    "status": template.status,
+                    "reason": template.status_reason or template.rejection_reason,
+                },
+            )
+        ],
+    )
+
+
 # Meta lets these be edited (docs/meta-api.md §5.2); FLAGGED is an approved template whose
 # quality is low.
 EDITABLE = frozenset(
@@ -189,6 +209,7 @@ def template_update(
     template.status_changed_at = timezone.now()
     template.status_changed_by = by or "operator"
     template.save()
+    _announce_status(template)
     return template
 
 
@@ -205,6 +226,8 @@ def template_mark_paused(*, template_id, reason: str, by: str) -> bool:
         status_changed_by=by[:150],
         updated_at=timezone.now(),
     )
+    if changed:
+        _announce_status(MessageTemplate.objects.get(pk=template_id))
     return bool(changed)
 
 
@@ -253,6 +276,8 @@ def template_apply_provider_update(
         fields.append("provider_template_id")
     template.last_synced_at = timezone.now()
     template.save(update_fields=fields)
+    if "status" in fields:
+        _announce_status(template)
     return template
 
 

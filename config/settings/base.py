@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "core",
     "tenants",
     "templates_registry",
+    "callbacks",
     "messaging",
     "webhooks",
     "operations",
@@ -198,6 +199,14 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Celery's Django fix-up closes the DB connection around every task unless this is set;
 # reusing it measured ~3x on task chains on a 2-core machine.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
+# --- Client callbacks (callbacks/services.py) -----------------------------------------------------
+# Production requires https; only an operator's setting lets callbacks reach loopback, link-local
+# (cloud metadata) or private addresses.
+WAYPOST_CALLBACK_REQUIRE_HTTPS = env.bool("WAYPOST_CALLBACK_REQUIRE_HTTPS", default=False)
+WAYPOST_CALLBACK_ALLOW_PRIVATE = env.bool("WAYPOST_CALLBACK_ALLOW_PRIVATE", default=False)
+# Seconds a deliverer owns the events it claimed; after a crash they are delivered again.
+WAYPOST_CALLBACK_LEASE = env.int("WAYPOST_CALLBACK_LEASE", default=60)
+
 # Extra task modules to load (the benchmarks' baseline tasks: bench.tasks).
 CELERY_IMPORTS = env.list("CELERY_IMPORTS", default=[])
 

@@ -5,3 +5,5 @@ from .base import env
 
 DEBUG = env.bool("DEBUG", default=True)
 SECRET_KEY = env("SECRET_KEY", default="insecure-local-development-key-do-not-use-in-production")
+# The embedded demo's own callback receiver listens on loopback.
+WAYPOST_CALLBACK_ALLOW_PRIVATE = env.bool("WAYPOST_CALLBACK_ALLOW_PRIVATE", default=True)

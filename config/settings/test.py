@@ -26,3 +26,5 @@ WAYPOST_RATE_LIMITER = "redis"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 WHATSAPP_APP_SECRET = "test-app-secret"
 WHATSAPP_VERIFY_TOKEN = "test-verify-token"
+# Callback receivers in tests listen on loopback.
+WAYPOST_CALLBACK_ALLOW_PRIVATE = True

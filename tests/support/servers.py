@@ -162,3 +162,49 @@ class SandboxProcess:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=10)
+
+
+@dataclass
+class Receiver:
+    """A client app's callback endpoint: records every POST (with the time it answered), and
+    behaves as told — ``fail_first`` answers 503 that many times, ``delay`` sleeps first."""
+
+    url: str
+    requests: list[tuple[float, dict, bytes, int]] = field(default_factory=list)
+    fail_first: int = 0
+    delay: float = 0.0
+    status: int = 200
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def delivered(self) -> list[tuple[float, dict, bytes]]:
+        with self.lock:
+            return [(t, h, b) for t, h, b, code in self.requests if 200 <= code < 300]
+
+
+def start_receiver(**behaviour) -> tuple[Receiver, ThreadingHTTPServer]:
+    port = free_port()
+    receiver = Receiver(url=f"http://127.0.0.1:{port}/callbacks", **behaviour)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if receiver.delay:
+                time.sleep(receiver.delay)
+            with receiver.lock:
+                code = receiver.status
+                if receiver.fail_first > 0:
+                    receiver.fail_first -= 1
+                    code = 503
+            self.send_response(code)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            with receiver.lock:
+                receiver.requests.append((time.time(), dict(self.headers), body, code))
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return receiver, server

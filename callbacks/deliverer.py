@@ -1,0 +1,102 @@
+"""The deliverer: a process of its own (the Procfile's ``callbacks``: ``manage.py
+deliver_callbacks``), so no tenant's endpoint can slow down sends, and a thread per tenant
+being delivered, so a slow or dead endpoint holds only its own tenant.
+
+It is driven by the outbox: each round it asks which tenants have events due
+(``services.tenants_due``) and hands each, once at a time, to a thread. Between rounds it waits
+until woken — enqueuers wake it after their commit (a Redis list, or an in-process event for the
+embedded demo) — or for a second at most, which also picks up retries and expired leases.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+from django.conf import settings
+from django.db import close_old_connections, connection
+
+from callbacks import services
+
+log = logging.getLogger(__name__)
+_KEY = "waypost:callbacks:wake"
+_local_wake = threading.Event()
+
+
+def _redis():
+    import redis
+
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=3, socket_connect_timeout=0.5)
+
+
+def wake_up() -> None:
+    """Called after a commit that added events (never blocks for long)."""
+    if settings.WAYPOST_RATE_LIMITER == "redis":
+        client = _redis()
+        pipe = client.pipeline()
+        pipe.lpush(_KEY, 1)
+        pipe.ltrim(_KEY, 0, 0)
+        pipe.execute()
+    else:
+        _local_wake.set()
+
+
+class Deliverer:
+    def __init__(self, *, threads: int = 8, idle_seconds: float = 1.0) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="callback")
+        self.idle = idle_seconds
+        self.busy: set = set()
+        self.lock = threading.Lock()
+        self.local = threading.local()
+        self.redis = _redis() if settings.WAYPOST_RATE_LIMITER == "redis" else None
+
+    def run(self, stop: threading.Event) -> None:
+        log.info("callback deliverer started")
+        while not stop.is_set():
+            try:
+                self.round()
+            except Exception:
+                log.exception("callback deliverer round failed; going on")
+                close_old_connections()
+            self.wait()
+        self.pool.shutdown(wait=True)
+
+    def round(self) -> int:
+        started = 0
+        for tenant_id in services.tenants_due():
+            with self.lock:
+                if tenant_id in self.busy:
+                    continue
+                self.busy.add(tenant_id)
+            self.pool.submit(self._deliver, tenant_id)
+            started += 1
+        return started
+
+    def wait(self) -> None:
+        if self.redis is not None:
+            try:
+                self.redis.blpop(_KEY, timeout=self.idle)
+            except Exception as exc:  # Redis down: poll
+                log.warning("callback wake-ups unavailable (%s)", type(exc).__name__)
+                threading.Event().wait(self.idle)
+        else:
+            _local_wake.wait(self.idle)
+            _local_wake.clear()
+
+    def _deliver(self, tenant_id) -> None:
+        try:
+            session = getattr(self.local, "session", None)
+            if session is None:
+                session = self.local.session = requests.Session()
+            counts = services.deliver_tenant(tenant_id=tenant_id, session=session)
+            if counts["delivered"] or counts["dead"]:
+                log.info("callbacks for tenant %s: %s", tenant_id, counts)
+        except Exception:
+            log.exception("callback delivery for tenant %s failed", tenant_id)
+        finally:
+            with self.lock:
+                self.busy.discard(tenant_id)
+            connection.close()
+            services.notify()  # more may be due: look again at once

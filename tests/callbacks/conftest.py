@@ -1,0 +1,1 @@
+from ..messaging.conftest import live, worker_process  # noqa: F401
