@@ -1,0 +1,182 @@
+"""Callback delivery with real processes: the API and a Celery worker make the changes, the
+deliverer process (``manage.py deliver_callbacks``) delivers them to local receivers, and a
+client verifies them with the Standard Webhooks library."""
+
+import json
+import statistics
+import time
+from datetime import datetime
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from callbacks.models import CallbackEvent
+from messaging.inbound import statuses_apply
+from messaging.models import Message
+from messaging.reports import StatusReport
+
+from ..messaging.conftest import make_live_tenant, send_batch, wait_states
+from ..support.servers import start_receiver
+from ..support.worker import CallbackDeliverer, worker_env
+
+pytestmark = pytest.mark.integration
+EVENTS = ["message.delivered", "message.read", "message.failed"]
+
+
+def subscribe(tenant, receiver) -> str:
+    answer = tenant.client.patch(
+        "/api/v1/tenant",
+        {"callback_url": receiver.url, "callback_events": EVENTS},
+        format="json",
+    )
+    assert answer.status_code == 200, answer.json()
+    return answer.json()["callback_secret"]
+
+
+def deliver_statuses(tenant, ids, status="delivered"):
+    """Statuses for ``ids``, as the webhook processor would apply them."""
+    for message in Message.objects.filter(pk__in=ids):
+        statuses_apply(
+            reports=[
+                StatusReport(
+                    phone_number_id=tenant.sender.phone_number_id,
+                    wamid=message.provider_message_id,
+                    status=status,
+                    occurred_at=datetime.now().astimezone(),
+                )
+            ]
+        )
+
+
+def wait_delivered(receiver, count, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ids = {h["webhook-id"] for _, h, _ in receiver.delivered()}
+        if len(ids) >= count:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{len(ids)} of {count} callbacks delivered")
+
+
+def verified(receiver, secret) -> dict:
+    """{webhook-id: body} for every 2xx-answered request, each verified with the library."""
+    webhook, seen = Webhook(secret), {}
+    for _, headers, body in receiver.delivered():
+        data = webhook.verify(body, {k.lower(): v for k, v in headers.items()})
+        seen.setdefault(headers["webhook-id"], []).append(data)
+    return seen
+
+
+def test_a_receiver_failing_twice_gets_every_event_once_verified(worker_process, live, capsys):
+    receiver, server = start_receiver(fail_first=2)
+    deliverer = CallbackDeliverer(worker_env(live.url))
+    try:
+        tenant = make_live_tenant(live, "cbfail")
+        secret = subscribe(tenant, receiver)
+        ids = send_batch(tenant, 20, "cb")
+        wait_states(ids, {"accepted"})
+        deliver_statuses(tenant, ids, "delivered")
+        deliver_statuses(tenant, ids, "read")
+        wait_delivered(receiver, 40)
+    finally:
+        deliverer.stop()
+        server.shutdown()
+    seen = verified(receiver, secret)
+    assert len(seen) == 40
+    # No webhook-id stands for two different events; each event under one id.
+    assert all(
+        len({json.dumps(d, sort_keys=True) for d in bodies}) == 1 for bodies in seen.values()
+    )
+    events = {(d[0]["data"]["message_id"], d[0]["type"]) for d in seen.values()}
+    assert events == {(m, t) for m in ids for t in ("message.delivered", "message.read")}
+    for bodies in seen.values():  # per-message order: delivered (1) before read (2)
+        data = bodies[0]["data"]
+        assert data["sequence"] == (1 if bodies[0]["type"] == "message.delivered" else 2)
+    assert sum(1 for *_, code in receiver.requests if code == 503) == 2
+    lag = [
+        t - CallbackEvent.objects.get(pk=h["webhook-id"][4:]).created_at.timestamp()
+        for t, h, _ in receiver.delivered()
+    ]
+    with capsys.disabled():
+        print(
+            f"\n[callbacks] 40 delivered; from the state change to the receiver's 200: "
+            f"p50 {statistics.median(lag) * 1000:.0f} ms, max {max(lag) * 1000:.0f} ms "
+            "(including two 503s and the backoff after them)"
+        )
+
+
+def test_nothing_is_lost_when_the_deliverer_is_killed_mid_delivery(worker_process, live, settings):
+    receiver, server = start_receiver(delay=2.0)
+    env = worker_env(live.url, WAYPOST_CALLBACK_LEASE="3")
+    deliverer = CallbackDeliverer(env)
+    try:
+        tenant = make_live_tenant(live, "cbkill")
+        secret = subscribe(tenant, receiver)
+        ids = send_batch(tenant, 5, "kill")
+        wait_states(ids, {"accepted"})
+        deliver_statuses(tenant, ids, "delivered")
+        time.sleep(1.0)  # the first request is in flight, waiting on the slow receiver
+        deliverer.kill()
+        receiver.delay = 0
+        deliverer = CallbackDeliverer(env)  # a new one, after the lease, delivers them all
+        wait_delivered(receiver, 5, timeout=60)
+    finally:
+        deliverer.stop()
+        server.shutdown()
+    seen = verified(receiver, secret)
+    assert {d[0]["data"]["message_id"] for d in seen.values()} == set(ids)
+    assert CallbackEvent.objects.filter(status="delivered").count() == 5
+
+
+def test_a_slow_receiver_for_one_tenant_does_not_delay_another(worker_process, live, capsys):
+    slow, slow_server = start_receiver(delay=3.0)
+    fast, fast_server = start_receiver()
+    deliverer = CallbackDeliverer(worker_env(live.url))
+    try:
+        a = make_live_tenant(live, "cbslow")
+        b = make_live_tenant(live, "cbfast")
+        subscribe(a, slow)
+        subscribe(b, fast)
+        a_ids, b_ids = send_batch(a, 10, "slow"), send_batch(b, 10, "fast")
+        wait_states(a_ids + b_ids, {"accepted"})
+        deliver_statuses(a, a_ids)  # 10 events, 3 s each, for A
+        time.sleep(0.5)
+        changed = time.time()
+        deliver_statuses(b, b_ids)
+        wait_delivered(fast, 10, timeout=20)
+        b_done = max(t for t, _, _ in fast.delivered()) - changed
+        a_done = len(slow.delivered())
+    finally:
+        deliverer.stop()
+        slow_server.shutdown()
+        fast_server.shutdown()
+    with capsys.disabled():
+        print(f"\n[callbacks] B's 10 delivered {b_done:.2f}s after its changes; A had {a_done}")
+    assert b_done < 2.0 and a_done < 10
+
+
+def test_delivery_latency_from_state_change_to_the_receivers_200(worker_process, live, capsys):
+    receiver, server = start_receiver()
+    deliverer = CallbackDeliverer(worker_env(live.url))
+    try:
+        tenant = make_live_tenant(live, "cblatency")
+        subscribe(tenant, receiver)
+        ids = send_batch(tenant, 200, "lat")
+        wait_states(ids, {"accepted"})
+        time.sleep(1)  # the deliverer is idle, waiting to be woken
+        for chunk in range(0, 200, 20):  # changes arriving over time, as webhooks do
+            deliver_statuses(tenant, ids[chunk : chunk + 20])
+            time.sleep(0.1)
+        wait_delivered(receiver, 200)
+    finally:
+        deliverer.stop()
+        server.shutdown()
+    created = {f"msg_{e.pk.hex}": e.created_at.timestamp() for e in CallbackEvent.objects.all()}
+    lag = sorted((t - created[h["webhook-id"]]) * 1000 for t, h, _ in receiver.delivered())
+    p50, p99 = statistics.median(lag), lag[int(len(lag) * 0.99) - 1]
+    with capsys.disabled():
+        print(
+            f"\n[callbacks] latency state change → receiver's 200: "
+            f"p50 {p50:.0f} ms, p99 {p99:.0f} ms"
+        )
+    assert p99 < 2000
