@@ -216,6 +216,15 @@ def callbacks_enqueue(*, tenant_id, items: list[Item]) -> int:
     return len(wanted)
 
 
+def callbacks_expire(*, now=None) -> int:
+    """Dead-letter pending events past their retry window — those of a disabled endpoint too,
+    which the deliverer no longer attempts. Returns how many."""
+    now = now or timezone.now()
+    return CallbackEvent.objects.filter(status=CallbackStatus.PENDING, retry_until__lt=now).update(
+        status=CallbackStatus.DEAD, last_error="not delivered within the retry window"
+    )
+
+
 def callbacks_replay(*, events) -> int:
     """Deliver these events again (dead-lettered ones, or any): a fresh retry window, same
     ``webhook-id`` — a client that already has one drops the copy."""

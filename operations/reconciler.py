@@ -34,6 +34,8 @@ dead submit             ``submitting`` for over                         ``unknow
 orphan statuses         parked for over ``WAYPOST_ORPHAN_TTL`` (7 days)  expired, counted
 webhook lag             a stored delivery still pending after           processed now, and
                         ``WAYPOST_WEBHOOK_LAG_ALERT`` (60 s)            logged as an error
+callbacks expired       a callback not delivered within 24 hours        dead-lettered
+                        (also one whose endpoint a 410 disabled)        (replayable)
 ======================  ==============================================  =========================
 
 Meta's quirks, and how the rules treat them (docs/meta-api.md §1.7, §8):
@@ -62,6 +64,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from callbacks.services import callbacks_expire
 from messaging.inbound import orphans_expire
 from messaging.services import messages_redrive, unknown_resolve
 from messaging.stalls import stalls_flag
@@ -86,6 +89,7 @@ def reconcile(*, now=None) -> dict[str, int]:
     counts["webhooks.overdue"] += deliveries_overdue(
         older_than=timedelta(seconds=settings.WAYPOST_WEBHOOK_LAG_ALERT), now=now
     )
+    counts["callbacks.expired"] += callbacks_expire(now=now)
     result = {k: v for k, v in sorted(counts.items()) if v}
     if result:
         log.info("reconciler pass: %s", result)

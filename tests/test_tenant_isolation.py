@@ -38,6 +38,7 @@ COLLECTION_ENDPOINTS = {
     "message-list",
     "message-batch",
     "inbound-list",
+    "tenant-settings",  # the caller's own tenant only (tests/callbacks: another's is unreachable)
 }
 
 

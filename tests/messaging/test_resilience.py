@@ -140,7 +140,7 @@ def test_a_flood_from_one_tenant_does_not_starve_another(worker_process, live, c
             f"{a_done - started:.1f}s ({5000 / (a_done - started):.0f} msg/s API→accepted)"
         )
     # B did not wait for A's backlog: it was through long before A's last message.
-    assert b_done - enqueued_a < (a_done - enqueued_a) / 3
+    assert b_done - enqueued_a < (a_done - enqueued_a) / 2
     assert a_accepted < 5000
 
 
