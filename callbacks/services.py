@@ -47,6 +47,8 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from callbacks.models import CallbackAttempt, CallbackEndpoint, CallbackEvent, CallbackStatus
+from core import metrics
+from core.alerts import alert
 from core.errors import ValidationFailed
 from tenants.models import Tenant
 
@@ -299,6 +301,11 @@ def deliver_tenant(*, tenant_id, session: requests.Session) -> dict:
             continue
         outcome = _post(endpoint, event, keys, session)
         counts[outcome] += 1
+        metrics.callbacks.labels(outcome=outcome).inc()
+        if outcome == "delivered":
+            metrics.callback_lag_seconds.observe(
+                (timezone.now() - event.created_at).total_seconds()
+            )
         if outcome == "retry":  # the endpoint is failing: the rest wait with it
             rest = [e.pk for e in events[index + 1 :]]
             CallbackEvent.objects.filter(pk__in=rest).update(next_attempt_at=endpoint.retry_at)
@@ -364,7 +371,11 @@ def _post(endpoint, event: CallbackEvent, keys: list[Webhook], session) -> str:
                 disabled_reason="the endpoint answered 410 Gone",
                 disabled_at=now,
             )
-            log.error("callback endpoint of tenant %s disabled: 410 Gone", endpoint.tenant_id)
+            alert(
+                "callback endpoint disabled: it answered 410 Gone",
+                tenant=endpoint.tenant.slug,
+                level="error",
+            )
         return "dead"
     # Network error, 429, 5xx: back off, the endpoint and this event.
     failures = endpoint.failures + 1

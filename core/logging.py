@@ -1,14 +1,21 @@
-"""Logging helpers: phone numbers never reach a log line in clear.
+"""Logging helpers: phone numbers never reach a log line in clear, and lines can be JSON.
 
 ``MaskPhoneNumbersFilter`` is installed on every handler (settings.LOGGING). It rewrites the
 formatted message, masking anything that looks like an international phone number to its
-country prefix and last three digits: ``+4915112345678`` -> ``+491*******678``.
+country prefix and last three digits: ``+4915112345678`` -> ``+491*******678``; string values
+passed as ``extra`` are masked the same way.
+
+``JsonFormatter`` (``LOG_FORMAT=json``) writes one JSON object per line: time, level, logger,
+message, and the ``extra`` fields a call passed (a state change logs ``message_id``,
+``tenant``, ``wamid``, ``state``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from datetime import UTC, datetime
 
 # 8-15 digits, optionally led by "+", as E.164 allows; not part of a longer digit run.
 _PHONE = re.compile(r"(?<![\w.])(\+?)(\d{3})(\d{2,9})(\d{3})(?![\w])")
@@ -18,6 +25,14 @@ def mask_phone(text: str) -> str:
     return _PHONE.sub(lambda m: f"{m[1]}{m[2]}{'*' * len(m[3])}{m[4]}", text)
 
 
+# What every LogRecord has: anything else on a record came from ``extra``.
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+def _extras(record: logging.LogRecord) -> dict:
+    return {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
+
+
 class MaskPhoneNumbersFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -25,4 +40,25 @@ class MaskPhoneNumbersFilter(logging.Filter):
         if masked != message:
             record.msg = masked
             record.args = ()
+        for key, value in _extras(record).items():
+            if isinstance(value, str):
+                setattr(record, key, mask_phone(value))
         return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            **{k: v for k, v in _extras(record).items() if _jsonable(v)},
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def _jsonable(value) -> bool:
+    return isinstance(value, str | int | float | bool | type(None) | list | dict)

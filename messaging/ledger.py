@@ -14,6 +14,8 @@ Applying a duplicate again changes nothing, and no write can move a message back
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,9 +24,12 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from core import metrics
 from messaging.models import Message, MessageEvent
 from messaging.notify import STATE_EVENTS, notify
 from messaging.states import Fact, precedence
+
+log = logging.getLogger("waypost.state")
 
 
 @dataclass
@@ -82,13 +87,18 @@ def _record(events: list[NewEvent], *, locked: bool) -> None:
     best: dict[Any, tuple[int, str]] = {}
     for e in events:
         ranked = precedence(Fact(e.type, e.round))
-        if ranked and ranked[0] > best.get(e.message_id, (-1, ""))[0]:
-            best[e.message_id] = ranked
-    # Which messages will enter a state a client is told about (we hold their locks).
-    told = {pk for pk, (_rank, state) in best.items() if state in STATE_EVENTS}
-    ranks = (
-        dict(Message.objects.filter(pk__in=told).values_list("pk", "state_rank")) if told else {}
-    )
+        pk = e.message_id if isinstance(e.message_id, uuid.UUID) else uuid.UUID(str(e.message_id))
+        if ranked and ranked[0] > best.get(pk, (-1, ""))[0]:
+            best[pk] = ranked
+    # Where the messages stand before (we hold their locks): what changes is logged, counted
+    # and, for the states a client is told about, announced.
+    moving = [pk for pk, (rank, _state) in best.items() if rank > 0]
+    before = {
+        pk: (rank, slug, wamid, created)
+        for pk, rank, slug, wamid, created in Message.objects.filter(pk__in=moving).values_list(
+            "pk", "state_rank", "tenant__slug", "provider_message_id", "created_at"
+        )
+    }
     by_rank: dict[tuple[int, str], list] = defaultdict(list)
     for message_id, ranked in best.items():
         by_rank[ranked].append(message_id)
@@ -98,7 +108,16 @@ def _record(events: list[NewEvent], *, locked: bool) -> None:
         Message.objects.filter(pk__in=ids, state_rank__lt=rank).update(
             state=state, state_rank=rank, state_changed_at=now
         )
-    changed = {
-        pk: (STATE_EVENTS[best[pk][1]], {}) for pk, rank in ranks.items() if best[pk][0] > rank
-    }
-    notify(changed)
+    changed = {pk: best[pk][1] for pk, (rank, *_rest) in before.items() if best[pk][0] > rank}
+    for pk, state in changed.items():
+        _rank, slug, wamid, created = before[pk]
+        log.info(
+            "message %s is %s",
+            pk,
+            state,
+            extra={"message_id": str(pk), "tenant": slug, "wamid": wamid or "", "state": state},
+        )
+        metrics.state_changes.labels(tenant=slug, state=state).inc()
+        if state == "delivered":
+            metrics.delivered_seconds.observe((now - created).total_seconds())
+    notify({pk: (STATE_EVENTS[s], {}) for pk, s in changed.items() if s in STATE_EVENTS})

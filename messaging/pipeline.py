@@ -49,9 +49,10 @@ from django.db import transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
+from core import metrics
 from core.db import retry_transient
 from messaging import dispatch
-from messaging.errors import Classification, classify
+from messaging.errors import TABLE, Classification, classify
 from messaging.faults import crash_point
 from messaging.inbound import orphans_resolve
 from messaging.ledger import NewEvent, lock_messages, record
@@ -382,7 +383,10 @@ def _executor() -> ThreadPoolExecutor:
 
 def submit(messages: list[Message]) -> list[SubmitResult]:
     """Post each claimed message to its provider, concurrently; one result per message."""
-    return list(_executor().map(_send_one, messages))
+    results = list(_executor().map(_send_one, messages))
+    for result in results:
+        metrics.submit_seconds.observe(result.elapsed_ms / 1000)
+    return results
 
 
 def _send_one(message: Message) -> SubmitResult:
@@ -459,6 +463,9 @@ def _check_one(batch: _Batch, message: Message, result: SubmitResult, now, block
             return True
         kind = classify(parsed.error_code, result.http_status)
         code = parsed.error_code or f"http_{result.http_status}"
+        metrics.provider_errors.labels(
+            code=metrics.error_code_label(parsed.error_code, TABLE)
+        ).inc()
         title, details = parsed.error_title, parsed.error_details
     elif result.error.startswith("MissingCredential"):
         kind, code, title, details = (

@@ -17,6 +17,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core import metrics
+from core.alerts import alert
 from messaging.ledger import NewEvent, lock_messages, record
 from messaging.models import Message
 from messaging.notify import notify
@@ -110,7 +112,8 @@ def stalls_mark(*, reasons: dict, now=None) -> Counter:
             )
             flagged.append(message.pk)
             counts[str(reason)] += 1
-            log.warning(
+            metrics.stalls.labels(reason=str(reason)).inc()
+            log.info(
                 "message stalled",
                 extra={
                     "message_id": str(message.pk),
@@ -125,6 +128,15 @@ def stalls_mark(*, reasons: dict, now=None) -> Counter:
                 stalled=True, stalled_reason=reason, stalled_at=now
             )
         record(events, locked=True)
+        by_tenant: Counter = Counter(
+            (m.tenant.slug, str(reasons[m.pk])) for m in messages if m.pk in set(flagged)
+        )
+        for (slug, reason), n in by_tenant.items():
+            transaction.on_commit(
+                lambda s=slug, r=reason, n=n: alert(
+                    f"{n} message(s) stalled: {r}", tenant=s, reason=r, count=n
+                )
+            )
         notify(
             {
                 pk: (

@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.alerts import alert
 from core.errors import Conflict, ValidationFailed
 from tenants.models import ApiKey, Provider, SenderNumber, SenderStatus, Tenant
 from tenants.signals import sending_resumed
@@ -119,6 +120,17 @@ def sender_block(*, sender: SenderNumber, reason: str, by: str) -> bool:
         status_changed_at=timezone.now(),
         status_changed_by=by[:150],
     )
+    if changed:
+        slug = Tenant.objects.filter(pk=sender.tenant_id).values_list("slug", flat=True).first()
+        transaction.on_commit(
+            lambda: alert(
+                "sender blocked: sending stopped",
+                tenant=slug or "",
+                level="error",
+                sender=sender.phone_number_id,
+                reason=reason,
+            )
+        )
     return bool(changed)
 
 

@@ -27,6 +27,8 @@ from datetime import datetime, timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core import metrics
+from core.alerts import alert
 from core.db import is_transient, retry_transient
 from messaging.inbound import inbound_record, orphans_resolve, statuses_apply
 from messaging.reports import InboundReport, StatusReport
@@ -274,6 +276,8 @@ def _process_claimed(limit: int, ids: list[int] | None) -> Counter:
                     row.status, row.error = DeliveryStatus.FAILED, repr(exc)[:2000]
                     row.save(update_fields=["status", "error"])
         counts["deliveries"] += len(rows)
+        for row in rows:
+            metrics.webhook_deliveries.labels(status=row.status).inc()
     return counts
 
 
@@ -303,10 +307,11 @@ def deliveries_overdue(*, older_than: timedelta, now=None, limit: int = 5000) ->
         .values_list("pk", flat=True)[:limit]
     )
     if ids:
-        log.error(
-            "%d webhook deliveries waited over %ss to be processed; processing them now",
-            len(ids),
-            int(older_than.total_seconds()),
+        alert(
+            f"{len(ids)} webhook deliveries waited over {int(older_than.total_seconds())}s "
+            "to be processed; processing them now",
+            level="error",
+            count=len(ids),
         )
         for start in range(0, len(ids), 500):
             deliveries_process(ids=ids[start : start + 500])

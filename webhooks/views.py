@@ -12,16 +12,38 @@ body over ``WEBHOOK_MAX_BYTES`` → 413; anything signed is stored and answered 
 when it is not JSON (a retry would not help; operators see it flagged ``invalid``).
 """
 
+import functools
 import hmac
+import time
 
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from core import metrics
 from core.api import error_body
 from tenants.models import SenderNumber
 from webhooks import services
+
+OUTCOMES = {200: "stored", 401: "rejected", 403: "refused", 413: "too_large"}
+
+
+def _measured(view):
+    """Count each POST by outcome and time it (verify, store, answer)."""
+
+    @functools.wraps(view)
+    def measured(request, *args, **kwargs):
+        if request.method != "POST":
+            return view(request, *args, **kwargs)
+        started = time.perf_counter()
+        response = view(request, *args, **kwargs)
+        metrics.webhook_ingest_seconds.observe(time.perf_counter() - started)
+        outcome = OUTCOMES.get(response.status_code, str(response.status_code))
+        metrics.webhook_requests.labels(outcome=outcome).inc()
+        return response
+
+    return measured
 
 
 def _too_large(request) -> bool:
@@ -57,6 +79,7 @@ def _accept(provider: str, request, body: bytes, sender_id=None) -> HttpResponse
 
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
+@_measured
 def whatsapp(request):
     if request.method == "GET":
         params = request.GET
@@ -81,6 +104,7 @@ def whatsapp(request):
 
 @csrf_exempt
 @require_http_methods(["POST"])
+@_measured
 def dialog360(request, token: str):
     if _too_large(request):
         return JsonResponse(error_body("payload_too_large", "The body is too large."), status=413)

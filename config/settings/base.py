@@ -210,19 +210,27 @@ WAYPOST_CALLBACK_LEASE = env.int("WAYPOST_CALLBACK_LEASE", default=60)
 # Extra task modules to load (the benchmarks' baseline tasks: bench.tasks).
 CELERY_IMPORTS = env.list("CELERY_IMPORTS", default=[])
 
+# --- Metrics (operations/metrics.py) -----------------------------------------------------------
+# With a token, /metrics needs `Authorization: Bearer <token>`; without, only these networks.
+WAYPOST_METRICS_TOKEN = env("WAYPOST_METRICS_TOKEN", default="")
+WAYPOST_METRICS_ALLOW = env.list("WAYPOST_METRICS_ALLOW", default=["127.0.0.1/32", "::1/128"])
+
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+# `json`: one JSON object per line (core.logging.JsonFormatter); `plain` otherwise.
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"mask_phone_numbers": {"()": "core.logging.MaskPhoneNumbersFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "core.logging.JsonFormatter"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
             "filters": ["mask_phone_numbers"],
         },
     },
@@ -241,6 +249,8 @@ if SENTRY_DSN:
     from sentry_sdk.integrations.celery import CeleryIntegration
     from sentry_sdk.integrations.django import DjangoIntegration
 
+    from core.sentry import before_send
+
     sentry_sdk.init(
         dsn=SENTRY_DSN,
         environment=SENTRY_ENVIRONMENT,
@@ -250,4 +260,5 @@ if SENTRY_DSN:
         # local variables of stack frames (they hold recipients and payloads).
         send_default_pii=False,
         include_local_variables=False,
+        before_send=before_send,
     )
