@@ -1,14 +1,83 @@
-"""Admin for on-call staff: inspect messages and their ledger; resend or give up on stuck
-ones. The ledger is read-only here as in the database: no add, change or delete."""
+"""The on-call admin for messages: find the message, see what happened and what comes next,
+act on it with a reason.
 
+* Scoped: staff see and act on their tenants only (``tenants.scoping``).
+* Lists show a short id, the tenant, the masked recipient (in full only with the
+  ``messaging.view_recipient`` permission), the template, the state as a badge, the stall and
+  the error; filters for tenant, state, stall, error code and class, sender, template and age;
+  search by id, wamid, idempotency key or recipient.
+* A message page is a summary (state, stall, error class, what Waypost does next and when) and
+  the ledger as a timeline, payloads folded.
+* Actions need a reason, recorded as an operator event with the user: retry now (for an
+  ``unknown`` submit only with "I accept a possible duplicate"), cancel, mark resolved (a
+  stall dealt with), mark failed (give up).
+
+The ledger is read-only here as in the database: no add, change or delete.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from datetime import timedelta
+
+from django import forms
 from django.contrib import admin, messages
-from django.utils.html import format_html
+from django.db.models import Count
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from core.errors import WaypostError
 from core.logging import mask_phone
 from messaging.models import Message, MessageEvent, Suppression
-from messaging.services import message_mark_failed, message_requeue
-from messaging.states import EventSource
+from messaging.selectors import message_next_step, message_timeline
+from messaging.services import (
+    message_cancel,
+    message_mark_failed,
+    message_requeue,
+    message_resolve,
+)
+from messaging.states import EventSource, MessageState
+from tenants.scoping import TenantScopedAdmin
+
+S = MessageState
+_current = threading.local()
+BADGES = {
+    S.QUEUED: "#6c757d",
+    S.SUBMITTING: "#0d6efd",
+    S.RETRY_SCHEDULED: "#946c00",
+    S.UNKNOWN: "#c35a00",
+    S.ACCEPTED: "#0d6efd",
+    S.HELD: "#946c00",
+    S.SENT: "#0a7ea4",
+    S.DELIVERED: "#1e7e34",
+    S.READ: "#14532d",
+    S.FAILED: "#b02a37",
+    S.REJECTED: "#b02a37",
+    S.CANCELLED: "#6c757d",
+}
+_BADGE = (
+    '<span style="background:{};color:#fff;padding:2px 8px;border-radius:10px;font-size:11px;'
+    'font-weight:600;white-space:nowrap">{}</span>'
+)
+
+
+def badge(state: str) -> str:
+    return format_html(_BADGE, BADGES.get(state, "#555"), state)
+
+
+def can_see_recipients(request) -> bool:
+    return request.user.has_perm("messaging.view_recipient")
+
+
+def ago(when) -> str:
+    seconds = int((timezone.now() - when).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
 
 
 class ReadOnlyMixin:
@@ -22,81 +91,388 @@ class ReadOnlyMixin:
         return False
 
 
-class MessageEventInline(ReadOnlyMixin, admin.TabularInline):
-    model = MessageEvent
-    fields = ("occurred_at", "type", "source", "round", "detail", "recorded_at")
-    readonly_fields = fields
-    ordering = ("occurred_at", "id")
-    extra = 0
+# --- filters --------------------------------------------------------------------------------------
+
+
+class AgeFilter(admin.SimpleListFilter):
+    title = "age"
+    parameter_name = "age"
+    SPANS = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7)}
+
+    def lookups(self, request, model_admin):
+        return [
+            ("1h", "Last hour"),
+            ("24h", "Last 24 hours"),
+            ("7d", "Last 7 days"),
+            ("old", "Older"),
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value() == "old":
+            return queryset.filter(created_at__lt=timezone.now() - self.SPANS["7d"])
+        if self.value() in self.SPANS:
+            return queryset.filter(created_at__gte=timezone.now() - self.SPANS[self.value()])
+        return queryset
+
+
+class ErrorCodeFilter(admin.SimpleListFilter):
+    """The error codes that occur, most frequent first."""
+
+    title = "error code"
+    parameter_name = "error_code"
+
+    def lookups(self, request, model_admin):
+        codes = (
+            model_admin.get_queryset(request)
+            .exclude(error_code="")
+            .values_list("error_code")
+            .annotate(n=Count("pk"))
+            .order_by("-n")[:15]
+        )
+        return [(code, f"{code} ({n})") for code, n in codes]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(error_code=self.value()) if self.value() else queryset
+
+
+class TemplateFilter(admin.SimpleListFilter):
+    title = "template"
+    parameter_name = "template_name"
+
+    def lookups(self, request, model_admin):
+        names = (
+            model_admin.get_queryset(request)
+            .exclude(template_name="")
+            .values_list("template_name", flat=True)
+            .distinct()
+            .order_by("template_name")[:50]
+        )
+        return [(n, n) for n in names]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(template_name=self.value()) if self.value() else queryset
+
+
+# --- actions with a reason -----------------------------------------------------------------------
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        max_length=500,
+        help_text="Recorded in each message's ledger with your name.",
+    )
+    accept_duplicate = forms.BooleanField(
+        required=False,
+        label="I accept a possible duplicate",
+        help_text="An unknown submit may have reached the user: retrying can send it twice.",
+    )
+
+
+def _with_reason(title: str, *, duplicates_matter: bool = False):
+    """Turn ``apply(admin, request, message, reason, accept_duplicate)`` into an admin action
+    that first asks for a reason (and, when it matters, for the duplicate consent)."""
+
+    def decorator(apply):
+        def action(model_admin, request, queryset):
+            form = ReasonForm(request.POST if "apply" in request.POST else None)
+            unknown = queryset.filter(state=S.UNKNOWN).count() if duplicates_matter else 0
+            if form.is_bound and form.is_valid():
+                if unknown and not form.cleaned_data["accept_duplicate"]:
+                    form.add_error("accept_duplicate", "Required to retry an unknown submit.")
+                else:
+                    done = 0
+                    for message in queryset:
+                        try:
+                            apply(model_admin, request, message, form.cleaned_data["reason"])
+                            done += 1
+                        except WaypostError as exc:
+                            model_admin.message_user(
+                                request, f"{str(message.pk)[:8]}: {exc.message}", messages.WARNING
+                            )
+                    model_admin.message_user(request, f"{title}: {done} message(s).")
+                    return None
+            return TemplateResponse(
+                request,
+                "admin/messaging/message/action_reason.html",
+                {
+                    **model_admin.admin_site.each_context(request),
+                    "title": title,
+                    "form": form,
+                    "queryset": queryset,
+                    "unknown": unknown,
+                    "action": apply.__name__,
+                    "opts": model_admin.model._meta,
+                    "selected": [str(pk) for pk in queryset.values_list("pk", flat=True)],
+                    "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                },
+            )
+
+        action.__name__ = apply.__name__
+        return admin.action(description=title)(action)
+
+    return decorator
+
+
+def _by(request, reason: str) -> str:
+    return f"{reason} — {request.user}"
+
+
+# --- the message admin ------------------------------------------------------------------------
 
 
 @admin.register(Message)
-class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class MessageAdmin(ReadOnlyMixin, TenantScopedAdmin):
     list_display = (
-        "id",
+        "short_id",
         "tenant",
-        "masked_recipient",
+        "recipient_display",
         "template_name",
+        "state_badge",
+        "stall",
+        "error",
+        "age",
+        "attempts",
+    )
+    list_display_links = ("short_id",)
+    list_filter = (
+        "tenant",
         "state",
         "stalled",
-        "attempts",
-        "error_code",
-        "state_changed_at",
+        "stalled_reason",
+        "error_class",
+        ErrorCodeFilter,
+        "sender",
+        TemplateFilter,
+        AgeFilter,
     )
-    list_filter = ("state", "stalled", "error_class", "tenant")
-    search_fields = ("id", "provider_message_id", "idempotency_key")
+    search_fields = ("=provider_message_id", "=idempotency_key")
+    search_help_text = "A message id, wamid, idempotency key or recipient (+4915…)."
     list_select_related = ("tenant",)
-    inlines = [MessageEventInline]
-    actions = ["resend", "mark_failed"]
-    readonly_fields = [f.name for f in Message._meta.fields]
+    list_per_page = 50
+    show_full_result_count = False
+    actions = ["retry_now", "cancel", "mark_resolved", "mark_failed"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": (
+                    "summary",
+                    "next_step",
+                    "error_panel",
+                )
+            },
+        ),
+        ("Timeline", {"fields": ("timeline",)}),
+        ("Message", {"fields": ("request_panel",), "classes": ("collapse",)}),
+    ]
+    readonly_fields = ("summary", "next_step", "error_panel", "timeline", "request_panel")
 
     def has_change_permission(self, request, obj=None):
         return request.method in ("GET", "HEAD") or obj is None  # view page + actions only
 
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        try:
+            return queryset.filter(pk=uuid.UUID(term)), False
+        except ValueError:
+            pass
+        if term.startswith("+") or term.isdigit():
+            number = term if term.startswith("+") else f"+{term}"
+            return queryset.filter(recipient=number), False
+        return super().get_search_results(request, queryset, term)
+
+    # --- list columns ---
+
+    @admin.display(description="id", ordering="id")
+    def short_id(self, obj):
+        return format_html('<code title="{}">{}</code>', obj.pk, str(obj.pk)[:8])
+
     @admin.display(description="to")
-    def masked_recipient(self, obj):
-        return format_html("<code>{}</code>", mask_phone(obj.recipient))
+    def recipient_display(self, obj):
+        shown = obj.recipient if can_see_recipients(_current.request) else mask_phone(obj.recipient)
+        return format_html("<code>{}</code>", shown)
 
-    @admin.action(description="Resend (new round; may duplicate an unknown submit)")
-    def resend(self, request, queryset):
-        self._each(
-            request,
-            queryset,
-            lambda m: message_requeue(
-                message=m, source=EventSource.OPERATOR, reason=f"resent by {request.user}"
+    @admin.display(description="state", ordering="state")
+    def state_badge(self, obj):
+        return badge(obj.state)
+
+    @admin.display(description="stalled", ordering="stalled")
+    def stall(self, obj):
+        if not obj.stalled:
+            return ""
+        return format_html(_BADGE, "#c35a00", obj.get_stalled_reason_display() or "stalled")
+
+    @admin.display(description="error")
+    def error(self, obj):
+        if not obj.error_code:
+            return ""
+        return format_html(
+            '<code>{}</code> <span style="color:#666">{}</span>',
+            obj.error_code,
+            obj.get_error_class_display(),
+        )
+
+    @admin.display(description="created", ordering="created_at")
+    def age(self, obj):
+        return format_html(
+            '<span title="{}">{}</span>', obj.created_at.isoformat(), ago(obj.created_at)
+        )
+
+    # The display methods below need the request (may this user see numbers?); admin
+    # instances are shared by all threads, so it is kept per thread.
+    def changelist_view(self, request, extra_context=None):
+        _current.request = request
+        return super().changelist_view(request, extra_context)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        _current.request = request
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    # --- the message page ---
+
+    @admin.display(description="message")
+    def summary(self, obj):
+        to = obj.recipient if can_see_recipients(_current.request) else mask_phone(obj.recipient)
+        template = f"{obj.template_name} ({obj.template_language})" if obj.template_name else "text"
+        rows = [
+            ("id", format_html("<code>{}</code>", obj.pk)),
+            (
+                "state",
+                format_html(
+                    "{} since {} ({})",
+                    badge(obj.state),
+                    obj.state_changed_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                    ago(obj.state_changed_at),
+                ),
+            ),
+            ("tenant", obj.tenant.slug),
+            ("to", format_html("<code>{}</code>", to)),
+            ("from", obj.sender.phone_number_id),
+            ("template", template),
+            ("wamid", format_html("<code>{}</code>", obj.provider_message_id or "—")),
+            ("attempts", f"{obj.attempts} (round {obj.round})"),
+            ("idempotency key", format_html("<code>{}</code>", obj.idempotency_key)),
+            (
+                "metadata",
+                format_html("<code>{}</code>", json.dumps(obj.metadata, ensure_ascii=False)),
+            ),
+        ]
+        if obj.stalled:
+            rows.insert(
+                2, ("stalled", format_html(_BADGE, "#c35a00", obj.get_stalled_reason_display()))
+            )
+        return format_html(
+            '<table style="border:0">{}</table>',
+            format_html_join(
+                "",
+                '<tr><th style="text-align:left;padding-right:16px">{}</th><td>{}</td></tr>',
+                rows,
             ),
         )
 
-    @admin.action(description="Mark failed (give up)")
-    def mark_failed(self, request, queryset):
-        self._each(
-            request,
-            queryset,
-            lambda m: message_mark_failed(
-                message=m, source=EventSource.OPERATOR, reason=f"marked failed by {request.user}"
+    @admin.display(description="what next")
+    def next_step(self, obj):
+        return format_html("<strong>{}</strong>", message_next_step(message=obj))
+
+    @admin.display(description="error")
+    def error_panel(self, obj):
+        if not obj.error_code:
+            return "—"
+        return format_html(
+            "<code>{}</code> {}<br><span style='color:#666'>{} — class: <strong>{}</strong></span>",
+            obj.error_code,
+            obj.error_title,
+            obj.error_details or "",
+            obj.get_error_class_display(),
+        )
+
+    @admin.display(description="ledger")
+    def timeline(self, obj):
+        rows = []
+        for event in message_timeline(message=obj):
+            detail = json.dumps(event["detail"], indent=2, ensure_ascii=False, default=str)
+            if not can_see_recipients(_current.request):
+                detail = mask_phone(detail)
+            folded = (
+                format_html("<details><summary>detail</summary><pre>{}</pre></details>", detail)
+                if event["detail"]
+                else ""
+            )
+            rows.append(
+                (
+                    event["recorded_at"].strftime("%H:%M:%S.%f")[:-3],
+                    event["occurred_at"].strftime("%Y-%m-%d %H:%M:%S"),
+                    event["type"],
+                    event["source"],
+                    badge(event["state"]) if event["state"] else "",
+                    folded,
+                )
+            )
+        return format_html(
+            "<table><thead><tr><th>recorded</th><th>happened</th><th>event</th><th>source</th>"
+            "<th>state</th><th></th></tr></thead><tbody>{}</tbody></table>",
+            format_html_join(
+                "",
+                "<tr><td><code>{}</code></td><td>{}</td><td><strong>{}</strong></td><td>{}</td>"
+                "<td>{}</td><td>{}</td></tr>",
+                rows,
             ),
         )
 
-    def _each(self, request, queryset, action):
-        done = 0
-        for message in queryset:
-            try:
-                action(message)
-                done += 1
-            except WaypostError as exc:
-                self.message_user(request, f"{message.pk}: {exc.message}", messages.WARNING)
-        self.message_user(request, f"{done} message(s) updated.")
+    @admin.display(description="request and payload")
+    def request_panel(self, obj):
+        payload = json.dumps(obj.payload or obj.parameters, indent=2, ensure_ascii=False)
+        if not can_see_recipients(_current.request):
+            payload = mask_phone(payload)
+        return format_html("<pre>{}</pre>", payload)
+
+    # --- actions ---
+
+    @_with_reason("Retry now", duplicates_matter=True)
+    def retry_now(self, request, message, reason):
+        message_requeue(message=message, source=EventSource.OPERATOR, reason=_by(request, reason))
+
+    @_with_reason("Cancel")
+    def cancel(self, request, message, reason):
+        message_cancel(
+            tenant=message.tenant,
+            message_id=message.pk,
+            source=EventSource.OPERATOR,
+            reason=_by(request, reason),
+        )
+
+    @_with_reason("Mark resolved (stall dealt with)")
+    def mark_resolved(self, request, message, reason):
+        message_resolve(message=message, source=EventSource.OPERATOR, reason=_by(request, reason))
+
+    @_with_reason("Mark failed (give up)")
+    def mark_failed(self, request, message, reason):
+        message_mark_failed(
+            message=message, source=EventSource.OPERATOR, reason=_by(request, reason)
+        )
 
 
 @admin.register(MessageEvent)
-class MessageEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("occurred_at", "message", "type", "source", "round")
+class MessageEventAdmin(ReadOnlyMixin, TenantScopedAdmin):
+    tenant_path = "message__tenant"
+    list_display = ("recorded_at", "message_short", "type", "source", "round")
     list_filter = ("type", "source")
-    search_fields = ("message__id",)
+    search_fields = ("=message__id",)
+    list_select_related = ("message",)
+    show_full_result_count = False
+
+    @admin.display(description="message")
+    def message_short(self, obj):
+        return format_html("<code>{}</code>", str(obj.message_id)[:8])
 
 
 @admin.register(Suppression)
-class SuppressionAdmin(admin.ModelAdmin):
-    list_display = ("tenant", "recipient", "reason", "created_at")
+class SuppressionAdmin(TenantScopedAdmin):
+    list_display = ("tenant", "masked_recipient", "reason", "created_at")
     list_filter = ("tenant", "reason")
-    search_fields = ("recipient",)
+    search_fields = ("=recipient",)
+
+    @admin.display(description="recipient")
+    def masked_recipient(self, obj):
+        return format_html("<code>{}</code>", mask_phone(obj.recipient))

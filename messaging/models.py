@@ -71,6 +71,7 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("view_recipient", "Can see recipients' phone numbers in full")]
         constraints = [
             models.UniqueConstraint(
                 fields=["tenant", "idempotency_key"], name="message_idempotency_key_per_tenant"

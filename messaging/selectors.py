@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from core.errors import NotFound
 from messaging.models import InboundMessage, Message, MessageEvent
@@ -46,12 +47,69 @@ def message_get(*, tenant: Tenant, message_id) -> Message:
 
 
 def _sort_key(event: MessageEvent):
-    """Meta's timestamps are whole seconds: an event stamped T happened during second T, so it
-    sorts at the end of that second, after our own sub-second events of the same second."""
-    at = event.occurred_at
-    if event.source == "webhook" and at.microsecond == 0:
-        at = at + timedelta(microseconds=999_999)
-    return at, event.recorded_at, event.pk
+    """In the order Waypost learned the facts (its own clock, under the message's lock). A
+    provider's timestamp is whole seconds and from another clock: sorting by it could list a
+    status before the submit that caused it. Each event still shows when it happened."""
+    return event.recorded_at, event.pk
+
+
+def message_next_step(*, message: Message, now=None) -> str:
+    """What Waypost will do next with ``message``, and when — in words, for the admin."""
+    from django.conf import settings
+
+    from messaging.stalls import AUTH_TTL_SECONDS, HELD_SECONDS
+
+    now = now or timezone.now()
+    tenant, sender = message.tenant, message.sender
+    since = message.state_changed_at
+
+    def at(seconds) -> str:
+        when = since + timedelta(seconds=seconds)
+        return "now" if when <= now else f"at {when:%Y-%m-%d %H:%M:%S} UTC"
+
+    if message.stalled:
+        return (
+            f"Stalled ({message.get_stalled_reason_display().lower()}) since "
+            f"{message.stalled_at:%Y-%m-%d %H:%M} UTC: waiting for an operator; a late status "
+            "clears it by itself."
+        )
+    match message.state:
+        case "queued" | "retry_scheduled":
+            if not tenant.active:
+                return "Waits: the tenant is deactivated."
+            if sender.status != "active":
+                return (
+                    f"Waits for its sender to be reactivated ({sender.status}: "
+                    f"{sender.status_reason})."
+                )
+            if message.next_attempt_at and message.next_attempt_at > now:
+                return f"Next attempt at {message.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC."
+            return "Due: the tenant's next drain sends it (now)."
+        case "submitting":
+            return (
+                "Being submitted; with no answer it becomes unknown "
+                f"{at(settings.WAYPOST_SUBMIT_STUCK_AFTER)}."
+            )
+        case "unknown":
+            return (
+                f"Outcome unknown: the tenant's policy ({tenant.ambiguous_policy}) applies "
+                f"{at(tenant.ambiguous_grace_seconds)} unless a status webhook settles it."
+            )
+        case "accepted":
+            return f"Waits for Meta's status; flagged stalled {at(tenant.stall_accepted_seconds)}."
+        case "held":
+            return f"Held by Meta (pacing); flagged stalled {at(HELD_SECONDS)}."
+        case "sent":
+            limit = (
+                min(tenant.stall_sent_seconds, AUTH_TTL_SECONDS)
+                if message.template_category == "AUTHENTICATION"
+                else tenant.stall_sent_seconds
+            )
+            return f"Waits for `delivered`; flagged stalled {at(limit)}."
+        case "delivered":
+            return "Delivered. `read` may never come (read receipts can be off): nothing to do."
+        case _:
+            return "Final: nothing more will happen."
 
 
 def message_timeline(*, message: Message) -> list[dict]:

@@ -348,7 +348,9 @@ def message_create_batch(*, tenant: Tenant, items: Any) -> list[BatchItemResult]
     return results
 
 
-def message_cancel(*, tenant: Tenant, message_id, source: str = EventSource.API) -> Message:
+def message_cancel(
+    *, tenant: Tenant, message_id, source: str = EventSource.API, reason: str = ""
+) -> Message:
     """Cancel a message that has not been submitted yet (409 ``not_cancellable`` otherwise)."""
     with transaction.atomic():
         message = Message.objects.select_for_update().filter(tenant=tenant, pk=message_id).first()
@@ -360,7 +362,11 @@ def message_cancel(*, tenant: Tenant, message_id, source: str = EventSource.API)
                 "retry_scheduled ones can.",
                 code="not_cancellable",
             )
-        record([NewEvent(message.pk, E.CANCELLED, source, round=message.round)], locked=True)
+        detail = {"reason": reason} if reason else {}
+        record(
+            [NewEvent(message.pk, E.CANCELLED, source, round=message.round, detail=detail)],
+            locked=True,
+        )
     message.refresh_from_db()
     return message
 
@@ -396,6 +402,33 @@ def message_requeue(*, message: Message, source: str, reason: str) -> Message:
             locked=True,
         )
         transaction.on_commit(lambda: _publish([message]))
+    return message
+
+
+def message_resolve(*, message: Message, source: str, reason: str) -> Message:
+    """An operator dealt with a stalled message (told the customer, checked with Meta): the
+    stall flag is cleared with the reason; the state stays what the provider said."""
+    with transaction.atomic():
+        message = Message.objects.select_for_update().get(pk=message.pk)
+        if not message.stalled:
+            raise Conflict("The message is not stalled.", code="not_stalled")
+        record(
+            [
+                NewEvent(
+                    message.pk,
+                    E.STALL_CLEARED,
+                    source,
+                    round=message.round,
+                    detail={"reason": message.stalled_reason, "resolved": reason},
+                    dedupe_key=f"stall_resolved:{message.stalled_reason}:{message.stalled_at}",
+                )
+            ],
+            locked=True,
+        )
+        Message.objects.filter(pk=message.pk).update(
+            stalled=False, stalled_reason="", stalled_at=None
+        )
+    message.refresh_from_db()
     return message
 
 

@@ -12,6 +12,7 @@ from core.errors import WaypostError
 from templates_registry.forms import MessageTemplateForm, pretty_json
 from templates_registry.models import MessageTemplate, TemplateStatus
 from templates_registry.services import template_create, template_update, templates_sync
+from tenants.scoping import TenantScopedAdmin
 
 BADGE_COLOURS = {
     TemplateStatus.APPROVED: "#1e7e34",
@@ -25,7 +26,7 @@ BADGE_COLOURS = {
 
 
 @admin.register(MessageTemplate)
-class MessageTemplateAdmin(admin.ModelAdmin):
+class MessageTemplateAdmin(TenantScopedAdmin):
     form = MessageTemplateForm
     list_display = (
         "name",

@@ -4,11 +4,15 @@ Secrets never appear here: senders show only the *name* of their credential vari
 API key's secret is displayed once, in the confirmation message right after it is created.
 """
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from tenants.models import SenderNumber, SenderStatus, Tenant
+from tenants.models import ApiKey, SenderNumber, SenderStatus, StaffScope, Tenant
+from tenants.scoping import TenantScopedAdmin
 from tenants.services import (
+    api_key_create,
+    api_key_revoke,
     sender_set_status,
     tenant_set_active,
 )
@@ -38,7 +42,9 @@ class SenderNumberInline(admin.TabularInline):
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(TenantScopedAdmin):
+    tenant_path = "pk"
+
     list_display = ("slug", "name", "active", "param_policy", "created_at")
     list_filter = ("active", "param_policy")
     search_fields = ("slug", "name")
@@ -60,7 +66,7 @@ class TenantAdmin(admin.ModelAdmin):
 
 
 @admin.register(SenderNumber)
-class SenderNumberAdmin(admin.ModelAdmin):
+class SenderNumberAdmin(TenantScopedAdmin):
     list_display = (
         "phone_number_id",
         "tenant",
@@ -110,3 +116,67 @@ class SenderNumberAdmin(admin.ModelAdmin):
                 by=str(request.user),
             )
         self.message_user(request, f"{verb.capitalize()} {queryset.count()} sender(s).")
+
+
+class ApiKeyCreateForm(forms.ModelForm):
+    class Meta:
+        model = ApiKey
+        fields = ("tenant", "name")
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(TenantScopedAdmin):
+    list_display = ("prefix", "tenant", "name", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("tenant",)
+    list_select_related = ("tenant",)
+    readonly_fields = ("prefix", "created_at", "last_used_at", "revoked_at")
+    actions = ["revoke"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = ApiKeyCreateForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("tenant", "name")
+        return ("tenant", "name", "prefix", "created_at", "last_used_at", "revoked_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("tenant", *self.readonly_fields) if obj else ()
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        issued = api_key_create(tenant=form.cleaned_data["tenant"], name=form.cleaned_data["name"])
+        form.instance = obj = issued.api_key
+        self.message_user(
+            request,
+            f"API key created. Copy it now; it is not shown again: {issued.raw}",
+            messages.WARNING,
+        )
+
+    @admin.action(description="Revoke selected API keys")
+    def revoke(self, request, queryset):
+        for api_key in queryset:
+            api_key_revoke(api_key=api_key)
+        self.message_user(request, f"Revoked {queryset.count()} key(s).")
+
+
+@admin.register(StaffScope)
+class StaffScopeAdmin(admin.ModelAdmin):
+    """Which tenants a staff user sees (superusers and ``all_tenants`` see every one)."""
+
+    list_display = ("user", "tenant_list")
+    filter_horizontal = ("tenants",)
+
+    def _superuser(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    has_module_permission = has_view_permission = has_change_permission = _superuser
+    has_add_permission = has_delete_permission = _superuser
+
+    @admin.display(description="tenants")
+    def tenant_list(self, obj):
+        return ", ".join(obj.tenants.values_list("slug", flat=True)) or "—"

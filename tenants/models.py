@@ -221,3 +221,19 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class StaffScope(models.Model):
+    """The tenants a staff user may see and act on in the admin. Superusers, and users with
+    the ``tenants.all_tenants`` permission, see every tenant; a staff user without a scope
+    sees none."""
+
+    user = models.OneToOneField("auth.User", on_delete=models.CASCADE, related_name="staff_scope")
+    tenants = models.ManyToManyField(Tenant, blank=True, related_name="staff_scopes")
+
+    class Meta:
+        verbose_name = "staff scope"
+        permissions = [("all_tenants", "Can see and act on every tenant in the admin")]
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.tenants.count()} tenant(s)"

@@ -2,12 +2,17 @@
 
 from django.contrib import admin
 
+from tenants.scoping import TenantScopedAdmin
 from webhooks.models import RejectedWebhook, WebhookDelivery
 from webhooks.services import deliveries_replay
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(TenantScopedAdmin):
+    # A Meta delivery may name several tenants' numbers: staff limited to some tenants see
+    # only deliveries from their tenants' own routes (360dialog).
+    tenant_path = "sender__tenant"
+
     list_display = ("id", "provider", "received_at", "status", "events", "processed_at", "error")
     list_filter = ("status", "provider")
     readonly_fields = (
@@ -45,7 +50,16 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
 @admin.register(RejectedWebhook)
 class RejectedWebhookAdmin(admin.ModelAdmin):
+    """Calls that failed authentication: for security review, by staff who see every tenant."""
+
     list_display = ("received_at", "reason", "remote_addr", "path", "body_size")
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser or request.user.has_perm("tenants.all_tenants")
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_module_permission(request) and super().has_view_permission(request, obj)
+
     list_filter = ("reason",)
     readonly_fields = (
         "received_at",

@@ -31,17 +31,20 @@ def test_ledger_cannot_be_added_changed_or_deleted_in_the_admin(admin_client, me
     assert MessageEvent.objects.get(pk=event.pk).type == "requested"
 
 
-def test_message_page_shows_the_timeline_and_masks_the_number(admin_client, message):
+def test_message_page_shows_the_timeline(admin_client, message):
     page = admin_client.get(f"/admin/messaging/message/{message.pk}/change/")
-    assert page.status_code == 200 and "requested" in page.content.decode()
-    listing = admin_client.get("/admin/messaging/message/").content.decode()
-    assert "+491*******678" in listing and "+4915112345678" not in listing
+    assert page.status_code == 200 and "<strong>requested</strong>" in page.content.decode()
 
 
 def test_operator_can_mark_a_message_failed(admin_client, message):
     response = admin_client.post(
         "/admin/messaging/message/",
-        {"action": "mark_failed", "_selected_action": [str(message.pk)]},
+        {
+            "action": "mark_failed",
+            "_selected_action": [str(message.pk)],
+            "apply": "1",
+            "reason": "gave up",
+        },
     )
     assert response.status_code == 302
     message.refresh_from_db()

@@ -1,0 +1,139 @@
+"""Callbacks for on-call staff: each tenant's endpoint and its health, and the outbox —
+every event with its attempts, dead letters to replay."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin
+from django.utils.html import format_html
+
+from callbacks.models import CallbackAttempt, CallbackEndpoint, CallbackEvent, CallbackStatus
+from callbacks.services import callbacks_replay
+from tenants.scoping import TenantScopedAdmin
+
+COLOURS = {
+    CallbackStatus.PENDING: "#946c00",
+    CallbackStatus.DELIVERED: "#1e7e34",
+    CallbackStatus.DEAD: "#b02a37",
+}
+
+
+@admin.register(CallbackEndpoint)
+class CallbackEndpointAdmin(TenantScopedAdmin):
+    list_display = ("tenant", "url", "health", "failures", "last_success_at", "events")
+    readonly_fields = (
+        "tenant",
+        "secrets_shown",
+        "enabled",
+        "disabled_reason",
+        "disabled_at",
+        "failures",
+        "retry_at",
+        "last_success_at",
+    )
+    fields = ("tenant", "url", "event_types", *readonly_fields[1:])
+
+    def has_add_permission(self, request):
+        return False  # tenants set their endpoint through the API (secret shown once there)
+
+    @admin.display(description="secrets")
+    def secrets_shown(self, obj):
+        """Only a prefix of each secret, and whether it is current or about to expire."""
+        shown = []
+        for secret in obj.secrets:
+            expires = secret.get("expires_at")
+            state = f"until {expires[:16]}" if expires else "current"
+            shown.append(f"{secret['secret'][:10]}… ({state})")
+        return ", ".join(shown) or "—"
+
+    @admin.display(description="health")
+    def health(self, obj):
+        if not obj.enabled:
+            return format_html(
+                '<span style="color:#b02a37">disabled: {}</span>', obj.disabled_reason
+            )
+        if obj.failures:
+            return format_html(
+                '<span style="color:#c35a00">failing ({} in a row)</span>', obj.failures
+            )
+        return format_html('<span style="color:#1e7e34">ok</span>')
+
+    @admin.display(description="events")
+    def events(self, obj):
+        return ", ".join(obj.event_types)
+
+
+class AttemptInline(admin.TabularInline):
+    model = CallbackAttempt
+    fields = ("attempted_at", "status_code", "duration_ms", "error", "response_excerpt")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CallbackEvent)
+class CallbackEventAdmin(TenantScopedAdmin):
+    list_display = (
+        "short_id",
+        "tenant",
+        "type",
+        "status_badge",
+        "attempts",
+        "last_status_code",
+        "created_at",
+        "delivered_at",
+    )
+    list_filter = ("status", "type", "tenant")
+    search_fields = ("=message_id",)
+    list_select_related = ("tenant",)
+    readonly_fields = (
+        "webhook_id",
+        "tenant",
+        "type",
+        "message_id",
+        "sequence",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "retry_until",
+        "last_status_code",
+        "last_error",
+        "created_at",
+        "delivered_at",
+        "body",
+    )
+    exclude = ("payload",)
+    inlines = [AttemptInline]
+    actions = ["replay"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return request.method in ("GET", "HEAD") or obj is None
+
+    @admin.display(description="id")
+    def short_id(self, obj):
+        return format_html('<code title="{}">{}</code>', obj.webhook_id, obj.webhook_id[:12])
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj):
+        return format_html(
+            '<span style="background:{};color:#fff;padding:2px 8px;border-radius:10px;'
+            'font-size:11px">{}</span>',
+            COLOURS.get(obj.status, "#555"),
+            obj.status,
+        )
+
+    @admin.display(description="body")
+    def body(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.payload, indent=2, ensure_ascii=False))
+
+    @admin.action(description="Replay (deliver again; same webhook-id)")
+    def replay(self, request, queryset):
+        count = callbacks_replay(events=list(queryset))
+        self.message_user(request, f"{count} callback(s) queued for delivery again.")

@@ -1,0 +1,53 @@
+"""The operations page in the admin (``/admin/operations/``): one screen for someone paged at
+night — per tenant (scoped to the user's tenants), counts by state for the last hour and day,
+stalls by reason, top error codes, webhook lag, queue depth per tenant queue, senders blocked
+by an alert, failing callback endpoints."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.template.response import TemplateResponse
+from django.urls import path
+
+from messaging.states import MessageState
+from operations.selectors import operations_overview
+from tenants.scoping import allowed_tenants
+
+
+def operations_view(request):
+    tenants = list(allowed_tenants(request.user).order_by("slug"))
+    chosen = request.GET.get("tenant", "")
+    shown = [t for t in tenants if t.slug == chosen] if chosen else tenants
+    overview = operations_overview(tenants=shown)
+    states = [s.value for s in MessageState]
+    return TemplateResponse(
+        request,
+        "admin/operations.html",
+        {
+            **admin.site.each_context(request),
+            "title": "Operations",
+            "tenants": tenants,
+            "chosen": chosen,
+            "overview": overview,
+            "state_rows": [
+                (s, overview["states_hour"].get(s, 0), overview["states_day"].get(s, 0))
+                for s in states
+                if overview["states_day"].get(s) or overview["states_hour"].get(s)
+            ],
+            "tenant_id": shown[0].pk if chosen and shown else "",
+        },
+    )
+
+
+_admin_urls = admin.site.get_urls
+
+
+def _get_urls():
+    return [
+        path("operations/", admin.site.admin_view(operations_view), name="operations"),
+        *_admin_urls(),
+    ]
+
+
+admin.site.get_urls = _get_urls
+admin.site.index_template = "admin/waypost_index.html"  # the index, with a link to Operations
