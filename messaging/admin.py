@@ -327,7 +327,15 @@ class MessageAdmin(ReadOnlyMixin, TenantScopedAdmin):
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         _current.request = request
-        return super().changeform_view(request, object_id, form_url, extra_context)
+        read_only = {  # a message changes through actions (with a reason), never by saving
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+            "show_delete": False,
+        }
+        return super().changeform_view(
+            request, object_id, form_url, {**(extra_context or {}), **read_only}
+        )
 
     # --- the message page ---
 

@@ -106,9 +106,9 @@ class EventSource(models.TextChoices):
 class StallReason(models.TextChoices):
     """Why the reconciler flagged a message (operations/reconciler.py has the rules)."""
 
-    ACCEPTED_NO_STATUS = "accepted_no_status", "Accepted, no status webhook since"
+    ACCEPTED_NO_STATUS = "accepted_no_status", "Accepted, no status webhook in time"
     HELD_TOO_LONG = "held_too_long", "Held for quality assessment for over an hour"
-    SENT_NOT_DELIVERED = "sent_not_delivered", "Sent, not delivered since"
+    SENT_NOT_DELIVERED = "sent_not_delivered", "Sent, not delivered in time"
     AUTH_TTL_PASSED = "auth_ttl_passed", "Authentication template not delivered within its TTL"
     UNKNOWN_OUTCOME = "unknown_outcome", "Submit outcome unknown past the grace period"
 

@@ -6,7 +6,8 @@
 # Starts both servers on free ports in a temporary directory, exports DATABASE_URL and
 # REDIS_URL, runs the command, stops the servers and removes the directory, and exits with
 # the command's status. Installs `postgresql` and `redis-server` with apt-get when they are
-# missing (CI runs as root on Debian). PostgreSQL refuses to run as root, so as root it runs
+# missing, and Chromium with its driver for the admin's browser test (CI runs as root on
+# Debian). PostgreSQL refuses to run as root, so as root it runs
 # as the `postgres` user, in a data directory that user owns.
 set -euo pipefail
 
@@ -25,6 +26,9 @@ ensure_installed() {
     local missing=()
     pg_bindir >/dev/null || missing+=(postgresql)
     command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+    # The admin's browser test: Debian's Chromium and its driver (nothing downloads a browser).
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
     [ ${#missing[@]} -eq 0 ] && return 0
     if [ "$(id -u)" -ne 0 ]; then
         log "missing: ${missing[*]}; install them (sudo apt-get install ${missing[*]}) and re-run"

@@ -1,0 +1,83 @@
+"""The on-call admin in a real browser: Debian's headless Chromium, driven by Selenium, logs in,
+opens a stalled message and saves a screenshot (``var/artifacts/stalled-message.png``)."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from django.utils import timezone
+
+from messaging.ledger import NewEvent, record
+from messaging.models import Message
+from messaging.states import EventSource, EventType
+
+from ..factories import MessageTemplateFactory
+from ..messaging.helpers import body
+from ..support.servers import ROOT
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ARTIFACT = ROOT / "var" / "artifacts" / "stalled-message.png"
+
+
+@pytest.fixture
+def browser():
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        pytest.skip(
+            "Debian's chromium and chromium-driver are missing (make test installs them as root)"
+        )
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--window-size=1400,1300",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_an_on_call_person_opens_a_stalled_message(browser, live_server, tenant_a):
+    from selenium.webdriver.common.by import By
+
+    User.objects.create_superuser("oncall", "oncall@example.com", "night-shift")
+    template = MessageTemplateFactory(tenant=tenant_a.tenant)
+    message_id = tenant_a.client.post(
+        "/api/v1/messages", body(template), format="json", HTTP_IDEMPOTENCY_KEY="k"
+    ).json()["id"]
+    facts = [
+        EventType.VALIDATED,
+        EventType.SUBMIT_STARTED,
+        EventType.ACCEPTED,
+        EventType.STATUS_SENT,
+    ]
+    for fact in facts:
+        record([NewEvent(message_id, fact, EventSource.PIPELINE)])
+    Message.objects.filter(pk=message_id).update(provider_message_id="wamid.HBgLMTY1MDM4Nzk0")
+    from messaging.stalls import stalls_mark
+
+    stalls_mark(
+        reasons={Message.objects.get(pk=message_id).pk: "sent_not_delivered"}, now=timezone.now()
+    )
+
+    browser.get(f"{live_server.url}/admin/login/")
+    browser.find_element(By.NAME, "username").send_keys("oncall")
+    browser.find_element(By.NAME, "password").send_keys("night-shift")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    browser.get(f"{live_server.url}/admin/messaging/message/?stalled__exact=1")
+    browser.find_element(By.LINK_TEXT, message_id[:8]).click()
+    page = browser.page_source
+    assert "Sent, not delivered in time" in page and "flagged_stalled" in page
+    Path(ARTIFACT).parent.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACT))
+    assert ARTIFACT.stat().st_size > 10_000
