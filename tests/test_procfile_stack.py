@@ -22,7 +22,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def stack_env():
+def stack_env(tmp_path):
+    metrics_dir = tmp_path / "metrics"
     base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
     with psycopg.connect(base + "/postgres", autocommit=True) as conn:
         conn.execute("DROP DATABASE IF EXISTS waypost_stack")
@@ -47,6 +48,7 @@ def stack_env():
         "SANDBOX_URL": f"http://127.0.0.1:{sandbox}",
         "SANDBOX_APPROVE_AFTER": "0",
         "SANDBOX_WEBHOOK_URL": f"http://127.0.0.1:{web}/webhooks/whatsapp",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
     }
 
 
@@ -124,6 +126,10 @@ def test_procfile_stack_sends_a_message_to_read(stack_env):
         ) != "read":
             assert time.monotonic() < deadline, f"stuck in {state}"
             time.sleep(0.3)
+        # The worker recorded `read`; gunicorn's /metrics adds up every process's counters.
+        metrics = session.get(f"{url}/metrics", timeout=10)
+        assert metrics.status_code == 200
+        assert re.search(r'waypost_message_state_changes_total\{[^}]*state="read"', metrics.text)
         assert session.get(f"{url}/admin/login/", timeout=5).status_code == 200
         assert session.get(f"{url}/static/admin/css/base.css", timeout=5).status_code == 200
         failed = False

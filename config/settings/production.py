@@ -3,8 +3,16 @@
 A missing required variable raises ImproperlyConfigured at start-up, not on first use.
 """
 
+import os
+
 from .base import *  # noqa: F403
-from .base import env
+from .base import VAR_DIR, env
+
+# Prometheus multiprocess mode (core/metrics.py): every process of this host (gunicorn's
+# workers, the Celery worker, the callback deliverer) writes its counters here and /metrics adds
+# them up. Set before prometheus_client is imported, which happens after settings load.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "metrics"))
+os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 SECRET_KEY = env("SECRET_KEY")
 DATABASES = {"default": env.db("DATABASE_URL")}
