@@ -1,15 +1,36 @@
 """Shared fixtures: API clients authenticated as a tenant, and a second tenant for isolation."""
 
+import time
 from dataclasses import dataclass
 
 import pytest
+from django.test import TransactionTestCase
 from rest_framework.test import APIClient
 
+from core.db import is_transient
 from tenants.models import Tenant
 from tenants.services import api_key_create
 
 from .factories import SenderNumberFactory, TenantFactory
 from .support.servers import SandboxProcess, start_sink
+
+_flush = TransactionTestCase._fixture_teardown
+
+
+def _flush_retrying(self):
+    """A transactional test ends with a TRUNCATE of every table; the session's worker process
+    may still be reading one (a drain the test started), and PostgreSQL then picks one of the two
+    as a deadlock victim. Like any transient error, that is retried, not a failure."""
+    for attempt in range(5):
+        try:
+            return _flush(self)
+        except Exception as exc:
+            if attempt == 4 or not is_transient(exc.__cause__ or exc):
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
+TransactionTestCase._fixture_teardown = _flush_retrying
 
 
 @dataclass
