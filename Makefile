@@ -24,11 +24,12 @@ run: $(STAMP)
 test: $(STAMP)
 	scripts/with-services.sh $(BIN)/pytest $(PYTEST_ARGS)
 
-## lint: ruff, formatting, missing migrations, and nothing outside the repository referenced
+## lint: ruff, formatting, import directions, missing migrations, nothing outside the repo referenced
 lint: $(STAMP)
 	scripts/check-self-contained.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 ## bench: the benchmarks in bench/ (each prints ratios against a baseline run in the same session)

@@ -60,13 +60,13 @@ def main() -> None:
 
     from bench.stack import body
     from config.celery_app import app
+    from devtools.servers import SandboxProcess
+    from devtools.worker import Worker
     from messaging import dispatch
     from messaging.models import Message
-    from messaging.providers import get_provider
     from templates_registry.services import template_create
     from tenants.services import api_key_create, tenant_create
-    from tests.support.servers import SandboxProcess
-    from tests.support.worker import Worker
+    from whatsapp import get_provider
 
     sandbox = SandboxProcess("", approve_after=0, default_mps=0, seed=1)
     from django.conf import settings

@@ -86,7 +86,7 @@ class DebouncedTask:
         _forget(get_store().clear_pending, f"{self.prefix}:{key}")
 
     def _publish(self, queue: str, args: tuple, *, countdown: float | None) -> bool:
-        from config.celery_app import app
+        from celery import current_app as app
 
         if self.before_publish is not None and not self.before_publish(queue):
             return False

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import ValidationFailed
-from messaging.models import Message
+from messaging.models import Message, MessageKind
 from messaging.selectors import inbound_list, message_get, message_list, message_timeline
 from messaging.services import message_cancel, message_create, message_create_batch
 from messaging.states import MessageState
@@ -45,7 +45,7 @@ class MessageOutput(serializers.ModelSerializer):
         )
 
     def get_template(self, obj) -> dict | None:
-        if obj.kind == "text":
+        if obj.kind == MessageKind.TEXT:
             return None
         return {
             "name": obj.template_name,

@@ -66,10 +66,10 @@ from __future__ import annotations
 
 import logging
 
+from celery import current_app as app
 from django.conf import settings
 from django.db.models import Q
 
-from config.celery_app import app
 from core.coordination import DebouncedTask
 from messaging.states import NOT_SUBMITTED
 from tenants.models import SenderStatus

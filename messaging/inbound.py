@@ -18,13 +18,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from callbacks.services import Item, callbacks_enqueue
-from messaging.errors import classify
 from messaging.ledger import NewEvent, lock_messages, record
 from messaging.models import Contact, InboundMessage, Message, OrphanStatus, Suppression
-from messaging.reports import InboundReport, StatusReport
 from messaging.stalls import stalls_clear
 from messaging.states import EventSource, EventType
 from tenants.models import SenderNumber
+from whatsapp.reports import InboundReport, StatusReport
 
 STATUS_EVENTS = {
     "sent": EventType.STATUS_SENT,
@@ -98,15 +97,11 @@ def statuses_apply(*, reports: list[StatusReport], park: bool = True) -> set[str
             message.provider_message_id = report.wamid
             by_wamid[report.wamid] = message
             changed[message.pk] = message
-        if report.status == "failed" and report.errors:
-            error = report.errors[0]
-            code = error.get("code")
-            message.error_code = str(code or "")
-            message.error_title = str(error.get("title", ""))[:255]
-            message.error_details = str((error.get("error_data") or {}).get("details", ""))
-            message.error_class = classify(
-                code if isinstance(code, int) else None, None
-            ).error_class
+        if report.status == "failed" and report.has_error:
+            message.error_code = str(report.error_code or "")
+            message.error_title = report.error_title[:255]
+            message.error_details = report.error_details
+            message.error_class = report.error_class
             changed[message.pk] = message
         events.append(
             NewEvent(

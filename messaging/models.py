@@ -20,6 +20,11 @@ from templates_registry.models import MessageTemplate
 from tenants.models import SenderNumber, Tenant
 
 
+class MessageKind(models.TextChoices):
+    TEMPLATE = "template", "Template"
+    TEXT = "text", "Free-form text"
+
+
 class Message(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="messages")
@@ -27,8 +32,8 @@ class Message(models.Model):
     recipient = models.CharField(max_length=20, help_text="E.164")
     kind = models.CharField(
         max_length=8,
-        default="template",
-        choices=[("template", "Template"), ("text", "Free-form text")],
+        default=MessageKind.TEMPLATE,
+        choices=MessageKind.choices,
     )
     text_body = models.TextField(blank=True, help_text="Free-form text (inside the window).")
     # The template as it was at send time (the registry may change afterwards).

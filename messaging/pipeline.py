@@ -10,9 +10,9 @@ How a drain is started, and the locks it shares with everyone else, are in
    oldest first, ``FOR UPDATE SKIP LOCKED``. *Validate* re-checks what can change after the API
    call — tenant active, template still sendable (:data:`TemplateStatus.SENDABLE`; PAUSED and
    not-yet-approved wait, DISABLED and the like are refused), recipient not suppressed; a due
-   retry starts a new round. *Transform* builds the canonical Meta payload with
-   ``biz_opaque_callback_data`` = the message id, so a status webhook can be matched even when
-   the send response is lost. The sender's rate limit and the recipient pair limit decide what
+   retry starts a new round. *Transform* has the sender's provider build the request body,
+   with the message id as its callback data, so a status webhook can be matched even when the
+   send response is lost. The sender's rate limit and the recipient pair limit decide what
    may go now: what the sender's bucket cannot take yet is left untouched (still due, the drain
    wakes when tokens are back); a recipient over the pair limit gets a later
    ``next_attempt_at``. What may go is moved to ``submitting`` and **committed before any
@@ -20,7 +20,8 @@ How a drain is started, and the locks it shares with everyone else, are in
 2. **Submit**: the requests go concurrently over the provider's pooled session; each exact
    answer or exception is kept.
 3. **Record** (one transaction, retried on transient database errors): each answer becomes a
-   ``submit_responded`` event and is classified (``messaging.errors``): accepted or held;
+   ``submit_responded`` event and is read and classified by its provider (``whatsapp``):
+   accepted or held;
    retry with backoff, cool-down, refused, sender blocked (alert), or unknown (ambiguous). The
    answer is recorded whatever state the status webhooks have already reached — it is a fact,
    and the state projection ranks it; only the pipeline's own reactions (retry, refuse, block)
@@ -52,12 +53,10 @@ from django.utils import timezone
 from core import metrics
 from core.db import retry_transient
 from messaging import dispatch
-from messaging.errors import TABLE, Classification, classify
 from messaging.faults import crash_point
 from messaging.inbound import orphans_resolve
 from messaging.ledger import NewEvent, lock_messages, record
-from messaging.models import Message, MessageEvent, Suppression
-from messaging.providers import SubmitOutcome, SubmitResult, get_provider
+from messaging.models import Message, MessageEvent, MessageKind, Suppression
 from messaging.ratelimit import get_rate_limiter
 from messaging.states import (
     NOT_SUBMITTED,
@@ -71,6 +70,15 @@ from templates_registry.models import MessageTemplate, TemplateStatus
 from templates_registry.services import template_mark_paused
 from tenants.models import MissingCredential, SenderStatus, Tenant
 from tenants.services import sender_block
+from whatsapp import (
+    Classification,
+    OutboundMessage,
+    SendAnswer,
+    SubmitOutcome,
+    SubmitResult,
+    get_provider,
+)
+from whatsapp.errors import CoolDownScope
 
 log = logging.getLogger(__name__)
 S, E, P = MessageState, EventType, EventSource.PIPELINE
@@ -250,7 +258,7 @@ def _verdicts(messages: list[Message]) -> tuple[dict, dict]:
     )
     statuses = {}
     for m in messages:
-        if m.kind != "text":
+        if m.kind != MessageKind.TEXT:
             template = templates.get((m.tenant_id, m.template_name, m.template_language))
             statuses[m.pk] = template.status if template else "DELETED"
     return {m.pk: _verdict(m, statuses.get(m.pk), suppressed) for m in messages}, statuses
@@ -258,7 +266,9 @@ def _verdicts(messages: list[Message]) -> tuple[dict, dict]:
 
 def _current_templates(messages: list[Message]) -> dict:
     wanted = {
-        (m.tenant_id, m.template_name, m.template_language) for m in messages if m.kind != "text"
+        (m.tenant_id, m.template_name, m.template_language)
+        for m in messages
+        if m.kind != MessageKind.TEXT
     }
     if not wanted:
         return {}
@@ -271,7 +281,7 @@ def _current_templates(messages: list[Message]) -> dict:
 def _verdict(message: Message, status: str | None, suppressed: set):
     if (message.tenant_id, message.recipient) in suppressed:
         return _refuse("recipient_suppressed", "Recipient opted out", "recipient suppressed")
-    if message.kind == "text":  # no template; Meta enforces the window (131047: rejected)
+    if message.kind == MessageKind.TEXT:  # no template; Meta enforces the window (131047: rejected)
         return None
     if status in TemplateStatus.WAITING:
 
@@ -300,28 +310,29 @@ def _refuse(code: str, title: str, reason: str):
 
 
 def build_payload(message: Message) -> dict:
-    """The canonical Meta send payload (docs/meta-api.md §1.2, §1.4)."""
-    envelope = {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": message.recipient,
-    }
-    if message.kind == "text":
-        content = {"type": "text", "text": {"body": message.text_body}}
+    """The request body of the message's send, in its sender's provider's format."""
+    if message.kind == MessageKind.TEXT:
+        outbound = OutboundMessage(
+            recipient=message.recipient, callback_data=str(message.pk), text=message.text_body
+        )
     else:
-        template: dict = {
-            "name": message.template_name,
-            "language": {"code": message.template_language},
-        }
-        if message.parameters:
-            template["components"] = message.parameters
-        content = {"type": "template", "template": template}
-    return {**envelope, **content, "biz_opaque_callback_data": str(message.pk)}
+        outbound = OutboundMessage(
+            recipient=message.recipient,
+            callback_data=str(message.pk),
+            template_name=message.template_name,
+            template_language=message.template_language,
+            components=message.parameters or [],
+        )
+    return get_provider(message.sender.provider).build_payload(outbound)
 
 
 def _prepare_submit(batch: _Batch, message: Message, template_status: str | None) -> None:
     """validated → payload built → submit started (the claim), in the claim's transaction."""
-    detail = {"kind": "text"} if message.kind == "text" else {"template_status": template_status}
+    detail = (
+        {"kind": "text"}
+        if message.kind == MessageKind.TEXT
+        else {"template_status": template_status}
+    )
     batch.event(message, E.VALIDATED, detail=detail)
     payload = build_payload(message)
     batch.event(message, E.PAYLOAD_BUILT, detail={"payload": payload})
@@ -389,12 +400,15 @@ def submit(messages: list[Message]) -> list[SubmitResult]:
     return results
 
 
+MISSING_CREDENTIAL = "MissingCredential"
+
+
 def _send_one(message: Message) -> SubmitResult:
     sender = message.sender
     try:
         credential = sender.credential()
     except MissingCredential as exc:
-        return SubmitResult(outcome=SubmitOutcome.NOT_SENT, error=f"MissingCredential: {exc}")
+        return SubmitResult(outcome=SubmitOutcome.NOT_SENT, error=f"{MISSING_CREDENTIAL}: {exc}")
     provider = get_provider(sender.provider)
     return provider.send_message(
         credential=credential, phone_number_id=sender.phone_number_id, payload=message.payload
@@ -435,64 +449,56 @@ def _block_senders(blocked: dict) -> None:
 
 
 def _check_one(batch: _Batch, message: Message, result: SubmitResult, now, blocked: dict) -> bool:
-    if result.outcome == SubmitOutcome.RESPONSE:
-        parsed = get_provider(message.sender.provider).parse_send(result)
-        if parsed.wamid:
-            batch.change(
-                message,
-                provider_message_id=message.provider_message_id or parsed.wamid,
-                next_attempt_at=None,
-                error_code="",
-                error_title="",
-                error_details="",
-                error_class="",
-            )
-            batch.event(
-                message,
-                E.ACCEPTED,
-                source=EventSource.PROVIDER,
-                detail={"wamid": parsed.wamid, "message_status": parsed.message_status},
-            )
-            if parsed.message_status != "accepted":  # held_for_quality_assessment (pacing)
-                batch.event(
-                    message,
-                    E.HELD,
-                    source=EventSource.PROVIDER,
-                    detail={"message_status": parsed.message_status},
-                )
-            return True
-        kind = classify(parsed.error_code, result.http_status)
-        code = parsed.error_code or f"http_{result.http_status}"
-        metrics.provider_errors.labels(
-            code=metrics.error_code_label(parsed.error_code, TABLE)
-        ).inc()
-        title, details = parsed.error_title, parsed.error_details
-    elif result.error.startswith("MissingCredential"):
-        kind, code, title, details = (
-            Classification(ErrorClass.ALERT_TENANT),
-            "missing_credential",
-            result.error,
-            "",
-        )
-    elif result.outcome == SubmitOutcome.NOT_SENT:
-        kind, code, title, details = (
-            Classification(ErrorClass.RETRY_BACKOFF),
-            "not_sent",
-            result.error,
-            "",
+    """Record what the answer means; True when the message was accepted."""
+    provider = get_provider(message.sender.provider)
+    if result.error.startswith(MISSING_CREDENTIAL):  # nothing was sent: a person must act
+        answer = SendAnswer(
+            error_title=result.error,
+            classification=Classification(ErrorClass.ALERT_TENANT),
+            reason="missing_credential",
         )
     else:
-        kind, code, title, details = (
-            Classification(ErrorClass.AMBIGUOUS),
-            "no_response",
-            result.error,
-            "",
+        answer = provider.answer(result)
+    if answer.accepted:
+        batch.change(
+            message,
+            provider_message_id=message.provider_message_id or answer.wamid,
+            next_attempt_at=None,
+            error_code="",
+            error_title="",
+            error_details="",
+            error_class="",
         )
+        batch.event(
+            message,
+            EventType.ACCEPTED,
+            source=EventSource.PROVIDER,
+            detail={"wamid": answer.wamid, "message_status": answer.message_status},
+        )
+        if answer.held:  # held_for_quality_assessment (pacing)
+            batch.event(
+                message,
+                EventType.HELD,
+                source=EventSource.PROVIDER,
+                detail={"message_status": answer.message_status},
+            )
+        return True
+    if result.outcome == SubmitOutcome.RESPONSE:
+        label = str(answer.error_code) if provider.known_error_code(answer.error_code) else "other"
+        metrics.provider_errors.labels(code=label).inc()
     if decided_by_provider(message.state_rank):
         # A status webhook already said what happened to it: the answer is in the ledger, but
         # retrying, refusing or blocking on its account would act against the provider's word.
         return False
-    _error(batch, message, code=code, title=title, details=details, error_class=kind.error_class)
+    kind = answer.classification
+    _error(
+        batch,
+        message,
+        code=answer.code,
+        title=answer.error_title,
+        details=answer.error_details,
+        error_class=kind.error_class,
+    )
     _apply_classification(batch, message, kind, now, blocked)
     return False
 
@@ -554,7 +560,7 @@ def _apply_classification(batch, message, kind: Classification, now, blocked) ->
         )
         batch.event(message, E.SENDER_BLOCKED, detail={"reason": message.error_code})
     elif kind.error_class == ErrorClass.COOL_DOWN:
-        if kind.scope == "template" and message.template_id:
+        if kind.scope == CoolDownScope.TEMPLATE and message.template_id:
             template_mark_paused(
                 template_id=message.template_id,
                 reason=f"{message.error_code}: {message.error_title}",
@@ -606,7 +612,7 @@ def submits_resolve_stuck(*, tenant: Tenant | None = None, now=None, limit: int 
             for message in messages:
                 answer = answers.get(message.pk)
                 if answer is not None:  # the answer was stored, the check never ran
-                    _check_one(batch, message, _result_from_answer(answer), now, blocked)
+                    _check_one(batch, message, SubmitResult.from_detail(answer), now, blocked)
                     continue
                 _error(
                     batch,
@@ -630,13 +636,4 @@ def _answers(messages: list[Message]) -> dict:
         MessageEvent.objects.filter(rounds, type=E.SUBMIT_RESPONDED).values_list(
             "message_id", "detail"
         )
-    )
-
-
-def _result_from_answer(answer: dict) -> SubmitResult:
-    return SubmitResult(
-        outcome=SubmitOutcome(answer["outcome"]),
-        http_status=answer.get("http_status"),
-        body=answer.get("body"),
-        error=answer.get("error", ""),
     )

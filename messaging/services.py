@@ -26,7 +26,7 @@ from core.errors import Conflict, NotFound, ValidationFailed, WaypostError
 from messaging import dispatch, pipeline
 from messaging.inbound import service_window_open
 from messaging.ledger import NewEvent, record
-from messaging.models import Message
+from messaging.models import Message, MessageKind
 from messaging.stalls import stalls_mark
 from messaging.states import NOT_SUBMITTED, EventSource, EventType, MessageState, StallReason
 from templates_registry.models import MessageTemplate
@@ -193,7 +193,7 @@ def _prepare_text(
         tenant=tenant,
         sender=cache.sender_for(None),
         recipient=recipient,
-        kind="text",
+        kind=MessageKind.TEXT,
         text_body=content,
         idempotency_key=key,
         request_hash=request_hash(body),

@@ -14,11 +14,11 @@ from django.utils import timezone
 
 from callbacks.services import Item, callbacks_enqueue
 from core.errors import Conflict, UpstreamError, ValidationFailed
-from messaging.providers import ProviderError, get_provider
 from templates_registry import rules
 from templates_registry.models import MessageTemplate, TemplateQuality, TemplateStatus
 from tenants.models import MissingCredential, SenderNumber, Tenant
 from tenants.selectors import sender_default
+from whatsapp import ProviderError, get_provider
 
 
 def violations_error(violations: list[rules.Violation], *, what: str) -> ValidationFailed:

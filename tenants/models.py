@@ -18,6 +18,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
+from whatsapp import PROVIDER_CHOICES, Provider
+
 slug_validator = RegexValidator(
     r"^[a-z0-9][a-z0-9-]{1,48}[a-z0-9]$",
     "3-50 lowercase letters, digits or hyphens; not starting or ending with a hyphen.",
@@ -98,12 +100,6 @@ class Tenant(models.Model):
         return f"tenant.{self.slug}"
 
 
-class Provider(models.TextChoices):
-    META = "meta", "Meta Cloud API"
-    DIALOG360 = "360dialog", "360dialog"
-    SANDBOX = "sandbox", "Waypost sandbox"
-
-
 class SenderStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     BLOCKED = "blocked", "Blocked (provider alert; sending stopped)"
@@ -127,7 +123,7 @@ class SenderNumber(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="senders")
-    provider = models.CharField(max_length=16, choices=Provider.choices)
+    provider = models.CharField(max_length=16, choices=PROVIDER_CHOICES)
     phone_number_id = models.CharField(
         "phone number id", max_length=64, unique=True, help_text="Meta's id for the number."
     )

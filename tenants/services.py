@@ -14,8 +14,9 @@ from django.utils import timezone
 
 from core.alerts import alert
 from core.errors import Conflict, ValidationFailed
-from tenants.models import ApiKey, Provider, SenderNumber, SenderStatus, Tenant
+from tenants.models import ApiKey, SenderNumber, SenderStatus, Tenant
 from tenants.signals import sending_resumed
+from whatsapp import Provider
 
 KEY_PREFIX = "wp_"
 # last_used_at is informational: write it at most this often per key, not on every request.

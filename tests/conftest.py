@@ -8,11 +8,11 @@ from django.test import TransactionTestCase
 from rest_framework.test import APIClient
 
 from core.db import is_transient
+from devtools.servers import SandboxProcess, start_sink
 from tenants.models import Tenant
 from tenants.services import api_key_create
 
 from .factories import SenderNumberFactory, TenantFactory
-from .support.servers import SandboxProcess, start_sink
 
 _flush = TransactionTestCase._fixture_teardown
 

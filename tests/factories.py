@@ -3,7 +3,8 @@
 import factory
 
 from templates_registry.models import MessageTemplate, TemplateStatus
-from tenants.models import Provider, SenderNumber, Tenant
+from tenants.models import SenderNumber, Tenant
+from whatsapp import Provider
 
 
 class TenantFactory(factory.django.DjangoModelFactory):

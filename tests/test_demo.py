@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 
-from .support.servers import ROOT, free_port
+from devtools.servers import ROOT, free_port
 
 
 def test_demo_sends_a_batch_on_embedded_defaults(tmp_path):

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 import requests
 
-from .support.servers import ROOT, free_port
+from devtools.servers import ROOT, free_port
 
 pytestmark = pytest.mark.integration
 

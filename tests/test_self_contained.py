@@ -5,8 +5,9 @@ import subprocess
 
 import pytest
 
+from devtools.servers import ROOT
+
 from .fixtures import meta
-from .support.servers import ROOT
 
 CHECK = ROOT / "scripts" / "check-self-contained.sh"
 

@@ -10,6 +10,7 @@ check are kept, capped, in ``RejectedWebhook`` for security review.
 from django.db import models
 
 from tenants.models import SenderNumber
+from whatsapp import Provider
 
 
 class DeliveryStatus(models.TextChoices):
@@ -20,7 +21,7 @@ class DeliveryStatus(models.TextChoices):
 
 
 class WebhookDelivery(models.Model):
-    provider = models.CharField(max_length=16, default="meta")
+    provider = models.CharField(max_length=16, default=Provider.META)
     sender = models.ForeignKey(
         SenderNumber,
         on_delete=models.SET_NULL,

@@ -6,7 +6,8 @@ stored once), answer 200, and nudge the processor at most a few times a second �
 Celery task per webhook.
 
 Processing (``deliveries_process``, a Celery task and the beat): claim pending deliveries with
-``SELECT ... FOR UPDATE SKIP LOCKED``, parse them (``webhooks.parsers``), and apply all their
+``SELECT ... FOR UPDATE SKIP LOCKED``, have the provider that sent each parse it
+(``BaseProvider.parse_webhook`` into ``whatsapp.reports``), and apply all their
 events in one transaction through the services that own them: statuses and inbound messages
 to ``messaging``, template updates to ``templates_registry``. A bad item affects only itself;
 a delivery whose processing fails is marked ``failed`` (replayable) without holding up the
@@ -16,7 +17,6 @@ others. ``replay_webhooks`` re-processes stored deliveries: idempotent by constr
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import logging
 import threading
@@ -31,47 +31,38 @@ from core import metrics
 from core.alerts import alert
 from core.db import is_transient, retry_transient
 from messaging.inbound import inbound_record, orphans_resolve, statuses_apply
-from messaging.reports import InboundReport, StatusReport
 from templates_registry.services import template_apply_provider_update
 from tenants.models import SenderNumber
-from webhooks import parsers
 from webhooks.models import DeliveryStatus, RejectedWebhook, WebhookDelivery
+from whatsapp import get_provider, provider_class
+from whatsapp.registry import PROVIDERS
+from whatsapp.reports import (
+    AccountEvent,
+    InboundReport,
+    ItemError,
+    StatusReport,
+    SystemErrorEvent,
+    TemplateEvent,
+    concerns_only,
+)
 
 log = logging.getLogger(__name__)
 KEPT_HEADERS = (
     "Content-Type",
     "User-Agent",
-    "X-Hub-Signature-256",
-    "X-360dialog-Signature",
     "Content-Length",
+    *sorted({cls.signature_header for cls in PROVIDERS.values() if cls.signature_header}),
 )
 REJECTED_KEEP = 1000
 
 
-def signature_valid(body: bytes, header: str, secret: str) -> bool:
-    """``X-Hub-Signature-256: sha256=<hex HMAC-SHA256(body, app secret)>`` (§4.2), compared
-    in constant time."""
-    if not secret or not header.startswith("sha256="):
-        return False
-    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header[7:].strip().lower())
-
-
-def hex_signature_valid(body: bytes, header: str, secret: str) -> bool:
-    """360dialog's optional ``x-360dialog-signature``: HMAC-SHA256 of the body (hex)."""
-    if not secret or not header:
-        return False
-    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header.strip().lower())
-
-
 def foreign_addresses(body: bytes, *, sender) -> list[str]:
     """The WABA and phone-number ids a body names that are not ``sender``'s (sorted; empty
-    when it names only that sender, or is not JSON — then it is stored and flagged invalid)."""
-    data = parsers.load(body)
-    if data is None:
+    when it names only that sender, or is unreadable — then it is stored and flagged invalid)."""
+    addresses = get_provider(sender.provider).webhook_addresses(body)
+    if addresses is None:
         return []
-    wabas, numbers = parsers.addressed_to(data)
+    wabas, numbers = addresses
     return sorted((wabas - {sender.waba_id}) | (numbers - {sender.phone_number_id}))
 
 
@@ -145,7 +136,7 @@ class _Nudger:
                     self.thread.start()
 
     def _run(self) -> None:
-        from config.celery_app import app
+        from celery import current_app as app
 
         while True:
             self.wanted.wait()
@@ -180,7 +171,7 @@ def _apply(events: list) -> Counter:
         counts["inbound"] += inbound_record(reports=inbound)
     # Templates in one order for every processor (no deadlocks on template rows).
     for e in sorted(events, key=lambda e: (type(e).__name__, getattr(e, "template_id", ""))):
-        if isinstance(e, parsers.TemplateEvent):
+        if isinstance(e, TemplateEvent):
             template_apply_provider_update(
                 waba_id=e.waba_id,
                 template_id=e.template_id,
@@ -191,10 +182,10 @@ def _apply(events: list) -> Counter:
                 quality=e.quality,
             )
             counts["templates"] += 1
-        elif isinstance(e, parsers.ItemError):
+        elif isinstance(e, ItemError):
             log.warning("webhook item skipped at %s: %s", e.where, e.error)
             counts["item_errors"] += 1
-        elif isinstance(e, parsers.AccountEvent | parsers.SystemErrorEvent):
+        elif isinstance(e, AccountEvent | SystemErrorEvent):
             counts["other"] += 1
     return counts
 
@@ -203,19 +194,17 @@ def _own_events(row: WebhookDelivery, events: list, senders: dict) -> list:
     """A delivery that came through a sender's own route (360dialog) may only change that
     sender's data: anything naming another number or WABA becomes an item error. (The endpoint
     already refuses such bodies; this also covers deliveries stored before that, and replays.)"""
-    if row.sender_id is None and row.provider == "meta":
-        return events  # signed with the app secret: Meta speaks for every number
+    if not provider_class(row.provider).per_sender_webhooks:
+        return events  # the app-wide route, signed: the provider speaks for every number
     sender = senders.get(row.sender_id)
     if sender is None:  # the sender was deleted since: nothing to attribute it to
-        return [parsers.ItemError("delivery", "its route's sender no longer exists")]
+        return [ItemError("delivery", "its route's sender no longer exists")]
     own = []
     for event in events:
-        if parsers.names_only(
-            event, waba_id=sender.waba_id, phone_number_id=sender.phone_number_id
-        ):
+        if concerns_only(event, waba_id=sender.waba_id, phone_number_id=sender.phone_number_id):
             own.append(event)
         else:
-            own.append(parsers.ItemError("delivery", "names another sender's number or WABA"))
+            own.append(ItemError("delivery", "names another sender's number or WABA"))
     return own
 
 
@@ -224,7 +213,7 @@ def _process(rows: list[WebhookDelivery]) -> Counter:
     events: list = []
     senders = SenderNumber.objects.in_bulk({r.sender_id for r in rows if r.sender_id})
     for row in rows:
-        parsed = parsers.parse(bytes(row.body))
+        parsed = get_provider(row.provider).parse_webhook(bytes(row.body))
         row.processed_at = now
         row.events = len(parsed.events)
         if parsed.invalid:

@@ -13,7 +13,6 @@ when it is not JSON (a retry would not help; operators see it flagged ``invalid`
 """
 
 import functools
-import hmac
 import time
 
 from django.conf import settings
@@ -25,6 +24,8 @@ from core import metrics
 from core.api import error_body
 from tenants.models import SenderNumber
 from webhooks import services
+from whatsapp import Provider, get_provider, provider_class
+from whatsapp.meta import MetaCloudProvider
 
 OUTCOMES = {200: "stored", 401: "rejected", 403: "refused", 413: "too_large"}
 
@@ -77,66 +78,71 @@ def _accept(provider: str, request, body: bytes, sender_id=None) -> HttpResponse
     return HttpResponse("OK", content_type="text/plain")
 
 
+def _receive(request, provider: Provider, *, secret: str, sender=None) -> HttpResponse:
+    """Verify, store, answer — the same for every provider; the provider says how its
+    signature looks and which numbers a body names."""
+    if _too_large(request):
+        return JsonResponse(error_body("payload_too_large", "The body is too large."), status=413)
+    body = request.body
+    adapter = get_provider(provider)
+    signature_checked = sender is None or secret  # a sender's route: only with a secret
+    if signature_checked and not adapter.signature_valid(body, request.headers, secret):
+        return _reject(request, "missing_or_invalid_signature", body)
+    if sender is not None:
+        # The route's token proves which sender posted; it may only speak for that sender.
+        foreign = services.foreign_addresses(body, sender=sender)
+        if foreign:
+            services.rejected_record(
+                path=request.path,
+                reason="body_names_another_sender",
+                remote_addr=request.META.get("REMOTE_ADDR", ""),
+                headers=services.kept_headers(request.headers),
+                body=body,
+            )
+            return JsonResponse(
+                error_body(
+                    "sender_mismatch",
+                    "The body names a phone number or WABA that is not this route's sender.",
+                    [{"field": "entry", "code": "sender_mismatch", "value": v} for v in foreign],
+                ),
+                status=403,
+            )
+    return _accept(provider, request, body, sender_id=sender.pk if sender else None)
+
+
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 @_measured
 def whatsapp(request):
+    """Meta's app-wide route: its verification handshake, and deliveries signed with the app
+    secret (the sandbox posts here too)."""
     if request.method == "GET":
-        params = request.GET
-        token = params.get("hub.verify_token", "")
-        expected = settings.WHATSAPP_VERIFY_TOKEN
-        if (
-            params.get("hub.mode") == "subscribe"
-            and expected
-            and hmac.compare_digest(token.encode(), expected.encode())
-        ):
-            return HttpResponse(params.get("hub.challenge", ""), content_type="text/plain")
-        return HttpResponse("Forbidden", status=403, content_type="text/plain")
-    if _too_large(request):
-        return JsonResponse(error_body("payload_too_large", "The body is too large."), status=413)
-    body = request.body
-    if not services.signature_valid(
-        body, request.headers.get("X-Hub-Signature-256", ""), settings.WHATSAPP_APP_SECRET
-    ):
-        return _reject(request, "missing_or_invalid_signature", body)
-    return _accept("meta", request, body)
+        challenge = MetaCloudProvider.verification_challenge(
+            request.GET, settings.WHATSAPP_VERIFY_TOKEN
+        )
+        if challenge is None:
+            return HttpResponse("Forbidden", status=403, content_type="text/plain")
+        return HttpResponse(challenge, content_type="text/plain")
+    secret = getattr(settings, MetaCloudProvider.webhook_secret_setting)
+    return _receive(request, Provider.META, secret=secret)
 
 
 @csrf_exempt
 @require_http_methods(["POST"])
 @_measured
-def dialog360(request, token: str):
-    if _too_large(request):
-        return JsonResponse(error_body("payload_too_large", "The body is too large."), status=413)
-    body = request.body
+def sender_route(request, provider: Provider, token: str):
+    """A provider whose webhooks arrive on each sender's own route (360dialog: it does not sign
+    with Meta's app secret): the secret token in the path identifies the sender."""
     sender = (
-        SenderNumber.objects.filter(webhook_token=token)
-        .only("pk", "phone_number_id", "waba_id")
+        SenderNumber.objects.filter(webhook_token=token, provider=provider)
+        .only("pk", "provider", "phone_number_id", "waba_id")
         .first()
     )
     if sender is None:
-        return _reject(request, "unknown_route_token", body)
-    secret = settings.DIALOG360_WEBHOOK_SECRET
-    if secret and not services.hex_signature_valid(
-        body, request.headers.get("X-360dialog-Signature", ""), secret
-    ):
-        return _reject(request, "missing_or_invalid_360dialog_signature", body)
-    # The token proves which sender posted; it may only speak for that sender's number.
-    foreign = services.foreign_addresses(body, sender=sender)
-    if foreign:
-        services.rejected_record(
-            path=request.path,
-            reason="body_names_another_sender",
-            remote_addr=request.META.get("REMOTE_ADDR", ""),
-            headers=services.kept_headers(request.headers),
-            body=body,
-        )
-        return JsonResponse(
-            error_body(
-                "sender_mismatch",
-                "The body names a phone number or WABA that is not this route's sender.",
-                [{"field": "entry", "code": "sender_mismatch", "value": v} for v in foreign],
-            ),
-            status=403,
-        )
-    return _accept("360dialog", request, body, sender_id=sender.pk)
+        if _too_large(request):
+            return JsonResponse(
+                error_body("payload_too_large", "The body is too large."), status=413
+            )
+        return _reject(request, "unknown_route_token", request.body)
+    secret = getattr(settings, provider_class(provider).webhook_secret_setting, "")
+    return _receive(request, provider, secret=secret, sender=sender)

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "webhooks",
     "operations",
     "sandbox",
+    "devtools",
 ]
 
 MIDDLEWARE = [

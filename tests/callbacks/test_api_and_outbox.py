@@ -12,8 +12,8 @@ from core.errors import ValidationFailed
 from messaging.inbound import statuses_apply
 from messaging.ledger import NewEvent, record
 from messaging.models import Message
-from messaging.reports import StatusReport
 from messaging.states import EventSource, EventType
+from whatsapp.reports import StatusReport
 
 from ..factories import MessageTemplateFactory
 from ..messaging.helpers import body

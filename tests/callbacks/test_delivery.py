@@ -11,13 +11,13 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from callbacks.models import CallbackEvent
+from devtools.servers import start_receiver
+from devtools.worker import CallbackDeliverer, worker_env
 from messaging.inbound import statuses_apply
 from messaging.models import Message
-from messaging.reports import StatusReport
+from whatsapp.reports import StatusReport
 
 from ..messaging.conftest import make_live_tenant, send_batch, wait_states
-from ..support.servers import start_receiver
-from ..support.worker import CallbackDeliverer, worker_env
 
 pytestmark = pytest.mark.integration
 EVENTS = ["message.delivered", "message.read", "message.failed"]

@@ -10,13 +10,12 @@ from dataclasses import dataclass
 import pytest
 from rest_framework.test import APIClient
 
+from devtools.worker import Worker, worker_env
 from messaging import dispatch
 from messaging.models import Message
-from messaging.providers import get_provider
 from templates_registry.services import template_create
 from tenants.services import api_key_create, tenant_create
-
-from ..support.worker import Worker, worker_env
+from whatsapp import get_provider
 
 _numbers = itertools.count(1)
 

@@ -13,9 +13,9 @@ import time
 import pytest
 import requests
 
+from devtools.worker import Worker, worker_env
 from messaging.models import Message, MessageEvent
 
-from ..support.worker import Worker, worker_env
 from .conftest import message_body, send_batch, wait_states
 
 pytestmark = pytest.mark.integration

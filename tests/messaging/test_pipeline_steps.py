@@ -124,7 +124,7 @@ def webhook_status(message, wamid, status):
     from datetime import UTC, datetime
 
     from messaging.inbound import statuses_apply
-    from messaging.reports import StatusReport
+    from whatsapp.reports import StatusReport
 
     statuses_apply(
         reports=[
@@ -140,7 +140,7 @@ def webhook_status(message, wamid, status):
 
 
 def _answer(wamid, message_status="accepted"):
-    from messaging.providers import SubmitOutcome, SubmitResult
+    from whatsapp import SubmitOutcome, SubmitResult
 
     return SubmitResult(
         outcome=SubmitOutcome.RESPONSE,
@@ -172,7 +172,7 @@ def test_the_send_answer_is_recorded_even_when_status_webhooks_came_first(queued
 def test_an_error_answer_after_a_provider_status_takes_no_pipeline_action(queued):
     """A 5xx answered although Meta did send it (a status says so): the answer is recorded,
     but no retry is scheduled and nothing is refused."""
-    from messaging.providers import SubmitOutcome, SubmitResult
+    from whatsapp import SubmitOutcome, SubmitResult
 
     [claimed] = claim(queued).messages
     webhook_status(queued, "wamid.sent", "sent")

@@ -11,11 +11,11 @@ import requests
 from django.utils import timezone
 
 from config.celery_app import app
+from devtools.worker import Worker, worker_env
 from messaging.models import Message
 from messaging.services import messages_redrive
 from tenants.services import sender_set_status
 
-from ..support.worker import Worker, worker_env
 from .conftest import make_live_tenant, message_body, send, send_batch, wait_states
 
 pytestmark = pytest.mark.integration

@@ -4,9 +4,9 @@ Waypost never sends components the provider has not reviewed."""
 import pytest
 
 from core.errors import Conflict, UpstreamError
-from messaging.providers import get_provider
 from templates_registry.models import MessageTemplate
 from templates_registry.services import template_update, templates_sync
+from whatsapp import get_provider
 
 from .conftest import make_live_tenant
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from messaging.providers import get_provider
 from templates_registry.models import MessageTemplate
+from whatsapp import get_provider
 
 from .conftest import ORDER_UPDATE, make_live_tenant
 

@@ -8,13 +8,13 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from devtools.servers import ROOT
 from messaging.ledger import NewEvent, record
 from messaging.models import Message
 from messaging.states import EventSource, EventType
 
 from ..factories import MessageTemplateFactory
 from ..messaging.helpers import body
-from ..support.servers import ROOT
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ARTIFACT = ROOT / "var" / "artifacts" / "stalled-message.png"

@@ -15,10 +15,10 @@ from django.utils import timezone
 from messaging.inbound import statuses_apply
 from messaging.ledger import NewEvent, record
 from messaging.models import Message, OrphanStatus
-from messaging.reports import StatusReport
 from messaging.states import EventSource, EventType
 from operations.reconciler import reconcile
 from webhooks.models import WebhookDelivery
+from whatsapp.reports import StatusReport
 
 from ..factories import SenderNumberFactory, TenantFactory
 from ..webhooks.helpers import envelope, status

@@ -10,11 +10,11 @@ import requests
 from django.conf import settings
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
+from devtools.worker import Beat, worker_env
 from messaging import dispatch
 from messaging.models import Message
 
 from ..messaging.conftest import make_live_tenant, send, send_batch, wait_states
-from ..support.worker import Beat, worker_env
 from ..webhooks.helpers import envelope, sign, status
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 import requests
 
-from ..support.servers import APP_SECRET
+from devtools.servers import APP_SECRET
 
 WABA = "waba-1"
 PHONE = "phone-1"

@@ -2,7 +2,8 @@
 
 import pytest
 
-from tenants.models import MissingCredential, Provider
+from tenants.models import MissingCredential
+from whatsapp import Provider
 
 from ..factories import SenderNumberFactory
 

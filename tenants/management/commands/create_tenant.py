@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import WaypostError
-from tenants.models import Provider
 from tenants.services import tenant_create
+from whatsapp import Provider
 
 
 class Command(BaseCommand):
@@ -20,7 +20,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("slug")
         parser.add_argument("--name", required=True)
-        parser.add_argument("--provider", choices=Provider.values, default=Provider.SANDBOX)
+        parser.add_argument(
+            "--provider", choices=[p.value for p in Provider], default=Provider.SANDBOX
+        )
         parser.add_argument("--phone-number-id", help="default: <slug>-phone")
         parser.add_argument("--waba-id", help="default: <slug>-waba")
         parser.add_argument("--display-phone-number", default="")

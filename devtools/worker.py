@@ -13,7 +13,7 @@ from collections import deque
 from django.conf import settings
 from django.db import connection
 
-from .servers import ROOT
+from devtools.servers import ROOT
 
 
 def worker_env(sandbox_url: str, **extra: str) -> dict[str, str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 APP_SECRET = "sandbox-test-secret"
 
 

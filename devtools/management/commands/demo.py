@@ -27,21 +27,21 @@ from collections import Counter
 from pathlib import Path
 
 import requests
+from celery import current_app as app
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.core.servers.basehttp import get_internal_wsgi_application, run
 
-from config.celery_app import app
 from core.logging import mask_phone
 from messaging.models import Message
-from messaging.providers import get_provider
 from messaging.states import MessageState
 from templates_registry.models import MessageTemplate
 from templates_registry.services import template_create, template_submit
 from tenants.models import Tenant
 from tenants.services import api_key_create, tenant_create
+from whatsapp import get_provider
 
 DEMO_SLUG = "demo"
 DEMO_TEMPLATE = {
@@ -145,7 +145,7 @@ class Command(BaseCommand):
     def start_sandbox(self, port: int, web_port: int) -> subprocess.Popen:
         url = f"http://127.0.0.1:{port}"
         # Seeded: every run shows the same retries and webhook faults.
-        proc = subprocess.Popen(  # noqa: S603 — our own manage.py, fixed arguments
+        proc = subprocess.Popen(
             [
                 sys.executable,
                 "manage.py",

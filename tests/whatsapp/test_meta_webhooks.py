@@ -1,13 +1,16 @@
-"""The parser on Meta's documented payloads (``tests/fixtures/meta``) and on broken ones."""
+"""Meta's webhook parser on Meta's documented payloads (``tests/fixtures/meta``) and on broken
+ones."""
 
 import json
 
 import pytest
 
-from messaging.reports import InboundReport, StatusReport
-from webhooks import parsers
+from whatsapp.meta import MetaCloudProvider
+from whatsapp.reports import InboundReport, StatusReport, TemplateEvent
 
 from ..fixtures import meta
+
+META = MetaCloudProvider(base_url="http://unused")
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +19,7 @@ def examples():
 
 
 def one(body):
-    parsed = parsers.parse(body)
+    parsed = META.parse_webhook(body)
     assert not parsed.invalid
     [event] = parsed.events
     return event
@@ -39,7 +42,9 @@ def test_status_delivered_with_opaque_data(examples):
 
 def test_status_failed_with_errors(examples):
     event = one(examples["d"])
-    assert event.status == "failed" and event.errors[0]["code"] == 131049
+    assert event.status == "failed" and event.error_code == 131049
+    assert event.error_class == "cool_down"  # Meta's code, classified by Meta's table
+    assert event.error_title.startswith("This message was not delivered")
 
 
 def test_inbound_text(examples):
@@ -64,7 +69,7 @@ def test_template_button_reply(examples):
 
 def test_template_status_update(examples):
     event = one(examples["g"])
-    assert isinstance(event, parsers.TemplateEvent)
+    assert isinstance(event, TemplateEvent)
     assert (event.kind, event.event, event.name, event.language, event.template_id) == (
         "status",
         "APPROVED",
@@ -108,7 +113,7 @@ def test_quality_account_and_system_error_events():
             }
         ],
     }
-    events = parsers.parse(json.dumps(body).encode()).events
+    events = META.parse_webhook(json.dumps(body).encode()).events
     assert [type(e).__name__ for e in events] == [
         "TemplateEvent",
         "AccountEvent",
@@ -125,7 +130,7 @@ def test_one_bad_item_affects_only_itself(examples):
     statuses = body["entry"][0]["changes"][0]["value"]["statuses"]
     statuses.insert(0, {"id": "wamid.bad", "status": "sent"})  # no timestamp
     statuses.append({**statuses[1], "id": "wamid.second", "status": "delivered"})
-    events = parsers.parse(json.dumps(body).encode()).events
+    events = META.parse_webhook(json.dumps(body).encode()).events
     assert [type(e).__name__ for e in events] == ["ItemError", "StatusReport", "StatusReport"]
     assert events[0].where == "entry[0].changes[0].statuses[0]"
 
@@ -139,4 +144,4 @@ def test_one_bad_item_affects_only_itself(examples):
     ],
 )
 def test_unusable_bodies(body, why):
-    assert parsers.parse(body).invalid == why
+    assert META.parse_webhook(body).invalid == why

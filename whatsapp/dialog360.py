@@ -1,0 +1,62 @@
+"""360dialog's hosted Cloud API: Meta's payloads, error codes and webhook envelope pass through;
+what differs is translated here (docs/meta-api.md §7).
+
+* Sends: ``POST {base}/messages`` with ``D360-API-KEY`` — no version and no phone number id in
+  the path (the key names the number).
+* Templates: ``{base}/v1/configs/templates``, one page (360dialog pages by offset; one page of
+  ``limit`` covers a WABA).
+* Errors: Meta's ``{"error": …}`` when Meta answered; 360dialog's own
+  ``{"meta": {"httpCode", "developerMessage", "success"}}`` otherwise (no Meta code: classified
+  by the HTTP status).
+* Webhooks: delivered to a sender's own route (``/webhooks/360dialog/<token>``: the token
+  authenticates it); ``X-360dialog-Signature`` (hex HMAC-SHA256 of the body) is checked too when
+  a secret is configured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from typing import Any
+
+from whatsapp.base import SendAnswer
+from whatsapp.meta import MetaCloudProvider
+
+
+class Dialog360Provider(MetaCloudProvider):
+    base_url_setting = "DIALOG360_BASE_URL"
+    signature_header = "X-360dialog-Signature"
+    webhook_secret_setting = "DIALOG360_WEBHOOK_SECRET"
+    per_sender_webhooks = True
+
+    def message_request(self, *, credential: str, phone_number_id: str) -> tuple[str, dict]:
+        return f"{self.base_url}/messages", {"D360-API-KEY": credential}
+
+    def templates_request(self, *, credential: str, waba_id: str) -> tuple[str, dict]:
+        return f"{self.base_url}/v1/configs/templates", {"D360-API-KEY": credential}
+
+    def template_request(self, *, credential: str, template_id: str) -> tuple[str, dict]:
+        return super(MetaCloudProvider, self).template_request(
+            credential=credential, template_id=template_id
+        )
+
+    def parse_error(self, http_status: int, body: Any) -> SendAnswer:
+        meta = body.get("meta") if isinstance(body, dict) else None
+        if isinstance(meta, dict) and "error" not in body:
+            message = str(meta.get("developerMessage", ""))
+            return SendAnswer(error_title=message, error_details=message)
+        return super().parse_error(http_status, body)
+
+    def templates_page(self, body: dict) -> list[dict]:
+        return list(body.get("waba_templates") or body.get("data") or [])
+
+    def next_page(self, body: dict) -> str:
+        return ""
+
+    def signature_valid(self, body: bytes, headers: Mapping[str, str], secret: str) -> bool:
+        header = headers.get(self.signature_header, "")
+        if not secret or not header:
+            return False
+        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(expected, header.strip().lower())

@@ -1,0 +1,137 @@
+"""What a provider reports, in Waypost's terms: pure data built by a provider's webhook parser
+(``BaseProvider.parse_webhook``) and applied by the apps that own each fact — statuses and
+inbound messages by ``messaging``, template updates by ``templates_registry``.
+
+Every report names the sender it concerns (phone number id or WABA id), so a delivery that came
+through one sender's own route can be held to that sender (:func:`concerns_only`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """One status of one sent message (sent, delivered, read, failed)."""
+
+    phone_number_id: str
+    wamid: str
+    status: str
+    occurred_at: datetime
+    recipient_id: str = ""
+    biz_opaque_callback_data: str = ""
+    # The first error of a ``failed`` status, already classified by its provider.
+    error_code: int | None = None
+    error_title: str = ""
+    error_details: str = ""
+    error_class: str = ""
+    raw: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"status:{self.wamid}:{self.status}:{int(self.occurred_at.timestamp())}"
+
+    @property
+    def has_error(self) -> bool:
+        return bool(self.error_code is not None or self.error_title)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "phone_number_id": self.phone_number_id,
+            "wamid": self.wamid,
+            "status": self.status,
+            "occurred_at": self.occurred_at.isoformat(),
+            "recipient_id": self.recipient_id,
+            "biz_opaque_callback_data": self.biz_opaque_callback_data,
+            "error_code": self.error_code,
+            "error_title": self.error_title,
+            "error_details": self.error_details,
+            "error_class": self.error_class,
+            "raw": self.raw,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> StatusReport:
+        known = {name for name in cls.__dataclass_fields__}
+        values = {key: value for key, value in data.items() if key in known}
+        values["occurred_at"] = datetime.fromisoformat(data["occurred_at"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class InboundReport:
+    """A message a user sent to one of the business's numbers."""
+
+    phone_number_id: str
+    wamid: str
+    wa_id: str
+    type: str
+    occurred_at: datetime
+    text: str = ""
+    payload: str = ""
+    context_wamid: str = ""
+    profile_name: str = ""
+    raw: dict = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class TemplateEvent:
+    """A template's review status or quality changed."""
+
+    waba_id: str
+    kind: str  # status | quality
+    template_id: str
+    name: str
+    language: str
+    event: str = ""  # APPROVED, REJECTED, PAUSED, ... (status updates)
+    reason: str = ""
+    quality: str = ""  # GREEN, YELLOW, RED, UNKNOWN (quality updates)
+    raw: dict = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class AccountEvent:
+    """An account-level notice (number quality, account update…): recorded, not acted on."""
+
+    waba_id: str
+    field: str
+    event: str
+    raw: dict = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class SystemErrorEvent:
+    """An app-level error not tied to one message."""
+
+    phone_number_id: str
+    code: int | None
+    title: str
+    raw: dict = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class ItemError:
+    """One item of a delivery that could not be parsed; the rest of the delivery stands."""
+
+    where: str
+    error: str
+
+
+@dataclass
+class Parsed:
+    """A webhook body, parsed: its reports, or why the whole body is unusable."""
+
+    events: list = field(default_factory=list)
+    invalid: str = ""
+
+
+def concerns_only(event, *, waba_id: str, phone_number_id: str) -> bool:
+    """Does ``event`` concern only this sender (its WABA, its number)?"""
+    if isinstance(event, TemplateEvent | AccountEvent):
+        return event.waba_id == waba_id
+    if isinstance(event, StatusReport | InboundReport | SystemErrorEvent):
+        return event.phone_number_id == phone_number_id
+    return True  # an ItemError concerns nothing
