@@ -27,7 +27,7 @@ def error_body(code: str, message: str, details: list[dict[str, Any]] | None = N
     return {"error": {"code": code, "message": message, "details": details or []}}
 
 
-def _flatten(detail: Any, path: str = "") -> list[dict[str, Any]]:
+def flatten_errors(detail: Any, path: str = "") -> list[dict[str, Any]]:
     """Turn DRF's nested ``ErrorDetail`` structure into a flat list of field errors."""
     if isinstance(detail, dict):
         out: list[dict[str, Any]] = []
@@ -35,15 +35,15 @@ def _flatten(detail: Any, path: str = "") -> list[dict[str, Any]]:
             sub = key if not path else f"{path}.{key}"
             if key == "non_field_errors":
                 sub = path
-            out.extend(_flatten(value, sub))
+            out.extend(flatten_errors(value, sub))
         return out
     if isinstance(detail, list):
         out = []
         for index, value in enumerate(detail):
             if isinstance(value, dict | list):
-                out.extend(_flatten(value, f"{path}[{index}]"))
+                out.extend(flatten_errors(value, f"{path}[{index}]"))
             else:
-                out.extend(_flatten(value, path))
+                out.extend(flatten_errors(value, path))
         return out
     return [
         {"field": path or None, "code": getattr(detail, "code", "invalid"), "message": str(detail)}
@@ -66,7 +66,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         return None  # a real server error: let Django/Sentry see it
 
     if isinstance(exc, exceptions.ValidationError):
-        details = _flatten(exc.detail)
+        details = flatten_errors(exc.detail)
         message = details[0]["message"] if len(details) == 1 else "The request is not valid."
         response.data = error_body("validation_error", message, details)
     else:

@@ -42,21 +42,20 @@ from messaging.services import (
 from messaging.states import EventSource, MessageState
 from tenants.scoping import TenantScopedAdmin
 
-S = MessageState
 _current = threading.local()
 BADGES = {
-    S.QUEUED: "#6c757d",
-    S.SUBMITTING: "#0d6efd",
-    S.RETRY_SCHEDULED: "#946c00",
-    S.UNKNOWN: "#c35a00",
-    S.ACCEPTED: "#0d6efd",
-    S.HELD: "#946c00",
-    S.SENT: "#0a7ea4",
-    S.DELIVERED: "#1e7e34",
-    S.READ: "#14532d",
-    S.FAILED: "#b02a37",
-    S.REJECTED: "#b02a37",
-    S.CANCELLED: "#6c757d",
+    MessageState.QUEUED: "#6c757d",
+    MessageState.SUBMITTING: "#0d6efd",
+    MessageState.RETRY_SCHEDULED: "#946c00",
+    MessageState.UNKNOWN: "#c35a00",
+    MessageState.ACCEPTED: "#0d6efd",
+    MessageState.HELD: "#946c00",
+    MessageState.SENT: "#0a7ea4",
+    MessageState.DELIVERED: "#1e7e34",
+    MessageState.READ: "#14532d",
+    MessageState.FAILED: "#b02a37",
+    MessageState.REJECTED: "#b02a37",
+    MessageState.CANCELLED: "#6c757d",
 }
 _BADGE = (
     '<span style="background:{};color:#fff;padding:2px 8px;border-radius:10px;font-size:11px;'
@@ -176,7 +175,9 @@ def _with_reason(title: str, *, duplicates_matter: bool = False):
     def decorator(apply):
         def action(model_admin, request, queryset):
             form = ReasonForm(request.POST if "apply" in request.POST else None)
-            unknown = queryset.filter(state=S.UNKNOWN).count() if duplicates_matter else 0
+            unknown = (
+                queryset.filter(state=MessageState.UNKNOWN).count() if duplicates_matter else 0
+            )
             if form.is_bound and form.is_valid():
                 if unknown and not form.cleaned_data["accept_duplicate"]:
                     form.add_error("accept_duplicate", "Required to retry an unknown submit.")

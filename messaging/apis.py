@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import ValidationFailed
+from messaging.inputs import (
+    BatchInput,
+    BatchItemInput,
+    TemplateMessageInput,
+    TextMessageInput,
+    message_input,
+    validated,
+)
 from messaging.models import Message, MessageKind
 from messaging.selectors import inbound_list, message_get, message_list, message_timeline
 from messaging.services import message_cancel, message_create, message_create_batch
@@ -74,6 +82,41 @@ class EventOutput(serializers.Serializer):
     detail = serializers.JSONField()
 
 
+class ErrorOutput(serializers.Serializer):
+    """The one error shape (``core.api``)."""
+
+    code = serializers.CharField()
+    message = serializers.CharField()
+    details = serializers.ListField(child=serializers.DictField())
+
+
+MESSAGE_INPUT = PolymorphicProxySerializer(
+    component_name="MessageInput",
+    serializers=[TemplateMessageInput, TextMessageInput],
+    resource_type_field_name=None,
+)
+
+
+class TemplateBatchItemInput(BatchItemInput, TemplateMessageInput):
+    pass
+
+
+class TextBatchItemInput(BatchItemInput, TextMessageInput):
+    pass
+
+
+class _BatchInputSchema(serializers.Serializer):
+    messages = PolymorphicProxySerializer(
+        component_name="BatchItemInput",
+        serializers=[TemplateBatchItemInput, TextBatchItemInput],
+        resource_type_field_name=None,
+        many=True,
+    )
+
+
+BATCH_INPUT = _BatchInputSchema
+
+
 class MessagePagination(CursorPagination):
     ordering = ("-created_at", "-id")
     page_size = 50
@@ -120,12 +163,16 @@ class MessageListCreateApi(APIView):
         parameters=[
             OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)
         ],
-        request=dict,
-        responses={202: MessageOutput},
+        request=MESSAGE_INPUT,
+        responses={202: MessageOutput, 200: MessageOutput},
     )
     def post(self, request):
+        key = _idempotency_key(request)
         message, created = message_create(
-            tenant=request.user.tenant, idempotency_key=_idempotency_key(request), body=request.data
+            tenant=request.user.tenant,
+            idempotency_key=key,
+            body=request.data,
+            data=message_input(request.data),
         )
         response = Response(MessageOutput(message).data, status=status.HTTP_202_ACCEPTED)
         if not created:
@@ -133,10 +180,25 @@ class MessageListCreateApi(APIView):
         return response
 
 
+class BatchItemResultOutput(serializers.Serializer):
+    index = serializers.IntegerField(help_text="The item's position in the request.")
+    status = serializers.IntegerField(
+        help_text="202 created, 200 replayed (same key, same body), or the item's 4xx."
+    )
+    message = MessageOutput(required=False, help_text="Unless the item was refused.")
+    error = ErrorOutput(required=False, help_text="Why the item was refused.")
+
+
+class BatchOutput(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    results = BatchItemResultOutput(many=True)
+
+
 class MessageBatchApi(APIView):
-    @extend_schema(request=dict, responses=dict)
+    @extend_schema(request=BATCH_INPUT, responses=BatchOutput)
     def post(self, request):
-        items = request.data.get("messages") if isinstance(request.data, dict) else None
+        items = validated(BatchInput, request.data)["messages"]
         results = message_create_batch(tenant=request.user.tenant, items=items)
         body = [
             {

@@ -13,12 +13,11 @@ from callbacks.services import Item, callbacks_enqueue
 from messaging.models import Message
 from messaging.states import MessageState
 
-S = MessageState
 STATE_EVENTS = {
-    S.DELIVERED: "message.delivered",
-    S.READ: "message.read",
-    S.FAILED: "message.failed",
-    S.REJECTED: "message.rejected",
+    MessageState.DELIVERED: "message.delivered",
+    MessageState.READ: "message.read",
+    MessageState.FAILED: "message.failed",
+    MessageState.REJECTED: "message.rejected",
 }
 
 
@@ -37,7 +36,7 @@ def message_data(message: Message, sequence: int, **extra) -> dict:
         "metadata": message.metadata,
         "state_changed_at": message.state_changed_at.isoformat(),
     }
-    if message.state in (S.FAILED, S.REJECTED) and message.error_code:
+    if message.state in (MessageState.FAILED, MessageState.REJECTED) and message.error_code:
         data["error"] = {
             "code": message.error_code,
             "title": message.error_title,

@@ -81,7 +81,6 @@ from whatsapp import (
 from whatsapp.errors import CoolDownScope
 
 log = logging.getLogger(__name__)
-S, E, P = MessageState, EventType, EventSource.PIPELINE
 
 TEMPLATE_WAIT_SECONDS = 600.0
 RETRY_BASE_SECONDS = 2.0
@@ -105,7 +104,11 @@ class _Batch:
     def event(self, message: Message, type_: str, **kw) -> None:
         self.events.append(
             NewEvent(
-                message.pk, type_, kw.pop("source", P), round=kw.pop("round", message.round), **kw
+                message.pk,
+                type_,
+                kw.pop("source", EventSource.PIPELINE),
+                round=kw.pop("round", message.round),
+                **kw,
             )
         )
 
@@ -194,9 +197,9 @@ def claim_batch(*, tenant: Tenant, now=None) -> Claim:
             verdict = verdicts[message.pk]
             if verdict is None and message.pk not in allowed and message.pk not in pair_waits:
                 continue  # the sender's bucket is empty: untouched, still due
-            if message.state == S.RETRY_SCHEDULED:  # a due retry starts a new round
+            if message.state == MessageState.RETRY_SCHEDULED:  # a due retry starts a new round
                 batch.change(message, round=message.round + 1, next_attempt_at=None)
-                batch.event(message, E.REQUEUED, detail={"reason": "retry due"})
+                batch.event(message, EventType.REQUEUED, detail={"reason": "retry due"})
             if verdict is not None:
                 verdict(batch, message, now)
                 claim.settled += 1
@@ -304,7 +307,7 @@ def _verdict(message: Message, status: str | None, suppressed: set):
 def _refuse(code: str, title: str, reason: str):
     def refuse(batch, message, now):
         _error(batch, message, code=code, title=title, error_class=ErrorClass.INVALID)
-        batch.event(message, E.REJECTED, detail={"reason": reason})
+        batch.event(message, EventType.REJECTED, detail={"reason": reason})
 
     return refuse
 
@@ -333,12 +336,12 @@ def _prepare_submit(batch: _Batch, message: Message, template_status: str | None
         if message.kind == MessageKind.TEXT
         else {"template_status": template_status}
     )
-    batch.event(message, E.VALIDATED, detail=detail)
+    batch.event(message, EventType.VALIDATED, detail=detail)
     payload = build_payload(message)
-    batch.event(message, E.PAYLOAD_BUILT, detail={"payload": payload})
+    batch.event(message, EventType.PAYLOAD_BUILT, detail={"payload": payload})
     batch.change(message, payload=payload, attempts=message.attempts + 1)
     # The request is the payload just built (payload_built's detail): not stored twice.
-    batch.event(message, E.SUBMIT_STARTED, detail={"attempt": message.attempts})
+    batch.event(message, EventType.SUBMIT_STARTED, detail={"attempt": message.attempts})
 
 
 # ==================================================================================================
@@ -432,7 +435,7 @@ def record_answers(claimed: list[Message], results: list[SubmitResult]) -> list:
             message = fresh.get(claimed_message.pk)
             if message is None:
                 continue
-            batch.event(message, E.SUBMIT_RESPONDED, detail=result.as_detail())
+            batch.event(message, EventType.SUBMIT_RESPONDED, detail=result.as_detail())
             if _check_one(batch, message, result, now, blocked):
                 accepted.append(message)
         batch.write()
@@ -518,7 +521,7 @@ def _schedule(batch: _Batch, message: Message, delay: float, now, reason: str) -
     batch.change(message, next_attempt_at=now + timedelta(seconds=delay))
     batch.event(
         message,
-        E.RETRY_SCHEDULED,
+        EventType.RETRY_SCHEDULED,
         detail={
             "reason": reason,
             "delay_seconds": round(delay, 3),
@@ -536,11 +539,11 @@ def backoff_delay(attempts: int) -> float:
 def _apply_classification(batch, message, kind: Classification, now, blocked) -> None:
     tenant = message.tenant
     if kind.error_class == ErrorClass.NEVER_RETRY:
-        batch.event(message, E.REJECTED, detail={"error_code": message.error_code})
+        batch.event(message, EventType.REJECTED, detail={"error_code": message.error_code})
     elif kind.error_class == ErrorClass.AMBIGUOUS:
         batch.event(
             message,
-            E.SUBMIT_UNKNOWN,
+            EventType.SUBMIT_UNKNOWN,
             detail={
                 "error_code": message.error_code,
                 "grace_seconds": tenant.ambiguous_grace_seconds,
@@ -555,10 +558,10 @@ def _apply_classification(batch, message, kind: Classification, now, blocked) ->
         batch.change(message, round=message.round + 1)
         batch.event(
             message,
-            E.REQUEUED,
+            EventType.REQUEUED,
             detail={"reason": "sender blocked", "error_code": message.error_code},
         )
-        batch.event(message, E.SENDER_BLOCKED, detail={"reason": message.error_code})
+        batch.event(message, EventType.SENDER_BLOCKED, detail={"reason": message.error_code})
     elif kind.error_class == ErrorClass.COOL_DOWN:
         if kind.scope == CoolDownScope.TEMPLATE and message.template_id:
             template_mark_paused(
@@ -574,7 +577,7 @@ def _apply_classification(batch, message, kind: Classification, now, blocked) ->
             batch.change(message, error_class=ErrorClass.RETRIES_EXHAUSTED)
             batch.event(
                 message,
-                E.DEAD_LETTERED,
+                EventType.DEAD_LETTERED,
                 detail={"attempts": message.attempts, "last_error": message.error_code},
             )
         else:
@@ -592,7 +595,7 @@ def submits_resolve_stuck(*, tenant: Tenant | None = None, now=None, limit: int 
     request may have reached Meta: never resend blindly). Returns how many were resolved."""
     now = now or timezone.now()
     stuck_before = now - timedelta(seconds=settings.WAYPOST_SUBMIT_STUCK_AFTER)
-    query = Message.objects.filter(state=S.SUBMITTING, state_changed_at__lt=stuck_before)
+    query = Message.objects.filter(state=MessageState.SUBMITTING, state_changed_at__lt=stuck_before)
     if tenant is not None:
         query = query.filter(tenant=tenant)
     ids = list(query.order_by("pk").values_list("pk", flat=True)[:limit])
@@ -604,7 +607,7 @@ def submits_resolve_stuck(*, tenant: Tenant | None = None, now=None, limit: int 
         with transaction.atomic():
             lock_messages(ids)
             messages = list(
-                Message.objects.filter(pk__in=ids, state=S.SUBMITTING).select_related(
+                Message.objects.filter(pk__in=ids, state=MessageState.SUBMITTING).select_related(
                     "tenant", "sender"
                 )
             )
@@ -621,7 +624,9 @@ def submits_resolve_stuck(*, tenant: Tenant | None = None, now=None, limit: int 
                     title="The worker stopped during the submit; the outcome is unknown",
                     error_class=ErrorClass.AMBIGUOUS,
                 )
-                batch.event(message, E.SUBMIT_UNKNOWN, detail={"reason": "worker lost mid-submit"})
+                batch.event(
+                    message, EventType.SUBMIT_UNKNOWN, detail={"reason": "worker lost mid-submit"}
+                )
             batch.write()
             _block_senders(blocked)
         return len(messages)
@@ -633,7 +638,7 @@ def _answers(messages: list[Message]) -> dict:
     """{message id: recorded answer} for the messages' current rounds, in one query."""
     rounds = Q(*[Q(message_id=m.pk, round=m.round) for m in messages], _connector=Q.OR)
     return dict(
-        MessageEvent.objects.filter(rounds, type=E.SUBMIT_RESPONDED).values_list(
+        MessageEvent.objects.filter(rounds, type=EventType.SUBMIT_RESPONDED).values_list(
             "message_id", "detail"
         )
     )

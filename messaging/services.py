@@ -14,9 +14,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
-import phonenumbers
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -25,6 +23,7 @@ from django.utils import timezone
 from core.errors import Conflict, NotFound, ValidationFailed, WaypostError
 from messaging import dispatch, pipeline
 from messaging.inbound import service_window_open
+from messaging.inputs import message_input
 from messaging.ledger import NewEvent, record
 from messaging.models import Message, MessageKind
 from messaging.stalls import stalls_mark
@@ -35,30 +34,6 @@ from tenants.models import AmbiguousPolicy, SenderNumber, Tenant
 from tenants.selectors import sender_default
 
 log = logging.getLogger(__name__)
-S, E = MessageState, EventType
-MAX_BATCH = 1000
-
-
-def normalise_recipient(raw: Any) -> str:
-    """E.164 with phonenumbers; a number without ``+`` and country code is refused (Meta
-    would prepend the *business's* country code and may mis-deliver, §1.1)."""
-    if not isinstance(raw, str) or not raw.strip():
-        raise ValidationFailed(
-            "'to' is required.",
-            code="recipient_invalid",
-            details=[{"field": "to", "code": "required"}],
-        )
-    try:
-        number = phonenumbers.parse(raw.strip(), None)
-    except phonenumbers.NumberParseException:
-        number = None
-    if number is None or not phonenumbers.is_valid_number(number):
-        raise ValidationFailed(
-            "'to' must be a valid phone number in international format, e.g. +4915112345678.",
-            code="recipient_invalid",
-            details=[{"field": "to", "code": "invalid"}],
-        )
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def request_hash(body: dict) -> str:
@@ -103,28 +78,16 @@ class _Templates:
         return self._sender
 
 
-def _prepare(tenant: Tenant, key: str, body: dict, cache: _Templates) -> _Prepared:
+def _prepare(tenant: Tenant, key: str, body: dict, data: dict, cache: _Templates) -> _Prepared:
+    """A message from ``data`` (``messaging.inputs``: the body, validated) after the checks
+    that need the database; ``body`` is kept as sent (its hash makes replays safe)."""
     if not key or len(key) > 255:
         raise ValidationFailed(
             "Idempotency-Key must be 1-255 characters.", code="idempotency_key_invalid"
         )
-    if not isinstance(body, dict):
-        raise ValidationFailed("The message must be a JSON object.", code="validation_error")
-    recipient = normalise_recipient(body.get("to"))
-    if "text" in body and "template" not in body:
-        return _prepare_text(tenant, key, body, recipient, cache)
-    spec = body.get("template")
-    if (
-        not isinstance(spec, dict)
-        or not isinstance(spec.get("name"), str)
-        or not isinstance(spec.get("language"), str)
-    ):
-        raise ValidationFailed(
-            "'template' needs 'name' and 'language'.",
-            code="validation_error",
-            details=[{"field": "template", "code": "invalid"}],
-        )
-    metadata = _metadata(body)
+    if data["kind"] == MessageKind.TEXT:
+        return _prepare_text(tenant, key, body, data, cache)
+    spec = data["template"]
     template = cache.get(spec["name"], spec["language"])
     if template is None:
         raise ValidationFailed(
@@ -140,12 +103,12 @@ def _prepare(tenant: Tenant, key: str, body: dict, cache: _Templates) -> _Prepar
             details=[{"field": "template", "code": "status"}],
         )
     check = template_check_send(
-        template=template, components=spec.get("components", []), policy=tenant.param_policy
+        template=template, components=spec["components"], policy=tenant.param_policy
     )
     message = Message(
         tenant=tenant,
         sender=cache.sender_for(template),
-        recipient=recipient,
+        recipient=data["to"],
         template=template,
         template_name=template.name,
         template_language=template.language,
@@ -154,34 +117,26 @@ def _prepare(tenant: Tenant, key: str, body: dict, cache: _Templates) -> _Prepar
         parameters=check.components,
         idempotency_key=key,
         request_hash=request_hash(body),
-        metadata=metadata,
+        metadata=data["metadata"],
         state_changed_at=timezone.now(),
     )
     events = [_requested(message, key, body)]
     if check.sanitized:
         events.append(
-            NewEvent(message.pk, E.SANITIZED, EventSource.API, detail={"changes": check.sanitized})
+            NewEvent(
+                message.pk,
+                EventType.SANITIZED,
+                EventSource.API,
+                detail={"changes": check.sanitized},
+            )
         )
     return _Prepared(message, events)
 
 
-TEXT_MAX = 4096  # Meta's limit for a text message body
-
-
-def _prepare_text(
-    tenant: Tenant, key: str, body: dict, recipient: str, cache: _Templates
-) -> _Prepared:
+def _prepare_text(tenant: Tenant, key: str, body: dict, data: dict, cache: _Templates) -> _Prepared:
     """A free-form text message: allowed only inside the 24-hour customer-service window
     (docs/meta-api.md §6; Meta answers 131047 otherwise)."""
-    text = body.get("text")
-    content = text.get("body") if isinstance(text, dict) else None
-    if not isinstance(content, str) or not content.strip() or len(content) > TEXT_MAX:
-        raise ValidationFailed(
-            f"'text.body' must be 1-{TEXT_MAX} characters.",
-            code="validation_error",
-            details=[{"field": "text.body", "code": "invalid"}],
-        )
-    metadata = _metadata(body)
+    recipient = data["to"]
     if not service_window_open(tenant=tenant, recipient=recipient):
         raise ValidationFailed(
             "Free-form messages can only be sent within 24 hours of the user's last message; "
@@ -194,42 +149,21 @@ def _prepare_text(
         sender=cache.sender_for(None),
         recipient=recipient,
         kind=MessageKind.TEXT,
-        text_body=content,
+        text_body=data["text"]["body"],
         idempotency_key=key,
         request_hash=request_hash(body),
-        metadata=metadata,
+        metadata=data["metadata"],
         state_changed_at=timezone.now(),
     )
-    events = [_requested(message, key, body)]
-    return _Prepared(message, events)
-
-
-# Metadata is the caller's own reference data (an order id, a user id), stored with the message
-# and returned with it; not a document store. Measured as compact JSON in UTF-8.
-METADATA_MAX_BYTES = 4096
-
-
-def _metadata(body: dict) -> dict:
-    metadata = body.get("metadata", {})
-    if not isinstance(metadata, dict):
-        raise ValidationFailed(
-            "'metadata' must be an object.",
-            code="validation_error",
-            details=[{"field": "metadata", "code": "invalid"}],
-        )
-    size = len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
-    if size > METADATA_MAX_BYTES:
-        raise ValidationFailed(
-            f"'metadata' is {size} bytes as JSON; the limit is {METADATA_MAX_BYTES}.",
-            code="metadata_too_large",
-            details=[{"field": "metadata", "code": "too_large", "limit": METADATA_MAX_BYTES}],
-        )
-    return metadata
+    return _Prepared(message, [_requested(message, key, body)])
 
 
 def _requested(message: Message, key: str, body: dict) -> NewEvent:
     return NewEvent(
-        message.pk, E.REQUESTED, EventSource.API, detail={"idempotency_key": key, "request": body}
+        message.pk,
+        EventType.REQUESTED,
+        EventSource.API,
+        detail={"idempotency_key": key, "request": body},
     )
 
 
@@ -252,12 +186,17 @@ def _publish(messages: list[Message]) -> None:
         dispatch.nudge(tenant_id=tenant.pk, queue=tenant.queue_name)
 
 
-def message_create(*, tenant: Tenant, idempotency_key: str, body: dict) -> tuple[Message, bool]:
-    """Create and enqueue one message; (message, created). Replays return the stored one."""
+def message_create(
+    *, tenant: Tenant, idempotency_key: str, body: dict, data: dict | None = None
+) -> tuple[Message, bool]:
+    """Create and enqueue one message; (message, created). Replays return the stored one.
+    ``data`` is ``body`` validated by ``messaging.inputs.message_input`` (done here when the
+    caller has not)."""
+    data = message_input(body) if data is None else data
     existing = _replay(tenant, idempotency_key, body)
     if existing is not None:
         return existing, False
-    prepared = _prepare(tenant, idempotency_key, body, _Templates(tenant))
+    prepared = _prepare(tenant, idempotency_key, body, data, _Templates(tenant))
     try:
         with transaction.atomic():
             prepared.message.save(force_insert=True)
@@ -280,15 +219,12 @@ class BatchItemResult:
     error: dict | None = None
 
 
-def message_create_batch(*, tenant: Tenant, items: Any) -> list[BatchItemResult]:
-    """Up to 1,000 messages, each with its own ``idempotency_key``; per-item results. Valid
-    items are stored and enqueued even when others are invalid."""
-    if not isinstance(items, list) or not items:
-        raise ValidationFailed("'messages' must be a non-empty list.", code="validation_error")
-    if len(items) > MAX_BATCH:
-        raise ValidationFailed(f"At most {MAX_BATCH} messages per batch.", code="batch_too_large")
+def message_create_batch(*, tenant: Tenant, items: list[dict]) -> list[BatchItemResult]:
+    """Up to 1,000 messages (``messaging.inputs.BatchInput``), each with its own
+    ``idempotency_key``; per-item results. Each item is validated on its own: valid items are
+    stored and enqueued even when others are invalid."""
     cache = _Templates(tenant)
-    keys = [item.get("idempotency_key") if isinstance(item, dict) else None for item in items]
+    keys = [item.get("idempotency_key") for item in items]
     stored = {
         m.idempotency_key: m
         for m in Message.objects.filter(tenant=tenant, idempotency_key__in=[k for k in keys if k])
@@ -296,16 +232,13 @@ def message_create_batch(*, tenant: Tenant, items: Any) -> list[BatchItemResult]
     results: list[BatchItemResult] = []
     fresh: dict[str, _Prepared] = {}
     for index, (item, key) in enumerate(zip(items, keys, strict=True)):
-        body = (
-            {k: v for k, v in item.items() if k != "idempotency_key"}
-            if isinstance(item, dict)
-            else item
-        )
+        body = {k: v for k, v in item.items() if k != "idempotency_key"}
         try:
             if not isinstance(key, str):
                 raise ValidationFailed(
                     "Each message needs an 'idempotency_key'.", code="idempotency_key_invalid"
                 )
+            data = message_input(body)
             earlier = stored.get(key) or (fresh[key].message if key in fresh else None)
             if earlier is not None:
                 if earlier.request_hash != request_hash(body):
@@ -315,7 +248,7 @@ def message_create_batch(*, tenant: Tenant, items: Any) -> list[BatchItemResult]
                     )
                 results.append(BatchItemResult(index, 200, earlier))
                 continue
-            prepared = _prepare(tenant, key, body, cache)
+            prepared = _prepare(tenant, key, body, data, cache)
         except WaypostError as exc:
             results.append(BatchItemResult(index, exc.status, error=exc.as_dict()))
             continue
@@ -336,7 +269,7 @@ def message_create_batch(*, tenant: Tenant, items: Any) -> list[BatchItemResult]
                     body = {k: v for k, v in items[result.index].items() if k != "idempotency_key"}
                     try:
                         result.message, created = message_create(
-                            tenant=tenant, idempotency_key=key, body=body
+                            tenant=tenant, idempotency_key=key, body=body, data=None
                         )
                         result.status = 202 if created else 200
                     except WaypostError as exc:
@@ -364,7 +297,7 @@ def message_cancel(
             )
         detail = {"reason": reason} if reason else {}
         record(
-            [NewEvent(message.pk, E.CANCELLED, source, round=message.round, detail=detail)],
+            [NewEvent(message.pk, EventType.CANCELLED, source, round=message.round, detail=detail)],
             locked=True,
         )
     message.refresh_from_db()
@@ -376,7 +309,12 @@ def message_requeue(*, message: Message, source: str, reason: str) -> Message:
     outcome, an operator's retry). For ``unknown`` this may send twice: callers decide."""
     with transaction.atomic():
         message = Message.objects.select_for_update().select_related("tenant").get(pk=message.pk)
-        if message.state not in (S.UNKNOWN, S.HELD, S.QUEUED, S.RETRY_SCHEDULED):
+        if message.state not in (
+            MessageState.UNKNOWN,
+            MessageState.HELD,
+            MessageState.QUEUED,
+            MessageState.RETRY_SCHEDULED,
+        ):
             raise Conflict(
                 f"A {message.state} message cannot be re-queued.", code="not_requeueable"
             )
@@ -396,7 +334,11 @@ def message_requeue(*, message: Message, source: str, reason: str) -> Message:
         record(
             [
                 NewEvent(
-                    message.pk, E.REQUEUED, source, round=message.round, detail={"reason": reason}
+                    message.pk,
+                    EventType.REQUEUED,
+                    source,
+                    round=message.round,
+                    detail={"reason": reason},
                 )
             ],
             locked=True,
@@ -416,7 +358,7 @@ def message_resolve(*, message: Message, source: str, reason: str) -> Message:
             [
                 NewEvent(
                     message.pk,
-                    E.STALL_CLEARED,
+                    EventType.STALL_CLEARED,
                     source,
                     round=message.round,
                     detail={"reason": message.stalled_reason, "resolved": reason},
@@ -438,7 +380,7 @@ def message_mark_failed(*, message: Message, source: str, reason: str) -> Messag
             [
                 NewEvent(
                     message.pk,
-                    E.MARKED_FAILED,
+                    EventType.MARKED_FAILED,
                     source,
                     round=message.round,
                     detail={"reason": reason},
@@ -502,7 +444,7 @@ def messages_redrive(*, now=None, limit: int = 1000) -> dict[str, int]:
                 [
                     NewEvent(
                         pk,
-                        E.REDRIVEN,
+                        EventType.REDRIVEN,
                         EventSource.RECONCILER,
                         round=round_,
                         detail={"due_for_over_seconds": settings.WAYPOST_REDRIVE_AFTER},
@@ -530,7 +472,7 @@ def unknown_resolve(*, now=None, limit: int = 1000) -> dict[str, int]:
     if not graces:
         return counts
     messages = list(
-        Message.objects.filter(due, state=S.UNKNOWN, stalled=False)
+        Message.objects.filter(due, state=MessageState.UNKNOWN, stalled=False)
         .select_related("tenant")
         .order_by("state_changed_at")[:limit]
     )

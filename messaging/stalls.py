@@ -26,7 +26,6 @@ from messaging.states import EventSource, EventType, MessageState, StallReason
 from tenants.models import Tenant
 
 log = logging.getLogger(__name__)
-S, R = MessageState, StallReason
 
 # Meta releases or drops a message held for quality assessment within an hour (p99).
 HELD_SECONDS = 3600
@@ -38,8 +37,8 @@ AUTH_TTL_SECONDS = 600
 def _rules() -> list[tuple[str, str, Q]]:
     """(reason, state, extra filter) with the per-tenant threshold field for each."""
     return [
-        (R.ACCEPTED_NO_STATUS, "stall_accepted_seconds", Q(state=S.ACCEPTED)),
-        (R.SENT_NOT_DELIVERED, "stall_sent_seconds", Q(state=S.SENT)),
+        (StallReason.ACCEPTED_NO_STATUS, "stall_accepted_seconds", Q(state=MessageState.ACCEPTED)),
+        (StallReason.SENT_NOT_DELIVERED, "stall_sent_seconds", Q(state=MessageState.SENT)),
     ]
 
 
@@ -61,15 +60,15 @@ def stalls_flag(*, now=None, limit: int = 1000) -> Counter:
             )
         if values:
             _collect(candidates, reason, state_filter & when, limit)
-    auth = Q(state=S.SENT, template_category="AUTHENTICATION")
+    auth = Q(state=MessageState.SENT, template_category="AUTHENTICATION")
     _collect(
         candidates,
-        R.AUTH_TTL_PASSED,
+        StallReason.AUTH_TTL_PASSED,
         auth & Q(state_changed_at__lte=now - timedelta(seconds=AUTH_TTL_SECONDS)),
         limit,
     )
-    held = Q(state=S.HELD, state_changed_at__lte=now - timedelta(seconds=HELD_SECONDS))
-    _collect(candidates, R.HELD_TOO_LONG, held, limit)
+    held = Q(state=MessageState.HELD, state_changed_at__lte=now - timedelta(seconds=HELD_SECONDS))
+    _collect(candidates, StallReason.HELD_TOO_LONG, held, limit)
     if candidates:
         counts += stalls_mark(reasons=candidates, now=now)
     return counts
@@ -79,7 +78,7 @@ def _collect(candidates: dict, reason: str, query: Q, limit: int) -> None:
     ids = Message.objects.filter(query, stalled=False).order_by("state_changed_at")
     for pk in ids.values_list("pk", flat=True)[:limit]:
         # An authentication template past its TTL says more than "sent, not delivered".
-        if pk not in candidates or reason == R.AUTH_TTL_PASSED:
+        if pk not in candidates or reason == StallReason.AUTH_TTL_PASSED:
             candidates[pk] = reason
 
 

@@ -123,32 +123,31 @@ class ErrorClass(models.TextChoices):
     INVALID = "invalid", "Refused before submission"
 
 
-S, E = MessageState, EventType
 _TIER = 1_000_000_000
 _PIPELINE = {
-    E.REQUESTED: (S.QUEUED, 0),
-    E.REQUEUED: (S.QUEUED, 0),
-    E.SUBMIT_STARTED: (S.SUBMITTING, 1),
-    E.SUBMIT_UNKNOWN: (S.UNKNOWN, 2),
-    E.RETRY_SCHEDULED: (S.RETRY_SCHEDULED, 3),
+    EventType.REQUESTED: (MessageState.QUEUED, 0),
+    EventType.REQUEUED: (MessageState.QUEUED, 0),
+    EventType.SUBMIT_STARTED: (MessageState.SUBMITTING, 1),
+    EventType.SUBMIT_UNKNOWN: (MessageState.UNKNOWN, 2),
+    EventType.RETRY_SCHEDULED: (MessageState.RETRY_SCHEDULED, 3),
 }
 _TERMINAL = {
-    E.CANCELLED: (S.CANCELLED, 1),
-    E.REJECTED: (S.REJECTED, 2),
-    E.DEAD_LETTERED: (S.FAILED, 3),
-    E.MARKED_FAILED: (S.FAILED, 4),
+    EventType.CANCELLED: (MessageState.CANCELLED, 1),
+    EventType.REJECTED: (MessageState.REJECTED, 2),
+    EventType.DEAD_LETTERED: (MessageState.FAILED, 3),
+    EventType.MARKED_FAILED: (MessageState.FAILED, 4),
 }
 _PROVIDER = {
-    E.ACCEPTED: (S.ACCEPTED, 50),
-    E.HELD: (S.HELD, 55),
-    E.STATUS_SENT: (S.SENT, 60),
-    E.STATUS_FAILED: (S.FAILED, 70),
-    E.STATUS_DELIVERED: (S.DELIVERED, 80),
-    E.STATUS_READ: (S.READ, 90),
+    EventType.ACCEPTED: (MessageState.ACCEPTED, 50),
+    EventType.HELD: (MessageState.HELD, 55),
+    EventType.STATUS_SENT: (MessageState.SENT, 60),
+    EventType.STATUS_FAILED: (MessageState.FAILED, 70),
+    EventType.STATUS_DELIVERED: (MessageState.DELIVERED, 80),
+    EventType.STATUS_READ: (MessageState.READ, 90),
 }
 
 # States in which nothing has been submitted for the current attempt (cancel is allowed).
-NOT_SUBMITTED = frozenset({S.QUEUED, S.RETRY_SCHEDULED})
+NOT_SUBMITTED = frozenset({MessageState.QUEUED, MessageState.RETRY_SCHEDULED})
 
 
 def decided_by_provider(state_rank: int) -> bool:
@@ -180,7 +179,7 @@ def precedence(fact: Fact) -> tuple[int, MessageState] | None:
 
 def fold(facts: Iterable[Fact]) -> tuple[int, MessageState]:
     """The state a set of events gives: the state of the highest-precedence event."""
-    best = (-1, S.QUEUED)
+    best = (-1, MessageState.QUEUED)
     for fact in facts:
         ranked = precedence(fact)
         if ranked is not None and ranked[0] > best[0]:

@@ -107,9 +107,14 @@ class TemplateValidateApi(APIView):
         )
 
 
+class TemplateSyncOutput(serializers.Serializer):
+    created = serializers.IntegerField(help_text="Templates the registry did not know.")
+    updated = serializers.IntegerField(help_text="Templates whose provider fields were updated.")
+
+
 class TemplateSyncApi(APIView):
     """Pull the tenant's templates from its provider (all pages) into the registry."""
 
-    @extend_schema(request=None, responses=dict)
+    @extend_schema(request=None, responses=TemplateSyncOutput)
     def post(self, request):
         return Response(templates_sync(tenant=request.user.tenant))

@@ -82,8 +82,8 @@ def template_submit(*, template: MessageTemplate) -> MessageTemplate:
     except MissingCredential as exc:
         template.submission_error = str(exc)[:500]
     else:
-        template.provider_template_id = str(answer.get("id", ""))
-        status = str(answer.get("status", "PENDING")).upper()
+        template.provider_template_id = answer.provider_id
+        status = answer.status
         template.status = status if status in TemplateStatus.values else TemplateStatus.PENDING
         template.submission_error = ""
         template.last_synced_at = timezone.now()
@@ -310,22 +310,22 @@ def templates_sync(*, tenant: Tenant) -> dict[str, int]:
             ) from exc
         now = timezone.now()
         for item in remote:
-            status = str(item.get("status", "PENDING")).upper()
             fields = {
                 "sender": sender,
-                "category": str(item.get("category", "UTILITY")).upper(),
-                "parameter_format": str(item.get("parameter_format") or "POSITIONAL").upper(),
-                "components": item.get("components") or [],
-                "status": status if status in TemplateStatus.values else TemplateStatus.PENDING,
-                "provider_template_id": str(item.get("id", "")),
+                "category": item.category,
+                "parameter_format": item.parameter_format,
+                "components": item.components,
+                "status": item.status
+                if item.status in TemplateStatus.values
+                else TemplateStatus.PENDING,
+                "provider_template_id": item.provider_id,
                 "last_synced_at": now,
                 "submission_error": "",
             }
-            quality = str((item.get("quality_score") or {}).get("score", "")).upper()
-            if quality in TemplateQuality.values:
-                fields["quality"] = quality
+            if item.quality in TemplateQuality.values:
+                fields["quality"] = item.quality
             _, created = MessageTemplate.objects.update_or_create(
-                tenant=tenant, name=item["name"], language=item["language"], defaults=fields
+                tenant=tenant, name=item.name, language=item.language, defaults=fields
             )
             counts["created" if created else "updated"] += 1
     return counts

@@ -31,7 +31,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from whatsapp.errors import Classification, ErrorClass, ProviderError, classify_by_http_status
-from whatsapp.reports import Parsed
+from whatsapp.reports import Parsed, RemoteTemplate
 
 
 class SubmitOutcome(StrEnum):
@@ -160,6 +160,10 @@ class BaseProvider:
         """The templates of one page of the template list."""
         raise NotImplementedError
 
+    def parse_template(self, item: dict) -> RemoteTemplate:
+        """One template as the provider describes it (list item, or a submission's answer)."""
+        raise NotImplementedError
+
     def next_page(self, body: dict) -> str:
         """The next page's URL, or "" at the end."""
         return ""
@@ -222,9 +226,12 @@ class BaseProvider:
 
     # --- the template sequences --------------------------------------------------------------
 
-    def create_template(self, *, credential: str, waba_id: str, definition: dict) -> dict:
+    def create_template(self, *, credential: str, waba_id: str, definition: dict) -> RemoteTemplate:
+        """Submit a template (Waypost's definition is Meta's creation JSON); the provider's id
+        and review status."""
         url, headers = self.templates_request(credential=credential, waba_id=waba_id)
-        return self._manage(url, headers, definition, what="template submission")
+        answer = self._manage(url, headers, definition, what="template submission")
+        return self.parse_template(answer)
 
     def edit_template(self, *, credential: str, template_id: str, changes: dict) -> dict:
         """Submit an edit of a template the provider knows: it is reviewed again. ``changes``
@@ -232,7 +239,9 @@ class BaseProvider:
         url, headers = self.template_request(credential=credential, template_id=template_id)
         return self._manage(url, headers, changes, what="template edit")
 
-    def list_templates(self, *, credential: str, waba_id: str, page_size: int = 100) -> Iterator:
+    def list_templates(
+        self, *, credential: str, waba_id: str, page_size: int = 100
+    ) -> Iterator[RemoteTemplate]:
         """Every template of the WABA, page after page until ``next_page`` says the end
         (not when a page is short)."""
         url, headers = self.templates_request(credential=credential, waba_id=waba_id)
@@ -247,7 +256,7 @@ class BaseProvider:
                 raise ProviderError(f"template list failed: {_describe(exc)}") from exc
             if response.status_code != 200:
                 raise self._management_error(response.status_code, body)
-            yield from self.templates_page(body)
+            yield from (self.parse_template(item) for item in self.templates_page(body))
             url, params = self.next_page(body), None
 
     def _manage(self, url: str, headers: dict, body: dict, *, what: str) -> dict:

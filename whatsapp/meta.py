@@ -26,6 +26,7 @@ from whatsapp.reports import (
     InboundReport,
     ItemError,
     Parsed,
+    RemoteTemplate,
     StatusReport,
     SystemErrorEvent,
     TemplateEvent,
@@ -144,6 +145,18 @@ class MetaCloudProvider(BaseProvider):
 
     def templates_page(self, body: dict) -> list[dict]:
         return list(body.get("data") or [])
+
+    def parse_template(self, item: dict) -> RemoteTemplate:
+        return RemoteTemplate(
+            provider_id=str(item.get("id", "")),
+            status=str(item.get("status", "PENDING")).upper(),
+            name=str(item.get("name", "")),
+            language=str(item.get("language", "")),
+            category=str(item.get("category", "UTILITY")).upper(),
+            parameter_format=str(item.get("parameter_format") or "POSITIONAL").upper(),
+            components=list(item.get("components") or []),
+            quality=str((item.get("quality_score") or {}).get("score", "")).upper(),
+        )
 
     def next_page(self, body: dict) -> str:
         # Graph cursor paging (§5.5): the end is when ``paging.next`` is absent.

@@ -93,6 +93,21 @@ class TemplateEvent:
 
 
 @dataclass(frozen=True)
+class RemoteTemplate:
+    """A template as the provider knows it: the answer to a submission, or one item of the
+    template list. Upper-case status, category and parameter format, as Waypost stores them."""
+
+    provider_id: str
+    status: str
+    name: str = ""
+    language: str = ""
+    category: str = ""
+    parameter_format: str = ""
+    components: list = field(default_factory=list)
+    quality: str = ""  # GREEN, YELLOW, RED, UNKNOWN, or "" when not said
+
+
+@dataclass(frozen=True)
 class AccountEvent:
     """An account-level notice (number quality, account update…): recorded, not acted on."""
 

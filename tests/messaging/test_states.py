@@ -7,7 +7,6 @@ from hypothesis import strategies as st
 
 from messaging.states import EventType, Fact, MessageState, fold, precedence
 
-E, S = EventType, MessageState
 STATE_EVENTS = [t for t in EventType if precedence(Fact(t)) is not None]
 facts = st.builds(Fact, type=st.sampled_from(list(EventType)), round=st.integers(0, 5))
 
@@ -32,26 +31,41 @@ def state(*types, round_=0):
 @pytest.mark.parametrize(
     ("events", "expected"),
     [
-        ((E.REQUESTED,), S.QUEUED),
-        ((E.REQUESTED, E.VALIDATED, E.PAYLOAD_BUILT), S.QUEUED),
-        ((E.REQUESTED, E.SUBMIT_STARTED), S.SUBMITTING),
-        ((E.REQUESTED, E.SUBMIT_STARTED, E.SUBMIT_RESPONDED), S.SUBMITTING),
-        ((E.SUBMIT_STARTED, E.ACCEPTED), S.ACCEPTED),
-        ((E.ACCEPTED, E.HELD), S.HELD),
-        ((E.SUBMIT_STARTED, E.SUBMIT_UNKNOWN), S.UNKNOWN),
+        ((EventType.REQUESTED,), MessageState.QUEUED),
+        ((EventType.REQUESTED, EventType.VALIDATED, EventType.PAYLOAD_BUILT), MessageState.QUEUED),
+        ((EventType.REQUESTED, EventType.SUBMIT_STARTED), MessageState.SUBMITTING),
+        (
+            (EventType.REQUESTED, EventType.SUBMIT_STARTED, EventType.SUBMIT_RESPONDED),
+            MessageState.SUBMITTING,
+        ),
+        ((EventType.SUBMIT_STARTED, EventType.ACCEPTED), MessageState.ACCEPTED),
+        ((EventType.ACCEPTED, EventType.HELD), MessageState.HELD),
+        ((EventType.SUBMIT_STARTED, EventType.SUBMIT_UNKNOWN), MessageState.UNKNOWN),
         # a status webhook resolves an unknown submit
-        ((E.SUBMIT_STARTED, E.SUBMIT_UNKNOWN, E.STATUS_SENT), S.SENT),
+        (
+            (EventType.SUBMIT_STARTED, EventType.SUBMIT_UNKNOWN, EventType.STATUS_SENT),
+            MessageState.SENT,
+        ),
         # read without delivered (Meta omits delivered when both happen at once)
-        ((E.ACCEPTED, E.STATUS_READ), S.READ),
-        ((E.STATUS_READ, E.STATUS_DELIVERED, E.STATUS_SENT), S.READ),
+        ((EventType.ACCEPTED, EventType.STATUS_READ), MessageState.READ),
+        (
+            (EventType.STATUS_READ, EventType.STATUS_DELIVERED, EventType.STATUS_SENT),
+            MessageState.READ,
+        ),
         # failed after delivered (second device): delivered wins
-        ((E.ACCEPTED, E.STATUS_DELIVERED, E.STATUS_FAILED), S.DELIVERED),
-        ((E.ACCEPTED, E.STATUS_SENT, E.STATUS_FAILED), S.FAILED),
-        ((E.REQUESTED, E.CANCELLED), S.CANCELLED),
-        ((E.REQUESTED, E.REJECTED), S.REJECTED),
-        ((E.SUBMIT_STARTED, E.DEAD_LETTERED), S.FAILED),
+        (
+            (EventType.ACCEPTED, EventType.STATUS_DELIVERED, EventType.STATUS_FAILED),
+            MessageState.DELIVERED,
+        ),
+        ((EventType.ACCEPTED, EventType.STATUS_SENT, EventType.STATUS_FAILED), MessageState.FAILED),
+        ((EventType.REQUESTED, EventType.CANCELLED), MessageState.CANCELLED),
+        ((EventType.REQUESTED, EventType.REJECTED), MessageState.REJECTED),
+        ((EventType.SUBMIT_STARTED, EventType.DEAD_LETTERED), MessageState.FAILED),
         # provider facts outrank what the pipeline believed
-        ((E.SUBMIT_UNKNOWN, E.MARKED_FAILED, E.STATUS_DELIVERED), S.DELIVERED),
+        (
+            (EventType.SUBMIT_UNKNOWN, EventType.MARKED_FAILED, EventType.STATUS_DELIVERED),
+            MessageState.DELIVERED,
+        ),
     ],
 )
 def test_semantics(events, expected):
@@ -59,9 +73,19 @@ def test_semantics(events, expected):
 
 
 def test_later_rounds_outrank_earlier_ones():
-    assert state((E.SUBMIT_STARTED, 0), (E.RETRY_SCHEDULED, 0), (E.REQUEUED, 1)) == S.QUEUED
-    assert state((E.RETRY_SCHEDULED, 0), (E.REQUEUED, 1), (E.SUBMIT_STARTED, 1)) == S.SUBMITTING
-    assert state((E.SUBMIT_UNKNOWN, 0), (E.REQUEUED, 1)) == S.QUEUED
+    assert (
+        state(
+            (EventType.SUBMIT_STARTED, 0), (EventType.RETRY_SCHEDULED, 0), (EventType.REQUEUED, 1)
+        )
+        == MessageState.QUEUED
+    )
+    assert (
+        state(
+            (EventType.RETRY_SCHEDULED, 0), (EventType.REQUEUED, 1), (EventType.SUBMIT_STARTED, 1)
+        )
+        == MessageState.SUBMITTING
+    )
+    assert state((EventType.SUBMIT_UNKNOWN, 0), (EventType.REQUEUED, 1)) == MessageState.QUEUED
 
 
 def test_every_state_is_reachable():

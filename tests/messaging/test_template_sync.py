@@ -21,7 +21,7 @@ def test_sync_pulls_all_pages_and_updates_the_registry(live):
     )
     provider = get_provider("sandbox")
     pages = list(provider.list_templates(credential="t", waba_id=waba, page_size=2))
-    assert sorted(t["name"] for t in pages) == ["order_update"] + [f"remote_{i}" for i in range(4)]
+    assert sorted(t.name for t in pages) == ["order_update"] + [f"remote_{i}" for i in range(4)]
     response = tenant.client.post("/api/v1/templates/sync")
     assert response.status_code == 200 and response.json() == {"created": 4, "updated": 1}
     assert MessageTemplate.objects.get(pk=tenant.template.pk).status == "PAUSED"

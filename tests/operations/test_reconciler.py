@@ -24,7 +24,6 @@ from ..factories import SenderNumberFactory, TenantFactory
 from ..webhooks.helpers import envelope, status
 
 pytestmark = pytest.mark.django_db(transaction=True)
-E = EventType
 
 
 @pytest.fixture
@@ -51,19 +50,26 @@ def message_in(sender, facts, *, age: timedelta, category="UTILITY", key=None):
 
 
 def test_stall_rules_flag_each_message_once_with_its_reason(sender):
-    young = message_in(sender, [E.ACCEPTED], age=timedelta(seconds=30), key="young")
-    quiet = message_in(sender, [E.ACCEPTED], age=timedelta(seconds=90), key="quiet")
-    sent = message_in(sender, [E.ACCEPTED, E.STATUS_SENT], age=timedelta(minutes=3), key="sent")
+    young = message_in(sender, [EventType.ACCEPTED], age=timedelta(seconds=30), key="young")
+    quiet = message_in(sender, [EventType.ACCEPTED], age=timedelta(seconds=90), key="quiet")
+    sent = message_in(
+        sender, [EventType.ACCEPTED, EventType.STATUS_SENT], age=timedelta(minutes=3), key="sent"
+    )
     otp = message_in(
         sender,
-        [E.ACCEPTED, E.STATUS_SENT],
+        [EventType.ACCEPTED, EventType.STATUS_SENT],
         age=timedelta(minutes=11),
         category="AUTHENTICATION",
         key="otp",
     )
-    held = message_in(sender, [E.ACCEPTED, E.HELD], age=timedelta(minutes=61), key="held")
+    held = message_in(
+        sender, [EventType.ACCEPTED, EventType.HELD], age=timedelta(minutes=61), key="held"
+    )
     delivered = message_in(
-        sender, [E.ACCEPTED, E.STATUS_DELIVERED], age=timedelta(days=2), key="delivered"
+        sender,
+        [EventType.ACCEPTED, EventType.STATUS_DELIVERED],
+        age=timedelta(days=2),
+        key="delivered",
     )
     counts = reconcile()
     assert counts["stalled.accepted_no_status"] == 1
@@ -88,7 +94,7 @@ def test_stall_rules_flag_each_message_once_with_its_reason(sender):
 
 def test_two_passes_at_once_flag_each_message_once(sender):
     ids = [
-        message_in(sender, [E.ACCEPTED], age=timedelta(minutes=5), key=f"c{i}").pk
+        message_in(sender, [EventType.ACCEPTED], age=timedelta(minutes=5), key=f"c{i}").pk
         for i in range(30)
     ]
     results = []
@@ -109,7 +115,9 @@ def test_two_passes_at_once_flag_each_message_once(sender):
 
 
 def test_a_late_status_clears_the_stall_and_says_so(sender):
-    message = message_in(sender, [E.ACCEPTED, E.STATUS_SENT], age=timedelta(minutes=3), key="l")
+    message = message_in(
+        sender, [EventType.ACCEPTED, EventType.STATUS_SENT], age=timedelta(minutes=3), key="l"
+    )
     reconcile()
     assert Message.objects.get(pk=message.pk).stalled
     statuses_apply(
@@ -130,7 +138,9 @@ def test_a_late_status_clears_the_stall_and_says_so(sender):
 
 
 def test_a_duplicate_of_a_seen_status_does_not_clear_a_stall(sender):
-    message = message_in(sender, [E.ACCEPTED, E.STATUS_SENT], age=timedelta(minutes=3), key="d")
+    message = message_in(
+        sender, [EventType.ACCEPTED, EventType.STATUS_SENT], age=timedelta(minutes=3), key="d"
+    )
     reconcile()
     statuses_apply(
         reports=[
@@ -151,7 +161,7 @@ def test_old_orphans_expire_and_overdue_webhooks_are_processed(sender, settings)
     old = OrphanStatus.objects.create(wamid="wamid.x", report={}, dedupe_key="o1")
     OrphanStatus.objects.filter(pk=old.pk).update(received_at=timezone.now() - timedelta(hours=2))
     fresh = OrphanStatus.objects.create(wamid="wamid.y", report={}, dedupe_key="o2")
-    message = message_in(sender, [E.ACCEPTED], age=timedelta(seconds=1), key="w")
+    message = message_in(sender, [EventType.ACCEPTED], age=timedelta(seconds=1), key="w")
     body = json.dumps(
         envelope(
             sender.phone_number_id,

@@ -1,0 +1,147 @@
+"""What the message API accepts, as DRF serializers: a template message or a text message, and a
+batch of them. ``message_input`` validates one body and returns typed data, raising the API's
+one error shape (``core.api``) with the codes clients already handle.
+
+The checks that need the database (the template exists and is sendable, its parameters fit,
+the 24-hour window is open) are the services'; these are the checks of the body alone.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import phonenumbers
+from rest_framework import serializers
+
+from core.api import flatten_errors
+from core.errors import ValidationFailed
+
+TEXT_MAX = 4096  # Meta's limit for a text message body
+# Metadata is the caller's own reference data (an order id, a user id), stored with the message
+# and returned with it; not a document store. Measured as compact JSON in UTF-8.
+METADATA_MAX_BYTES = 4096
+MAX_BATCH = 1000
+
+# A field's first error → the error code clients see (otherwise ``validation_error``).
+ERROR_CODES = {
+    ("to", None): "recipient_invalid",
+    ("metadata", "too_large"): "metadata_too_large",
+    ("template.components", None): "components_invalid",
+    ("messages", "max_length"): "batch_too_large",
+}
+
+
+def normalise_recipient(raw: str) -> str:
+    """E.164 with phonenumbers; a number without ``+`` and country code is refused (Meta
+    would prepend the *business's* country code and may mis-deliver, docs/meta-api.md §1.1)."""
+    try:
+        number = phonenumbers.parse(raw.strip(), None)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise serializers.ValidationError(
+            "'to' must be a valid phone number in international format, e.g. +4915112345678.",
+            code="invalid",
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+class _MessageInput(serializers.Serializer):
+    to = serializers.CharField(
+        help_text="The recipient in international format (E.164), e.g. +4915112345678."
+    )
+    metadata = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text=f"Your own reference data, returned with the message and in callbacks "
+        f"(at most {METADATA_MAX_BYTES} bytes as JSON).",
+    )
+
+    def validate_to(self, value: str) -> str:
+        return normalise_recipient(value)
+
+    def validate_metadata(self, value: dict) -> dict:
+        size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+        if size > METADATA_MAX_BYTES:
+            raise serializers.ValidationError(
+                f"'metadata' is {size} bytes as JSON; the limit is {METADATA_MAX_BYTES}.",
+                code="too_large",
+            )
+        return value
+
+
+class TemplateRefInput(serializers.Serializer):
+    name = serializers.CharField(max_length=512)
+    language = serializers.CharField(max_length=16, help_text="e.g. en_US")
+    components = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        default=list,
+        help_text="The parameters, in Meta's component format: "
+        '[{"type": "body", "parameters": [{"type": "text", "text": "Ana"}]}]. '
+        "Checked against the approved template before anything is sent.",
+    )
+
+
+class TemplateMessageInput(_MessageInput):
+    """A template message: sendable at any time, once the template is approved."""
+
+    template = TemplateRefInput()
+
+
+class TextContentInput(serializers.Serializer):
+    body = serializers.CharField(max_length=TEXT_MAX, trim_whitespace=False)
+
+    def validate_body(self, value: str) -> str:
+        if not value.strip():
+            raise serializers.ValidationError("'text.body' must not be blank.", code="blank")
+        return value
+
+
+class TextMessageInput(_MessageInput):
+    """A free-form text message: only within 24 hours of the user's last message."""
+
+    text = TextContentInput()
+
+
+class BatchItemInput(serializers.Serializer):
+    """One message of a batch: a template or text message plus its own idempotency key."""
+
+    idempotency_key = serializers.CharField(max_length=255)
+
+
+class BatchInput(serializers.Serializer):
+    messages = serializers.ListField(
+        child=serializers.DictField(),
+        min_length=1,
+        max_length=MAX_BATCH,
+        help_text=f"1 to {MAX_BATCH} messages, each a template or text message with its own "
+        "idempotency_key.",
+    )
+
+
+def _raise(errors: Any) -> None:
+    details = flatten_errors(errors)
+    first = details[0]
+    field, code = first["field"] or "", first["code"]
+    error_code = ERROR_CODES.get((field, code)) or ERROR_CODES.get((field, None))
+    raise ValidationFailed(first["message"], code=error_code or "validation_error", details=details)
+
+
+def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict:
+    """``data`` checked by ``serializer_class``: its validated data, or ValidationFailed."""
+    if not isinstance(data, dict):
+        raise ValidationFailed("The body must be a JSON object.", code="validation_error")
+    serializer = serializer_class(data=data)
+    if not serializer.is_valid():
+        _raise(serializer.errors)
+    return dict(serializer.validated_data)
+
+
+def message_input(body: Any) -> dict:
+    """One message body (without its idempotency key): a text message when it has ``text`` and
+    no ``template``, otherwise a template message. Returns the validated data, with ``kind``."""
+    if isinstance(body, dict) and "text" in body and "template" not in body:
+        return {**validated(TextMessageInput, body), "kind": "text"}
+    return {**validated(TemplateMessageInput, body), "kind": "template"}
