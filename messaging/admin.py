@@ -248,6 +248,7 @@ class MessageAdmin(ReadOnlyMixin, TenantScopedAdmin):
         AgeFilter,
     )
     search_fields = ("=provider_message_id", "=idempotency_key")
+    ordering = ("-created_at",)
     search_help_text = "A message id, wamid, idempotency key or recipient (+4915…)."
     list_select_related = ("tenant",)
     list_per_page = 50

@@ -75,17 +75,30 @@ class Message(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["-created_at"]
+        # No default ordering: every query that needs an order says which (a default would
+        # add a sort to every count, exists and drain claim on the biggest table).
         permissions = [("view_recipient", "Can see recipients' phone numbers in full")]
         constraints = [
+            # The API's idempotency: one message per key per tenant (messaging.services).
             models.UniqueConstraint(
                 fields=["tenant", "idempotency_key"], name="message_idempotency_key_per_tenant"
             ),
+            # A text message has a body and no template; a template message the reverse.
+            models.CheckConstraint(
+                condition=(
+                    models.Q(kind=MessageKind.TEXT, template_name="") & ~models.Q(text_body="")
+                )
+                | (models.Q(kind=MessageKind.TEMPLATE, text_body="") & ~models.Q(template_name="")),
+                name="message_kind_content",
+            ),
         ]
         indexes = [
-            models.Index(fields=["tenant", "-created_at", "id"]),
-            models.Index(fields=["state", "next_attempt_at"]),
-            models.Index(fields=["tenant", "recipient"]),
+            # The API's list: a tenant's messages, newest first (cursor pagination).
+            models.Index(fields=["tenant", "-created_at", "id"], name="message_tenant_newest"),
+            # The sweep and the unknown-outcome policy: messages in a state, due by a time.
+            models.Index(fields=["state", "next_attempt_at"], name="message_state_due"),
+            # The API's and the admin's recipient filter; the opt-out and window checks.
+            models.Index(fields=["tenant", "recipient"], name="message_tenant_recipient"),
             # The reconciler's stall rules: messages in a state since before a threshold.
             models.Index(
                 fields=["state", "state_changed_at"],
@@ -200,7 +213,10 @@ class InboundMessage(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
-        indexes = [models.Index(fields=["tenant", "-received_at", "-id"])]
+        indexes = [
+            # The inbound API's list: a tenant's messages, newest first.
+            models.Index(fields=["tenant", "-received_at", "-id"], name="inbound_tenant_newest"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.type} from {self.contact}"

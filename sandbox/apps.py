@@ -1,6 +1,6 @@
 from django.apps import AppConfig
 
 
-class SandboxConfig(AppConfig):
+class SandboxAppConfig(AppConfig):
     name = "sandbox"
     verbose_name = "Cloud API sandbox"

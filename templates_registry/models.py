@@ -114,7 +114,11 @@ class MessageTemplate(models.Model):
                 fields=["tenant", "name", "language"], name="template_unique_per_tenant"
             )
         ]
-        indexes = [models.Index(fields=["tenant", "status"])]
+        indexes = [
+            # The operations page and the pipeline's template waits: a tenant's templates by
+            # status.
+            models.Index(fields=["tenant", "status"], name="template_tenant_status"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.language})"

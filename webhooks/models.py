@@ -45,7 +45,10 @@ class WebhookDelivery(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["provider", "body_sha256"], name="delivery_body_once"),
         ]
-        indexes = [models.Index(fields=["status", "id"])]
+        indexes = [
+            # The processor's claim: pending deliveries, oldest first (webhooks.services).
+            models.Index(fields=["status", "id"], name="delivery_status_claim"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.provider} delivery {self.pk} ({self.status})"

@@ -35,6 +35,7 @@ def new_message(sender) -> Message:
         recipient="+4915112345678",
         idempotency_key=str(uuid.uuid4()),
         request_hash="-",
+        template_name="order_update",
         state_changed_at=timezone.now(),
     )
 

@@ -66,6 +66,7 @@ def unknown(sender, key, *, age: timedelta):
         recipient="+4915112345678",
         idempotency_key=key,
         request_hash="-",
+        template_name="order_update",
         state_changed_at=timezone.now(),
     )
     record([NewEvent(message.pk, EventType.SUBMIT_UNKNOWN, EventSource.PIPELINE)])

@@ -41,6 +41,7 @@ def message_in(sender, facts, *, age: timedelta, category="UTILITY", key=None):
         template_category=category,
         idempotency_key=key or str(datetime.now().timestamp()),
         request_hash="-",
+        template_name="order_update",
         state_changed_at=timezone.now(),
         provider_message_id=f"wamid.{key}",
     )

@@ -39,6 +39,7 @@ def messages(sender, count):
             recipient=f"+49151{i:08d}",
             idempotency_key=f"c-{i}",
             request_hash="-",
+            template_name="order_update",
             state_changed_at=timezone.now(),
             provider_message_id=f"wamid.c{i}",
         )
