@@ -4,40 +4,56 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('messaging', '0009_stall_reason_labels'),
-        ('templates_registry', '0005_template_named_index'),
-        ('tenants', '0007_staff_scope'),
+        ("messaging", "0009_stall_reason_labels"),
+        ("templates_registry", "0005_template_named_index"),
+        ("tenants", "0007_staff_scope"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='message',
-            options={'permissions': [('view_recipient', "Can see recipients' phone numbers in full")]},
+            name="message",
+            options={
+                "permissions": [("view_recipient", "Can see recipients' phone numbers in full")]
+            },
         ),
         migrations.RenameIndex(
-            model_name='inboundmessage',
-            new_name='inbound_tenant_newest',
-            old_name='messaging_i_tenant__9266e3_idx',
+            model_name="inboundmessage",
+            new_name="inbound_tenant_newest",
+            old_name="messaging_i_tenant__9266e3_idx",
         ),
         migrations.RenameIndex(
-            model_name='message',
-            new_name='message_tenant_newest',
-            old_name='messaging_m_tenant__a3e3a1_idx',
+            model_name="message",
+            new_name="message_tenant_newest",
+            old_name="messaging_m_tenant__a3e3a1_idx",
         ),
         migrations.RenameIndex(
-            model_name='message',
-            new_name='message_state_due',
-            old_name='messaging_m_state_45277b_idx',
+            model_name="message",
+            new_name="message_state_due",
+            old_name="messaging_m_state_45277b_idx",
         ),
         migrations.RenameIndex(
-            model_name='message',
-            new_name='message_tenant_recipient',
-            old_name='messaging_m_tenant__993c0a_idx',
+            model_name="message",
+            new_name="message_tenant_recipient",
+            old_name="messaging_m_tenant__993c0a_idx",
         ),
         migrations.AddConstraint(
-            model_name='message',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind', 'text'), ('template_name', ''), models.Q(('text_body', ''), _negated=True)), models.Q(('kind', 'template'), ('text_body', ''), models.Q(('template_name', ''), _negated=True)), _connector='OR'), name='message_kind_content'),
+            model_name="message",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(
+                        ("kind", "text"),
+                        ("template_name", ""),
+                        models.Q(("text_body", ""), _negated=True),
+                    ),
+                    models.Q(
+                        ("kind", "template"),
+                        ("text_body", ""),
+                        models.Q(("template_name", ""), _negated=True),
+                    ),
+                    _connector="OR",
+                ),
+                name="message_kind_content",
+            ),
         ),
     ]

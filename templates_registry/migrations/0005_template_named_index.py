@@ -4,15 +4,14 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('templates_registry', '0004_template_status_reason'),
+        ("templates_registry", "0004_template_status_reason"),
     ]
 
     operations = [
         migrations.RenameIndex(
-            model_name='messagetemplate',
-            new_name='template_tenant_status',
-            old_name='templates_r_tenant__53ab0d_idx',
+            model_name="messagetemplate",
+            new_name="template_tenant_status",
+            old_name="templates_r_tenant__53ab0d_idx",
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('webhooks', '0001_initial'),
+        ("webhooks", "0001_initial"),
     ]
 
     operations = [
         migrations.RenameIndex(
-            model_name='webhookdelivery',
-            new_name='delivery_status_claim',
-            old_name='webhooks_we_status_db1184_idx',
+            model_name="webhookdelivery",
+            new_name="delivery_status_claim",
+            old_name="webhooks_we_status_db1184_idx",
         ),
     ]
