@@ -1,0 +1,52 @@
+"""Meta's limits and vocabularies for templates (docs/meta-api.md §5.2, §5.3, §1.2), and the
+patterns the rules share."""
+
+import re
+
+NAME_MAX = 512
+HEADER_TEXT_MAX = 60
+HEADER_VARIABLES_MAX = 1
+BODY_TEXT_MAX = 1024
+FOOTER_TEXT_MAX = 60
+BUTTONS_MAX = 10
+BUTTON_TEXT_MAX = 25
+URL_BUTTONS_MAX = 2
+URL_MAX = 2000
+URL_VARIABLES_MAX = 1
+PHONE_BUTTONS_MAX = 1
+PHONE_NUMBER_MAX = 20
+COPY_CODE_BUTTONS_MAX = 1
+COPY_CODE_MAX = 15
+MAX_CONSECUTIVE_SPACES = 4  # §5.3
+
+CATEGORIES = ("MARKETING", "UTILITY", "AUTHENTICATION")
+PARAMETER_FORMATS = ("POSITIONAL", "NAMED")
+HEADER_FORMATS = ("TEXT", "IMAGE", "VIDEO", "DOCUMENT", "LOCATION")
+MEDIA_FORMATS = ("IMAGE", "VIDEO", "DOCUMENT")
+BUTTON_TYPES = ("QUICK_REPLY", "URL", "PHONE_NUMBER", "COPY_CODE", "OTP", "FLOW", "CATALOG", "MPM")
+# The send-time ``sub_type`` that addresses each definition button type (§1.2).
+SEND_SUB_TYPE = {
+    "QUICK_REPLY": "quick_reply",
+    "URL": "url",
+    "OTP": "url",  # authentication one-tap/copy-code buttons take the code as a url param
+    "COPY_CODE": "copy_code",
+    "FLOW": "flow",
+    "CATALOG": "catalog",
+    "MPM": "mpm",
+    "PHONE_NUMBER": None,  # static: nothing to send
+}
+
+TEMPLATE_NAME = re.compile(r"^[a-z0-9_]+$")
+LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?$")
+PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}")
+POSITIONAL_NAME = re.compile(r"^[1-9][0-9]*$")
+NAMED_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+ADJACENT_PLACEHOLDERS = re.compile(r"\}\}\s*\{\{")
+FORMATTING_WHITESPACE = re.compile(r"[\n\r\t]")
+SPACE_RUN = re.compile(f" {{{MAX_CONSECUTIVE_SPACES + 1},}}")
+CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
+
+
+def upper(value) -> str:
+    """``value`` upper-cased when it is a string, else "" (Meta's enums are upper-case)."""
+    return value.upper() if isinstance(value, str) else ""
