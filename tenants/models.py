@@ -18,7 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
-from whatsapp import PROVIDER_CHOICES, Provider
+from whatsapp import PROVIDER_CHOICES, provider_class
 
 slug_validator = RegexValidator(
     r"^[a-z0-9][a-z0-9-]{1,48}[a-z0-9]$",
@@ -172,7 +172,7 @@ class SenderNumber(models.Model):
         fixed placeholder.
         """
         if not self.credentials_env:
-            if self.provider == Provider.SANDBOX:
+            if not provider_class(self.provider).credential_required:
                 return "sandbox-token"
             raise MissingCredential(f"sender {self.phone_number_id} names no credential variable")
         value = os.environ.get(self.credentials_env, "")

@@ -110,6 +110,8 @@ class BaseProvider:
     #: it, a signature is checked too when a secret is configured), so that a delivery may only
     #: speak for that sender? False: one app-wide route, signed, speaking for every number.
     per_sender_webhooks: ClassVar[bool] = False
+    #: Does a sender need a credential (token, API key)? The sandbox accepts any.
+    credential_required: ClassVar[bool] = True
     #: The provider's error codes → what they mean (codes not in it: by HTTP status).
     error_classes: ClassVar[Mapping[int, Classification]] = {}
 

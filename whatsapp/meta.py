@@ -290,9 +290,11 @@ class MetaCloudProvider(BaseProvider):
 
 
 class SandboxProvider(MetaCloudProvider):
-    """Waypost's sandbox speaks Meta's Cloud API; only the address differs."""
+    """Waypost's sandbox speaks Meta's Cloud API; only the address differs (and it accepts
+    any token, so a sandbox sender needs no credential)."""
 
     base_url_setting = "SANDBOX_URL"
+    credential_required = False
 
 
 def _load(body: bytes) -> Any:

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import WaypostError
 from tenants.services import tenant_create
-from whatsapp import Provider
+from whatsapp import Provider, provider_class
 
 
 class Command(BaseCommand):
@@ -35,7 +35,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         slug = opts["slug"]
-        if opts["provider"] != Provider.SANDBOX and not opts["access_token_env"]:
+        needs_credential = provider_class(opts["provider"]).credential_required
+        if needs_credential and not opts["access_token_env"]:
             raise CommandError(f"--access-token-env is required for provider {opts['provider']}")
         try:
             bundle = tenant_create(
