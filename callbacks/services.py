@@ -59,6 +59,7 @@ EVENT_TYPES = (
     "message.read",
     "message.failed",
     "message.rejected",
+    "message.expired",
     "message.stalled",
     "inbound.received",
     "template.status_changed",

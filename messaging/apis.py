@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time, timedelta
+
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import CursorPagination
@@ -18,13 +21,26 @@ from messaging.inputs import (
     validated,
 )
 from messaging.models import Message, MessageKind
-from messaging.selectors import inbound_list, message_get, message_list, message_timeline
+from messaging.selectors import (
+    inbound_list,
+    message_get,
+    message_list,
+    message_timeline,
+    pricing_report,
+)
 from messaging.services import message_cancel, message_create, message_create_batch
 from messaging.states import MessageState
 
 
 class MessageOutput(serializers.ModelSerializer):
-    to = serializers.CharField(source="recipient")
+    to = serializers.CharField(
+        source="recipient", allow_blank=True, help_text="E.164; empty when only the BSUID is known."
+    )
+    recipient = serializers.CharField(
+        source="recipient_user_id",
+        allow_blank=True,
+        help_text="The business-scoped user id, when known.",
+    )
     template = serializers.SerializerMethodField()
     text = serializers.CharField(source="text_body")
     error = serializers.SerializerMethodField()
@@ -35,6 +51,7 @@ class MessageOutput(serializers.ModelSerializer):
             "id",
             "state",
             "to",
+            "recipient",
             "kind",
             "template",
             "text",
@@ -234,7 +251,9 @@ class MessageCancelApi(APIView):
 class InboundOutput(serializers.Serializer):
     id = serializers.IntegerField()
     wamid = serializers.CharField()
-    wa_id = serializers.CharField(source="contact.wa_id")
+    wa_id = serializers.CharField(source="contact.wa_id", help_text="Empty for a username user.")
+    user_id = serializers.CharField(source="contact.user_id", help_text="The BSUID, when known.")
+    username = serializers.CharField(source="contact.username")
     profile_name = serializers.CharField(source="contact.profile_name")
     type = serializers.CharField()
     text = serializers.CharField()
@@ -254,3 +273,60 @@ class InboundListApi(APIView):
         paginator = InboundPagination()
         page = paginator.paginate_queryset(messages, request, view=self)
         return paginator.get_paginated_response(InboundOutput(page, many=True).data)
+
+
+class PricingRowOutput(serializers.Serializer):
+    day = serializers.DateField()
+    category = serializers.CharField(help_text="Meta's pricing category, e.g. marketing, utility.")
+    sender = serializers.CharField(help_text="The sending number's phone number id.")
+    country = serializers.CharField(help_text="The recipient's ISO country code.")
+    billable = serializers.IntegerField(help_text="Messages Meta charges for (type regular).")
+    free = serializers.IntegerField(
+        help_text="Messages Meta prices at zero (free_customer_service, free_entry_point)."
+    )
+
+
+class PricingReportOutput(serializers.Serializer):
+    since = serializers.DateField()
+    until = serializers.DateField()
+    billable = serializers.IntegerField()
+    free = serializers.IntegerField()
+    rows = PricingRowOutput(many=True)
+
+
+class PricingReportApi(APIView):
+    """What the tenant's Meta invoice will count: messages by day (UTC), pricing category,
+    billable or free, sender and recipient country — from the pricing Meta's statuses carried."""
+
+    class Filters(serializers.Serializer):
+        since = serializers.DateField(required=False, help_text="First day (default: 30 days ago).")
+        until = serializers.DateField(required=False, help_text="Last day (default: today).")
+
+        def validate(self, data):
+            today = timezone.now().date()
+            until = data.get("until") or today
+            since = data.get("since") or until - timedelta(days=30)
+            if since > until or (until - since).days > 366:
+                raise serializers.ValidationError(
+                    {"since": "since must be on or before until, at most a year apart."}
+                )
+            return {"since": since, "until": until}
+
+    @extend_schema(parameters=[Filters], responses=PricingReportOutput)
+    def get(self, request):
+        filters = self.Filters(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        since, until = filters.validated_data["since"], filters.validated_data["until"]
+        rows = pricing_report(
+            tenant=request.user.tenant,
+            since=datetime.combine(since, time.min, tzinfo=UTC),
+            until=datetime.combine(until + timedelta(days=1), time.min, tzinfo=UTC),
+        )
+        body = {
+            "since": since,
+            "until": until,
+            "billable": sum(r["billable"] for r in rows),
+            "free": sum(r["free"] for r in rows),
+            "rows": rows,
+        }
+        return Response(PricingReportOutput(body).data)

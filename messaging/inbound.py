@@ -14,16 +14,16 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from callbacks.services import Item, callbacks_enqueue
+from messaging.contacts import contact_resolve, marketing_preference_record, window_open
 from messaging.ledger import NewEvent, lock_messages, record
 from messaging.models import Contact, InboundMessage, Message, OrphanStatus, Suppression
 from messaging.stalls import stalls_clear
 from messaging.states import EventSource, EventType
 from tenants.models import SenderNumber
-from whatsapp.reports import InboundReport, StatusReport
+from whatsapp.reports import InboundReport, PreferenceReport, StatusReport
 
 STATUS_EVENTS = {
     "sent": EventType.STATUS_SENT,
@@ -74,6 +74,8 @@ def statuses_apply(*, reports: list[StatusReport], park: bool = True) -> set[str
     changed: dict[Any, Message] = {}
     orphans: list[OrphanStatus] = []
     matched: set[str] = set()
+    stopped: list = []  # (message, when): the user stopped marketing (131050)
+    identified: set = set()  # (tenant id, wa_id, BSUID) shown together
     for report in reports:
         sender = senders.get(report.phone_number_id)
         message = by_wamid.get(report.wamid) or by_id.get(
@@ -103,6 +105,19 @@ def statuses_apply(*, reports: list[StatusReport], park: bool = True) -> set[str
             message.error_details = report.error_details
             message.error_class = report.error_class
             changed[message.pk] = message
+            if report.error_code == MARKETING_STOPPED_CODE:
+                stopped.append((message, report.occurred_at))
+        if _learn_identity(message, report):
+            changed[message.pk] = message
+        if report.pricing is not None and not message.pricing_type:
+            message.pricing_model = report.pricing.model[:16]
+            message.pricing_type = report.pricing.type[:32]
+            message.pricing_category = report.pricing.category[:32]
+            message.billable = report.pricing.billable
+            message.priced_at = report.occurred_at
+            changed[message.pk] = message
+        if report.recipient_id and report.recipient_user_id:  # both: one user, one contact
+            identified.add((message.tenant_id, report.recipient_id, report.recipient_user_id))
         events.append(
             NewEvent(
                 message.pk,
@@ -117,7 +132,31 @@ def statuses_apply(*, reports: list[StatusReport], park: bool = True) -> set[str
     if changed:
         Message.objects.bulk_update(
             list(changed.values()),
-            ["provider_message_id", "error_code", "error_title", "error_details", "error_class"],
+            [
+                "provider_message_id",
+                "error_code",
+                "error_title",
+                "error_details",
+                "error_class",
+                "recipient",
+                "recipient_user_id",
+                "pricing_model",
+                "pricing_type",
+                "pricing_category",
+                "billable",
+                "priced_at",
+            ],
+        )
+    tenants = {m.tenant_id: m.tenant for m in locked.values()}
+    for tenant_id, wa_id, user_id in sorted(identified):
+        contact_resolve(tenant=tenants[tenant_id], wa_id=wa_id, user_id=user_id)
+    for message, when in stopped:
+        marketing_preference_record(
+            tenant=tenants[message.tenant_id],
+            wa_id=message.recipient,
+            user_id=message.recipient_user_id,
+            stop=True,
+            at=when,
         )
     ranks_before = {m.pk: m.state_rank for m in locked.values() if m.stalled}
     record(events, locked=True)
@@ -126,6 +165,43 @@ def statuses_apply(*, reports: list[StatusReport], park: bool = True) -> set[str
     if orphans:
         OrphanStatus.objects.bulk_create(orphans, ignore_conflicts=True)
     return matched
+
+
+MARKETING_STOPPED_CODE = 131050  # the user stopped marketing messages (§11.2)
+
+
+def _learn_identity(message: Message, report: StatusReport) -> bool:
+    """Fill in the identifier the message was not addressed by, when the provider names it."""
+    learned = False
+    if not message.recipient and report.recipient_id:
+        message.recipient, learned = f"+{report.recipient_id}", True
+    if not message.recipient_user_id and report.recipient_user_id:
+        message.recipient_user_id, learned = report.recipient_user_id[:160], True
+    return learned
+
+
+def preferences_apply(*, reports: list[PreferenceReport]) -> int:
+    """``user_preferences``: a user stopped or resumed marketing messages from the business
+    that owns the number. Applied in time order; an older report never overrides a newer."""
+    senders = {
+        s.phone_number_id: s
+        for s in SenderNumber.objects.select_related("tenant").filter(
+            phone_number_id__in={r.phone_number_id for r in reports}
+        )
+    }
+    applied = 0
+    for report in sorted(reports, key=lambda r: (r.occurred_at, r.wa_id, r.user_id)):
+        sender = senders.get(report.phone_number_id)
+        if sender is None or report.category != "marketing_messages":
+            continue
+        applied += marketing_preference_record(
+            tenant=sender.tenant,
+            wa_id=report.wa_id,
+            user_id=report.user_id,
+            stop=report.value == "stop",
+            at=report.occurred_at,
+        )
+    return applied
 
 
 def orphans_resolve(*, wamids: list[str] | None = None) -> int:
@@ -163,21 +239,22 @@ def inbound_record(*, reports: list[InboundReport]) -> int:
     }
     stored = 0
     # One order for every processor (contacts, then each one's messages): no deadlocks.
-    for report in sorted(reports, key=lambda r: (r.phone_number_id, r.wa_id, r.wamid)):
+    key = lambda r: (r.phone_number_id, r.wa_id, r.user_id, r.wamid)  # noqa: E731
+    for report in sorted(reports, key=key):
         sender = senders.get(report.phone_number_id)
         if sender is None:
             continue  # not our number: nothing to attach it to
         tenant = sender.tenant
-        contact, created = Contact.objects.get_or_create(
+        contact = contact_resolve(
             tenant=tenant,
             wa_id=report.wa_id,
-            defaults={"profile_name": report.profile_name, "last_inbound_at": report.occurred_at},
+            user_id=report.user_id,
+            parent_user_id=report.parent_user_id,
+            username=report.username,
+            profile_name=report.profile_name,
         )
-        if not created and report.occurred_at > contact.last_inbound_at:
-            Contact.objects.filter(pk=contact.pk).update(
-                last_inbound_at=report.occurred_at,
-                profile_name=report.profile_name or contact.profile_name,
-            )
+        if contact.last_inbound_at is None or report.occurred_at > contact.last_inbound_at:
+            Contact.objects.filter(pk=contact.pk).update(last_inbound_at=report.occurred_at)
         _, new = InboundMessage.objects.get_or_create(
             wamid=report.wamid,
             defaults={
@@ -198,9 +275,14 @@ def inbound_record(*, reports: list[InboundReport]) -> int:
         keywords = {k.strip().upper() for k in tenant.opt_out_keywords.split(",") if k.strip()}
         said = {report.text.strip().upper(), report.payload.strip().upper()}
         if new and keywords & said:
-            Suppression.objects.get_or_create(
-                tenant=tenant, recipient=f"+{report.wa_id}", defaults={"reason": "opt_out"}
-            )
+            if contact.wa_id:
+                Suppression.objects.get_or_create(
+                    tenant=tenant, recipient=f"+{contact.wa_id}", defaults={"reason": "opt_out"}
+                )
+            else:
+                Suppression.objects.get_or_create(
+                    tenant=tenant, user_id=contact.user_id, defaults={"reason": "opt_out"}
+                )
     return stored
 
 
@@ -209,7 +291,9 @@ def _inbound_item(report: InboundReport, contact: Contact) -> Item:
         type="inbound.received",
         data={
             "wamid": report.wamid,
-            "from": f"+{report.wa_id}",
+            "from": f"+{contact.wa_id}" if contact.wa_id else None,
+            "from_user_id": contact.user_id or None,
+            "username": contact.username or None,
             "profile_name": report.profile_name or contact.profile_name,
             "type": report.type,
             "text": report.text,
@@ -220,11 +304,7 @@ def _inbound_item(report: InboundReport, contact: Contact) -> Item:
     )
 
 
-def service_window_open(*, tenant, recipient: str, now=None) -> bool:
-    """Has the user written to this tenant in the last 24 hours (docs/meta-api.md §6)?"""
-    now = now or timezone.now()
-    return Contact.objects.filter(
-        Q(wa_id=recipient.lstrip("+")),
-        tenant=tenant,
-        last_inbound_at__gte=now - timezone.timedelta(hours=24),
-    ).exists()
+def service_window_open(*, tenant, recipient: str = "", user_id: str = "", now=None) -> bool:
+    """Has the user written to this tenant in the last 24 hours (docs/meta-api.md §6)? By
+    either identifier: the window is the user's (``messaging.contacts``)."""
+    return window_open(tenant=tenant, recipient=recipient, user_id=user_id, now=now)

@@ -9,6 +9,7 @@ the 24-hour window is open) are the services'; these are the checks of the body 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import phonenumbers
@@ -26,6 +27,8 @@ MAX_BATCH = 1000
 # A field's first error → the error code clients see (otherwise ``validation_error``).
 ERROR_CODES = {
     ("to", None): "recipient_invalid",
+    ("recipient", "ambiguous"): "recipient_ambiguous",
+    ("recipient", None): "recipient_invalid",
     ("metadata", "too_large"): "metadata_too_large",
     ("template.components", None): "components_invalid",
     ("messages", "max_length"): "batch_too_large",
@@ -47,9 +50,41 @@ def normalise_recipient(raw: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+# A business-scoped user id: ISO country code, optionally ENT (a parent BSUID), then up to 128
+# letters and digits (docs/meta-api.md §11.1).
+BSUID = re.compile(r"^[A-Z]{2}(\.ENT)?\.[A-Za-z0-9]{1,128}$")
+
+
+def country_of(recipient: str, user_id: str) -> str:
+    """The recipient's ISO country: from the number, else the BSUID's prefix (``US.…``)."""
+    if recipient:
+        try:
+            return phonenumbers.region_code_for_number(phonenumbers.parse(recipient)) or ""
+        except phonenumbers.NumberParseException:
+            return ""
+    return user_id[:2] if user_id else ""
+
+
+def normalise_user_id(raw: str) -> str:
+    value = raw.strip()
+    if not BSUID.match(value):
+        raise serializers.ValidationError(
+            "'recipient' must be a business-scoped user id such as US.13491208655302741918.",
+            code="invalid",
+        )
+    return value
+
+
 class _MessageInput(serializers.Serializer):
     to = serializers.CharField(
-        help_text="The recipient in international format (E.164), e.g. +4915112345678."
+        required=False,
+        help_text="The recipient's phone number in international format (E.164), e.g. "
+        "+4915112345678. Give this or `recipient`, not both.",
+    )
+    recipient = serializers.CharField(
+        required=False,
+        help_text="The recipient's business-scoped user id (BSUID), e.g. "
+        "US.13491208655302741918, for users known without a phone number. Give this or `to`.",
     )
     metadata = serializers.DictField(
         required=False,
@@ -57,9 +92,36 @@ class _MessageInput(serializers.Serializer):
         help_text=f"Your own reference data, returned with the message and in callbacks "
         f"(at most {METADATA_MAX_BYTES} bytes as JSON).",
     )
+    ttl_seconds = serializers.IntegerField(
+        required=False,
+        min_value=30,
+        max_value=30 * 86400,
+        help_text="Not sent once this many seconds have passed since the request: the message "
+        "ends `expired` instead. Default: 600 for authentication templates, none otherwise "
+        "(the provider keeps trying an undelivered message for up to 30 days).",
+    )
 
     def validate_to(self, value: str) -> str:
         return normalise_recipient(value)
+
+    def validate_recipient(self, value: str) -> str:
+        return normalise_user_id(value)
+
+    def validate(self, data: dict) -> dict:
+        if "to" in data and "recipient" in data:
+            raise serializers.ValidationError(
+                {
+                    "recipient": serializers.ErrorDetail(
+                        "Give 'to' (a phone number) or 'recipient' (a BSUID), not both.",
+                        code="ambiguous",
+                    )
+                }
+            )
+        if "to" not in data and "recipient" not in data:
+            raise serializers.ValidationError(
+                {"to": serializers.ErrorDetail("'to' is required.", code="required")}
+            )
+        return {**data, "to": data.get("to", ""), "recipient": data.get("recipient", "")}
 
     def validate_metadata(self, value: dict) -> dict:
         size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())

@@ -29,7 +29,30 @@ class Message(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="messages")
     sender = models.ForeignKey(SenderNumber, on_delete=models.PROTECT, related_name="messages")
-    recipient = models.CharField(max_length=20, help_text="E.164")
+    recipient = models.CharField(
+        max_length=20, blank=True, help_text="E.164; empty when addressed by BSUID only."
+    )
+    recipient_user_id = models.CharField(
+        "recipient BSUID",
+        max_length=160,
+        blank=True,
+        help_text="The business-scoped user id, when the message was addressed by it (or the "
+        "provider named it).",
+    )
+    # Not sent after this moment: it ends ``expired`` instead (an OTP an hour late is worse
+    # than none). From the request's ``ttl_seconds``, else the category's default.
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # What the message costs, as the provider counts it (the first status that carries it).
+    pricing_model = models.CharField(max_length=16, blank=True)
+    pricing_type = models.CharField(
+        max_length=32, blank=True, help_text="regular (billable), free_customer_service, …"
+    )
+    pricing_category = models.CharField(max_length=32, blank=True)
+    billable = models.BooleanField(null=True, blank=True)
+    priced_at = models.DateTimeField(null=True, blank=True, help_text="When it was priced.")
+    recipient_country = models.CharField(
+        max_length=2, blank=True, help_text="ISO country of the recipient (pricing is by country)."
+    )
     kind = models.CharField(
         max_length=8,
         default=MessageKind.TEMPLATE,
@@ -83,6 +106,11 @@ class Message(models.Model):
             models.UniqueConstraint(
                 fields=["tenant", "idempotency_key"], name="message_idempotency_key_per_tenant"
             ),
+            # A message has someone to go to.
+            models.CheckConstraint(
+                condition=~models.Q(recipient="", recipient_user_id=""),
+                name="message_addressed",
+            ),
             # A text message has a body and no template; a template message the reverse.
             models.CheckConstraint(
                 condition=(
@@ -99,6 +127,12 @@ class Message(models.Model):
             models.Index(fields=["state", "next_attempt_at"], name="message_state_due"),
             # The API's and the admin's recipient filter; the opt-out and window checks.
             models.Index(fields=["tenant", "recipient"], name="message_tenant_recipient"),
+            # The pricing report: a tenant's priced messages by day.
+            models.Index(
+                fields=["tenant", "priced_at"],
+                condition=models.Q(priced_at__isnull=False),
+                name="message_tenant_priced",
+            ),
             # The reconciler's stall rules: messages in a state since before a threshold.
             models.Index(
                 fields=["state", "state_changed_at"],
@@ -150,17 +184,30 @@ class Suppression(models.Model):
     """A recipient the tenant must not message (opt-out); the pipeline refuses them."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="suppressions")
-    recipient = models.CharField(max_length=20, help_text="E.164")
+    recipient = models.CharField(max_length=20, blank=True, help_text="E.164")
+    user_id = models.CharField("BSUID", max_length=160, blank=True)
     reason = models.CharField(max_length=100, default="opt_out")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "recipient"], name="suppression_unique"),
+            models.UniqueConstraint(
+                fields=["tenant", "recipient"],
+                condition=~models.Q(recipient=""),
+                name="suppression_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "user_id"],
+                condition=~models.Q(user_id=""),
+                name="suppression_user_id_unique",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(recipient="", user_id=""), name="suppression_identified"
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.tenant}:{self.recipient}"
+        return f"{self.tenant}:{self.recipient or self.user_id}"
 
 
 class OrphanStatus(models.Model):
@@ -183,19 +230,46 @@ class OrphanStatus(models.Model):
 
 
 class Contact(models.Model):
-    """A WhatsApp user who wrote to one of the tenant's numbers; ``last_inbound_at`` opens
-    the 24-hour customer-service window (docs/meta-api.md §6)."""
+    """A WhatsApp user of a tenant, known by a phone number (``wa_id``, digits), a
+    business-scoped user id (``user_id``, a BSUID such as ``US.13491208655302741918``), or both
+    — merged into one contact as soon as a webhook shows both (``messaging.contacts``). A BSUID
+    is scoped to a business and changes when the user changes number; a tenant is one business
+    here. ``last_inbound_at`` opens the 24-hour customer-service window (docs/meta-api.md §6);
+    ``marketing_stopped_at`` is the user's "stop marketing messages" (§11.2)."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="contacts")
-    wa_id = models.CharField(max_length=20)
+    wa_id = models.CharField(max_length=20, blank=True)
+    user_id = models.CharField("BSUID", max_length=160, blank=True)
+    parent_user_id = models.CharField("parent BSUID", max_length=160, blank=True)
+    username = models.CharField(max_length=100, blank=True)
     profile_name = models.CharField(max_length=200, blank=True)
-    last_inbound_at = models.DateTimeField()
+    last_inbound_at = models.DateTimeField(null=True, blank=True)
+    marketing_stopped_at = models.DateTimeField(
+        null=True, blank=True, help_text="The user stopped marketing messages (until resumed)."
+    )
+    marketing_preference_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the last stop/resume happened (orders them)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True, null=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["tenant", "wa_id"], name="contact_once")]
+        constraints = [
+            # One contact per identifier per tenant (messaging.contacts merges the two).
+            models.UniqueConstraint(
+                fields=["tenant", "wa_id"], condition=~models.Q(wa_id=""), name="contact_once"
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "user_id"],
+                condition=~models.Q(user_id=""),
+                name="contact_user_id_once",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(wa_id="", user_id=""), name="contact_identified"
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.tenant}:{self.wa_id}"
+        return f"{self.tenant}:{self.wa_id or self.user_id}"
 
 
 class InboundMessage(models.Model):

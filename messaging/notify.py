@@ -18,6 +18,7 @@ STATE_EVENTS = {
     MessageState.READ: "message.read",
     MessageState.FAILED: "message.failed",
     MessageState.REJECTED: "message.rejected",
+    MessageState.EXPIRED: "message.expired",
 }
 
 
@@ -26,7 +27,8 @@ def message_data(message: Message, sequence: int, **extra) -> dict:
         "message_id": str(message.pk),
         "sequence": sequence,
         "state": message.state,
-        "to": message.recipient,
+        "to": message.recipient or None,
+        "recipient": message.recipient_user_id or None,
         "wamid": message.provider_message_id or None,
         "template": (
             {"name": message.template_name, "language": message.template_language}
@@ -36,7 +38,16 @@ def message_data(message: Message, sequence: int, **extra) -> dict:
         "metadata": message.metadata,
         "state_changed_at": message.state_changed_at.isoformat(),
     }
-    if message.state in (MessageState.FAILED, MessageState.REJECTED) and message.error_code:
+    if message.pricing_type:
+        data["pricing"] = {
+            "type": message.pricing_type,
+            "category": message.pricing_category,
+            "model": message.pricing_model,
+        }
+    if (
+        message.state in (MessageState.FAILED, MessageState.REJECTED, MessageState.EXPIRED)
+        and message.error_code
+    ):
         data["error"] = {
             "code": message.error_code,
             "title": message.error_title,

@@ -53,10 +53,11 @@ from django.utils import timezone
 from core import metrics
 from core.db import retry_transient
 from messaging import dispatch
+from messaging.contacts import Identities, identities, marketing_preference_record, suppressed
 from messaging.faults import crash_point
-from messaging.inbound import orphans_resolve
+from messaging.inbound import MARKETING_STOPPED_CODE, orphans_resolve
 from messaging.ledger import NewEvent, lock_messages, record
-from messaging.models import Message, MessageEvent, MessageKind, Suppression
+from messaging.models import Message, MessageEvent, MessageKind
 from messaging.ratelimit import get_rate_limiter
 from messaging.states import (
     NOT_SUBMITTED,
@@ -190,9 +191,10 @@ def claim_batch(*, tenant: Tenant, now=None) -> Claim:
         claim.full = len(messages) == size
         for message in messages:
             message.tenant = tenant
-        verdicts, statuses = _verdicts(messages)
+        known = identities(messages)  # who each recipient is (messaging.contacts)
+        verdicts, statuses = _verdicts(messages, known)
         ready = [m for m in messages if verdicts[m.pk] is None]
-        allowed, pair_waits, claim.rate_wait = _rate_limit(ready)
+        allowed, pair_waits, claim.rate_wait = _rate_limit(ready, known)
         for message in messages:
             verdict = verdicts[message.pk]
             if verdict is None and message.pk not in allowed and message.pk not in pair_waits:
@@ -249,22 +251,30 @@ def _wake_for_later(tenant: Tenant, *, after) -> None:
 # ==================================================================================================
 
 
-def _verdicts(messages: list[Message]) -> tuple[dict, dict]:
+def _verdicts(messages: list[Message], known: Identities) -> tuple[dict, dict]:
     """({message id: None if it may go on, else a function writing why it does not},
     {message id: its template's current status})."""
     templates = _current_templates(messages)
-    suppressed = set(
-        Suppression.objects.filter(
-            tenant_id__in={m.tenant_id for m in messages},
-            recipient__in={m.recipient for m in messages},
-        ).values_list("tenant_id", "recipient")
-    )
+    refused = suppressed(messages, known)
+    now = timezone.now()
+    expired = {m.pk for m in messages if m.expires_at is not None and m.expires_at <= now}
+    stopped = {
+        m.pk
+        for m in messages
+        if m.template_category == "MARKETING"
+        and (contact := known.contact(m.tenant_id, m.recipient, m.recipient_user_id))
+        and contact.marketing_stopped_at
+    }
     statuses = {}
     for m in messages:
         if m.kind != MessageKind.TEXT:
             template = templates.get((m.tenant_id, m.template_name, m.template_language))
             statuses[m.pk] = template.status if template else "DELETED"
-    return {m.pk: _verdict(m, statuses.get(m.pk), suppressed) for m in messages}, statuses
+    verdicts = {
+        m.pk: _expire if m.pk in expired else _verdict(m, statuses.get(m.pk), refused, stopped)
+        for m in messages
+    }
+    return verdicts, statuses
 
 
 def _current_templates(messages: list[Message]) -> dict:
@@ -281,9 +291,15 @@ def _current_templates(messages: list[Message]) -> dict:
     return {(t.tenant_id, t.name, t.language): t for t in MessageTemplate.objects.filter(query)}
 
 
-def _verdict(message: Message, status: str | None, suppressed: set):
-    if (message.tenant_id, message.recipient) in suppressed:
+def _verdict(message: Message, status: str | None, suppressed: set, stopped: set):
+    if message.pk in suppressed:
         return _refuse("recipient_suppressed", "Recipient opted out", "recipient suppressed")
+    if message.pk in stopped:  # the user's "stop marketing messages" (user_preferences, 131050)
+        return _refuse(
+            "marketing_stopped",
+            "The user stopped marketing messages from this business",
+            "marketing stopped",
+        )
     if message.kind == MessageKind.TEXT:  # no template; Meta enforces the window (131047: rejected)
         return None
     if status in TemplateStatus.WAITING:
@@ -304,6 +320,22 @@ def _verdict(message: Message, status: str | None, suppressed: set):
     return None
 
 
+def _expire(batch, message, now):
+    """Its time to live passed before it could be sent: never sent, ``expired``."""
+    _error(
+        batch,
+        message,
+        code="expired",
+        title="Not sent: its time to live passed first",
+        error_class=ErrorClass.INVALID,
+    )
+    batch.event(
+        message,
+        EventType.EXPIRED,
+        detail={"expires_at": message.expires_at.isoformat() if message.expires_at else None},
+    )
+
+
 def _refuse(code: str, title: str, reason: str):
     def refuse(batch, message, now):
         _error(batch, message, code=code, title=title, error_class=ErrorClass.INVALID)
@@ -316,11 +348,15 @@ def build_payload(message: Message) -> dict:
     """The request body of the message's send, in its sender's provider's format."""
     if message.kind == MessageKind.TEXT:
         outbound = OutboundMessage(
-            recipient=message.recipient, callback_data=str(message.pk), text=message.text_body
+            recipient=message.recipient,
+            recipient_user_id=message.recipient_user_id,
+            callback_data=str(message.pk),
+            text=message.text_body,
         )
     else:
         outbound = OutboundMessage(
             recipient=message.recipient,
+            recipient_user_id=message.recipient_user_id,
             callback_data=str(message.pk),
             template_name=message.template_name,
             template_language=message.template_language,
@@ -341,7 +377,10 @@ def _prepare_submit(batch: _Batch, message: Message, template_status: str | None
     batch.event(message, EventType.PAYLOAD_BUILT, detail={"payload": payload})
     batch.change(message, payload=payload, attempts=message.attempts + 1)
     # The request is the payload just built (payload_built's detail): not stored twice.
-    batch.event(message, EventType.SUBMIT_STARTED, detail={"attempt": message.attempts})
+    detail = {"attempt": message.attempts}
+    if _marketing_lite(message):
+        detail["endpoint"] = "marketing_messages"
+    batch.event(message, EventType.SUBMIT_STARTED, detail=detail)
 
 
 # ==================================================================================================
@@ -349,10 +388,10 @@ def _prepare_submit(batch: _Batch, message: Message, template_status: str | None
 # ==================================================================================================
 
 
-def _rate_limit(messages: list[Message]) -> tuple[set, dict, float]:
+def _rate_limit(messages: list[Message], known: Identities) -> tuple[set, dict, float]:
     """(ids that may go now, {id: seconds to wait for the pair limit}, seconds until the
     sender's bucket has tokens for the rest — 0.0 when nothing waits for it)."""
-    limiter = get_rate_limiter()
+    limiter = get_rate_limiter()  # the pair limit is per user, whichever identifier
     allowed: set = set()
     pair_waits: dict = {}
     sender_wait = 0.0
@@ -371,7 +410,11 @@ def _rate_limit(messages: list[Message]) -> tuple[set, dict, float]:
         if granted < len(group):
             sender_wait = max(sender_wait, max(wait, 0.05))
         waits = limiter.pair_acquire_many(
-            [f"{sender.phone_number_id}:{m.recipient}" for m in group[:granted]],
+            [
+                f"{sender.phone_number_id}:"
+                + known.key(m.tenant_id, m.recipient, m.recipient_user_id)
+                for m in group[:granted]
+            ],
             interval=settings.WAYPOST_PAIR_INTERVAL,
             burst=settings.WAYPOST_PAIR_BURST,
         )
@@ -404,6 +447,8 @@ def submit(messages: list[Message]) -> list[SubmitResult]:
 
 
 MISSING_CREDENTIAL = "MissingCredential"
+MARKETING_LIMIT_CODE = 131049  # Meta's per-user marketing limit: a policy outcome (§11.2)
+MARKETING_LIMIT_WAIT = 86_400.0
 
 
 def _send_one(message: Message) -> SubmitResult:
@@ -414,8 +459,16 @@ def _send_one(message: Message) -> SubmitResult:
         return SubmitResult(outcome=SubmitOutcome.NOT_SENT, error=f"{MISSING_CREDENTIAL}: {exc}")
     provider = get_provider(sender.provider)
     return provider.send_message(
-        credential=credential, phone_number_id=sender.phone_number_id, payload=message.payload
+        credential=credential,
+        phone_number_id=sender.phone_number_id,
+        payload=message.payload,
+        marketing_lite=_marketing_lite(message),
     )
+
+
+def _marketing_lite(message: Message) -> bool:
+    """MARKETING templates go through Marketing Messages Lite when the sender is set to."""
+    return message.sender.marketing_messages_lite and message.template_category == "MARKETING"
 
 
 # ==================================================================================================
@@ -489,11 +542,25 @@ def _check_one(batch: _Batch, message: Message, result: SubmitResult, now, block
     if result.outcome == SubmitOutcome.RESPONSE:
         label = str(answer.error_code) if provider.known_error_code(answer.error_code) else "other"
         metrics.provider_errors.labels(code=label).inc()
+    if answer.error_code == MARKETING_STOPPED_CODE:  # the provider knows the user said stop
+        marketing_preference_record(
+            tenant=message.tenant,
+            wa_id=message.recipient,
+            user_id=message.recipient_user_id,
+            stop=True,
+            at=now,
+        )
     if decided_by_provider(message.state_rank):
         # A status webhook already said what happened to it: the answer is in the ledger, but
         # retrying, refusing or blocking on its account would act against the provider's word.
         return False
     kind = answer.classification
+    if (
+        answer.error_code == MARKETING_LIMIT_CODE
+        and message.tenant.marketing_limit_retry
+        and message.error_code != str(MARKETING_LIMIT_CODE)  # once only
+    ):  # the tenant's policy: one more try after Meta's 24 hours
+        kind = Classification(ErrorClass.COOL_DOWN, MARKETING_LIMIT_WAIT, "recipient")
     _error(
         batch,
         message,
@@ -518,6 +585,9 @@ def _error(batch: _Batch, message: Message, *, code, title="", details="", error
 
 def _schedule(batch: _Batch, message: Message, delay: float, now, reason: str) -> None:
     """retry_scheduled in this round; the drain that finds it due starts a new round."""
+    if message.expires_at is not None and now + timedelta(seconds=delay) >= message.expires_at:
+        _expire(batch, message, now)  # the next attempt would come too late
+        return
     batch.change(message, next_attempt_at=now + timedelta(seconds=delay))
     batch.event(
         message,

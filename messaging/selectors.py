@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import Count, F, QuerySet
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from core.errors import NotFound
@@ -140,3 +141,54 @@ def inbound_list(*, tenant: Tenant, wa_id: str | None = None) -> QuerySet[Inboun
     if wa_id:
         qs = qs.filter(contact__wa_id=wa_id.lstrip("+"))
     return qs
+
+
+FREE_PRICING_TYPES = ("free_customer_service", "free_entry_point")
+
+
+def pricing_report(*, tenant: Tenant, since, until) -> list[dict]:
+    """What the provider's invoice will count, from the pricing each status carried: priced
+    messages by day, pricing category, billable or free, sender and recipient country
+    (``since`` ≤ day < ``until``, UTC days). Counts only: no price list."""
+    rows = (
+        Message.objects.filter(
+            tenant=tenant, priced_at__gte=since, priced_at__lt=until, priced_at__isnull=False
+        )
+        .annotate(day=TruncDate("priced_at", tzinfo=UTC), country=F("recipient_country"))
+        .values(
+            "day",
+            "pricing_category",
+            "pricing_type",
+            "billable",
+            "sender__phone_number_id",
+            "country",
+        )
+        .annotate(messages=Count("id"))
+        .order_by("day", "pricing_category", "sender__phone_number_id", "country")
+    )
+    report: dict[tuple, dict] = {}
+    for row in rows:
+        billable = (
+            row["pricing_type"] not in FREE_PRICING_TYPES
+            if row["pricing_type"]
+            else bool(row["billable"])
+        )
+        key = (
+            row["day"],
+            row["pricing_category"],
+            row["sender__phone_number_id"],
+            row["country"],
+        )
+        entry = report.setdefault(
+            key,
+            {
+                "day": row["day"],
+                "category": row["pricing_category"],
+                "sender": row["sender__phone_number_id"],
+                "country": row["country"],
+                "billable": 0,
+                "free": 0,
+            },
+        )
+        entry["billable" if billable else "free"] += row["messages"]
+    return list(report.values())

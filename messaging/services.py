@@ -20,14 +20,22 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.db import retry_transient
 from core.errors import Conflict, NotFound, ValidationFailed, WaypostError
 from messaging import dispatch, pipeline
 from messaging.inbound import service_window_open
-from messaging.inputs import message_input
-from messaging.ledger import NewEvent, record
+from messaging.inputs import country_of, message_input
+from messaging.ledger import NewEvent, lock_messages, record
 from messaging.models import Message, MessageKind
 from messaging.stalls import stalls_mark
-from messaging.states import NOT_SUBMITTED, EventSource, EventType, MessageState, StallReason
+from messaging.states import (
+    NOT_SUBMITTED,
+    ErrorClass,
+    EventSource,
+    EventType,
+    MessageState,
+    StallReason,
+)
 from templates_registry.models import MessageTemplate
 from templates_registry.services import template_check_send
 from tenants.models import AmbiguousPolicy, SenderNumber, Tenant
@@ -95,6 +103,13 @@ def _prepare(tenant: Tenant, key: str, body: dict, data: dict, cache: _Templates
             code="template_not_found",
             details=[{"field": "template", "code": "not_found"}],
         )
+    if not data["to"] and template.needs_phone_number:
+        raise ValidationFailed(
+            f"Template {template.name!r} is an authentication template with a code button: "
+            "Meta sends those to phone numbers only (error 131062 otherwise). Give 'to'.",
+            code="recipient_needs_phone_number",
+            details=[{"field": "recipient", "code": "needs_phone_number"}],
+        )
     if not template.is_sendable:
         raise ValidationFailed(
             f"Template {template.name!r} is {template.status}; only approved (or flagged) "
@@ -109,6 +124,8 @@ def _prepare(tenant: Tenant, key: str, body: dict, data: dict, cache: _Templates
         tenant=tenant,
         sender=cache.sender_for(template),
         recipient=data["to"],
+        recipient_user_id=data["recipient"],
+        recipient_country=country_of(data["to"], data["recipient"]),
         template=template,
         template_name=template.name,
         template_language=template.language,
@@ -118,6 +135,7 @@ def _prepare(tenant: Tenant, key: str, body: dict, data: dict, cache: _Templates
         idempotency_key=key,
         request_hash=request_hash(body),
         metadata=data["metadata"],
+        expires_at=_expires_at(data, template.category),
         state_changed_at=timezone.now(),
     )
     events = [_requested(message, key, body)]
@@ -136,8 +154,8 @@ def _prepare(tenant: Tenant, key: str, body: dict, data: dict, cache: _Templates
 def _prepare_text(tenant: Tenant, key: str, body: dict, data: dict, cache: _Templates) -> _Prepared:
     """A free-form text message: allowed only inside the 24-hour customer-service window
     (docs/meta-api.md §6; Meta answers 131047 otherwise)."""
-    recipient = data["to"]
-    if not service_window_open(tenant=tenant, recipient=recipient):
+    recipient, user_id = data["to"], data["recipient"]
+    if not service_window_open(tenant=tenant, recipient=recipient, user_id=user_id):
         raise ValidationFailed(
             "Free-form messages can only be sent within 24 hours of the user's last message; "
             "send a template instead.",
@@ -148,14 +166,27 @@ def _prepare_text(tenant: Tenant, key: str, body: dict, data: dict, cache: _Temp
         tenant=tenant,
         sender=cache.sender_for(None),
         recipient=recipient,
+        recipient_user_id=user_id,
+        recipient_country=country_of(recipient, user_id),
         kind=MessageKind.TEXT,
         text_body=data["text"]["body"],
         idempotency_key=key,
         request_hash=request_hash(body),
         metadata=data["metadata"],
+        expires_at=_expires_at(data, ""),
         state_changed_at=timezone.now(),
     )
     return _Prepared(message, [_requested(message, key, body)])
+
+
+# A message not sent within this many seconds is not sent at all, by template category (an
+# authentication code is worthless after a few minutes); the request's ``ttl_seconds`` wins.
+DEFAULT_TTL_SECONDS = {"AUTHENTICATION": 600}
+
+
+def _expires_at(data: dict, category: str):
+    ttl = data.get("ttl_seconds") or DEFAULT_TTL_SECONDS.get(category)
+    return timezone.now() + timedelta(seconds=ttl) if ttl else None
 
 
 def _requested(message: Message, key: str, body: dict) -> NewEvent:
@@ -302,6 +333,47 @@ def message_cancel(
         )
     message.refresh_from_db()
     return message
+
+
+def messages_expire(*, now=None, limit: int = 1000) -> int:
+    """Waiting messages whose time to live passed without a drain claiming them (their sender
+    blocked, their tenant paused): ``expired``, never sent. (A drain expires what it claims
+    too late itself; this is the safety net.) Returns how many."""
+    now = now or timezone.now()
+    ids = list(
+        Message.objects.filter(state__in=NOT_SUBMITTED, expires_at__lte=now)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    if not ids:
+        return 0
+
+    def expire() -> int:
+        with transaction.atomic():
+            lock_messages(ids)
+            waiting = list(
+                Message.objects.filter(pk__in=ids, state__in=NOT_SUBMITTED, expires_at__lte=now)
+            )
+            for message in waiting:
+                message.error_code, message.error_class = "expired", ErrorClass.INVALID
+                message.error_title = "Not sent: its time to live passed first"
+            Message.objects.bulk_update(waiting, ["error_code", "error_class", "error_title"])
+            record(
+                [
+                    NewEvent(
+                        m.pk,
+                        EventType.EXPIRED,
+                        EventSource.RECONCILER,
+                        round=m.round,
+                        detail={"expires_at": m.expires_at.isoformat()},
+                    )
+                    for m in waiting
+                ],
+                locked=True,
+            )
+        return len(waiting)
+
+    return retry_transient(expire, what="expiring messages")
 
 
 def message_requeue(*, message: Message, source: str, reason: str) -> Message:

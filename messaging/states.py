@@ -23,6 +23,7 @@ pipeline for each retry, cool-down or resend) beats an earlier one.
   rejected            rejected          1     2   refused before or at submission, never sent
   dead_lettered       failed            1     3   retries exhausted (class retries_exhausted)
   marked_failed       failed            1     4   an operator gave up on it
+  expired             expired           1     5   its time to live passed before it was sent
   accepted            accepted          2     50  Meta answered a wamid, message_status accepted
   held                held              2     55  held_for_quality_assessment (pacing)
   status_sent         sent              2     60
@@ -66,6 +67,7 @@ class MessageState(models.TextChoices):
     FAILED = "failed"
     REJECTED = "rejected"
     CANCELLED = "cancelled"
+    EXPIRED = "expired"
 
 
 class EventType(models.TextChoices):
@@ -83,6 +85,7 @@ class EventType(models.TextChoices):
     REJECTED = "rejected"
     DEAD_LETTERED = "dead_lettered"
     MARKED_FAILED = "marked_failed"
+    EXPIRED = "expired"
     ACCEPTED = "accepted"
     HELD = "held"
     STATUS_SENT = "status_sent"
@@ -136,6 +139,7 @@ _TERMINAL = {
     EventType.REJECTED: (MessageState.REJECTED, 2),
     EventType.DEAD_LETTERED: (MessageState.FAILED, 3),
     EventType.MARKED_FAILED: (MessageState.FAILED, 4),
+    EventType.EXPIRED: (MessageState.EXPIRED, 5),
 }
 _PROVIDER = {
     EventType.ACCEPTED: (MessageState.ACCEPTED, 50),

@@ -23,6 +23,7 @@ class TenantSettingsOutput(serializers.Serializer):
     stall_accepted_seconds = serializers.IntegerField()
     stall_sent_seconds = serializers.IntegerField()
     opt_out_keywords = serializers.CharField()
+    marketing_limit_retry = serializers.BooleanField()
     callback_url = serializers.CharField(allow_blank=True)
     callback_events = serializers.ListField(child=serializers.CharField())
     callback_secrets = serializers.IntegerField(
@@ -52,6 +53,11 @@ class TenantSettingsInput(serializers.Serializer):
     )
     stall_sent_seconds = serializers.IntegerField(min_value=1, max_value=30 * 86400, required=False)
     opt_out_keywords = serializers.CharField(max_length=200, allow_blank=True, required=False)
+    marketing_limit_retry = serializers.BooleanField(
+        required=False,
+        help_text="Retry a marketing message refused for Meta's per-user marketing limit "
+        "(131049) once, after 24 hours.",
+    )
     callback_url = serializers.URLField(max_length=500, allow_blank=True, required=False)
     callback_events = serializers.ListField(
         child=serializers.CharField(max_length=40),

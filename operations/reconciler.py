@@ -36,6 +36,9 @@ webhook lag             a stored delivery still pending after           processe
                         ``WAYPOST_WEBHOOK_LAG_ALERT`` (60 s)            logged as an error
 callbacks expired       a callback not delivered within 24 hours        dead-lettered
                         (also one whose endpoint a 410 disabled)        (replayable)
+messages expired        waiting past its ``expires_at`` (ttl_seconds;   ``expired``, never sent
+                        600 s for authentication) unclaimed: its        (a drain expires what
+                        sender blocked, its tenant paused               it claims itself)
 ======================  ==============================================  =========================
 
 Meta's quirks, and how the rules treat them (docs/meta-api.md §1.7, §8):
@@ -66,7 +69,7 @@ from django.utils import timezone
 
 from callbacks.services import callbacks_expire
 from messaging.inbound import orphans_expire
-from messaging.services import messages_redrive, unknown_resolve
+from messaging.services import messages_expire, messages_redrive, unknown_resolve
 from messaging.stalls import stalls_flag
 from webhooks.services import deliveries_overdue
 
@@ -90,6 +93,7 @@ def reconcile(*, now=None) -> dict[str, int]:
         older_than=timedelta(seconds=settings.WAYPOST_WEBHOOK_LAG_ALERT), now=now
     )
     counts["callbacks.expired"] += callbacks_expire(now=now)
+    counts["messages.expired"] += messages_expire(now=now)
     result = {k: v for k, v in sorted(counts.items()) if v}
     if result:
         log.info("reconciler pass: %s", result)

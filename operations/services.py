@@ -17,6 +17,7 @@ TENANT_FIELDS = (
     "stall_accepted_seconds",
     "stall_sent_seconds",
     "opt_out_keywords",
+    "marketing_limit_retry",
 )
 
 

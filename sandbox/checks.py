@@ -15,6 +15,7 @@ from sandbox.wire import MetaError
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
 _NOT_DIGIT = re.compile(r"\D")
 _TO_CHARS = re.compile(r"^[+\d\s().-]+$")
+_BSUID = re.compile(r"^[A-Z]{2}(\.ENT)?\.[A-Za-z0-9]{1,128}$")
 _FORMATTING = re.compile(r"[\n\r\t]| {5,}")
 MEDIA = ("image", "video", "document")
 
@@ -24,6 +25,7 @@ class SendRequest:
     to: str
     wa_id: str
     type: str
+    user_id: str = ""  # the BSUID, for a send addressed with ``recipient`` (§11.1)
     template_name: str = ""
     language: str = ""
     components: tuple = ()
@@ -46,12 +48,19 @@ def check_envelope(body: Any) -> SendRequest:
         raise MetaError(131009, "messaging_product must be 'whatsapp'.")
     if body.get("recipient_type", "individual") != "individual":
         raise MetaError(131009, "recipient_type must be 'individual'.")
-    to = _required(body, "to")
-    if not isinstance(to, str) or not _TO_CHARS.match(to):
-        raise MetaError(131009, "The parameter to is not a valid phone number.")
-    wa_id = _NOT_DIGIT.sub("", to)
-    if not 7 <= len(wa_id) <= 15:
-        raise MetaError(131009, "The parameter to is not a valid phone number.")
+    if body.get("to") in (None, "") and body.get("recipient") not in (None, ""):
+        # Since May 2026 a business-scoped user id may be addressed instead (§11.1).
+        user_id = body["recipient"]
+        if not isinstance(user_id, str) or not _BSUID.match(user_id):
+            raise MetaError(131009, "The parameter recipient is not a valid business-scoped ID.")
+        to, wa_id = "", ""
+    else:
+        to, user_id = _required(body, "to"), ""  # `to` wins when both are given
+        if not isinstance(to, str) or not _TO_CHARS.match(to):
+            raise MetaError(131009, "The parameter to is not a valid phone number.")
+        wa_id = _NOT_DIGIT.sub("", to)
+        if not 7 <= len(wa_id) <= 15:
+            raise MetaError(131009, "The parameter to is not a valid phone number.")
     opaque = body.get("biz_opaque_callback_data", "")
     if not isinstance(opaque, str) or len(opaque) > 512:
         raise MetaError(
@@ -63,7 +72,12 @@ def check_envelope(body: Any) -> SendRequest:
         if not isinstance(text, dict) or not isinstance(text.get("body"), str) or not text["body"]:
             raise MetaError(131008, "The parameter text.body is required.")
         return SendRequest(
-            to=to, wa_id=wa_id, type="text", text=text["body"], biz_opaque_callback_data=opaque
+            to=to,
+            wa_id=wa_id,
+            user_id=user_id,
+            type="text",
+            text=text["body"],
+            biz_opaque_callback_data=opaque,
         )
     if mtype != "template":
         raise MetaError(131051, f"Message type {mtype!r} is not supported by this sandbox.")
@@ -81,6 +95,7 @@ def check_envelope(body: Any) -> SendRequest:
     return SendRequest(
         to=to,
         wa_id=wa_id,
+        user_id=user_id,
         type="template",
         template_name=str(name),
         language=code,

@@ -21,6 +21,7 @@ RATE_FIELDS = (
     "read_rate",
     "webhook_duplicate_rate",
     "webhook_drop_rate",
+    "username_rate",
 )
 
 
@@ -66,6 +67,12 @@ class SandboxConfig:
     webhook_timeout_s: float = 10.0
     # Recipients that fail through a `failed` status webhook: [[regex, code], ...].
     fail_rules: list[list[Any]] = field(default_factory=list)
+    # Users (2026, docs/meta-api.md §11.1): every user has a business-scoped user id; this
+    # share of them has a username and arrives without a phone number.
+    username_rate: float = 0.0
+    parent_user_ids: bool = False  # add parent BSUIDs (Meta enables them per business)
+    # Meta leaves `contacts` (and recipient_user_id for phone sends) out of `failed` statuses.
+    failed_status_contacts: bool = False
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply a partial update (from JSON), coercing to each field's type."""

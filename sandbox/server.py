@@ -1,7 +1,9 @@
 """The sandbox's HTTP server (aiohttp): Meta's Cloud API routes, 360dialog's, and /_sandbox/.
 
 Meta-shaped routes
-  POST /{version}/{phone_number_id}/messages            send (Bearer token)
+  POST /{version}/{phone_number_id}/messages            send (Bearer token; `to` or, since
+                                                        2026, a BSUID in `recipient`)
+  POST /{version}/{phone_number_id}/marketing_messages  MM Lite: MARKETING templates only
   GET  /{version}/{waba_id}/message_templates           list, Graph cursor paging
   POST /{version}/{waba_id}/message_templates           create (PENDING, approved later)
 360dialog-shaped
@@ -16,12 +18,17 @@ Control and ground truth
   POST /_sandbox/numbers                                register a number with its WABA
   POST /_sandbox/template_status                        change a template's status (+ webhook)
   POST /_sandbox/inbound                                a user "replies": inbound webhook
+  POST /_sandbox/user_preferences                       a user stops/resumes marketing
+  POST /_sandbox/template_category                      Meta recategorizes a template
+  POST /_sandbox/template_components                    a template's body changes
+  (POST /_sandbox/numbers with "throughput_upgrade": a THROUGHPUT_UPGRADE webhook)
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import logging
 import random
@@ -36,6 +43,7 @@ from aiohttp import web
 from sandbox import checks, wire
 from sandbox.config import SandboxConfig
 from sandbox.state import MessageRecord, State, TokenBucket
+from sandbox.users import Directory
 from sandbox.webhooks import Dispatcher
 
 log = logging.getLogger("sandbox")
@@ -47,6 +55,19 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=wire.dumps(data), status=status, content_type=JSON)
 
 
+def _needs_phone_number(template: dict) -> bool:
+    """Copy-code, one-tap and zero-tap authentication templates (an OTP button) cannot go to
+    a BSUID (§11.1: 131062)."""
+    if str(template.get("category", "")).upper() != "AUTHENTICATION":
+        return False
+    return any(
+        str(button.get("type", "")).upper() in ("OTP", "COPY_CODE")
+        for component in template.get("components") or []
+        if str(component.get("type", "")).upper() == "BUTTONS"
+        for button in component.get("buttons") or []
+    )
+
+
 class Sandbox:
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
@@ -54,6 +75,7 @@ class Sandbox:
             config.seed = random.SystemRandom().randrange(2**31)
         self.rng = random.Random(config.seed)
         self.state = State()
+        self.users = Directory(config)
         self.dispatcher = Dispatcher(config, lambda: self.state.stats, self.rng)
         self.pending_approvals: set[asyncio.Task] = set()
 
@@ -98,6 +120,15 @@ class Sandbox:
         number = self.state.number(request.match_info["phone_number_id"])
         return await self.send(request, token, number, self.version(request))
 
+    async def marketing_send(self, request: web.Request) -> web.StreamResponse:
+        """Marketing Messages Lite (§11.5): MARKETING templates only, same body and answer."""
+        auth = request.headers.get("Authorization", "")
+        token = auth[7:].strip() if auth.startswith("Bearer ") else ""
+        number = self.state.number(request.match_info["phone_number_id"])
+        return await self.send(
+            request, token, number, self.version(request), endpoint="marketing_messages"
+        )
+
     async def dialog360_send(self, request: web.Request) -> web.StreamResponse:
         key = request.headers.get("D360-API-KEY", "")
         if not key or (self.config.token and key != self.config.token):
@@ -107,7 +138,7 @@ class Sandbox:
         return await self.send(request, key, self.state.number_for_d360_key(key), 24)
 
     async def send(
-        self, request: web.Request, token: str, number, version: int
+        self, request: web.Request, token: str, number, version: int, endpoint: str = "messages"
     ) -> web.StreamResponse:
         cfg, stats, rng = self.config, self.state.stats, self.rng
         stats.requests += 1
@@ -126,7 +157,13 @@ class Sandbox:
             except ValueError:
                 raise wire.MetaError(100, "The request body is not valid JSON.") from None
             message = checks.check_envelope(body)
+            if message.user_id:  # a BSUID the sandbox issued resolves to its user's number
+                message = dataclasses.replace(message, wa_id=self.users.wa_id_for(message.user_id))
             template = self.check_content(number, message)
+            if endpoint == "marketing_messages" and (template or {}).get("category") != "MARKETING":
+                raise wire.MetaError(
+                    131009, "The marketing_messages endpoint sends MARKETING templates only."
+                )
             self.check_rate_limits(number, message)
             for code, rate in cfg.error_rates.items():
                 if rate and rng.random() < rate:
@@ -134,7 +171,7 @@ class Sandbox:
         except wire.MetaError as exc:
             return self.error(exc)
 
-        record = self.accept(number, message, template, body, version)
+        record = self.accept(number, message, template, body, version, endpoint)
         if cfg.timeout_after_accept_rate and rng.random() < cfg.timeout_after_accept_rate:
             # The ambiguous submit: accepted, webhooks on their way, no answer ever.
             record.answered = False
@@ -144,11 +181,16 @@ class Sandbox:
         status = "accepted"
         if cfg.held_rate and rng.random() < cfg.held_rate:
             status = "held_for_quality_assessment"
-        return json_response(wire.send_response(message.to, message.wa_id, record.wamid, status))
+        return json_response(
+            wire.send_response(
+                message.to, message.wa_id, record.wamid, status, user_id=record.user_id
+            )
+        )
 
     def check_content(self, number, message: checks.SendRequest) -> dict | None:
         if message.type == "text":  # free-form: only inside the 24-hour window (§6)
-            last = self.state.last_inbound.get((number.phone_number_id, message.wa_id))
+            user = message.wa_id or message.user_id
+            last = self.state.last_inbound.get((number.phone_number_id, user))
             if last is None or time.time() - last > SERVICE_WINDOW_S:
                 raise wire.MetaError(131047)
             return None
@@ -167,6 +209,8 @@ class Sandbox:
             raise wire.MetaError(
                 132001, f"template ({message.template_name}) is {status}, not APPROVED"
             )
+        if not message.to and _needs_phone_number(template):
+            raise wire.MetaError(131062)
         checks.check_template_parameters(template, message.components)
         return template
 
@@ -179,14 +223,22 @@ class Sandbox:
                 bucket = self.state.buckets[number.phone_number_id] = TokenBucket(mps)
             if not bucket.take(mps, now):
                 raise wire.MetaError(130429)
+        user = message.wa_id or message.user_id
         if cfg.pair_burst > 0 and not self.state.pairs.take(
-            (number.phone_number_id, message.wa_id), cfg.pair_interval, cfg.pair_burst, now
+            (number.phone_number_id, user), cfg.pair_interval, cfg.pair_burst, now
         ):
             raise wire.MetaError(131056)
 
     def accept(
-        self, number, message: checks.SendRequest, template: dict | None, body: dict, version: int
+        self,
+        number,
+        message: checks.SendRequest,
+        template: dict | None,
+        body: dict,
+        version: int,
+        endpoint: str = "messages",
     ) -> MessageRecord:
+        user_id = message.user_id or self.users.user_id(number.waba_id or "0", message.wa_id)
         record = MessageRecord(
             wamid=wire.new_wamid(self.rng),
             phone_number_id=number.phone_number_id,
@@ -201,6 +253,9 @@ class Sandbox:
                 number.phone_number_id, body, message.biz_opaque_callback_data
             ),
             accepted_at=time.time(),
+            user_id=user_id,
+            by_phone=bool(message.to),
+            endpoint=endpoint,
         )
         self.state.record(record)
         self.plan_statuses(number, record, (template or {}).get("category", "SERVICE"), version)
@@ -234,8 +289,15 @@ class Sandbox:
                 "status": status,
                 # The event's own time; reordering changes only when it is delivered.
                 "timestamp": str(int(record.accepted_at + natural_offset / 1000)),
-                "recipient_id": record.wa_id,
+                "recipient_id": record.wa_id if record.by_phone else record.user_id,
             }
+            # 2026 (§11.1): the BSUID on every status but a failed one to a phone number; a
+            # contacts[] entry beside every status but a failed one.
+            if status != "failed" or not record.by_phone:
+                event["recipient_user_id"] = record.user_id
+            contact = None
+            if status != "failed" or cfg.failed_status_contacts:
+                contact = self.status_contact(number, record, with_username=status != "sent")
             if record.biz_opaque_callback_data:
                 event["biz_opaque_callback_data"] = record.biz_opaque_callback_data
             if status == "sent" and version <= 23:  # §4.9 (a): ≤v23 carries both on `sent`
@@ -256,8 +318,19 @@ class Sandbox:
                 waba_id=number.waba_id or "0",
                 display=number.display_phone_number,
                 status=event,
+                contact=contact,
             ):
                 record.statuses_dropped.append(status)
+
+    def status_contact(self, number, record: MessageRecord, *, with_username: bool) -> dict:
+        if not record.wa_id:  # a BSUID the sandbox never issued: all it knows is the BSUID
+            return {"profile": {"name": "Sandbox User"}, "user_id": record.user_id}
+        return self.users.contact(
+            number.waba_id or "0",
+            record.wa_id,
+            show_number=record.by_phone,
+            with_username=with_username,
+        )
 
     # --- templates -----------------------------------------------------------------------------
 
@@ -469,6 +542,23 @@ class Sandbox:
             number.mps = int(body["mps"])
             self.state.buckets.pop(number.phone_number_id, None)
         number.d360_api_key = str(body.get("d360_api_key", number.d360_api_key))
+        if body.get("throughput_upgrade"):  # §3.1, §11.4: the number moves to 1,000 mps
+            number.mps = 1000
+            self.state.buckets.pop(number.phone_number_id, None)
+            value = {
+                "display_phone_number": number.display_phone_number,
+                "event": "THROUGHPUT_UPGRADE",
+                "max_daily_conversations_per_business": "TIER_UNLIMITED",
+            }
+            self.dispatcher.schedule_payload(
+                0,
+                wire.envelope(
+                    number.waba_id or "0",
+                    "phone_number_quality_update",
+                    value,
+                    time=int(time.time()),
+                ),
+            )
         return json_response(
             {
                 "phone_number_id": number.phone_number_id,
@@ -491,16 +581,23 @@ class Sandbox:
 
     async def inbound(self, request: web.Request) -> web.Response:
         """A user writes to a business number: ``{phone_number_id, from, text | button,
-        context_wamid?, name?}`` → an inbound ``messages[]`` webhook (§4.6, §4.9 (e)/(f))."""
+        context_wamid?, name?}`` → an inbound ``messages[]`` webhook (§4.6, §4.9 (e)/(f)). With
+        2026's fields (§11.1): ``from_user_id`` and the contact's ``user_id``; a user with a
+        username (``username_rate``, or ``"username": true``) comes without a phone number."""
         body = await request.json()
         if not isinstance(body, dict) or not body.get("phone_number_id") or not body.get("from"):
             return json_response({"error": "phone_number_id and from are required"}, status=400)
         number = self.state.number(str(body["phone_number_id"]))
         wa_id = re.sub(r"\D", "", str(body["from"]))
+        waba = number.waba_id or "0"
+        user_id = self.users.user_id(waba, wa_id)
+        hidden = bool(body.get("username")) or self.users.has_username(wa_id)
         now = time.time()
         self.state.last_inbound[(number.phone_number_id, wa_id)] = now
-        message: dict[str, Any] = {
-            "from": wa_id,
+        self.state.last_inbound[(number.phone_number_id, user_id)] = now
+        message: dict[str, Any] = {} if hidden else {"from": wa_id}
+        message |= {
+            "from_user_id": user_id,
             "id": wire.new_wamid(self.rng),
             "timestamp": str(int(now)),
         }
@@ -510,7 +607,12 @@ class Sandbox:
             message |= {"type": "text", "text": {"body": str(body.get("text", ""))}}
         if body.get("context_wamid"):
             message["context"] = {"from": number.display_phone_number, "id": body["context_wamid"]}
-        contacts = [{"profile": {"name": body.get("name", "Sandbox User")}, "wa_id": wa_id}]
+        contact = self.users.contact(
+            waba, wa_id, name=body.get("name", ""), show_number=not hidden, with_username=True
+        )
+        if hidden and "username" not in contact["profile"]:
+            contact["profile"]["username"] = f"@{body.get('username') or 'user'}"
+        contacts = [contact]
         value = wire.messages_value(
             number.phone_number_id,
             number.display_phone_number,
@@ -518,7 +620,109 @@ class Sandbox:
             messages=[message],
         )
         self.dispatcher.schedule_payload(0, wire.envelope(number.waba_id or "0", "messages", value))
-        return json_response({"id": message["id"]})
+        return json_response({"id": message["id"], "user_id": user_id, "hidden_number": hidden})
+
+    async def user_preferences(self, request: web.Request) -> web.Response:
+        """A user stops or resumes marketing messages: ``{phone_number_id, from, value}`` → a
+        ``user_preferences`` webhook (§11.2)."""
+        body = await request.json()
+        value = str(body.get("value", "")).lower() if isinstance(body, dict) else ""
+        if (
+            not body.get("phone_number_id")
+            or not body.get("from")
+            or value
+            not in (
+                "stop",
+                "resume",
+            )
+        ):
+            return json_response(
+                {"error": "phone_number_id, from and value (stop|resume) are required"},
+                status=400,
+            )
+        number = self.state.number(str(body["phone_number_id"]))
+        wa_id = re.sub(r"\D", "", str(body["from"]))
+        waba = number.waba_id or "0"
+        hidden = self.users.has_username(wa_id)
+        preference: dict[str, Any] = {} if hidden else {"wa_id": wa_id}
+        preference |= {
+            "detail": f"User requested to {value} marketing messages",
+            "category": "marketing_messages",
+            "value": value,
+            "timestamp": int(time.time()),
+        }
+        contact = self.users.contact(waba, wa_id, show_number=not hidden, with_username=True)
+        value_body = wire.messages_value(
+            number.phone_number_id,
+            number.display_phone_number,
+            contacts=[contact],
+            user_preferences=[preference],
+        )
+        self.dispatcher.schedule_payload(0, wire.envelope(waba, "user_preferences", value_body))
+        return json_response({"ok": True, "user_id": contact["user_id"]})
+
+    def _template_for(self, body: Any) -> dict | None:
+        if not isinstance(body, dict):
+            return None
+        return self.state.templates.get(str(body.get("waba_id")), {}).get(
+            (body.get("name"), body.get("language"))
+        )
+
+    async def template_category(self, request: web.Request) -> web.Response:
+        """Meta recategorizes a template (§11.4): ``{waba_id, name, language, new_category}``
+        (done) or ``{…, correct_category}`` (impending) → ``template_category_update``."""
+        body = await request.json()
+        template = self._template_for(body)
+        if template is None:
+            return json_response({"error": "no such template"}, status=404)
+        value: dict[str, Any] = {
+            "message_template_id": int(template["id"]),
+            "message_template_name": template["name"],
+            "message_template_language": template["language"],
+            "previous_category": template["category"],
+        }
+        if body.get("new_category"):
+            value["new_category"] = str(body["new_category"]).upper()
+            template["category"] = value["new_category"]
+        elif body.get("correct_category"):
+            value["correct_category"] = str(body["correct_category"]).upper()
+            value["category_update_timestamp"] = int(time.time()) + 86400
+        else:
+            return json_response({"error": "new_category or correct_category"}, status=400)
+        self.dispatcher.schedule_payload(
+            0,
+            wire.envelope(
+                template["waba_id"], "template_category_update", value, time=int(time.time())
+            ),
+        )
+        return json_response({"ok": True})
+
+    async def template_components(self, request: web.Request) -> web.Response:
+        """A template's body text changes after an edit (§11.4): ``{waba_id, name, language,
+        body}`` → ``message_template_components_update``."""
+        body = await request.json()
+        template = self._template_for(body)
+        if template is None or not body.get("body"):
+            return json_response({"error": "a known template and its new body"}, status=400)
+        for component in template["components"]:
+            if str(component.get("type", "")).upper() == "BODY":
+                component["text"] = str(body["body"])
+        value = {
+            "message_template_id": int(template["id"]),
+            "message_template_name": template["name"],
+            "message_template_language": template["language"],
+            "message_template_element": str(body["body"]),
+        }
+        self.dispatcher.schedule_payload(
+            0,
+            wire.envelope(
+                template["waba_id"],
+                "message_template_components_update",
+                value,
+                time=int(time.time()),
+            ),
+        )
+        return json_response({"ok": True})
 
     # --- app -----------------------------------------------------------------------------------
 
@@ -538,6 +742,13 @@ class Sandbox:
                 web.post("/messages", self.dialog360_send),
                 web.post("/v1/messages", self.dialog360_send),
                 web.post(r"/{version:v\d+\.\d+}/{phone_number_id}/messages", self.meta_send),
+                web.post(
+                    r"/{version:v\d+\.\d+}/{phone_number_id}/marketing_messages",
+                    self.marketing_send,
+                ),
+                web.post("/_sandbox/user_preferences", self.user_preferences),
+                web.post("/_sandbox/template_category", self.template_category),
+                web.post("/_sandbox/template_components", self.template_components),
                 web.get(r"/{version:v\d+\.\d+}/{waba_id}/message_templates", self.list_templates),
                 web.post(r"/{version:v\d+\.\d+}/{waba_id}/message_templates", self.create_template),
                 web.post(r"/{version:v\d+\.\d+}/{template_id:\d+}", self.edit_template),

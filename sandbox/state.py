@@ -33,6 +33,9 @@ class MessageRecord:
     biz_opaque_callback_data: str
     logical_key: str
     accepted_at: float
+    user_id: str = ""  # the user's BSUID (every send has one; a BSUID send is addressed by it)
+    by_phone: bool = True  # addressed with `to` (else with `recipient`)
+    endpoint: str = "messages"  # or marketing_messages (MM Lite)
     answered: bool = True
     statuses_planned: list[str] = field(default_factory=list)
     statuses_dropped: list[str] = field(default_factory=list)
@@ -43,6 +46,9 @@ class MessageRecord:
             "phone_number_id": self.phone_number_id,
             "to": self.to,
             "wa_id": self.wa_id,
+            "user_id": self.user_id,
+            "by_phone": self.by_phone,
+            "endpoint": self.endpoint,
             "type": self.type,
             "template": self.template,
             "biz_opaque_callback_data": self.biz_opaque_callback_data,

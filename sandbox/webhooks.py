@@ -42,6 +42,7 @@ class _Item:
     waba_id: str = field(compare=False, default="")
     display: str = field(compare=False, default="")
     status: dict | None = field(compare=False, default=None)
+    contact: dict | None = field(compare=False, default=None)  # its `contacts[]` entry, if any
     payload: bytes | None = field(compare=False, default=None)
     events: int = field(compare=False, default=1)
     attempt: int = field(compare=False, default=0)
@@ -70,7 +71,14 @@ class Dispatcher:
     # --- scheduling ----------------------------------------------------------------------------
 
     def schedule_status(
-        self, delay_s: float, *, phone_number_id: str, waba_id: str, display: str, status: dict
+        self,
+        delay_s: float,
+        *,
+        phone_number_id: str,
+        waba_id: str,
+        display: str,
+        status: dict,
+        contact: dict | None = None,
     ) -> bool:
         """Schedule one status event; returns False when the drop knob swallowed it."""
         if self.rng.random() < self.config.webhook_drop_rate:
@@ -92,6 +100,7 @@ class Dispatcher:
                     waba_id=waba_id,
                     display=display,
                     status=status,
+                    contact=contact,
                 ),
             )
         return True
@@ -154,8 +163,15 @@ class Dispatcher:
             for start in range(0, len(group), size):
                 chunk = group[start : start + size]
                 first = chunk[0]
+                contacts = {}  # one entry per user, in order (2026: statuses carry contacts)
+                for item in chunk:
+                    if item.contact is not None:
+                        contacts.setdefault(item.contact.get("user_id"), item.contact)
                 value = wire.messages_value(
-                    first.phone_number_id, first.display, statuses=[i.status for i in chunk]
+                    first.phone_number_id,
+                    first.display,
+                    contacts=list(contacts.values()),
+                    statuses=[i.status for i in chunk],
                 )
                 yield wire.dumps(wire.envelope(first.waba_id, "messages", value)), len(chunk), 0
 

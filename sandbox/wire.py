@@ -67,6 +67,11 @@ ERRORS: dict[int, tuple[int, str, str]] = {
         "Unable to deliver the message: the user has stopped marketing messages.",
     ),
     131051: (400, "Unsupported message type", "Message type is not currently supported."),
+    131062: (
+        400,
+        "Business-scoped User ID recipients are not supported for this message",
+        "Authentication templates with a code button can only be sent to a phone number.",
+    ),
     131056: (
         400,
         "(Business Account, Consumer Account) pair rate limit hit",
@@ -147,11 +152,14 @@ def dialog360_error(http_status: int, message: str) -> dict[str, Any]:
     return {"meta": {"success": False, "httpCode": http_status, "developerMessage": message}}
 
 
-def send_response(to: str, wa_id: str, wamid: str, status: str = "accepted") -> dict[str, Any]:
-    """§1.3 success body."""
+def send_response(
+    to: str, wa_id: str, wamid: str, status: str = "accepted", *, user_id: str = ""
+) -> dict[str, Any]:
+    """§1.3 success body; a send to a BSUID echoes it as ``input`` and ``user_id`` (§11.1)."""
+    contact = {"input": to, "wa_id": wa_id} if to else {"input": user_id, "user_id": user_id}
     return {
         "messaging_product": "whatsapp",
-        "contacts": [{"input": to, "wa_id": wa_id}],
+        "contacts": [contact],
         "messages": [{"id": wamid, "message_status": status}],
     }
 

@@ -80,6 +80,9 @@ class MessageTemplate(models.Model):
         max_length=16, choices=ParameterFormat.choices, default=ParameterFormat.POSITIONAL
     )
     components = models.JSONField(default=list, help_text="Meta's component JSON, verbatim.")
+    # An impending recategorization the provider announced (template_category_update).
+    pending_category = models.CharField(max_length=16, blank=True)
+    pending_category_at = models.DateTimeField(null=True, blank=True)
     # Provider-managed.
     status = models.CharField(
         max_length=20, choices=TemplateStatus.choices, default=TemplateStatus.PENDING
@@ -126,6 +129,21 @@ class MessageTemplate(models.Model):
     @property
     def is_sendable(self) -> bool:
         return self.status in TemplateStatus.SENDABLE
+
+    @property
+    def needs_phone_number(self) -> bool:
+        """Copy-code, one-tap and zero-tap authentication templates (an OTP button) go to
+        phone numbers only: Meta refuses a BSUID recipient with 131062 (docs/meta-api.md
+        §11.1)."""
+        if self.category != "AUTHENTICATION":
+            return False
+        return any(
+            str(button.get("type", "")).upper() in ("OTP", "COPY_CODE")
+            for component in self.components or []
+            if str(component.get("type", "")).upper() == "BUTTONS"
+            for button in component.get("buttons") or []
+            if isinstance(button, dict)
+        )
 
     def definition(self) -> dict:
         """The template in Meta's creation JSON, as the rules module reads it."""

@@ -245,9 +245,15 @@ def template_apply_provider_update(
     event: str = "",
     reason: str = "",
     quality: str = "",
+    new_category: str = "",
+    correct_category: str = "",
+    category_update_at=None,
+    components: list | None = None,
 ) -> MessageTemplate | None:
-    """A status or quality update from the provider: found by the provider's id, else by
-    name and language among the tenants whose senders belong to that WABA."""
+    """A status, quality, category or components update from the provider: found by the
+    provider's id, else by name and language among the tenants whose senders belong to that
+    WABA. A category change applies to the messages created after it (each message keeps the
+    category it was sent with); an impending one is recorded with its date."""
     template = None
     if template_id:
         template = MessageTemplate.objects.filter(provider_template_id=template_id).first()
@@ -271,6 +277,20 @@ def template_apply_provider_update(
     if quality:
         template.quality = quality if quality in TemplateQuality.values else "UNKNOWN"
         fields.append("quality")
+    if new_category and new_category != template.category:
+        template.status_reason = (
+            f"recategorized by the provider: {template.category} → {new_category}"
+        )
+        template.category = new_category
+        template.pending_category, template.pending_category_at = "", None
+        fields += ["category", "status_reason", "pending_category", "pending_category_at"]
+    elif correct_category and correct_category != template.category:
+        template.pending_category = correct_category
+        template.pending_category_at = category_update_at
+        fields += ["pending_category", "pending_category_at"]
+    if components:
+        template.components = _merge_components(template.components or [], components)
+        fields.append("components")
     if template_id and not template.provider_template_id:
         template.provider_template_id = template_id
         fields.append("provider_template_id")
@@ -279,6 +299,23 @@ def template_apply_provider_update(
     if "status" in fields:
         _announce_status(template)
     return template
+
+
+def _merge_components(current: list[dict], update: list[dict]) -> list[dict]:
+    """The provider's edited parts over the stored components: texts replace texts, buttons
+    replace buttons; what the update does not mention (a media header's format) stays."""
+    by_type = {str(c.get("type", "")).upper(): dict(c) for c in current if isinstance(c, dict)}
+    for part in update:
+        kind = part["type"]
+        merged = by_type.get(kind, {"type": kind})
+        if kind == "HEADER" and str(merged.get("format", "TEXT")).upper() != "TEXT":
+            continue
+        merged.update(part)
+        by_type[kind] = merged
+    order = ["HEADER", "BODY", "FOOTER", "BUTTONS"]
+    return sorted(
+        by_type.values(), key=lambda c: order.index(c["type"]) if c["type"] in order else 9
+    )
 
 
 def templates_sync(*, tenant: Tenant) -> dict[str, int]:

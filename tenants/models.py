@@ -70,6 +70,12 @@ class Tenant(models.Model):
         default=900,
         help_text="How long an unknown submit waits for a status webhook before the policy.",
     )
+    # Meta's per-user marketing limit (131049) is a policy outcome, not a transport error.
+    marketing_limit_retry = models.BooleanField(
+        default=False,
+        help_text="Retry a marketing message refused for the per-user marketing limit (131049) "
+        "once, after 24 hours. Off: it fails with that reason.",
+    )
     # Stall thresholds (operations/reconciler.py has the rules and Meta's quirks).
     stall_accepted_seconds = models.PositiveIntegerField(
         default=900,
@@ -141,6 +147,12 @@ class SenderNumber(models.Model):
     )
     messages_per_second = models.PositiveIntegerField(
         default=80, validators=[MinValueValidator(1), MaxValueValidator(1000)]
+    )
+    marketing_messages_lite = models.BooleanField(
+        "Marketing Messages Lite",
+        default=False,
+        help_text="Send MARKETING templates through Meta's marketing_messages endpoint (the "
+        "WABA must be onboarded to MM Lite); other categories keep the Cloud API endpoint.",
     )
     status = models.CharField(
         max_length=16, choices=SenderStatus.choices, default=SenderStatus.ACTIVE

@@ -151,6 +151,35 @@ def sender_set_status(*, sender: SenderNumber, status: str, reason: str, by: str
     return sender
 
 
+def sender_throughput_raise(
+    *, waba_id: str, display_phone_number: str, messages_per_second: int, reason: str
+) -> int:
+    """The provider raised a number's throughput (``THROUGHPUT_UPGRADE``): its senders may
+    send that fast from now on. Recorded with the reason; never lowers an operator's higher
+    setting. Returns how many senders changed."""
+    digits = "".join(ch for ch in display_phone_number if ch.isdigit())
+    changed = 0
+    for sender in SenderNumber.objects.filter(
+        waba_id=waba_id, messages_per_second__lt=messages_per_second
+    ):
+        if "".join(ch for ch in sender.display_phone_number if ch.isdigit()) != digits:
+            continue
+        sender.messages_per_second = messages_per_second
+        sender.status_reason = f"{reason}: {messages_per_second} messages/second"[:255]
+        sender.status_changed_at = timezone.now()
+        sender.status_changed_by = "provider"
+        sender.save(
+            update_fields=[
+                "messages_per_second",
+                "status_reason",
+                "status_changed_at",
+                "status_changed_by",
+            ]
+        )
+        changed += 1
+    return changed
+
+
 def tenant_set_active(*, tenant: Tenant, active: bool) -> Tenant:
     """Switch a tenant's sending on or off; switching it on resumes its queued messages."""
     was_active = tenant.active

@@ -66,7 +66,9 @@ def test_the_message_batch_and_tenant_operations_have_typed_request_bodies(schem
 def test_the_message_body_documents_both_kinds(schema):
     body = schema["paths"]["/api/v1/messages"]["post"]["requestBody"]["content"]
     kinds = variants(schema, body["application/json"]["schema"])
-    assert [sorted(k["required"]) for k in kinds] == [["template", "to"], ["text", "to"]]
+    assert [sorted(k["required"]) for k in kinds] == [["template"], ["text"]]
+    # The recipient: a phone number or (since 2026) a business-scoped user id.
+    assert all({"to", "recipient"} <= set(k["properties"]) for k in kinds)
 
 
 def test_every_request_and_response_body_is_typed(schema):

@@ -38,6 +38,7 @@ COLLECTION_ENDPOINTS = {
     "message-list",
     "message-batch",
     "inbound-list",
+    "pricing-report",
     "tenant-settings",  # the caller's own tenant only (tests/callbacks: another's is unreachable)
 }
 
@@ -83,6 +84,19 @@ def test_batch_cannot_reach_another_tenants_template_or_keys(tenant_a, tenant_b,
         "/api/v1/messages/batch", {"messages": [item]}, format="json"
     ).json()["results"][0]
     assert result["status"] == 400 and result["error"]["code"] == "template_not_found"
+
+
+def test_pricing_report_counts_only_own_messages(tenant_a, tenant_b, b_message):
+    from django.utils import timezone
+
+    from messaging.models import Message
+
+    Message.objects.filter(pk=b_message).update(
+        pricing_type="regular", pricing_category="utility", priced_at=timezone.now()
+    )
+    assert tenant_b.client.get("/api/v1/reports/pricing").json()["billable"] == 1
+    mine = tenant_a.client.get("/api/v1/reports/pricing").json()
+    assert (mine["billable"], mine["free"], mine["rows"]) == (0, 0, [])
 
 
 def test_list_shows_only_own_templates(tenant_a, tenant_b, b_template):

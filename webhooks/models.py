@@ -16,6 +16,7 @@ from whatsapp import Provider
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending"
     PROCESSED = "processed"
+    PARTIAL = "partial", "Processed, but some items were not understood (replayable)"
     INVALID = "invalid", "Invalid (signed, but not JSON or not Meta's envelope)"
     FAILED = "failed", "Failed (a processing error; replayable)"
 

@@ -30,9 +30,10 @@ from django.utils import timezone
 from core import metrics
 from core.alerts import alert
 from core.db import is_transient, retry_transient
-from messaging.inbound import inbound_record, orphans_resolve, statuses_apply
+from messaging.inbound import inbound_record, orphans_resolve, preferences_apply, statuses_apply
 from templates_registry.services import template_apply_provider_update
 from tenants.models import SenderNumber
+from tenants.services import sender_throughput_raise
 from webhooks.models import DeliveryStatus, RejectedWebhook, WebhookDelivery
 from whatsapp import get_provider, provider_class
 from whatsapp.registry import PROVIDERS
@@ -40,6 +41,8 @@ from whatsapp.reports import (
     AccountEvent,
     InboundReport,
     ItemError,
+    NumberEvent,
+    PreferenceReport,
     StatusReport,
     SystemErrorEvent,
     TemplateEvent,
@@ -169,6 +172,9 @@ def _apply(events: list) -> Counter:
     inbound = [e for e in events if isinstance(e, InboundReport)]
     if inbound:
         counts["inbound"] += inbound_record(reports=inbound)
+    preferences = [e for e in events if isinstance(e, PreferenceReport)]
+    if preferences:
+        counts["preferences"] += preferences_apply(reports=preferences)
     # Templates in one order for every processor (no deadlocks on template rows).
     for e in sorted(events, key=lambda e: (type(e).__name__, getattr(e, "template_id", ""))):
         if isinstance(e, TemplateEvent):
@@ -180,10 +186,23 @@ def _apply(events: list) -> Counter:
                 event=e.event if e.kind == "status" else "",
                 reason=e.reason,
                 quality=e.quality,
+                new_category=e.new_category,
+                correct_category=e.correct_category,
+                category_update_at=e.category_update_at,
+                components=e.components,
             )
             counts["templates"] += 1
+        elif isinstance(e, NumberEvent):
+            if e.messages_per_second:
+                counts["senders_upgraded"] += sender_throughput_raise(
+                    waba_id=e.waba_id,
+                    display_phone_number=e.display_phone_number,
+                    messages_per_second=e.messages_per_second,
+                    reason=e.event,
+                )
+            counts["other"] += 1
         elif isinstance(e, ItemError):
-            log.warning("webhook item skipped at %s: %s", e.where, e.error)
+            log.warning("webhook item not understood at %s: %s", e.where, e.error)
             counts["item_errors"] += 1
         elif isinstance(e, AccountEvent | SystemErrorEvent):
             counts["other"] += 1
@@ -220,8 +239,16 @@ def _process(rows: list[WebhookDelivery]) -> Counter:
             row.status, row.error = DeliveryStatus.INVALID, parsed.invalid
             log.warning("webhook delivery %s is invalid: %s", row.pk, parsed.invalid)
         else:
-            row.status, row.error = DeliveryStatus.PROCESSED, ""
-            events += _own_events(row, parsed.events, senders)
+            own = _own_events(row, parsed.events, senders)
+            events += own
+            # An item the parser did not understand is kept on the delivery, never dropped:
+            # the delivery can be replayed (replay_webhooks) once the parser knows better.
+            item_errors = [f"{e.where}: {e.error}" for e in own if isinstance(e, ItemError)]
+            if item_errors:
+                row.status = DeliveryStatus.PARTIAL
+                row.error = "; ".join(item_errors)[:2000]
+            else:
+                row.status, row.error = DeliveryStatus.PROCESSED, ""
     counts = _apply(events)
     WebhookDelivery.objects.bulk_update(rows, ["status", "error", "events", "processed_at"])
     return counts

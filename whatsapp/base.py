@@ -65,10 +65,12 @@ class SubmitResult:
 
 @dataclass(frozen=True)
 class OutboundMessage:
-    """What to send, in Waypost's terms: a text, or a template with its filled components."""
+    """What to send, in Waypost's terms: a text, or a template with its filled components, to a
+    phone number (``recipient``, E.164) or else a business-scoped user id."""
 
     recipient: str
     callback_data: str
+    recipient_user_id: str = ""
     text: str | None = None
     template_name: str = ""
     template_language: str = ""
@@ -82,6 +84,8 @@ class SendAnswer:
     wamid: str = ""
     held: bool = False  # accepted, but held by the provider (pacing)
     message_status: str = ""
+    wa_id: str = ""  # who the provider says it addressed (phone sends)
+    user_id: str = ""  # … or its BSUID (BSUID sends)
     error_code: int | None = None
     error_title: str = ""
     error_details: str = ""
@@ -112,6 +116,8 @@ class BaseProvider:
     per_sender_webhooks: ClassVar[bool] = False
     #: Does a sender need a credential (token, API key)? The sandbox accepts any.
     credential_required: ClassVar[bool] = True
+    #: Has the provider a Marketing Messages Lite endpoint for MARKETING templates?
+    supports_marketing_lite: ClassVar[bool] = False
     #: The provider's error codes → what they mean (codes not in it: by HTTP status).
     error_classes: ClassVar[Mapping[int, Classification]] = {}
 
@@ -138,8 +144,11 @@ class BaseProvider:
         """The request body of a send."""
         raise NotImplementedError
 
-    def message_request(self, *, credential: str, phone_number_id: str) -> tuple[str, dict]:
-        """(url, headers) for a send."""
+    def message_request(
+        self, *, credential: str, phone_number_id: str, marketing_lite: bool = False
+    ) -> tuple[str, dict]:
+        """(url, headers) for a send (``marketing_lite``: a MARKETING template through the
+        provider's marketing endpoint, where it has one — see ``supports_marketing_lite``)."""
         raise NotImplementedError
 
     def templates_request(self, *, credential: str, waba_id: str) -> tuple[str, dict]:
@@ -196,8 +205,19 @@ class BaseProvider:
 
     # --- the send sequence -------------------------------------------------------------------
 
-    def send_message(self, *, credential: str, phone_number_id: str, payload: dict) -> SubmitResult:
-        url, headers = self.message_request(credential=credential, phone_number_id=phone_number_id)
+    def send_message(
+        self,
+        *,
+        credential: str,
+        phone_number_id: str,
+        payload: dict,
+        marketing_lite: bool = False,
+    ) -> SubmitResult:
+        url, headers = self.message_request(
+            credential=credential,
+            phone_number_id=phone_number_id,
+            marketing_lite=marketing_lite and self.supports_marketing_lite,
+        )
         return self._post(url, headers, payload)
 
     def answer(self, result: SubmitResult) -> SendAnswer:

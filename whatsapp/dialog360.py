@@ -29,8 +29,11 @@ class Dialog360Provider(MetaCloudProvider):
     signature_header = "X-360dialog-Signature"
     webhook_secret_setting = "DIALOG360_WEBHOOK_SECRET"
     per_sender_webhooks = True
+    supports_marketing_lite = False  # a partner beta, not a documented route
 
-    def message_request(self, *, credential: str, phone_number_id: str) -> tuple[str, dict]:
+    def message_request(
+        self, *, credential: str, phone_number_id: str, marketing_lite: bool = False
+    ) -> tuple[str, dict]:
         return f"{self.base_url}/messages", {"D360-API-KEY": credential}
 
     def templates_request(self, *, credential: str, waba_id: str) -> tuple[str, dict]:

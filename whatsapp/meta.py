@@ -25,7 +25,10 @@ from whatsapp.reports import (
     AccountEvent,
     InboundReport,
     ItemError,
+    NumberEvent,
     Parsed,
+    PreferenceReport,
+    Pricing,
     RemoteTemplate,
     StatusReport,
     SystemErrorEvent,
@@ -51,7 +54,6 @@ META_ERROR_CLASSES: dict[int, Classification] = {
     131048: _cool_down(900.0, CoolDownScope.SENDER),  # spam rate limit: no documented wait
     131057: _cool_down(90.0, CoolDownScope.SENDER),  # maintenance mode, up to 1 minute
     132015: _cool_down(600.0, CoolDownScope.TEMPLATE),  # paused template: until reinstated
-    131049: _cool_down(86_400.0, CoolDownScope.RECIPIENT),  # "wait at least 24 hours"
     # Transient
     4: _RETRY,
     80007: _RETRY,
@@ -65,10 +67,11 @@ META_ERROR_CLASSES: dict[int, Classification] = {
     **dict.fromkeys(
         (0, 3, 10, 190, 368, 131005, 131031, 131037, 131042, 131045, 133010, 134011), _ALERT
     ),
-    # Never retry: the request is wrong or the user cannot receive it
+    # Never retry: the request is wrong or the user cannot receive it. 131049 (the per-user
+    # marketing limit) and 131050 (the user stopped marketing) are policy outcomes (§11.2).
     **dict.fromkeys(
         (
-            100, 130472, 130497, 131008, 131009, 131021, 131026, 131047, 131050, 131051,
+            100, 130472, 130497, 131008, 131009, 131021, 131026, 131047, 131049, 131050, 131051,
             131053, 132000, 132001, 132005, 132007, 132012, 132016, 132018, 132068, 132069,
             135000,
         ),
@@ -76,24 +79,43 @@ META_ERROR_CLASSES: dict[int, Classification] = {
     ),
 }  # fmt: skip
 
-TEMPLATE_FIELDS = ("message_template_status_update", "message_template_quality_update")
+TEMPLATE_FIELDS = {
+    "message_template_status_update": "status",
+    "message_template_quality_update": "quality",
+    "template_category_update": "category",
+    "message_template_components_update": "components",
+}
 ACCEPTED = "accepted"
+# Graph API versions (docs/meta-api.md §11.6): v26.0 is current (released Jul 2026; the
+# default, WHATSAPP_GRAPH_VERSION); v21.0 the oldest still supported (until Jan 2027). The
+# contract suite runs on both. v23 and older put pricing on ``sent``, v24+ on delivered/read.
+CURRENT_GRAPH_VERSION = "v26.0"
+OLDEST_SUPPORTED_GRAPH_VERSION = "v21.0"
+THROUGHPUT_UPGRADE_MPS = 1000  # a number's throughput after THROUGHPUT_UPGRADE (§3.1)
+
+
+def is_user_id(value: str) -> bool:
+    """A business-scoped user id (``US.13491208655302741918``) rather than a phone number."""
+    return "." in value
 
 
 class MetaCloudProvider(BaseProvider):
     base_url_setting = "WHATSAPP_GRAPH_URL"
     signature_header = "X-Hub-Signature-256"
     webhook_secret_setting = "WHATSAPP_APP_SECRET"
+    supports_marketing_lite = True
     error_classes = META_ERROR_CLASSES
 
     # --- sends -------------------------------------------------------------------------------
 
     def build_payload(self, message: OutboundMessage) -> dict:
-        envelope = {
-            "messaging_product": "whatsapp",
-            "recipient_type": "individual",
-            "to": message.recipient,
-        }
+        # A BSUID goes in ``recipient`` (since May 2026); never both (``to`` would win).
+        address = (
+            {"to": message.recipient}
+            if message.recipient
+            else {"recipient": message.recipient_user_id}
+        )
+        envelope = {"messaging_product": "whatsapp", "recipient_type": "individual", **address}
         if message.text is not None:
             content: dict = {"type": "text", "text": {"body": message.text}}
         else:
@@ -106,16 +128,26 @@ class MetaCloudProvider(BaseProvider):
             content = {"type": "template", "template": template}
         return {**envelope, **content, "biz_opaque_callback_data": message.callback_data}
 
-    def message_request(self, *, credential: str, phone_number_id: str) -> tuple[str, dict]:
-        url = f"{self.base_url}/{self.graph_version}/{phone_number_id}/messages"
+    def message_request(
+        self, *, credential: str, phone_number_id: str, marketing_lite: bool = False
+    ) -> tuple[str, dict]:
+        # Marketing Messages Lite: MARKETING templates through their own endpoint (§11.5).
+        endpoint = "marketing_messages" if marketing_lite else "messages"
+        url = f"{self.base_url}/{self.graph_version}/{phone_number_id}/{endpoint}"
         return url, self._auth(credential)
 
     def parse_send(self, http_status: int, body: Any) -> SendAnswer:
         if http_status == 200 and isinstance(body, dict) and body.get("messages"):
             message = body["messages"][0]
             status = str(message.get("message_status", ACCEPTED))
+            contact = (body.get("contacts") or [{}])[0]
+            contact = contact if isinstance(contact, dict) else {}
             return SendAnswer(
-                wamid=str(message.get("id", "")), message_status=status, held=status != ACCEPTED
+                wamid=str(message.get("id", "")),
+                message_status=status,
+                held=status != ACCEPTED,
+                wa_id=str(contact.get("wa_id") or ""),
+                user_id=str(contact.get("user_id") or ""),
             )
         return self.parse_error(http_status, body)
 
@@ -229,8 +261,12 @@ class MetaCloudProvider(BaseProvider):
                     change_field, value = str(change.get("field", "")), change["value"]
                     if change_field == "messages":
                         self._messages_change(value, parsed.events, where)
+                    elif change_field == "user_preferences":
+                        _preferences(value, parsed.events, where)
                     elif change_field in TEMPLATE_FIELDS:
                         parsed.events.append(_template(waba, change_field, value))
+                    elif change_field == "phone_number_quality_update":
+                        parsed.events.append(_number(waba, value))
                     else:
                         parsed.events.append(
                             AccountEvent(waba, change_field, str(value.get("event", "")), raw=value)
@@ -241,11 +277,7 @@ class MetaCloudProvider(BaseProvider):
 
     def _messages_change(self, value: dict, out: list, where: str) -> None:
         pnid = str((value.get("metadata") or {}).get("phone_number_id", ""))
-        names = {
-            str(c.get("wa_id")): str((c.get("profile") or {}).get("name", ""))
-            for c in value.get("contacts") or []
-            if isinstance(c, dict)
-        }
+        contacts = _Contacts(value.get("contacts"))
         for kind, items in (
             ("statuses", value.get("statuses")),
             ("messages", value.get("messages")),
@@ -254,9 +286,9 @@ class MetaCloudProvider(BaseProvider):
             for index, item in enumerate(items or []):
                 try:
                     if kind == "statuses":
-                        out.append(self._status(pnid, item))
+                        out.append(self._status(pnid, item, contacts))
                     elif kind == "messages":
-                        out.append(_inbound(pnid, item, names))
+                        out.append(_inbound(pnid, item, contacts))
                     else:
                         out.append(
                             SystemErrorEvent(
@@ -268,19 +300,30 @@ class MetaCloudProvider(BaseProvider):
                         ItemError(f"{where}.{kind}[{index}]", f"{type(exc).__name__}: {exc}")
                     )
 
-    def _status(self, pnid: str, item: dict) -> StatusReport:
+    def _status(self, pnid: str, item: dict, contacts: _Contacts) -> StatusReport:
         error: dict = {}
         errors = item.get("errors") or ()
         if errors and isinstance(errors[0], dict):
             error = errors[0]
         code = as_int(error.get("code"))
+        recipient = str(item.get("recipient_id") or "")
+        user_id = str(item.get("recipient_user_id") or "")
+        if is_user_id(recipient):  # a send to a BSUID names the BSUID here
+            recipient, user_id = "", user_id or recipient
+        contact = contacts.find(wa_id=recipient, user_id=user_id)
         return StatusReport(
             phone_number_id=pnid,
             wamid=str(item["id"]),
             status=str(item["status"]),
             occurred_at=_ts(item["timestamp"]),
-            recipient_id=str(item.get("recipient_id", "")),
+            recipient_id=recipient or contact.get("wa_id", ""),
             biz_opaque_callback_data=str(item.get("biz_opaque_callback_data", "")),
+            recipient_user_id=user_id or contact.get("user_id", ""),
+            recipient_parent_user_id=str(
+                item.get("recipient_parent_user_id") or contact.get("parent_user_id", "")
+            ),
+            username=contact.get("username", ""),
+            pricing=_pricing(item.get("pricing")),
             error_code=code,
             error_title=str(error.get("title", ""))[:255],
             error_details=str((error.get("error_data") or {}).get("details", "")),
@@ -309,7 +352,99 @@ def _ts(value: Any) -> datetime:
     return datetime.fromtimestamp(int(value), tz=UTC)
 
 
-def _inbound(pnid: str, item: dict, names: dict[str, str]) -> InboundReport:
+class _Contacts:
+    """``value.contacts[]``: who the items of a change concern, found by phone number or BSUID."""
+
+    def __init__(self, raw: Any) -> None:
+        self.items = []
+        for contact in raw if isinstance(raw, list) else []:
+            if not isinstance(contact, dict):
+                continue
+            profile = contact.get("profile") if isinstance(contact.get("profile"), dict) else {}
+            wa_id = str(contact.get("wa_id") or "")
+            user_id = str(contact.get("user_id") or "")
+            if is_user_id(wa_id):  # some payloads put the BSUID in wa_id
+                wa_id, user_id = "", user_id or wa_id
+            self.items.append(
+                {
+                    "wa_id": wa_id,
+                    "user_id": user_id,
+                    "parent_user_id": str(contact.get("parent_user_id") or ""),
+                    "name": str(profile.get("name") or ""),
+                    "username": str(profile.get("username") or ""),
+                }
+            )
+
+    def find(self, *, wa_id: str = "", user_id: str = "") -> dict[str, str]:
+        for contact in self.items:
+            if (wa_id and contact["wa_id"] == wa_id) or (user_id and contact["user_id"] == user_id):
+                return contact
+        # One contact and an item that names nobody else: it is that contact.
+        return self.items[0] if len(self.items) == 1 and not (wa_id and user_id) else {}
+
+
+def _pricing(raw: Any) -> Pricing | None:
+    if not isinstance(raw, dict):
+        return None
+    billable = raw.get("billable")
+    return Pricing(
+        model=str(raw.get("pricing_model") or ""),
+        type=str(raw.get("type") or ""),
+        category=str(raw.get("category") or ""),
+        billable=billable if isinstance(billable, bool) else None,
+    )
+
+
+def _preferences(value: dict, out: list, where: str) -> None:
+    """``user_preferences``: a user stopped or resumed marketing messages (§11.2)."""
+    pnid = str((value.get("metadata") or {}).get("phone_number_id", ""))
+    contacts = _Contacts(value.get("contacts"))
+    for index, item in enumerate(value.get("user_preferences") or []):
+        try:
+            wa_id = str(item.get("wa_id") or "")
+            user_id = str(item.get("user_id") or "")
+            if is_user_id(wa_id):
+                wa_id, user_id = "", user_id or wa_id
+            contact = contacts.find(wa_id=wa_id, user_id=user_id)
+            wa_id, user_id = (
+                wa_id or contact.get("wa_id", ""),
+                user_id or contact.get("user_id", ""),
+            )
+            if not wa_id and not user_id:
+                raise ValueError("names no user (no wa_id, no user_id)")
+            out.append(
+                PreferenceReport(
+                    phone_number_id=pnid,
+                    category=str(item["category"]),
+                    value=str(item["value"]).lower(),
+                    occurred_at=_ts(item["timestamp"]),
+                    wa_id=wa_id,
+                    user_id=user_id,
+                    detail=str(item.get("detail") or ""),
+                    raw=item,
+                )
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            out.append(
+                ItemError(f"{where}.user_preferences[{index}]", f"{type(exc).__name__}: {exc}")
+            )
+
+
+def _number(waba: str, value: dict) -> NumberEvent:
+    event = str(value.get("event", "")).upper()
+    return NumberEvent(
+        waba_id=waba,
+        display_phone_number=str(value.get("display_phone_number", "")),
+        event=event,
+        messages_per_second=THROUGHPUT_UPGRADE_MPS if event == "THROUGHPUT_UPGRADE" else None,
+        messaging_limit=str(
+            value.get("max_daily_conversations_per_business") or value.get("current_limit") or ""
+        ),
+        raw=value,
+    )
+
+
+def _inbound(pnid: str, item: dict, contacts: _Contacts) -> InboundReport:
     kind = str(item.get("type", ""))
     text = ""
     payload = ""
@@ -322,7 +457,15 @@ def _inbound(pnid: str, item: dict, names: dict[str, str]) -> InboundReport:
         reply = item.get("interactive") or {}
         reply = reply.get("button_reply") or reply.get("list_reply") or {}
         text, payload = str(reply.get("title", "")), str(reply.get("id", ""))
-    wa_id = str(item["from"])
+    # ``from`` is the phone number, a BSUID, or absent for a user with a username (§11.1).
+    sender = str(item.get("from") or "")
+    user_id = str(item.get("from_user_id") or "")
+    wa_id = "" if is_user_id(sender) else sender
+    user_id = user_id or (sender if is_user_id(sender) else "")
+    contact = contacts.find(wa_id=wa_id, user_id=user_id)
+    wa_id, user_id = wa_id or contact.get("wa_id", ""), user_id or contact.get("user_id", "")
+    if not wa_id and not user_id:
+        raise ValueError("names no sender (no from, from_user_id or contact)")
     return InboundReport(
         phone_number_id=pnid,
         wamid=str(item["id"]),
@@ -332,21 +475,60 @@ def _inbound(pnid: str, item: dict, names: dict[str, str]) -> InboundReport:
         text=text,
         payload=payload,
         context_wamid=str((item.get("context") or {}).get("id", "")),
-        profile_name=names.get(wa_id, ""),
+        profile_name=contact.get("name", ""),
+        user_id=user_id,
+        parent_user_id=contact.get("parent_user_id", ""),
+        username=contact.get("username", ""),
         raw=item,
     )
 
 
 def _template(waba: str, change_field: str, value: dict) -> TemplateEvent:
-    quality = change_field == "message_template_quality_update"
+    kind = TEMPLATE_FIELDS[change_field]
+    when = value.get("category_update_timestamp")
     return TemplateEvent(
         waba_id=waba,
-        kind="quality" if quality else "status",
+        kind=kind,
         template_id=str(value.get("message_template_id", "")),
         name=str(value["message_template_name"]),
         language=str(value.get("message_template_language", "")).replace("-", "_"),
         event=str(value.get("event", "")).upper(),
         reason=str(value.get("reason") or ""),
         quality=str(value.get("new_quality_score", "")).upper(),
+        previous_category=str(value.get("previous_category") or "").upper(),
+        new_category=str(value.get("new_category") or "").upper(),
+        correct_category=str(value.get("correct_category") or "").upper(),
+        category_update_at=_ts(when) if when else None,
+        components=_components(value) if kind == "components" else [],
         raw=value,
     )
+
+
+def _components(value: dict) -> list[dict]:
+    """``message_template_components_update``: the edited template's parts, back in the
+    creation format (HEADER, BODY, FOOTER, BUTTONS)."""
+    components: list[dict] = []
+    if value.get("message_template_title"):
+        components.append(
+            {"type": "HEADER", "format": "TEXT", "text": str(value["message_template_title"])}
+        )
+    if value.get("message_template_element"):
+        components.append({"type": "BODY", "text": str(value["message_template_element"])})
+    if value.get("message_template_footer"):
+        components.append({"type": "FOOTER", "text": str(value["message_template_footer"])})
+    buttons = []
+    for button in value.get("message_template_buttons") or []:
+        if not isinstance(button, dict):
+            continue
+        out = {
+            "type": str(button.get("message_template_button_type", "")).upper(),
+            "text": str(button.get("message_template_button_text", "")),
+        }
+        if button.get("message_template_button_url"):
+            out["url"] = str(button["message_template_button_url"])
+        if button.get("message_template_button_phone_number"):
+            out["phone_number"] = str(button["message_template_button_phone_number"])
+        buttons.append(out)
+    if buttons:
+        components.append({"type": "BUTTONS", "buttons": buttons})
+    return components

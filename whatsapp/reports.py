@@ -4,6 +4,10 @@ inbound messages by ``messaging``, template updates by ``templates_registry``.
 
 Every report names the sender it concerns (phone number id or WABA id), so a delivery that came
 through one sender's own route can be held to that sender (:func:`concerns_only`).
+
+A WhatsApp user is identified by a phone number (``wa_id``, digits without ``+``), a
+business-scoped user id (``user_id``, a BSUID such as ``US.13491208655302741918``; since 2026),
+or both: every identifier is optional, and a report carries every one the provider gave.
 """
 
 from __future__ import annotations
@@ -14,6 +18,26 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class Pricing:
+    """What a message costs, as the provider counts it (no prices: the model, the type —
+    ``regular`` is billable, ``free_customer_service`` and ``free_entry_point`` are not — and
+    the pricing category)."""
+
+    model: str = ""
+    type: str = ""
+    category: str = ""
+    billable: bool | None = None  # deprecated by Meta in favour of ``type``; kept while sent
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "type": self.type,
+            "category": self.category,
+            "billable": self.billable,
+        }
+
+
+@dataclass(frozen=True)
 class StatusReport:
     """One status of one sent message (sent, delivered, read, failed)."""
 
@@ -21,8 +45,12 @@ class StatusReport:
     wamid: str
     status: str
     occurred_at: datetime
-    recipient_id: str = ""
+    recipient_id: str = ""  # the phone number (wa_id) when the send used one
     biz_opaque_callback_data: str = ""
+    recipient_user_id: str = ""  # the BSUID
+    recipient_parent_user_id: str = ""
+    username: str = ""
+    pricing: Pricing | None = None
     # The first error of a ``failed`` status, already classified by its provider.
     error_code: int | None = None
     error_title: str = ""
@@ -46,6 +74,10 @@ class StatusReport:
             "occurred_at": self.occurred_at.isoformat(),
             "recipient_id": self.recipient_id,
             "biz_opaque_callback_data": self.biz_opaque_callback_data,
+            "recipient_user_id": self.recipient_user_id,
+            "recipient_parent_user_id": self.recipient_parent_user_id,
+            "username": self.username,
+            "pricing": self.pricing.as_json() if self.pricing else None,
             "error_code": self.error_code,
             "error_title": self.error_title,
             "error_details": self.error_details,
@@ -58,12 +90,20 @@ class StatusReport:
         known = {name for name in cls.__dataclass_fields__}
         values = {key: value for key, value in data.items() if key in known}
         values["occurred_at"] = datetime.fromisoformat(data["occurred_at"])
+        if values.get("pricing"):
+            values["pricing"] = Pricing(**values["pricing"])
+        legacy = data.get("errors")  # stored before the error was parsed into fields
+        if legacy and isinstance(legacy[0], dict) and "error_code" not in data:
+            code = legacy[0].get("code")
+            values["error_code"] = code if isinstance(code, int) else None
+            values["error_title"] = str(legacy[0].get("title", ""))[:255]
         return cls(**values)
 
 
 @dataclass(frozen=True)
 class InboundReport:
-    """A message a user sent to one of the business's numbers."""
+    """A message a user sent to one of the business's numbers. A user with a username may
+    come without a phone number (``wa_id`` empty): then ``user_id`` identifies them."""
 
     phone_number_id: str
     wamid: str
@@ -74,6 +114,23 @@ class InboundReport:
     payload: str = ""
     context_wamid: str = ""
     profile_name: str = ""
+    user_id: str = ""
+    parent_user_id: str = ""
+    username: str = ""
+    raw: dict = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class PreferenceReport:
+    """A user stopped or resumed a kind of message from the business (``marketing_messages``)."""
+
+    phone_number_id: str
+    category: str
+    value: str  # stop | resume
+    occurred_at: datetime
+    wa_id: str = ""
+    user_id: str = ""
+    detail: str = ""
     raw: dict = field(default_factory=dict, compare=False)
 
 
@@ -82,13 +139,34 @@ class TemplateEvent:
     """A template's review status or quality changed."""
 
     waba_id: str
-    kind: str  # status | quality
+    kind: str  # status | quality | category | components
     template_id: str
     name: str
     language: str
     event: str = ""  # APPROVED, REJECTED, PAUSED, ... (status updates)
     reason: str = ""
     quality: str = ""  # GREEN, YELLOW, RED, UNKNOWN (quality updates)
+    # Category updates: an impending one names ``correct_category`` and when it applies; a done
+    # one names ``new_category``.
+    previous_category: str = ""
+    new_category: str = ""
+    correct_category: str = ""
+    category_update_at: datetime | None = None
+    # Components updates: the template's components after an edit, in the creation format.
+    components: list = field(default_factory=list)
+    raw: dict = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class NumberEvent:
+    """A change of a business number's capacity (``THROUGHPUT_UPGRADE``: 1,000 messages per
+    second) or messaging limit, named by its display number."""
+
+    waba_id: str
+    display_phone_number: str
+    event: str
+    messages_per_second: int | None = None  # the new throughput, when the event sets one
+    messaging_limit: str = ""
     raw: dict = field(default_factory=dict, compare=False)
 
 
@@ -145,8 +223,8 @@ class Parsed:
 
 def concerns_only(event, *, waba_id: str, phone_number_id: str) -> bool:
     """Does ``event`` concern only this sender (its WABA, its number)?"""
-    if isinstance(event, TemplateEvent | AccountEvent):
+    if isinstance(event, TemplateEvent | AccountEvent | NumberEvent):
         return event.waba_id == waba_id
-    if isinstance(event, StatusReport | InboundReport | SystemErrorEvent):
+    if isinstance(event, StatusReport | InboundReport | SystemErrorEvent | PreferenceReport):
         return event.phone_number_id == phone_number_id
     return True  # an ItemError concerns nothing

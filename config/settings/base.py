@@ -131,7 +131,8 @@ SPECTACULAR_SETTINGS = {
 # --- WhatsApp / providers -----------------------------------------------------------------------
 WHATSAPP_APP_SECRET = env("WHATSAPP_APP_SECRET", default="")
 WHATSAPP_VERIFY_TOKEN = env("WHATSAPP_VERIFY_TOKEN", default="")
-WHATSAPP_GRAPH_VERSION = env("WHATSAPP_GRAPH_VERSION", default="v23.0")
+# The current Graph API version (v26.0, July 2026); whatsapp/meta.py says which are supported.
+WHATSAPP_GRAPH_VERSION = env("WHATSAPP_GRAPH_VERSION", default="v26.0")
 WHATSAPP_GRAPH_URL = env("WHATSAPP_GRAPH_URL", default="https://graph.facebook.com")
 DIALOG360_BASE_URL = env("DIALOG360_BASE_URL", default="https://waba-v2.360dialog.io")
 # 360dialog's optional x-360dialog-signature secret (the partner's platform secret).

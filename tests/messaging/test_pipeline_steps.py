@@ -5,6 +5,7 @@ import pytest
 from django.utils import timezone
 
 from messaging import pipeline
+from messaging.contacts import identities
 from messaging.models import Message, Suppression
 from templates_registry.models import MessageTemplate
 
@@ -112,7 +113,7 @@ def test_a_message_over_the_pair_limit_waits_without_a_submit(queued, settings):
     settings.WAYPOST_PAIR_BURST = 1
     Message.objects.filter(pk=queued.pk).update(recipient="+4915199999999")
     queued.refresh_from_db()
-    pipeline._rate_limit([queued])  # spends the recipient's one message
+    pipeline._rate_limit([queued], identities([queued]))  # spends the recipient's one message
     result = claim(queued)
     assert (result.messages, result.settled) == ([], 1)
     queued.refresh_from_db()

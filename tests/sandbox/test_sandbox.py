@@ -3,6 +3,7 @@ limits, and each fault knob doing what it says."""
 
 import hashlib
 import hmac
+import re
 import time
 from collections import Counter
 
@@ -357,7 +358,11 @@ def test_inbound_reply_webhook(ready, sink):
     )
     [delivery] = sink.wait_for(lambda d: b'"messages"' in d.body)
     value = delivery.json["entry"][0]["changes"][0]["value"]
-    assert value["contacts"] == [{"profile": {"name": "Sheena"}, "wa_id": "15551230001"}]
+    [contact] = value["contacts"]
+    assert (contact["profile"], contact["wa_id"]) == ({"name": "Sheena"}, "15551230001")
+    # 2026 (§11.1): the business-scoped user id, on the contact and the message.
+    assert re.fullmatch(r"US\.\d{1,20}", contact["user_id"])
+    assert value["messages"][0]["from_user_id"] == contact["user_id"]
     assert value["messages"][0]["text"] == {"body": "Does it come in blue?"}
     assert value["metadata"]["phone_number_id"] == PHONE
 

@@ -163,7 +163,10 @@ def test_a_batched_payload_with_one_bad_item_applies_the_rest(client, sender):
     assert counts["item_errors"] == 1 and counts["statuses"] == 2
     assert Message.objects.get(pk=first.pk).state == "delivered"
     assert Message.objects.get(pk=last.pk).state == "read"
-    assert WebhookDelivery.objects.get().status == "processed"
+    # The item it could not read is recorded on the delivery (replayable), not dropped.
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == "partial"
+    assert "statuses[1]" in delivery.error and "timestamp" in delivery.error
 
 
 def inbound(wamid, text, ts=T0, wa_id="4915112345678"):

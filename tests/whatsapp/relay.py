@@ -57,7 +57,9 @@ class RelayProvider(BaseProvider):
             }
         return body
 
-    def message_request(self, *, credential: str, phone_number_id: str) -> tuple[str, dict]:
+    def message_request(
+        self, *, credential: str, phone_number_id: str, marketing_lite: bool = False
+    ) -> tuple[str, dict]:
         return f"{self.base_url}/v2/numbers/{phone_number_id}/send", {"X-Relay-Key": credential}
 
     def parse_send(self, http_status: int, body: Any) -> SendAnswer:

@@ -21,7 +21,7 @@ from devtools.servers import free_port
 from whatsapp import ErrorClass, OutboundMessage, Provider, SubmitOutcome, get_provider
 from whatsapp.base import BaseProvider
 from whatsapp.dialog360 import Dialog360Provider
-from whatsapp.meta import MetaCloudProvider
+from whatsapp.meta import OLDEST_SUPPORTED_GRAPH_VERSION, MetaCloudProvider
 from whatsapp.registry import PROVIDERS
 from whatsapp.reports import InboundReport, ItemError, StatusReport
 
@@ -154,7 +154,7 @@ def _relay_sign(body: bytes, secret: str) -> dict:
     return {"X-Relay-Signature": base64.b64encode(digest).decode()}
 
 
-@pytest.fixture(params=["meta", "360dialog", "relay"])
+@pytest.fixture(params=["meta", "meta-oldest-version", "360dialog", "relay"])
 def case(request):
     if request.param == "relay":
         server = RelayServer()
@@ -181,7 +181,9 @@ def case(request):
         return
     sandbox = request.getfixturevalue("sandbox")
     common = {"graph_version": settings.WHATSAPP_GRAPH_VERSION}
-    if request.param == "meta":
+    if request.param.startswith("meta"):
+        if request.param == "meta-oldest-version":  # the wire formats hold on it too
+            common = {"graph_version": OLDEST_SUPPORTED_GRAPH_VERSION}
         provider = MetaCloudProvider(base_url=sandbox.url, **common)
         yield _sandbox_case(sandbox, provider, "contract-meta", _meta_sign)
     else:

@@ -43,7 +43,7 @@ def test_status_delivered_with_opaque_data(examples):
 def test_status_failed_with_errors(examples):
     event = one(examples["d"])
     assert event.status == "failed" and event.error_code == 131049
-    assert event.error_class == "cool_down"  # Meta's code, classified by Meta's table
+    assert event.error_class == "never_retry"  # a policy outcome (§11.2), not retried blindly
     assert event.error_title.startswith("This message was not delivered")
 
 
@@ -116,7 +116,7 @@ def test_quality_account_and_system_error_events():
     events = META.parse_webhook(json.dumps(body).encode()).events
     assert [type(e).__name__ for e in events] == [
         "TemplateEvent",
-        "AccountEvent",
+        "NumberEvent",  # 2026: a throughput change raises the sender's rate
         "AccountEvent",
         "SystemErrorEvent",
         "AccountEvent",
@@ -145,3 +145,109 @@ def test_one_bad_item_affects_only_itself(examples):
 )
 def test_unusable_bodies(body, why):
     assert META.parse_webhook(body).invalid == why
+
+
+# --- 2026: business-scoped user ids, preferences, pricing, template lifecycle ---------------------
+
+
+def test_an_inbound_message_from_a_user_with_a_username_has_no_phone_number():
+    [event] = META.parse_webhook(meta.body("inbound_text_username")).events
+    assert isinstance(event, InboundReport)
+    assert (event.wa_id, event.user_id, event.username) == (
+        "",
+        "US.13491208655302741918",
+        "@kfisher",
+    )
+    assert event.text == "Is my order on its way?" and event.profile_name == "Kerry Fisher"
+
+
+def test_a_status_names_the_user_both_ways_and_carries_pricing():
+    [event] = META.parse_webhook(meta.body("status_delivered_bsuid")).events
+    assert (event.recipient_id, event.recipient_user_id, event.username) == (
+        "16505551234",
+        "US.13491208655302741918",
+        "@kfisher",
+    )
+    assert (event.pricing.model, event.pricing.type, event.pricing.category) == (
+        "PMP",
+        "regular",
+        "marketing",
+    )
+    assert event.pricing.billable is True
+
+
+def test_a_status_of_a_send_to_a_bsuid_without_contacts():
+    body = json.loads(meta.body("status_delivered_bsuid"))
+    value = body["entry"][0]["changes"][0]["value"]
+    del value["contacts"]
+    status = value["statuses"][0]
+    status["recipient_id"] = status.pop("recipient_user_id")
+    [event] = META.parse_webhook(json.dumps(body).encode()).events
+    assert (event.recipient_id, event.recipient_user_id) == ("", "US.13491208655302741918")
+
+
+def test_user_preferences_stop():
+    from whatsapp.reports import PreferenceReport
+
+    [event] = META.parse_webhook(meta.body("user_preferences_stop")).events
+    assert isinstance(event, PreferenceReport)
+    assert (event.category, event.value, event.wa_id, event.user_id) == (
+        "marketing_messages",
+        "stop",
+        "16505551234",
+        "US.13491208655302741918",
+    )
+
+
+def test_template_category_update():
+    [event] = META.parse_webhook(meta.body("template_category_update")).events
+    assert isinstance(event, TemplateEvent)
+    assert (event.kind, event.template_id, event.language) == ("category", "12345678", "he")
+    assert (event.previous_category, event.new_category) == ("UTILITY", "MARKETING")
+
+
+def test_components_update_and_throughput_upgrade():
+    from whatsapp.reports import NumberEvent
+
+    body = {
+        "entry": [
+            {
+                "id": "w",
+                "changes": [
+                    {
+                        "field": "message_template_components_update",
+                        "value": {
+                            "message_template_id": 7,
+                            "message_template_name": "welcome",
+                            "message_template_language": "en_US",
+                            "message_template_element": "Hi {{1}}! Welcome to our service.",
+                            "message_template_footer": "Reply STOP to opt out",
+                        },
+                    },
+                    {
+                        "field": "phone_number_quality_update",
+                        "value": {
+                            "display_phone_number": "15550783881",
+                            "event": "THROUGHPUT_UPGRADE",
+                        },
+                    },
+                ],
+            }
+        ]
+    }
+    components, number = META.parse_webhook(json.dumps(body).encode()).events
+    assert components.kind == "components"
+    assert components.components == [
+        {"type": "BODY", "text": "Hi {{1}}! Welcome to our service."},
+        {"type": "FOOTER", "text": "Reply STOP to opt out"},
+    ]
+    assert isinstance(number, NumberEvent) and number.messages_per_second == 1000
+
+
+def test_an_inbound_message_naming_nobody_is_an_item_error_not_a_drop():
+    body = json.loads(meta.body("inbound_text_username"))
+    value = body["entry"][0]["changes"][0]["value"]
+    del value["contacts"]
+    del value["messages"][0]["from_user_id"]
+    [event] = META.parse_webhook(json.dumps(body).encode()).events
+    assert type(event).__name__ == "ItemError" and "names no sender" in event.error
