@@ -31,7 +31,8 @@ from django.utils.html import format_html, format_html_join
 
 from core.errors import WaypostError
 from core.logging import mask_phone
-from messaging.models import Message, MessageEvent, Suppression
+from messaging.inputs import BSUID
+from messaging.models import Contact, Message, MessageEvent, Suppression
 from messaging.selectors import message_next_step, message_timeline
 from messaging.services import (
     message_cancel,
@@ -56,6 +57,7 @@ BADGES = {
     MessageState.FAILED: "#b02a37",
     MessageState.REJECTED: "#b02a37",
     MessageState.CANCELLED: "#6c757d",
+    MessageState.EXPIRED: "#6c757d",
 }
 _BADGE = (
     '<span style="background:{};color:#fff;padding:2px 8px;border-radius:10px;font-size:11px;'
@@ -282,6 +284,8 @@ class MessageAdmin(ReadOnlyMixin, TenantScopedAdmin):
         if term.startswith("+") or term.isdigit():
             number = term if term.startswith("+") else f"+{term}"
             return queryset.filter(recipient=number), False
+        if BSUID.match(term):  # a business-scoped user id
+            return queryset.filter(recipient_user_id=term), False
         return super().get_search_results(request, queryset, term)
 
     # --- list columns ---
@@ -357,11 +361,22 @@ class MessageAdmin(ReadOnlyMixin, TenantScopedAdmin):
                 ),
             ),
             ("tenant", obj.tenant.slug),
-            ("to", format_html("<code>{}</code>", to)),
+            ("to", format_html("<code>{}</code>", to or "—")),
+            ("BSUID", format_html("<code>{}</code>", obj.recipient_user_id or "—")),
             ("from", obj.sender.phone_number_id),
             ("template", template),
             ("wamid", format_html("<code>{}</code>", obj.provider_message_id or "—")),
             ("attempts", f"{obj.attempts} (round {obj.round})"),
+            (
+                "expires",
+                obj.expires_at.strftime("%Y-%m-%d %H:%M:%S UTC") if obj.expires_at else "—",
+            ),
+            (
+                "pricing",
+                f"{obj.pricing_type} · {obj.pricing_category} · {obj.pricing_model}"
+                if obj.pricing_type
+                else "—",
+            ),
             ("idempotency key", format_html("<code>{}</code>", obj.idempotency_key)),
             (
                 "metadata",
@@ -486,3 +501,38 @@ class SuppressionAdmin(TenantScopedAdmin):
     @admin.display(description="recipient")
     def masked_recipient(self, obj):
         return format_html("<code>{}</code>", mask_phone(obj.recipient))
+
+
+@admin.register(Contact)
+class ContactAdmin(ReadOnlyMixin, TenantScopedAdmin):
+    """WhatsApp users by phone number and/or business-scoped user id, with their window and
+    marketing preference. Numbers masked unless the user may see recipients."""
+
+    list_display = (
+        "tenant",
+        "masked_wa_id",
+        "user_id",
+        "username",
+        "last_inbound_at",
+        "marketing",
+    )
+    list_filter = ("tenant",)
+    search_fields = ("=wa_id", "=user_id", "username")
+    ordering = ("-last_inbound_at",)
+
+    def changelist_view(self, request, extra_context=None):
+        _current.request = request
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="phone number")
+    def masked_wa_id(self, obj):
+        if not obj.wa_id:
+            return "—"
+        shown = obj.wa_id if can_see_recipients(_current.request) else mask_phone(obj.wa_id)
+        return format_html("<code>{}</code>", shown)
+
+    @admin.display(description="marketing")
+    def marketing(self, obj):
+        if obj.marketing_stopped_at:
+            return format_html(_BADGE, "#b02a37", "stopped")
+        return format_html(_BADGE, "#1e7e34", "allowed")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Count, Min
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from callbacks.models import CallbackEndpoint, CallbackEvent, CallbackStatus
 from messaging.models import Message
+from messaging.selectors import FREE_PRICING_TYPES
 from operations.metrics import queue_depths
 from tenants.models import SenderNumber, SenderStatus
 from webhooks.models import DeliveryStatus, WebhookDelivery
@@ -75,4 +76,14 @@ def operations_overview(*, tenants, now=None) -> dict:
         "callbacks_dead": CallbackEvent.objects.filter(
             tenant_id__in=ids, status=CallbackStatus.DEAD
         ).count(),
+        # What Meta's invoice will count for the last 30 days (GET /api/v1/reports/pricing).
+        "pricing": list(
+            messages.filter(priced_at__gte=now - timedelta(days=30))
+            .values_list("pricing_category")
+            .annotate(
+                billable=Count("pk", filter=~Q(pricing_type__in=FREE_PRICING_TYPES)),
+                free=Count("pk", filter=Q(pricing_type__in=FREE_PRICING_TYPES)),
+            )
+            .order_by("pricing_category")
+        ),
     }

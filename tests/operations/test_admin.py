@@ -161,3 +161,33 @@ def test_api_keys_are_made_in_the_admin_and_shown_once(admin_client, tenant_a):
     )
     assert "Copy it now" in answer.content.decode()
     assert ApiKey.objects.filter(tenant=tenant_a.tenant, name="ops").exists()
+
+
+def test_2026_identity_pricing_and_expiry_on_the_message_page(staff_a, tenant_a):
+    message = make_message(tenant_a, "bsuid")
+    Message.objects.filter(pk=message.pk).update(
+        recipient_user_id="US.13491208655302741918",
+        pricing_type="regular",
+        pricing_category="utility",
+        pricing_model="PMP",
+        expires_at=timezone.now() + timedelta(minutes=10),
+    )
+    page = staff_a.get(f"{LIST}{message.pk}/change/").content.decode()
+    assert "US.13491208655302741918" in page and "regular · utility · PMP" in page
+    found = staff_a.get(LIST, {"q": "US.13491208655302741918"}).content.decode()
+    assert str(message.pk)[:8] in found
+
+
+def test_contacts_show_the_bsuid_and_mask_the_number(staff_a, tenant_a):
+    from messaging.contacts import contact_resolve, marketing_preference_record
+
+    user = User.objects.get(username="oncall")
+    user.user_permissions.add(Permission.objects.get(codename="view_contact"))
+    contact = contact_resolve(
+        tenant=tenant_a.tenant, wa_id="4915112345678", user_id="DE.1234567890"
+    )
+    marketing_preference_record(
+        tenant=tenant_a.tenant, wa_id=contact.wa_id, stop=True, at=timezone.now()
+    )
+    page = staff_a.get("/admin/messaging/contact/").content.decode()
+    assert "DE.1234567890" in page and "4915112345678" not in page and "stopped" in page
