@@ -50,8 +50,13 @@ def browser():
 def test_an_on_call_person_opens_a_stalled_message(browser, live_server, tenant_a):
     from selenium.webdriver.common.by import By
 
+    from tenants.services import sender_set_status
+
     User.objects.create_superuser("oncall", "oncall@example.com", "night-shift")
     template = MessageTemplateFactory(tenant=tenant_a.tenant)
+    # The session's worker must not dispatch it meanwhile: this test writes its history itself.
+    for sender in tenant_a.tenant.senders.all():
+        sender_set_status(sender=sender, status="disabled", reason="test", by="test")
     message_id = tenant_a.client.post(
         "/api/v1/messages", body(template), format="json", HTTP_IDEMPOTENCY_KEY="k"
     ).json()["id"]
