@@ -119,7 +119,13 @@ def _spec(template: dict) -> dict[str, Any]:
         btype = str(button.get("type", "")).upper()
         has_var = bool(_PLACEHOLDER.search(button.get("url", ""))) or btype == "OTP"
         buttons.append((btype, has_var))
+    offer = by_type.get("LIMITED_TIME_OFFER")
     return {
+        # A limited-time offer with a countdown needs its end at send time.
+        "offer_expires": bool(
+            offer and (offer.get("limited_time_offer") or {}).get("has_expiration")
+        ),
+        "cards": len((by_type.get("CAROUSEL") or {}).get("cards") or []),
         "header_format": header_format,
         "header_text": header_text,
         "header_vars": list(dict.fromkeys(_PLACEHOLDER.findall(header_text))),
@@ -198,10 +204,20 @@ def check_template_parameters(template: dict, components: tuple) -> None:
             except (TypeError, ValueError):
                 raise MetaError(131009, "button index must be 0-9.") from None
             button_params[index] = component
-        elif ctype in ("header", "body"):
+        elif ctype in ("header", "body", "limited_time_offer", "carousel"):
             by_type[ctype] = component
         else:
             raise MetaError(131009, f"Unknown component type {ctype!r}.")
+    if spec["offer_expires"]:
+        offer = (by_type.get("limited_time_offer", {}).get("parameters") or [{}])[0]
+        expires = (offer.get("limited_time_offer") or {}).get("expiration_time_ms")
+        if not isinstance(expires, int):
+            raise MetaError(
+                131008, "The parameter limited_time_offer.expiration_time_ms is required."
+            )
+    if spec["cards"] and len(by_type.get("carousel", {}).get("cards") or []) != spec["cards"]:
+        # Meta's answer when the number of cards differs from the approved one.
+        raise MetaError(132012, "header component parameter should not be empty")
 
     header_params = by_type.get("header", {}).get("parameters", [])
     if spec["header_format"] in MEDIA or spec["header_format"] == "location":

@@ -13,6 +13,11 @@ from templates_registry.rules.limits import (
     BUTTON_TEXT_MAX,
     BUTTON_TYPES,
     BUTTONS_MAX,
+    CAROUSEL_CARD_BODY_MAX,
+    CAROUSEL_CARD_BUTTONS_MAX,
+    CAROUSEL_CARDS_MAX,
+    CAROUSEL_CARDS_MIN,
+    CAROUSEL_HEADER_FORMATS,
     CATEGORIES,
     COPY_CODE_BUTTONS_MAX,
     COPY_CODE_MAX,
@@ -21,8 +26,10 @@ from templates_registry.rules.limits import (
     HEADER_TEXT_MAX,
     HEADER_VARIABLES_MAX,
     LANGUAGE_CODE,
+    LTO_TEXT_MAX,
     NAME_MAX,
     NAMED_NAME,
+    OTP_TYPES,
     PARAMETER_FORMATS,
     PHONE_BUTTONS_MAX,
     PHONE_NUMBER_MAX,
@@ -78,6 +85,8 @@ def check_components(components: Any, *, category: str, parameter_format: str) -
         "BODY": _check_body,
         "FOOTER": _check_footer,
         "BUTTONS": _check_buttons,
+        "LIMITED_TIME_OFFER": _check_limited_time_offer,
+        "CAROUSEL": _check_carousel,
     }
     for index, component in enumerate(components):
         ctype = upper(component.get("type"))
@@ -103,6 +112,67 @@ def check_components(components: Any, *, category: str, parameter_format: str) -
             )
     if not seen["BODY"]:
         out.append(violation("body_missing", "body"))
+    if seen["LIMITED_TIME_OFFER"]:
+        if category != "MARKETING":
+            out.append(violation("lto_not_marketing", "limited_time_offer"))
+        if seen["FOOTER"]:
+            out.append(violation("lto_with_footer", "footer"))
+    if seen["CAROUSEL"] and category != "MARKETING":
+        out.append(violation("carousel_not_marketing", "carousel"))
+    return out
+
+
+def _check_limited_time_offer(
+    component: dict, *, category: str, parameter_format: str
+) -> list[Violation]:
+    """A limited-time offer: a short offer text, optionally a countdown (``has_expiration``)."""
+    offer = component.get("limited_time_offer")
+    offer = offer if isinstance(offer, dict) else {}
+    text = offer.get("text")
+    if isinstance(text, str) and len(text) > LTO_TEXT_MAX:
+        return [violation("lto_text_too_long", "limited_time_offer", "text", length=len(text))]
+    return []
+
+
+def _check_carousel(component: dict, *, category: str, parameter_format: str) -> list[Violation]:
+    """A media card carousel: 2-10 cards, each with an image or video header, an optional
+    body and up to two buttons — the same on every card."""
+    cards = component.get("cards")
+    cards = [c for c in cards if isinstance(c, dict)] if isinstance(cards, list) else []
+    if not CAROUSEL_CARDS_MIN <= len(cards) <= CAROUSEL_CARDS_MAX:
+        return [
+            violation("carousel_cards_count", "carousel", variant="definition", count=len(cards))
+        ]
+    out: list[Violation] = []
+    shapes = []
+    for index, card in enumerate(cards):
+        where = f"card[{index}]"
+        parts = {
+            upper(c.get("type")): c for c in card.get("components") or [] if isinstance(c, dict)
+        }
+        header = parts.get("HEADER") or {}
+        if upper(header.get("format")) not in CAROUSEL_HEADER_FORMATS:
+            out.append(violation("carousel_card_header_invalid", where, index=index))
+        text = (parts.get("BODY") or {}).get("text") or ""
+        if isinstance(text, str) and len(text) > CAROUSEL_CARD_BODY_MAX:
+            out.append(
+                violation("carousel_card_body_too_long", where, index=index, length=len(text))
+            )
+        card_buttons = (parts.get("BUTTONS") or {}).get("buttons") or []
+        if len(card_buttons) > CAROUSEL_CARD_BUTTONS_MAX:
+            out.append(
+                violation(
+                    "carousel_card_buttons_too_many", where, index=index, count=len(card_buttons)
+                )
+            )
+        out.extend(check_placeholders(text, component=where, parameter_format=parameter_format))
+        button_types = tuple(upper(b.get("type")) for b in card_buttons if isinstance(b, dict))
+        shapes.append((tuple(sorted(parts)), upper(header.get("format")), button_types))
+    out += [
+        violation("carousel_cards_differ", f"card[{index}]", index=index)
+        for index, shape in enumerate(shapes)
+        if shape != shapes[0]
+    ]
     return out
 
 
@@ -157,13 +227,19 @@ def _check_footer(component: dict, *, category: str, parameter_format: str) -> l
 
 def _check_buttons(component: dict, *, category: str, parameter_format: str) -> list[Violation]:
     buttons = component.get("buttons")
+    out: list[Violation] = []
+    if isinstance(buttons, list) and category not in ("UTILITY", "MARKETING"):
+        out += [
+            violation("request_contact_info_not_allowed", f"button[{index}]", "type")
+            for index, button in enumerate(buttons)
+            if isinstance(button, dict) and upper(button.get("type")) == "REQUEST_CONTACT_INFO"
+        ]
     if (
         not isinstance(buttons, list)
         or not buttons
         or not all(isinstance(b, dict) for b in buttons)
     ):
         return [violation("buttons_missing", "buttons")]
-    out: list[Violation] = []
     if len(buttons) > BUTTONS_MAX:
         out.append(violation("buttons_too_many", "buttons", count=len(buttons)))
     types = [upper(b.get("type")) for b in buttons]
@@ -193,6 +269,8 @@ def _check_button(
     if btype not in BUTTON_TYPES:
         return [violation("button_type_invalid", component, "type")]
     out: list[Violation] = []
+    if btype == "OTP" and upper(button.get("otp_type")) not in OTP_TYPES:
+        out.append(violation("otp_type_invalid", component, "otp_type"))
     if btype in ("QUICK_REPLY", "URL", "PHONE_NUMBER"):
         text = button.get("text")
         if not isinstance(text, str) or not text.strip():

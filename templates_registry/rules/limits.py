@@ -18,12 +18,31 @@ PHONE_NUMBER_MAX = 20
 COPY_CODE_BUTTONS_MAX = 1
 COPY_CODE_MAX = 15
 MAX_CONSECUTIVE_SPACES = 4  # §5.3
+# Kinds of templates (Meta's template pages, 2025-2026): limited-time offers, media card
+# carousels, authentication codes.
+LTO_TEXT_MAX = 16
+CAROUSEL_CARDS_MIN, CAROUSEL_CARDS_MAX = 2, 10
+CAROUSEL_CARD_BUTTONS_MAX = 2
+CAROUSEL_CARD_BODY_MAX = 160
+CAROUSEL_HEADER_FORMATS = ("IMAGE", "VIDEO")
+OTP_TYPES = ("COPY_CODE", "ONE_TAP", "ZERO_TAP")
+OTP_CODE_MAX = 15
 
 CATEGORIES = ("MARKETING", "UTILITY", "AUTHENTICATION")
 PARAMETER_FORMATS = ("POSITIONAL", "NAMED")
 HEADER_FORMATS = ("TEXT", "IMAGE", "VIDEO", "DOCUMENT", "LOCATION")
 MEDIA_FORMATS = ("IMAGE", "VIDEO", "DOCUMENT")
-BUTTON_TYPES = ("QUICK_REPLY", "URL", "PHONE_NUMBER", "COPY_CODE", "OTP", "FLOW", "CATALOG", "MPM")
+BUTTON_TYPES = (
+    "QUICK_REPLY",
+    "URL",
+    "PHONE_NUMBER",
+    "COPY_CODE",
+    "OTP",
+    "FLOW",
+    "CATALOG",
+    "MPM",
+    "REQUEST_CONTACT_INFO",  # 2026: the user may share their phone number (utility, marketing)
+)
 # The send-time ``sub_type`` that addresses each definition button type (§1.2).
 SEND_SUB_TYPE = {
     "QUICK_REPLY": "quick_reply",
@@ -34,6 +53,7 @@ SEND_SUB_TYPE = {
     "CATALOG": "catalog",
     "MPM": "mpm",
     "PHONE_NUMBER": None,  # static: nothing to send
+    "REQUEST_CONTACT_INFO": None,  # static: nothing to send
 }
 
 TEMPLATE_NAME = re.compile(r"^[a-z0-9_]+$")

@@ -19,6 +19,7 @@ from templates_registry.rules.limits import (
     FORMATTING_WHITESPACE,
     HEADER_TEXT_MAX,
     MEDIA_FORMATS,
+    OTP_CODE_MAX,
     PLACEHOLDER,
     SEND_SUB_TYPE,
     SPACE_RUN,
@@ -49,6 +50,11 @@ class TemplateSpec:
     body_text: str
     body_params: tuple[str, ...]
     buttons: tuple[ButtonSpec, ...]
+    category: str = ""
+    # A limited-time offer: None without one, else whether it shows a countdown.
+    offer_expires: bool | None = None
+    # A media card carousel: each card's components, as approved.
+    cards: tuple[tuple[dict, ...], ...] = ()
 
 
 def _distinct(items: list[str]) -> tuple[str, ...]:
@@ -80,6 +86,17 @@ def template_spec(
                 has_variable=bool(placeholders(url)) or btype == "OTP",
             )
         )
+    offer = by_type.get("LIMITED_TIME_OFFER")
+    offer_expires = None
+    if offer is not None:
+        details = offer.get("limited_time_offer")
+        offer_expires = bool(isinstance(details, dict) and details.get("has_expiration"))
+    carousel = by_type.get("CAROUSEL") or {}
+    cards = tuple(
+        tuple(c for c in card.get("components") or [] if isinstance(c, dict))
+        for card in carousel.get("cards") or []
+        if isinstance(card, dict)
+    )
     return TemplateSpec(
         parameter_format=upper(parameter_format) or "POSITIONAL",
         header_format=header_format,
@@ -88,6 +105,9 @@ def template_spec(
         body_text=body_text,
         body_params=body_params,
         buttons=tuple(buttons),
+        category=upper(category),
+        offer_expires=offer_expires,
+        cards=cards,
     )
 
 
@@ -140,7 +160,7 @@ def check_send(
         result.violations.append(violation("components_invalid", "template", "components"))
         return result
 
-    headers, bodies, buttons = [], [], []
+    headers, bodies, buttons, offers, carousels = [], [], [], [], []
     for index, component in enumerate(components):
         ctype = component.get("type")
         if ctype == "header":
@@ -149,6 +169,10 @@ def check_send(
             bodies.append(component)
         elif ctype == "button":
             buttons.append(component)
+        elif ctype == "limited_time_offer" and spec.offer_expires is not None:
+            offers.append(component)
+        elif ctype == "carousel" and spec.cards:
+            carousels.append(component)
         else:
             result.violations.append(
                 violation(
@@ -190,7 +214,87 @@ def check_send(
         limit=BODY_TEXT_MAX,
     )
     _check_buttons_send(spec, buttons, result)
+    if spec.offer_expires:
+        _check_offer(offers[0] if offers else None, result)
+    if spec.cards:
+        _check_carousel(spec, carousels[0] if carousels else None, result, policy)
+    if spec.category == "AUTHENTICATION":
+        _check_code_length(bodies[0] if bodies else None, result)
     return result
+
+
+def _check_offer(component: dict | None, result: SendCheck) -> None:
+    """A limited-time offer with a countdown needs its end: ``expiration_time_ms``."""
+    params = _params_of(component, "limited_time_offer", result) if component else []
+    offer = params[0].get("limited_time_offer") if len(params) == 1 else None
+    expires = offer.get("expiration_time_ms") if isinstance(offer, dict) else None
+    if not isinstance(expires, int) or isinstance(expires, bool) or expires <= 0:
+        result.violations.append(violation("lto_expiration_invalid", "limited_time_offer"))
+
+
+def _check_carousel(
+    spec: TemplateSpec, component: dict | None, result: SendCheck, policy: str
+) -> None:
+    """As many cards as approved, each addressed once by ``card_index`` and checked like a
+    template of its own (its header, body and buttons)."""
+    cards = component.get("cards") if component else None
+    cards = [c for c in cards if isinstance(c, dict)] if isinstance(cards, list) else []
+    if len(cards) != len(spec.cards):
+        result.violations.append(
+            violation(
+                "carousel_cards_count",
+                "carousel",
+                variant="send",
+                expected=len(spec.cards),
+                given=len(cards),
+            )
+        )
+        return
+    seen: set[int] = set()
+    for card in cards:
+        raw = card.get("card_index")
+        index = raw if isinstance(raw, int) and not isinstance(raw, bool) else -1
+        if not 0 <= index < len(spec.cards) or index in seen:
+            result.violations.append(
+                violation(
+                    "carousel_card_index_invalid",
+                    "carousel",
+                    index=raw,
+                    last=len(spec.cards) - 1,
+                )
+            )
+            continue
+        seen.add(index)
+        checked = check_send(
+            template_components=list(spec.cards[index]),
+            send_components=card.get("components"),
+            parameter_format=spec.parameter_format,
+            policy=policy,
+        )
+        card["components"] = checked.components  # with any repairs the policy made
+        result.violations += [
+            Violation(
+                v.code,
+                v.message,
+                f"card[{index}].{v.component}" if v.component else f"card[{index}]",
+                v.parameter,
+                v.formatting,
+            )
+            for v in checked.violations
+        ]
+        result.sanitized += [
+            {**repair, "component": f"card[{index}].{repair['component']}"}
+            for repair in checked.sanitized
+        ]
+
+
+def _check_code_length(body: dict | None, result: SendCheck) -> None:
+    """An authentication template's code (its one body parameter) is at most 15 characters."""
+    params = body.get("parameters") if body else None
+    if isinstance(params, list) and params and isinstance(params[0], dict):
+        code = params[0].get("text")
+        if isinstance(code, str) and len(code) > OTP_CODE_MAX:
+            result.violations.append(violation("otp_code_too_long", "body", "1"))
 
 
 def _params_of(component: dict | None, name: str, result: SendCheck) -> list[dict]:
@@ -375,6 +479,10 @@ def _check_media_header(spec: TemplateSpec, header: dict | None, result: SendChe
         result.violations.append(
             violation("param_value_invalid", "header", "1", variant="media", hint=hint)
         )
+    elif expected_type == "document" and "filename" in obj:
+        name = obj["filename"]
+        if not isinstance(name, str) or not name.strip() or "/" in name:
+            result.violations.append(violation("media_filename_invalid", "header", "1"))
 
 
 def _is_number(value: Any) -> bool:

@@ -18,13 +18,19 @@ from templates_registry.rules.limits import (
     BUTTON_TEXT_MAX,
     BUTTON_TYPES,
     BUTTONS_MAX,
+    CAROUSEL_CARD_BODY_MAX,
+    CAROUSEL_CARD_BUTTONS_MAX,
+    CAROUSEL_CARDS_MAX,
+    CAROUSEL_CARDS_MIN,
     CATEGORIES,
     COPY_CODE_MAX,
     HEADER_FORMATS,
     HEADER_TEXT_MAX,
     HEADER_VARIABLES_MAX,
+    LTO_TEXT_MAX,
     MAX_CONSECUTIVE_SPACES,
     NAME_MAX,
+    OTP_CODE_MAX,
     PHONE_NUMBER_MAX,
     URL_MAX,
     URL_VARIABLES_MAX,
@@ -102,6 +108,61 @@ DEFINITION_RULES = [
     Rule(
         "quick_replies_not_grouped", "quick replies in one group, before or after the rest", "§5.2"
     ),
+    Rule(
+        "lto_not_marketing",
+        "limited-time offers in MARKETING templates only",
+        "Meta: templates/marketing-templates/limited-time-offer-templates",
+    ),
+    Rule(
+        "lto_text_too_long",
+        "the offer text ≤ 16 characters",
+        "Meta: templates/marketing-templates/limited-time-offer-templates",
+    ),
+    Rule(
+        "lto_with_footer",
+        "no footer in a limited-time offer template",
+        "Meta: templates/marketing-templates/limited-time-offer-templates",
+    ),
+    Rule(
+        "carousel_not_marketing",
+        "carousels in MARKETING templates only",
+        "Meta: templates/marketing-templates/media-card-carousel-templates",
+    ),
+    Rule(
+        "carousel_cards_count",
+        "2 to 10 cards",
+        "Meta: templates/marketing-templates/media-card-carousel-templates",
+    ),
+    Rule(
+        "carousel_card_header_invalid",
+        "each card has an IMAGE or VIDEO header",
+        "Meta: templates/marketing-templates/media-card-carousel-templates",
+    ),
+    Rule(
+        "carousel_card_body_too_long",
+        "a card's body ≤ 160 characters",
+        "Meta: templates/marketing-templates/media-card-carousel-templates",
+    ),
+    Rule(
+        "carousel_card_buttons_too_many",
+        "at most 2 buttons per card",
+        "Meta: templates/marketing-templates/media-card-carousel-templates",
+    ),
+    Rule(
+        "carousel_cards_differ",
+        "every card has the same components and buttons",
+        "Meta: templates/marketing-templates/media-card-carousel-templates",
+    ),
+    Rule(
+        "request_contact_info_not_allowed",
+        "REQUEST_CONTACT_INFO buttons in UTILITY and MARKETING templates only",
+        "Meta: business-scoped-user-ids",
+    ),
+    Rule(
+        "otp_type_invalid",
+        "an OTP button is COPY_CODE, ONE_TAP or ZERO_TAP",
+        "Meta: templates/authentication-templates",
+    ),
 ]
 
 SEND_RULES = [
@@ -137,6 +198,31 @@ SEND_RULES = [
     ),
     Rule("button_url_suffix_invalid", "suffix non-empty, no whitespace, url ≤ 2,000", "§5.2"),
     Rule("coupon_code_too_long", "copy code ≤ 15 characters", "§5.2"),
+    Rule(
+        "media_filename_invalid",
+        "a document's filename, when given, is a name",
+        "Meta: messages/send-messages (media objects)",
+    ),
+    Rule(
+        "lto_expiration_invalid",
+        "an offer with a countdown gets expiration_time_ms, a time in ms",
+        "Meta: templates/marketing-templates/limited-time-offer-templates",
+    ),
+    Rule(
+        "carousel_cards_count",
+        "as many cards as approved (132012 otherwise)",
+        "Meta: templates/marketing-templates/media-card-carousel-templates",
+    ),
+    Rule(
+        "carousel_card_index_invalid",
+        "card_index 0 to n-1, each once",
+        "Meta: templates/marketing-templates/media-card-carousel-templates",
+    ),
+    Rule(
+        "otp_code_too_long",
+        "an authentication code ≤ 15 characters",
+        "Meta: templates/authentication-templates",
+    ),
 ]
 
 # --- the messages -------------------------------------------------------------------------------
@@ -153,8 +239,8 @@ MESSAGES: dict[str, str | dict[str, str]] = {
     "template_parameter_format_invalid": "parameter_format must be POSITIONAL or NAMED.",
     "components_invalid": "components must be a list of objects.",
     "component_type_invalid": {
-        "definition": "Component {index} has type {type!r}; expected HEADER, BODY, FOOTER or "
-        "BUTTONS.",
+        "definition": "Component {index} has type {type!r}; expected HEADER, BODY, FOOTER, "
+        "BUTTONS, LIMITED_TIME_OFFER or CAROUSEL.",
         "send": "Component {index} has type {type!r}; expected header, body or button.",
     },
     "component_duplicate": {
@@ -221,6 +307,29 @@ MESSAGES: dict[str, str | dict[str, str]] = {
     "quick_replies_not_grouped": (
         "Quick-reply buttons must be grouped together, before or after the other buttons."
     ),
+    "lto_not_marketing": "Limited-time offers are for MARKETING templates only.",
+    "lto_text_too_long": f"The offer text is {{length}} characters; the limit is {LTO_TEXT_MAX}.",
+    "lto_with_footer": "A limited-time offer template cannot have a footer.",
+    "carousel_not_marketing": "Carousels are for MARKETING templates only.",
+    "carousel_cards_count": {
+        "definition": f"A carousel has {CAROUSEL_CARDS_MIN} to {CAROUSEL_CARDS_MAX} cards; "
+        "found {count}.",
+        "send": "The template's carousel has {expected} cards; {given} sent (Meta error 132012).",
+    },
+    "carousel_card_header_invalid": "Card {index} needs an IMAGE or VIDEO header.",
+    "carousel_card_body_too_long": (
+        f"Card {{index}}'s body is {{length}} characters; the limit is {CAROUSEL_CARD_BODY_MAX}."
+    ),
+    "carousel_card_buttons_too_many": (
+        f"Card {{index}} has {{count}} buttons; the limit is {CAROUSEL_CARD_BUTTONS_MAX}."
+    ),
+    "carousel_cards_differ": (
+        "Card {index} differs from card 0: every card needs the same components and buttons."
+    ),
+    "request_contact_info_not_allowed": (
+        "REQUEST_CONTACT_INFO buttons are for UTILITY and MARKETING templates only."
+    ),
+    "otp_type_invalid": "An OTP button's otp_type is one of COPY_CODE, ONE_TAP, ZERO_TAP.",
     # send time
     "param_count": {
         "text": "The template's {name} takes {expected} parameter(s); {given} given.",
@@ -278,6 +387,15 @@ MESSAGES: dict[str, str | dict[str, str]] = {
         "length": f"With this suffix the URL exceeds {URL_MAX:,} characters.",
     },
     "coupon_code_too_long": f"A copy code is at most {COPY_CODE_MAX} characters.",
+    "media_filename_invalid": "A document's filename must be a non-empty string.",
+    "lto_expiration_invalid": (
+        "This offer shows a countdown: send a limited_time_offer component with "
+        "expiration_time_ms, the offer's end in milliseconds since the epoch."
+    ),
+    "carousel_card_index_invalid": (
+        "card_index {index!r} is not one of this carousel's cards 0-{last}, or is sent twice."
+    ),
+    "otp_code_too_long": f"An authentication code is at most {OTP_CODE_MAX} characters.",
 }
 
 FORMATTING = frozenset({"param_newline", "param_spaces"})

@@ -169,3 +169,61 @@ def test_a_throughput_upgrade_on_demand(ready, sink):
     ready.post("/_sandbox/numbers", {"phone_number_id": PHONE, "throughput_upgrade": True})
     [delivery] = sink.wait_for(lambda d: b"THROUGHPUT_UPGRADE" in d.body)
     assert delivery.json["entry"][0]["changes"][0]["field"] == "phone_number_quality_update"
+
+
+CAROUSEL = {
+    "name": "succulents",
+    "language": "en_US",
+    "category": "MARKETING",
+    "components": [
+        {"type": "BODY", "text": "Hi {{1}}, these match your taste:"},
+        {
+            "type": "CAROUSEL",
+            "cards": [
+                {
+                    "components": [
+                        {"type": "HEADER", "format": "IMAGE"},
+                        {"type": "BODY", "text": "Only {{1}}"},
+                    ]
+                }
+                for _ in range(3)
+            ],
+        },
+    ],
+}
+
+
+def carousel_send(cards):
+    return message(
+        template={
+            "name": "succulents",
+            "language": {"code": "en_US"},
+            "components": [
+                {"type": "body", "parameters": [{"type": "text", "text": "Ana"}]},
+                {
+                    "type": "carousel",
+                    "cards": [
+                        {
+                            "card_index": i,
+                            "components": [
+                                {
+                                    "type": "header",
+                                    "parameters": [
+                                        {"type": "image", "image": {"link": "https://x.test/a.png"}}
+                                    ],
+                                },
+                                {"type": "body", "parameters": [{"type": "text", "text": "$9"}]},
+                            ],
+                        }
+                        for i in range(cards)
+                    ],
+                },
+            ],
+        }
+    )
+
+
+def test_a_carousel_sends_with_as_many_cards_as_approved(ready):
+    ready.post(f"/v24.0/{WABA}/message_templates", CAROUSEL)
+    assert send(ready, carousel_send(3)).status_code == 200
+    assert_meta_error(send(ready, carousel_send(2)), 400, 132012)

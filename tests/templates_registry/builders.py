@@ -73,3 +73,60 @@ def send_body(*params):
 
 def send_button(index, sub_type, *params):
     return {"type": "button", "sub_type": sub_type, "index": str(index), "parameters": list(params)}
+
+
+# --- kinds of templates (limited-time offers, carousels, authentication) -----------------------
+
+
+def lto(text="Expiring offer!", has_expiration=True):
+    return {
+        "type": "LIMITED_TIME_OFFER",
+        "limited_time_offer": {"text": text, "has_expiration": has_expiration},
+    }
+
+
+def card(fmt="IMAGE", body_text="Rare succulent, {{1}} only", *card_buttons):
+    components = [{"type": "HEADER", "format": fmt}, {"type": "BODY", "text": body_text}]
+    if card_buttons:
+        components.append({"type": "BUTTONS", "buttons": list(card_buttons)})
+    return {"components": components}
+
+
+def carousel(*cards):
+    return {"type": "CAROUSEL", "cards": list(cards)}
+
+
+def request_contact_info():
+    return {"type": "REQUEST_CONTACT_INFO"}
+
+
+def otp(otp_type="COPY_CODE"):
+    return {"type": "OTP", "otp_type": otp_type}
+
+
+def send_offer(expiration_time_ms=1_900_000_000_000):
+    return {
+        "type": "limited_time_offer",
+        "parameters": [
+            {
+                "type": "limited_time_offer",
+                "limited_time_offer": {"expiration_time_ms": expiration_time_ms},
+            }
+        ],
+    }
+
+
+def send_card(index, price="$9", media=None, *extra):
+    media = media or {"type": "image", "image": {"link": "https://example.com/a.png"}}
+    return {
+        "card_index": index,
+        "components": [
+            send_header(media),
+            send_body(text(price)),
+            *extra,
+        ],
+    }
+
+
+def send_carousel(*cards):
+    return {"type": "carousel", "cards": list(cards)}

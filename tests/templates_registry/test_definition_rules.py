@@ -13,12 +13,17 @@ from templates_registry.rules import check_definition
 from .builders import (
     body,
     buttons,
+    card,
+    carousel,
     copy_code,
     footer,
     header,
+    lto,
     media_header,
+    otp,
     phone_button,
     quick_reply,
+    request_contact_info,
     template,
     url_button,
 )
@@ -296,6 +301,101 @@ CASES = [
         ),
         template(
             OK_BODY, buttons(url_button(), quick_reply("A"), url_button("https://e.com/x", "X"))
+        ),
+    ),
+    # Kinds of templates (Meta's template pages, 2025-2026).
+    (
+        "lto_not_marketing",
+        "Meta: limited-time-offer-templates, Limitations: MARKETING only",
+        template(lto(), OK_BODY, buttons(copy_code()), category="MARKETING"),
+        template(lto(), OK_BODY, buttons(copy_code()), category="UTILITY"),
+    ),
+    (
+        "lto_text_too_long",
+        "Meta: limited-time-offer-templates, offer text (16 characters)",
+        template(lto("a" * 16), OK_BODY, category="MARKETING"),
+        template(lto("a" * 17), OK_BODY, category="MARKETING"),
+    ),
+    (
+        "lto_with_footer",
+        "Meta: limited-time-offer-templates, Limitations: no footer",
+        template(lto(), OK_BODY, category="MARKETING"),
+        template(lto(), OK_BODY, footer(), category="MARKETING"),
+    ),
+    (
+        "carousel_not_marketing",
+        "Meta: media-card-carousel-templates: marketing templates only",
+        template(OK_BODY, carousel(card(), card()), category="MARKETING"),
+        template(OK_BODY, carousel(card(), card()), category="UTILITY"),
+    ),
+    (
+        "carousel_cards_count",
+        "Meta: media-card-carousel-templates: up to 10 cards (at least 2)",
+        template(OK_BODY, carousel(*[card() for _ in range(10)]), category="MARKETING"),
+        template(OK_BODY, carousel(card()), category="MARKETING"),
+    ),
+    (
+        "carousel_card_header_invalid",
+        "Meta: media-card-carousel-templates: each card has an image or video header",
+        template(OK_BODY, carousel(card("VIDEO"), card("VIDEO")), category="MARKETING"),
+        template(OK_BODY, carousel(card("DOCUMENT"), card("DOCUMENT")), category="MARKETING"),
+    ),
+    (
+        "carousel_card_body_too_long",
+        "Meta: media-card-carousel-templates: card body text (160 characters)",
+        template(OK_BODY, carousel(card(body_text="a" * 160), card()), category="MARKETING"),
+        template(OK_BODY, carousel(card(body_text="a" * 161), card()), category="MARKETING"),
+    ),
+    (
+        "carousel_card_buttons_too_many",
+        "Meta: media-card-carousel-templates: up to two buttons per card",
+        template(
+            OK_BODY,
+            carousel(*[card("IMAGE", "Hi", quick_reply(), url_button()) for _ in range(2)]),
+            category="MARKETING",
+        ),
+        template(
+            OK_BODY,
+            carousel(*[card("IMAGE", "Hi", quick_reply(), quick_reply("Go"), url_button())] * 2),
+            category="MARKETING",
+        ),
+    ),
+    (
+        "carousel_cards_differ",
+        "Meta: media-card-carousel-templates: all cards have the same components",
+        template(
+            OK_BODY,
+            carousel(card("IMAGE", "Hi", quick_reply()), card("IMAGE", "Ho", quick_reply())),
+            category="MARKETING",
+        ),
+        template(
+            OK_BODY,
+            carousel(card("IMAGE", "Hi", quick_reply()), card("IMAGE", "Ho", url_button())),
+            category="MARKETING",
+        ),
+    ),
+    (
+        "request_contact_info_not_allowed",
+        "Meta: business-scoped-user-ids, REQUEST_CONTACT_INFO button (utility and marketing)",
+        template(OK_BODY, buttons(request_contact_info()), category="UTILITY"),
+        template(
+            {"type": "BODY", "add_security_recommendation": True},
+            buttons(request_contact_info()),
+            category="AUTHENTICATION",
+        ),
+    ),
+    (
+        "otp_type_invalid",
+        "Meta: authentication-templates: copy code, one-tap or zero-tap",
+        template(
+            {"type": "BODY", "add_security_recommendation": True},
+            buttons(otp("ONE_TAP")),
+            category="AUTHENTICATION",
+        ),
+        template(
+            {"type": "BODY", "add_security_recommendation": True},
+            buttons(otp("TWO_TAP")),
+            category="AUTHENTICATION",
         ),
     ),
 ]

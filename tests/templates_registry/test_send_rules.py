@@ -12,14 +12,21 @@ from templates_registry.rules import check_send, formatting_violations, sanitize
 from .builders import (
     body,
     buttons,
+    card,
+    carousel,
     copy_code,
     footer,
     header,
+    lto,
     media_header,
+    otp,
     quick_reply,
     send_body,
     send_button,
+    send_card,
+    send_carousel,
     send_header,
+    send_offer,
     text,
     url_button,
 )
@@ -33,6 +40,35 @@ POSITIONAL = [
 ]
 NAMED = [body("Hi {{first_name}}, use {{code}} today.")]
 IMAGE = [media_header("IMAGE"), body("Your receipt is attached, thanks.")]
+DOCUMENT = [media_header("DOCUMENT"), body("Your invoice is attached, thanks.")]
+OFFER = [lto(), body("Get {{1}} off today!"), buttons(copy_code(), url_button())]
+CAROUSEL = [
+    body("Hi {{1}}, these match your taste:"),
+    carousel(*[card("IMAGE", "Only {{1}}", quick_reply()) for _ in range(3)]),
+]
+AUTH = [{"type": "BODY", "add_security_recommendation": True}, buttons(otp("COPY_CODE"))]
+
+
+def offer(*extra):
+    return [
+        send_body(text("25 %")),
+        send_button(0, "copy_code", {"type": "coupon_code", "coupon_code": "SAVE25"}),
+        send_button(1, "url", text("spring")),
+        *extra,
+    ]
+
+
+def cards(count=3, media=None):
+    return [
+        send_body(text("Ana")),
+        send_carousel(*[send_card(i, "$9", media) for i in range(count)]),
+    ]
+
+
+def code(value="123456"):
+    return [send_body(text(value)), send_button(0, "url", text(value))]
+
+
 LOCATION = [media_header("LOCATION"), body("Find us here, thanks.")]
 
 
@@ -322,12 +358,58 @@ CASES = [
             for c in pos()
         ],
     ),
+    # Kinds of templates (Meta's template pages, 2025-2026).
+    (
+        "media_filename_invalid",
+        "Meta: messages, media object: a document's filename",
+        DOCUMENT,
+        "POSITIONAL",
+        image({"type": "document", "document": {"id": "1", "filename": "invoice.pdf"}}),
+        image({"type": "document", "document": {"id": "1", "filename": ""}}),
+    ),
+    (
+        "lto_expiration_invalid",
+        "Meta: limited-time-offer-templates, sending: expiration_time_ms",
+        OFFER,
+        "POSITIONAL",
+        offer(send_offer()),
+        offer(send_offer(expiration_time_ms="tomorrow")),
+    ),
+    (
+        "carousel_cards_count",
+        "Meta: media-card-carousel-templates: as many cards as approved (132012)",
+        CAROUSEL,
+        "POSITIONAL",
+        cards(3),
+        cards(2),
+    ),
+    (
+        "carousel_card_index_invalid",
+        "Meta: media-card-carousel-templates: card_index 0 to n-1",
+        CAROUSEL,
+        "POSITIONAL",
+        cards(3),
+        [send_body(text("Ana")), send_carousel(send_card(0), send_card(0), send_card(2))],
+    ),
+    (
+        "otp_code_too_long",
+        "Meta: authentication-templates: the code is at most 15 characters",
+        AUTH,
+        "POSITIONAL/AUTHENTICATION",
+        code("1" * 15),
+        code("1" * 16),
+    ),
 ]
 
 
 def _check(components, fmt, sent, policy="reject"):
+    fmt, _, category = fmt.partition("/")  # "POSITIONAL/AUTHENTICATION": with a category
     return check_send(
-        template_components=components, send_components=sent, parameter_format=fmt, policy=policy
+        template_components=components,
+        send_components=sent,
+        parameter_format=fmt,
+        category=category,
+        policy=policy,
     )
 
 
