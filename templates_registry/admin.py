@@ -49,6 +49,8 @@ class MessageTemplateAdmin(TenantScopedAdmin):
         "provider_template_id",
         "rejection_reason",
         "quality",
+        "pending_category",
+        "pending_category_at",
         "last_synced_at",
         "submission_error",
     )

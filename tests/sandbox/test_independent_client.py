@@ -47,7 +47,9 @@ def run_scenario(sandbox, sink) -> list[bytes]:
     sandbox.post(f"/v24.0/{WABA}/message_templates", ORDER_UPDATE)
     sandbox.post(f"/v24.0/{WABA}/message_templates", PROMO)
     send(sandbox, version="v24.0")  # sent, delivered, read
+    sandbox.wait_idle()  # pywa reads one status per POST: the failed one comes on its own
     send(sandbox, message(to="+15551230009"), version="v24.0")  # failed
+    sandbox.wait_idle()
     for sender, hidden in (("+15551230002", False), ("+15551230003", True)):
         sandbox.post(
             "/_sandbox/inbound",
