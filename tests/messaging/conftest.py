@@ -139,3 +139,49 @@ def wait_states(ids, states, timeout: float = 60.0) -> dict[str, str]:
     from collections import Counter
 
     raise AssertionError(f"timed out; states now {Counter(current.values())}")
+
+
+@pytest.fixture
+def shop(worker_process, live, live_server, settings):
+    """A tenant on the real stack whose sandbox posts its signed webhooks to the live server
+    (statuses fast, no read receipts)."""
+    live.configure(
+        webhook_url=f"{live_server.url}/webhooks/whatsapp",
+        app_secret=settings.WHATSAPP_APP_SECRET,
+        sent_after_ms=20,
+        delivered_after_ms=60,
+        read_rate=0.0,
+    )
+    return make_live_tenant(live, f"shop-{next(_numbers)}")
+
+
+def wait_for(predicate, timeout: float = 20.0):
+    """``predicate()``'s first truthy value within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+PROMO = {
+    "name": "spring_promo",
+    "language": "en_US",
+    "category": "MARKETING",
+    "components": [{"type": "BODY", "text": "Hi {{1}}, spring sale until {{2}}."}],
+}
+
+
+def promo_body(to: str) -> dict:
+    """A message of the PROMO template (a MARKETING one)."""
+    parameters = [{"type": "text", "text": "Ana"}, {"type": "text", "text": "Sunday"}]
+    return {
+        "to": to,
+        "template": {
+            "name": "spring_promo",
+            "language": "en_US",
+            "components": [{"type": "body", "parameters": parameters}],
+        },
+    }

@@ -1,8 +1,6 @@
 """2026 lifecycle through the real endpoint and worker: Marketing Messages Lite, a template
 recategorized or edited by Meta, a number's throughput upgrade."""
 
-import time
-
 import pytest
 
 from messaging.models import Message
@@ -10,58 +8,15 @@ from templates_registry.models import MessageTemplate
 from templates_registry.services import template_create
 from tenants.models import SenderNumber
 
-from .conftest import make_live_tenant, message_body, wait_states
+from .conftest import PROMO, message_body, promo_body, wait_for, wait_states
 
 pytestmark = pytest.mark.integration
-
-PROMO = {
-    "name": "spring_promo",
-    "language": "en_US",
-    "category": "MARKETING",
-    "components": [{"type": "BODY", "text": "Hi {{1}}, spring sale until {{2}}."}],
-}
-
-
-@pytest.fixture
-def shop(worker_process, live, live_server, settings):
-    live.configure(
-        webhook_url=f"{live_server.url}/webhooks/whatsapp",
-        app_secret=settings.WHATSAPP_APP_SECRET,
-        sent_after_ms=20,
-        delivered_after_ms=60,
-        read_rate=0.0,
-    )
-    return make_live_tenant(live, f"life-{time.monotonic_ns() % 10**6}")
-
-
-def wait_for(predicate, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 def test_marketing_goes_through_marketing_messages_lite_when_the_sender_says_so(shop, live):
     SenderNumber.objects.filter(pk=shop.sender.pk).update(marketing_messages_lite=True)
     template_create(tenant=shop.tenant, definition=PROMO)
-    promo = message_body(to="+4915199993001") | {
-        "template": {
-            "name": "spring_promo",
-            "language": "en_US",
-            "components": [
-                {
-                    "type": "body",
-                    "parameters": [
-                        {"type": "text", "text": "Ana"},
-                        {"type": "text", "text": "Sunday"},
-                    ],
-                }
-            ],
-        }
-    }
+    promo = promo_body("+4915199993001")
     ids = [
         shop.client.post(
             "/api/v1/messages", promo, format="json", HTTP_IDEMPOTENCY_KEY="mm"

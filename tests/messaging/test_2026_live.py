@@ -3,45 +3,14 @@ phone number, sends to a business-scoped user id, marketing preferences, pricing
 
 The sandbox posts its signed webhooks to this test's live server; the worker processes them."""
 
-import time
-
 import pytest
 
 from messaging.models import Contact, InboundMessage, Message
 from templates_registry.services import template_create
 
-from .conftest import make_live_tenant, message_body, wait_states
+from .conftest import PROMO, message_body, promo_body, wait_for, wait_states
 
 pytestmark = pytest.mark.integration
-
-PROMO = {
-    "name": "spring_promo",
-    "language": "en_US",
-    "category": "MARKETING",
-    "components": [{"type": "BODY", "text": "Hi {{1}}, spring sale: 20 % off until {{2}}."}],
-}
-
-
-@pytest.fixture
-def shop(worker_process, live, live_server, settings):
-    live.configure(
-        webhook_url=f"{live_server.url}/webhooks/whatsapp",
-        app_secret=settings.WHATSAPP_APP_SECRET,
-        sent_after_ms=20,
-        delivered_after_ms=60,
-        read_rate=0.0,
-    )
-    return make_live_tenant(live, f"shop-{time.monotonic_ns() % 10**6}")
-
-
-def wait_for(predicate, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 def test_a_message_from_a_user_without_a_phone_number_is_stored_and_listed(shop, live):
@@ -116,21 +85,7 @@ def test_stop_refuses_marketing_and_lets_utility_through(shop, live):
             tenant=shop.tenant, wa_id=number[1:], marketing_stopped_at__isnull=False
         ).exists()
     )
-    promo = message_body(to=number) | {
-        "template": {
-            "name": "spring_promo",
-            "language": "en_US",
-            "components": [
-                {
-                    "type": "body",
-                    "parameters": [
-                        {"type": "text", "text": "Ana"},
-                        {"type": "text", "text": "Sunday"},
-                    ],
-                }
-            ],
-        }
-    }
+    promo = promo_body(number)
     marketing = shop.client.post("/api/v1/messages", promo, format="json", HTTP_IDEMPOTENCY_KEY="m")
     utility = shop.client.post(
         "/api/v1/messages", message_body(to=number), format="json", HTTP_IDEMPOTENCY_KEY="u"
