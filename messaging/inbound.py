@@ -148,7 +148,7 @@ def statuses_apply(*, reports: list[StatusReport], park: bool = True) -> set[str
             ],
         )
     tenants = {m.tenant_id: m.tenant for m in locked.values()}
-    for tenant_id, wa_id, user_id in sorted(identified):
+    for tenant_id, wa_id, user_id in sorted(identified - _linked(identified)):
         contact_resolve(tenant=tenants[tenant_id], wa_id=wa_id, user_id=user_id)
     for message, when in stopped:
         marketing_preference_record(
@@ -168,6 +168,20 @@ def statuses_apply(*, reports: list[StatusReport], park: bool = True) -> set[str
 
 
 MARKETING_STOPPED_CODE = 131050  # the user stopped marketing messages (§11.2)
+
+
+def _linked(identified: set) -> set:
+    """Which (tenant, wa_id, BSUID) triples one contact already holds (one query): only the
+    others need resolving, so a steady stream of statuses costs no writes."""
+    if not identified:
+        return set()
+    return set(
+        Contact.objects.filter(
+            tenant_id__in={t for t, _, _ in identified},
+            wa_id__in={w for _, w, _ in identified},
+            user_id__in={u for _, _, u in identified},
+        ).values_list("tenant_id", "wa_id", "user_id")
+    )
 
 
 def _learn_identity(message: Message, report: StatusReport) -> bool:
