@@ -1,14 +1,19 @@
 """The operations page in the admin (``/admin/operations/``): one screen for someone paged at
 night — per tenant (scoped to the user's tenants), counts by state for the last hour and day,
 stalls by reason, top error codes, webhook lag, queue depth per tenant queue, senders blocked
-by an alert, failing callback endpoints."""
+by an alert, failing callback endpoints, and what the provider's invoice will count (for one
+tenant: by day, pricing category, sender and recipient country)."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from django.contrib import admin
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils import timezone
 
+from messaging.selectors import pricing_report
 from messaging.states import MessageState
 from operations.selectors import operations_overview
 from tenants.scoping import allowed_tenants
@@ -20,6 +25,12 @@ def operations_view(request):
     shown = [t for t in tenants if t.slug == chosen] if chosen else tenants
     overview = operations_overview(tenants=shown)
     states = [s.value for s in MessageState]
+    pricing_rows = []
+    if chosen and shown:  # one tenant: what its Meta invoice will count, row by row
+        now = timezone.now()
+        pricing_rows = pricing_report(
+            tenant=shown[0], since=now - timedelta(days=30), until=now + timedelta(seconds=1)
+        )
     return TemplateResponse(
         request,
         "admin/operations.html",
@@ -35,6 +46,7 @@ def operations_view(request):
                 if overview["states_day"].get(s) or overview["states_hour"].get(s)
             ],
             "tenant_id": shown[0].pk if chosen and shown else "",
+            "pricing_rows": pricing_rows,
         },
     )
 

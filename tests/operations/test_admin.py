@@ -191,3 +191,18 @@ def test_contacts_show_the_bsuid_and_mask_the_number(staff_a, tenant_a):
     )
     page = staff_a.get("/admin/messaging/contact/").content.decode()
     assert "DE.1234567890" in page and "4915112345678" not in page and "stopped" in page
+
+
+def test_the_operations_page_counts_what_the_invoice_will(admin_client, tenant_a):
+    message = make_message(tenant_a, "priced")
+    Message.objects.filter(pk=message.pk).update(
+        pricing_type="regular",
+        pricing_category="utility",
+        priced_at=timezone.now(),
+        recipient_country="DE",
+    )
+    page = admin_client.get("/admin/operations/", {"tenant": tenant_a.tenant.slug})
+    text = page.content.decode()
+    assert "what Meta will count" in text
+    row = f"<td>utility</td><td><code>{message.sender.phone_number_id}</code></td><td>DE</td>"
+    assert row in text
