@@ -86,3 +86,47 @@ def test_an_on_call_person_opens_a_stalled_message(browser, live_server, tenant_
     Path(ARTIFACT).parent.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(ARTIFACT))
     assert ARTIFACT.stat().st_size > 10_000
+
+
+def test_contacts_and_what_meta_will_count_in_a_real_browser(browser, live_server, tenant_a):
+    """2026: a contact known by number and BSUID (marketing stopped), and a priced message on
+    the operations page — screenshots ``var/artifacts/contacts.png``, ``…/pricing.png``."""
+    from selenium.webdriver.common.by import By
+
+    from messaging.contacts import contact_resolve, marketing_preference_record
+    from tenants.services import sender_set_status
+
+    User.objects.create_superuser("oncall", "oncall@example.com", "night-shift")
+    for sender in tenant_a.tenant.senders.all():
+        sender_set_status(sender=sender, status="disabled", reason="test", by="test")
+    contact_resolve(
+        tenant=tenant_a.tenant,
+        wa_id="4915112345678",
+        user_id="DE.13491208655302741918",
+        username="@ana",
+        profile_name="Ana",
+    )
+    marketing_preference_record(
+        tenant=tenant_a.tenant, wa_id="4915112345678", stop=True, at=timezone.now()
+    )
+    template = MessageTemplateFactory(tenant=tenant_a.tenant)
+    message_id = tenant_a.client.post(
+        "/api/v1/messages", body(template), format="json", HTTP_IDEMPOTENCY_KEY="p"
+    ).json()["id"]
+    Message.objects.filter(pk=message_id).update(
+        pricing_type="regular", pricing_category="utility", priced_at=timezone.now()
+    )
+    browser.get(f"{live_server.url}/admin/login/")
+    browser.find_element(By.NAME, "username").send_keys("oncall")
+    browser.find_element(By.NAME, "password").send_keys("night-shift")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    shots = ROOT / "var" / "artifacts"
+    shots.mkdir(parents=True, exist_ok=True)
+    browser.get(f"{live_server.url}/admin/messaging/contact/")
+    page = browser.page_source
+    assert "DE.13491208655302741918" in page and "stopped" in page
+    assert "4915112345678" in page  # a superuser may see numbers (staff see them masked)
+    browser.save_screenshot(str(shots / "contacts.png"))
+    browser.get(f"{live_server.url}/admin/operations/?tenant={tenant_a.tenant.slug}")
+    assert "what Meta will count" in browser.page_source
+    browser.save_screenshot(str(shots / "pricing.png"))
