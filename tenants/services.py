@@ -58,9 +58,11 @@ def api_key_authenticate(*, raw: str) -> ApiKey | None:
     if api_key is None or not hmac.compare_digest(api_key.key_hash, _hash(secret)):
         return None
     now = timezone.now()
-    ApiKey.objects.filter(pk=api_key.pk).filter(
-        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
-    ).update(last_used_at=now)
+    stale = api_key.last_used_at is None or api_key.last_used_at < now - LAST_USED_RESOLUTION
+    if stale:  # at most one write per key per resolution, and no query at all otherwise
+        ApiKey.objects.filter(pk=api_key.pk).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
+        ).update(last_used_at=now)
     return api_key
 
 
