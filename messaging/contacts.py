@@ -195,9 +195,12 @@ def suppressed(messages, known: Identities) -> set:
 def window_open(*, tenant, recipient: str = "", user_id: str = "", now=None) -> bool:
     """Has the user — by either identifier — written to this tenant in the last 24 hours?"""
     now = now or timezone.now()
-    query = Q(wa_id=wa_id_of(recipient)) if recipient else Q(pk__in=[])
-    if user_id:
-        query |= Q(user_id=user_id)
+    either = [Q(wa_id=wa_id_of(recipient))] if recipient else []
+    either += [Q(user_id=user_id)] if user_id else []
+    if not either:
+        return False
     return Contact.objects.filter(
-        query, tenant=tenant, last_inbound_at__gte=now - timezone.timedelta(hours=24)
+        Q(*either, _connector=Q.OR),
+        tenant=tenant,
+        last_inbound_at__gte=now - timezone.timedelta(hours=24),
     ).exists()

@@ -47,11 +47,15 @@ def _measured(view):
     return measured
 
 
-def _too_large(request) -> bool:
+def _too_large(request) -> JsonResponse | None:
+    """A 413 for a body over ``WEBHOOK_MAX_BYTES``, before anything reads it; else None."""
     try:
-        return int(request.META.get("CONTENT_LENGTH") or 0) > settings.WEBHOOK_MAX_BYTES
+        fits = int(request.META.get("CONTENT_LENGTH") or 0) <= settings.WEBHOOK_MAX_BYTES
     except ValueError:
-        return True
+        fits = False
+    if fits:
+        return None
+    return JsonResponse(error_body("payload_too_large", "The body is too large."), status=413)
 
 
 def _reject(request, reason: str, body: bytes) -> JsonResponse:
@@ -80,9 +84,7 @@ def _accept(provider: str, request, body: bytes, sender_id=None) -> HttpResponse
 
 def _receive(request, provider: Provider, *, secret: str, sender=None) -> HttpResponse:
     """Verify, store, answer — the same for every provider; the provider says how its
-    signature looks and which numbers a body names."""
-    if _too_large(request):
-        return JsonResponse(error_body("payload_too_large", "The body is too large."), status=413)
+    signature looks and which numbers a body names. (The caller has refused a body too large.)"""
     body = request.body
     adapter = get_provider(provider)
     signature_checked = sender is None or secret  # a sender's route: only with a secret
@@ -123,6 +125,8 @@ def whatsapp(request):
         if challenge is None:
             return HttpResponse("Forbidden", status=403, content_type="text/plain")
         return HttpResponse(challenge, content_type="text/plain")
+    if refused := _too_large(request):
+        return refused
     secret = getattr(settings, MetaCloudProvider.webhook_secret_setting)
     return _receive(request, Provider.META, secret=secret)
 
@@ -133,16 +137,14 @@ def whatsapp(request):
 def sender_route(request, provider: Provider, token: str):
     """A provider whose webhooks arrive on each sender's own route (360dialog: it does not sign
     with Meta's app secret): the secret token in the path identifies the sender."""
+    if refused := _too_large(request):
+        return refused
     sender = (
         SenderNumber.objects.filter(webhook_token=token, provider=provider)
         .only("pk", "provider", "phone_number_id", "waba_id")
         .first()
     )
     if sender is None:
-        if _too_large(request):
-            return JsonResponse(
-                error_body("payload_too_large", "The body is too large."), status=413
-            )
         return _reject(request, "unknown_route_token", request.body)
     secret = getattr(settings, provider_class(provider).webhook_secret_setting, "")
     return _receive(request, provider, secret=secret, sender=sender)

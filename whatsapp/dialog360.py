@@ -20,7 +20,7 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
-from whatsapp.base import SendAnswer
+from whatsapp.base import BaseProvider, SendAnswer
 from whatsapp.meta import MetaCloudProvider
 
 
@@ -40,9 +40,8 @@ class Dialog360Provider(MetaCloudProvider):
         return f"{self.base_url}/v1/configs/templates", {"D360-API-KEY": credential}
 
     def template_request(self, *, credential: str, template_id: str) -> tuple[str, dict]:
-        return super(MetaCloudProvider, self).template_request(
-            credential=credential, template_id=template_id
-        )
+        # No documented edit route at 360dialog: the base's refusal, not Meta's Graph path.
+        return BaseProvider.template_request(self, credential=credential, template_id=template_id)
 
     def parse_error(self, http_status: int, body: Any) -> SendAnswer:
         meta = body.get("meta") if isinstance(body, dict) else None
