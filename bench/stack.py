@@ -190,3 +190,8 @@ class Stack:
         )
         response.raise_for_status()
         return response.json()
+
+
+def postgres_version() -> str:
+    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
+        return conn.execute("show server_version").fetchone()[0].split()[0]

@@ -33,7 +33,7 @@ from core.errors import WaypostError
 from core.logging import mask_phone
 from messaging.inputs import BSUID
 from messaging.models import Contact, Message, MessageEvent, Suppression
-from messaging.selectors import message_next_step, message_timeline
+from messaging.selectors import message_next_step, message_payload, message_timeline
 from messaging.services import (
     message_cancel,
     message_mark_failed,
@@ -447,7 +447,8 @@ class MessageAdmin(ReadOnlyMixin, TenantScopedAdmin):
 
     @admin.display(description="request and payload")
     def request_panel(self, obj):
-        payload = json.dumps(obj.payload or obj.parameters, indent=2, ensure_ascii=False)
+        sent = message_payload(message=obj) or obj.parameters
+        payload = json.dumps(sent, indent=2, ensure_ascii=False)
         if not can_see_recipients(_current.request):
             payload = mask_phone(payload)
         return format_html("<pre>{}</pre>", payload)

@@ -27,7 +27,10 @@ class MessageKind(models.TextChoices):
 
 class Message(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="messages")
+    # No index of its own: every index below that a tenant's query uses starts with it.
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.PROTECT, related_name="messages", db_index=False
+    )
     sender = models.ForeignKey(SenderNumber, on_delete=models.PROTECT, related_name="messages")
     recipient = models.CharField(
         max_length=20, blank=True, help_text="E.164; empty when addressed by BSUID only."
@@ -69,7 +72,7 @@ class Message(models.Model):
     template_components = models.JSONField(default=list)
     parameters = models.JSONField(default=list, help_text="Send-time components, as sanitised.")
     payload = models.JSONField(null=True, blank=True, help_text="The canonical provider payload.")
-    provider_message_id = models.CharField(max_length=128, null=True, blank=True, unique=True)
+    provider_message_id = models.CharField(max_length=128, null=True, blank=True)
     idempotency_key = models.CharField(max_length=255)
     request_hash = models.CharField(max_length=64)
     metadata = models.JSONField(default=dict, blank=True)
@@ -91,6 +94,11 @@ class Message(models.Model):
     stalled = models.BooleanField(default=False)
     stalled_reason = models.CharField(max_length=24, choices=StallReason.choices, blank=True)
     stalled_at = models.DateTimeField(null=True, blank=True)
+    ledger_pruned_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When its ledger was pruned for retention (the row keeps the summary).",
+    )
     callbacks_sequence = models.PositiveIntegerField(
         default=0, help_text="How many callbacks this message caused (their `sequence`)."
     )
@@ -106,6 +114,8 @@ class Message(models.Model):
             models.UniqueConstraint(
                 fields=["tenant", "idempotency_key"], name="message_idempotency_key_per_tenant"
             ),
+            # A wamid names one message (a constraint, not unique=True: no LIKE index).
+            models.UniqueConstraint(fields=["provider_message_id"], name="message_wamid_unique"),
             # A message has someone to go to.
             models.CheckConstraint(
                 condition=~models.Q(recipient="", recipient_user_id=""),

@@ -373,10 +373,11 @@ def _prepare_submit(batch: _Batch, message: Message, template_status: str | None
         else {"template_status": template_status}
     )
     batch.event(message, EventType.VALIDATED, detail=detail)
-    payload = build_payload(message)
-    batch.event(message, EventType.PAYLOAD_BUILT, detail={"payload": payload})
-    batch.change(message, payload=payload, attempts=message.attempts + 1)
-    # The request is the payload just built (payload_built's detail): not stored twice.
+    # The payload is kept once, in its payload_built event (written once), not on the message
+    # row, which PostgreSQL copies on every state change; the submit uses it from memory.
+    message.payload = build_payload(message)
+    batch.event(message, EventType.PAYLOAD_BUILT, detail={"payload": message.payload})
+    batch.change(message, attempts=message.attempts + 1)
     detail = {"attempt": message.attempts}
     if _marketing_lite(message):
         detail["endpoint"] = "marketing_messages"

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from core.errors import NotFound
 from messaging.models import InboundMessage, Message, MessageEvent
-from messaging.states import Fact, precedence
+from messaging.states import EventType, Fact, precedence
 from tenants.models import Tenant
 
 
@@ -111,6 +111,18 @@ def message_next_step(*, message: Message, now=None) -> str:
             return "Delivered. `read` may never come (read receipts can be off): nothing to do."
         case _:
             return "Final: nothing more will happen."
+
+
+def message_payload(*, message: Message) -> dict | None:
+    """The provider request of the message's latest send: its last ``payload_built`` event
+    (rows from before 2026-11 kept it on the message), or None before the first send."""
+    built = (
+        MessageEvent.objects.filter(message=message, type=EventType.PAYLOAD_BUILT)
+        .order_by("-round", "-id")
+        .values_list("detail", flat=True)[:1]
+    )
+    detail = next(iter(built), None)
+    return (detail or {}).get("payload") or message.payload
 
 
 def message_timeline(*, message: Message) -> list[dict]:

@@ -67,11 +67,10 @@ class _Templates:
     def get(self, name: str, language: str) -> MessageTemplate | None:
         key = (name, language)
         if key not in self.templates:
-            self.templates[key] = (
-                MessageTemplate.objects.select_related("sender")
-                .filter(tenant=self.tenant, name=name, language=language)
-                .first()
-            )
+            found = MessageTemplate.objects.select_related("sender").filter(
+                tenant=self.tenant, name=name, language=language
+            )[:1]  # unique per tenant: no ORDER BY to build
+            self.templates[key] = next(iter(found), None)
         return self.templates[key]
 
     def sender_for(self, template: MessageTemplate | None) -> SenderNumber:
@@ -194,13 +193,14 @@ def _requested(message: Message, key: str, body: dict) -> NewEvent:
         message.pk,
         EventType.REQUESTED,
         EventSource.API,
-        detail={"idempotency_key": key, "request": body},
+        # The request itself is the message's row (its hash guards replays): not kept twice.
+        detail={"idempotency_key": key},
     )
 
 
 def _replay(tenant: Tenant, key: str, body: dict) -> Message | None:
     """The message already stored under ``key``, if any; 409 if its body differs."""
-    existing = Message.objects.filter(tenant=tenant, idempotency_key=key).first()
+    existing = next(iter(Message.objects.filter(tenant=tenant, idempotency_key=key)[:1]), None)
     if existing is not None and existing.request_hash != request_hash(body):
         raise Conflict(
             "This Idempotency-Key was used with a different request body.",
@@ -224,10 +224,16 @@ def message_create(
     ``data`` is ``body`` validated by ``messaging.inputs.message_input`` (done here when the
     caller has not)."""
     data = message_input(body) if data is None else data
-    existing = _replay(tenant, idempotency_key, body)
-    if existing is not None:
-        return existing, False
-    prepared = _prepare(tenant, idempotency_key, body, data, _Templates(tenant))
+    # Insert first, look for a replay only when the key is taken (or the request no longer
+    # passes the checks — a replay answers with what was stored, whatever changed since):
+    # a fresh request, the common case, costs no lookup.
+    try:
+        prepared = _prepare(tenant, idempotency_key, body, data, _Templates(tenant))
+    except WaypostError:
+        existing = _replay(tenant, idempotency_key, body)
+        if existing is not None:
+            return existing, False
+        raise
     try:
         with transaction.atomic():
             prepared.message.save(force_insert=True)

@@ -76,6 +76,13 @@ class Tenant(models.Model):
         help_text="Retry a marketing message refused for the per-user marketing limit (131049) "
         "once, after 24 hours. Off: it fails with that reason.",
     )
+    # Retention (messaging/retention.py): how long a settled message keeps its ledger.
+    ledger_retention_days = models.PositiveIntegerField(
+        default=90,
+        help_text="Days a message's event ledger is kept after its last state change; then "
+        "`manage.py retention` prunes (or archives) it and keeps the message's summary and "
+        "final state. 0 keeps ledgers forever.",
+    )
     # Stall thresholds (operations/reconciler.py has the rules and Meta's quirks).
     stall_accepted_seconds = models.PositiveIntegerField(
         default=900,

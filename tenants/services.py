@@ -54,7 +54,8 @@ def api_key_authenticate(*, raw: str) -> ApiKey | None:
     prefix, sep, secret = raw[len(KEY_PREFIX) :].partition("_")
     if not sep or not prefix or not secret:
         return None
-    api_key = ApiKey.objects.active().select_related("tenant").filter(prefix=prefix).first()
+    found = ApiKey.objects.active().select_related("tenant").filter(prefix=prefix)[:1]
+    api_key = next(iter(found), None)  # the prefix is unique: no ORDER BY to build
     if api_key is None or not hmac.compare_digest(api_key.key_hash, _hash(secret)):
         return None
     now = timezone.now()

@@ -346,3 +346,23 @@ def deliveries_replay(*, since: datetime | None = None, delivery_id: int | None 
     for start in range(0, len(ids), 500):
         deliveries_process(ids=ids[start : start + 500])
     return len(ids)
+
+
+def deliveries_prune(*, older_than: timedelta, now=None, batch_size: int = 5000) -> int:
+    """Delete processed (and invalid) deliveries received before ``older_than`` ago: their
+    facts live on in the ledger. Pending, partial and failed ones stay (they are still work or
+    replayable). Returns how many were deleted."""
+    cutoff = (now or timezone.now()) - older_than
+    done = 0
+    while True:
+        ids = list(
+            WebhookDelivery.objects.filter(
+                status__in=[DeliveryStatus.PROCESSED, DeliveryStatus.INVALID],
+                received_at__lt=cutoff,
+            )
+            .order_by("pk")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        if not ids:
+            return done
+        done += WebhookDelivery.objects.filter(pk__in=ids).delete()[0]

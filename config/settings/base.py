@@ -171,6 +171,8 @@ WAYPOST_COUNTDOWN_MAX = env.float("WAYPOST_COUNTDOWN_MAX", default=300.0)
 # reconciler and logged as an error.
 WAYPOST_ORPHAN_TTL = env.int("WAYPOST_ORPHAN_TTL", default=7 * 24 * 3600)
 WAYPOST_WEBHOOK_LAG_ALERT = env.int("WAYPOST_WEBHOOK_LAG_ALERT", default=60)
+# `manage.py retention`: processed webhook deliveries (raw bodies) are kept this many days.
+WAYPOST_WEBHOOK_RETENTION_DAYS = env.int("WAYPOST_WEBHOOK_RETENTION_DAYS", default=30)
 # Fault injection for the crash tests only: names of points where the worker SIGKILLs itself.
 WAYPOST_CRASH_POINTS = env.list("WAYPOST_CRASH_POINTS", default=[])
 

@@ -7,6 +7,7 @@ from django.utils import timezone
 from messaging import pipeline
 from messaging.contacts import identities
 from messaging.models import Message, Suppression
+from messaging.selectors import message_payload
 from templates_registry.models import MessageTemplate
 
 from ..factories import MessageTemplateFactory
@@ -39,7 +40,11 @@ def test_a_sendable_message_is_claimed_and_committed_submitting_with_its_payload
     assert [m.pk for m in result.messages] == [queued.pk]
     queued.refresh_from_db()
     assert (queued.state, queued.attempts) == ("submitting", 1)
-    assert queued.payload["biz_opaque_callback_data"] == str(queued.pk)
+    # The payload is kept once, in its event (not on the row PostgreSQL rewrites per state).
+    assert queued.payload is None
+    payload = message_payload(message=queued)
+    assert payload["biz_opaque_callback_data"] == str(queued.pk)
+    assert result.messages[0].payload == payload  # what the submit sends
     assert [e.type for e in queued.events.order_by("id")] == [
         "requested",
         "validated",

@@ -1,0 +1,160 @@
+"""Retention: a settled message's ledger is pruned after its tenant's retention period; the
+message row — its summary and final state — stays.
+
+The rules
+---------
+* A message is **prunable** when its state is settled (anything but ``queued``,
+  ``retry_scheduled``, ``submitting`` and ``unknown``: those still need the pipeline or an
+  operator), its last state change is older than its tenant's ``ledger_retention_days``, and
+  its ledger has not been pruned yet. A tenant with ``ledger_retention_days = 0`` keeps every
+  ledger.
+* Pruning deletes the message's events and sets ``ledger_pruned_at``. The row keeps what an
+  operator or a report needs afterwards: recipient, template, state and when, error (code,
+  title, class), wamid, pricing, attempts, metadata. The API and the admin say the ledger was
+  pruned and when.
+* **Archive first** when asked (``archive_dir``): the events go, one JSON object a line, to a
+  gzip file per tenant and run (``ledger-<tenant>-<UTC time>.jsonl.gz``), written and closed
+  before the batch's transaction deletes them — a failed write deletes nothing.
+* The ledger is append-only in the database (``0002_ledger_append_only``): its trigger lets a
+  DELETE through only inside a transaction that declared itself a retention purge
+  (PostgreSQL: ``SET LOCAL waypost.ledger_retention = 'on'``; SQLite, the embedded demo,
+  has no session settings, so the purge lifts its delete trigger inside its own transaction).
+  Nothing else can delete an event, by mistake or otherwise; UPDATE stays refused for all.
+* Batches of ``batch_size`` messages, each in its own short transaction that locks its rows
+  (``SKIP LOCKED``: a message a webhook is updating right now is taken on the next run). Safe
+  to run twice at once, and to stop at any point.
+
+``manage.py retention`` runs it (with the webhook deliveries' own retention,
+``webhooks.services.deliveries_prune``); run it daily from cron or a beat row.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from messaging.models import Message, MessageEvent
+from messaging.states import MessageState
+from tenants.models import Tenant
+
+UNSETTLED = (
+    MessageState.QUEUED,
+    MessageState.RETRY_SCHEDULED,
+    MessageState.SUBMITTING,
+    MessageState.UNKNOWN,
+)
+SQLITE_TRIGGER = (
+    "CREATE TRIGGER messageevent_no_delete BEFORE DELETE ON messaging_messageevent "
+    "BEGIN SELECT RAISE(ABORT, 'message events are append-only (DELETE refused)'); END;"
+)
+
+
+@dataclass
+class Pruned:
+    messages: int = 0
+    events: int = 0
+    archives: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"messages": self.messages, "events": self.events, "archives": self.archives}
+
+
+def prunable(*, tenant: Tenant, now: datetime | None = None):
+    """The tenant's messages whose ledger may be pruned now (a queryset)."""
+    if not tenant.ledger_retention_days:
+        return Message.objects.none()
+    cutoff = (now or timezone.now()) - timedelta(days=tenant.ledger_retention_days)
+    return Message.objects.filter(
+        tenant=tenant, ledger_pruned_at__isnull=True, state_changed_at__lt=cutoff
+    ).exclude(state__in=UNSETTLED)
+
+
+def ledgers_prune(
+    *,
+    tenants=None,
+    now: datetime | None = None,
+    archive_dir: Path | None = None,
+    batch_size: int = 1000,
+    dry_run: bool = False,
+) -> Pruned:
+    """Prune (or archive, then prune) every prunable ledger of ``tenants`` (default: all)."""
+    now = now or timezone.now()
+    result = Pruned()
+    for tenant in tenants if tenants is not None else Tenant.objects.order_by("slug"):
+        eligible = prunable(tenant=tenant, now=now)
+        if dry_run:
+            result.messages += eligible.count()
+            result.events += MessageEvent.objects.filter(message__in=eligible).count()
+            continue
+        archive = None
+        if archive_dir is not None:
+            archive_dir.mkdir(parents=True, exist_ok=True)
+            archive = archive_dir / f"ledger-{tenant.slug}-{now:%Y%m%dT%H%M%SZ}.jsonl.gz"
+        while True:
+            messages, events = _prune_batch(eligible, archive, now, batch_size)
+            if not messages:
+                break
+            result.messages += messages
+            result.events += events
+        if archive is not None and archive.exists():
+            result.archives.append(str(archive))
+    return result
+
+
+def _prune_batch(eligible, archive: Path | None, now: datetime, size: int) -> tuple[int, int]:
+    with transaction.atomic():
+        ids = list(
+            eligible.select_for_update(skip_locked=True).order_by("pk").values_list("pk", flat=True)[
+                :size
+            ]
+        )
+        if not ids:
+            return 0, 0
+        events = MessageEvent.objects.filter(message_id__in=ids)
+        if archive is not None:
+            _append(archive, events)
+        with _purge_allowed():
+            deleted, _ = events.delete()
+        Message.objects.filter(pk__in=ids).update(ledger_pruned_at=now)
+    return len(ids), deleted
+
+
+def _append(archive: Path, events) -> None:
+    with gzip.open(archive, "at", encoding="utf-8") as out:
+        for e in events.order_by("message_id", "occurred_at", "id").iterator(chunk_size=2000):
+            record = {
+                "message_id": str(e.message_id),
+                "type": e.type,
+                "source": e.source,
+                "round": e.round,
+                "occurred_at": e.occurred_at.isoformat(),
+                "recorded_at": e.recorded_at.isoformat(),
+                "detail": e.detail,
+            }
+            out.write(json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n")
+
+
+class _purge_allowed:
+    """Inside the caller's transaction: let this transaction's DELETEs through the ledger's
+    append-only trigger (see the module docstring)."""
+
+    def __enter__(self):
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("SET LOCAL waypost.ledger_retention = 'on'")
+            elif connection.vendor == "sqlite":
+                cursor.execute("DROP TRIGGER IF EXISTS messageevent_no_delete")
+
+    def __exit__(self, *exc):
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("SET LOCAL waypost.ledger_retention = 'off'")
+            elif connection.vendor == "sqlite":
+                cursor.execute(SQLITE_TRIGGER)
+        return False
