@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, time, timedelta
 
 from django.utils import timezone
@@ -191,10 +192,21 @@ class MessageListCreateApi(APIView):
             body=request.data,
             data=message_input(request.data),
         )
-        response = Response(MessageOutput(message).data, status=status.HTTP_202_ACCEPTED)
+        response = Response(message_output(message), status=status.HTTP_202_ACCEPTED)
         if not created:
             response["Idempotent-Replayed"] = "true"
         return response
+
+
+@functools.cache
+def _output() -> MessageOutput:
+    return MessageOutput()
+
+
+def message_output(message: Message) -> dict:
+    """``MessageOutput(message).data`` with the serializer's fields built once, not per message
+    (as ``MessageOutput(many=True)`` does): half of a 1,000-item batch's time went there."""
+    return _output().to_representation(message)
 
 
 class BatchItemResultOutput(serializers.Serializer):
@@ -221,7 +233,7 @@ class MessageBatchApi(APIView):
             {
                 "index": r.index,
                 "status": r.status,
-                **({"message": MessageOutput(r.message).data} if r.message else {}),
+                **({"message": message_output(r.message)} if r.message else {}),
                 **({"error": r.error} if r.error else {}),
             }
             for r in results
@@ -236,7 +248,7 @@ class MessageDetailApi(APIView):
     @extend_schema(responses=MessageOutput)
     def get(self, request, message_id):
         message = message_get(tenant=request.user.tenant, message_id=message_id)
-        data = MessageOutput(message).data
+        data = message_output(message)
         data["events"] = EventOutput(message_timeline(message=message), many=True).data
         return Response(data)
 
@@ -245,7 +257,7 @@ class MessageCancelApi(APIView):
     @extend_schema(request=None, responses=MessageOutput)
     def post(self, request, message_id):
         message = message_cancel(tenant=request.user.tenant, message_id=message_id)
-        return Response(MessageOutput(message).data)
+        return Response(message_output(message))
 
 
 class InboundOutput(serializers.Serializer):

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from callbacks.services import Item, callbacks_enqueue
+from core.db import bulk_update
 from messaging.contacts import contact_resolve, marketing_preference_record, window_open
 from messaging.ledger import NewEvent, lock_messages, record
 from messaging.models import Contact, InboundMessage, Message, OrphanStatus, Suppression
@@ -130,7 +131,7 @@ def statuses_apply(*, reports: list[StatusReport], park: bool = True) -> set[str
             )
         )
     if changed:
-        Message.objects.bulk_update(
+        bulk_update(
             list(changed.values()),
             [
                 "provider_message_id",

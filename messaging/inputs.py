@@ -8,6 +8,7 @@ the 24-hour window is open) are the services'; these are the checks of the body 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -191,14 +192,22 @@ def _raise(errors: Any) -> None:
     raise ValidationFailed(first["message"], code=error_code or "validation_error", details=details)
 
 
+@functools.cache
+def _checker(serializer_class: type[serializers.Serializer]) -> serializers.Serializer:
+    """One instance per input serializer, its fields built once: ``run_validation`` keeps no
+    state on the instance (it is how DRF's ``ListSerializer`` checks each item with one
+    child). Building the fields per call was a sixth of a 1,000-item batch's time."""
+    return serializer_class()
+
+
 def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict:
     """``data`` checked by ``serializer_class``: its validated data, or ValidationFailed."""
     if not isinstance(data, dict):
         raise ValidationFailed("The body must be a JSON object.", code="validation_error")
-    serializer = serializer_class(data=data)
-    if not serializer.is_valid():
-        _raise(serializer.errors)
-    return dict(serializer.validated_data)
+    try:
+        return dict(_checker(serializer_class).run_validation(data))
+    except serializers.ValidationError as exc:
+        _raise(exc.detail)
 
 
 def message_input(body: Any) -> dict:

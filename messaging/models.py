@@ -72,7 +72,8 @@ class Message(models.Model):
     template_components = models.JSONField(default=list)
     parameters = models.JSONField(default=list, help_text="Send-time components, as sanitised.")
     payload = models.JSONField(null=True, blank=True, help_text="The canonical provider payload.")
-    provider_message_id = models.CharField(max_length=128, null=True, blank=True)
+    # NULL until sent, not "": the unique constraint below lets any number of NULLs through.
+    provider_message_id = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
     idempotency_key = models.CharField(max_length=255)
     request_hash = models.CharField(max_length=64)
     metadata = models.JSONField(default=dict, blank=True)

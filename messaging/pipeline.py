@@ -51,7 +51,7 @@ from django.db.models import Min, Q
 from django.utils import timezone
 
 from core import metrics
-from core.db import retry_transient
+from core.db import bulk_update, retry_transient
 from messaging import dispatch
 from messaging.contacts import Identities, identities, marketing_preference_record, suppressed
 from messaging.faults import crash_point
@@ -116,7 +116,7 @@ class _Batch:
     def write(self) -> None:
         """Inside the transaction that holds the messages' locks."""
         if self.changed and self.fields:
-            Message.objects.bulk_update(list(self.changed.values()), sorted(self.fields))
+            bulk_update(list(self.changed.values()), sorted(self.fields))
         record(self.events, locked=True)
 
 

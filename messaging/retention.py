@@ -110,9 +110,9 @@ def ledgers_prune(
 def _prune_batch(eligible, archive: Path | None, now: datetime, size: int) -> tuple[int, int]:
     with transaction.atomic():
         ids = list(
-            eligible.select_for_update(skip_locked=True).order_by("pk").values_list("pk", flat=True)[
-                :size
-            ]
+            eligible.select_for_update(skip_locked=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:size]
         )
         if not ids:
             return 0, 0

@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from core.db import retry_transient
+from core.db import bulk_update, retry_transient
 from core.errors import Conflict, NotFound, ValidationFailed, WaypostError
 from messaging import dispatch, pipeline
 from messaging.inbound import service_window_open
@@ -363,7 +363,7 @@ def messages_expire(*, now=None, limit: int = 1000) -> int:
             for message in waiting:
                 message.error_code, message.error_class = "expired", ErrorClass.INVALID
                 message.error_title = "Not sent: its time to live passed first"
-            Message.objects.bulk_update(waiting, ["error_code", "error_class", "error_title"])
+            bulk_update(waiting, ["error_code", "error_class", "error_title"])
             record(
                 [
                     NewEvent(

@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from core import metrics
 from core.alerts import alert
-from core.db import is_transient, retry_transient
+from core.db import bulk_update, is_transient, retry_transient
 from messaging.inbound import inbound_record, orphans_resolve, preferences_apply, statuses_apply
 from templates_registry.services import template_apply_provider_update
 from tenants.models import SenderNumber
@@ -250,7 +250,7 @@ def _process(rows: list[WebhookDelivery]) -> Counter:
             else:
                 row.status, row.error = DeliveryStatus.PROCESSED, ""
     counts = _apply(events)
-    WebhookDelivery.objects.bulk_update(rows, ["status", "error", "events", "processed_at"])
+    bulk_update(rows, ["status", "error", "events", "processed_at"])
     return counts
 
 

@@ -21,7 +21,12 @@ from ..factories import SenderNumberFactory, TenantFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-READ = [EventType.ACCEPTED, EventType.STATUS_SENT, EventType.STATUS_DELIVERED, EventType.STATUS_READ]
+READ = [
+    EventType.ACCEPTED,
+    EventType.STATUS_SENT,
+    EventType.STATUS_DELIVERED,
+    EventType.STATUS_READ,
+]
 
 
 def message_in(sender, facts, *, age: timedelta, key: str) -> Message:
