@@ -130,6 +130,10 @@ class Pass:
     rate_wait: float = 0.0
     stuck: int = 0
     elapsed_ms: int = 0
+    # Where the time went (the task's result, in the worker's log): claim, HTTP, record.
+    claim_ms: int = 0
+    submit_ms: int = 0
+    record_ms: int = 0
 
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if v}
@@ -149,16 +153,20 @@ def drain(*, tenant_id) -> Pass:
     if tenant is None or not tenant.active:
         return result
     result.stuck = submits_resolve_stuck(tenant=tenant)
+    mark = time.monotonic()
     claim = retry_transient(lambda: claim_batch(tenant=tenant), what="drain claim")
     result.claimed, result.rate_wait = len(claim.messages) + claim.settled, claim.rate_wait
     _nudge_for_more(tenant, claim)
+    result.claim_ms, mark = int((time.monotonic() - mark) * 1000), time.monotonic()
     if claim.messages:
         answers = submit(claim.messages)
         crash_point("after_http")
+        result.submit_ms, mark = int((time.monotonic() - mark) * 1000), time.monotonic()
         accepted = retry_transient(
             lambda: record_answers(claim.messages, answers), what="recording send answers"
         )
         crash_point("after_record")
+        result.record_ms = int((time.monotonic() - mark) * 1000)
         result.submitted, result.accepted = len(claim.messages), len(accepted)
     _wake_for_later(tenant, after=claim.now)
     result.elapsed_ms = int((time.monotonic() - started) * 1000)
