@@ -32,12 +32,13 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
-## bench: the benchmarks in bench/ (each prints ratios against a baseline run in the same session)
+## bench: Waypost as deployed (the Procfile stack over HTTP), each figure beside its baseline,
+## written to bench/RESULTS.md; `make bench ARGS=--quick` is a < 3-minute smoke run
 bench: $(STAMP)
-	$(BIN)/python bench/sandbox_bench.py
-	WAYPOST_PG_DURABLE=1 scripts/with-services.sh $(BIN)/python bench/send_path_bench.py
-	WAYPOST_PG_DURABLE=1 scripts/with-services.sh $(BIN)/python bench/webhook_bench.py
-	WAYPOST_PG_DURABLE=1 scripts/with-services.sh $(BIN)/python bench/dispatch_bench.py
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" -eq 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || \
+		{ echo "bench needs wrk: sudo apt-get install wrk"; exit 1; }
+	WAYPOST_PG_DURABLE=1 scripts/with-services.sh $(BIN)/python bench/run.py $(ARGS)
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -1,11 +1,9 @@
-"""Baseline tasks the benchmarks run on the same worker as Waypost's pipeline (loaded with
+"""The baseline task the benchmarks run on the same worker as Waypost's pipeline (loaded with
 ``CELERY_IMPORTS=bench.tasks``):
 
-* ``bench.step`` — the naive chain design: one chain of four tasks per message, each doing one
-  UPDATE (bench/send_path_bench.py);
-* ``bench.bare_send`` — the sender a user would write instead of Waypost: one fire-and-forget
-  task per message posting its payload to the provider, no validation, no ledger, no retries
-  (bench/dispatch_bench.py).
+``bench.bare_send`` — the sender a user would write instead of Waypost: one fire-and-forget
+task per message posting its payload to the provider, no validation, no ledger, no retries
+(the baseline of bench/run.py's send scenarios).
 """
 
 from functools import cache
@@ -13,15 +11,6 @@ from functools import cache
 import requests
 from celery import shared_task
 from django.conf import settings
-from django.db.models import F
-
-
-@shared_task(name="bench.step", ignore_result=True, acks_late=True)
-def step(message_id: str) -> str:
-    from messaging.models import Message
-
-    Message.objects.filter(pk=message_id).update(attempts=F("attempts") + 1)
-    return message_id
 
 
 @cache

@@ -106,7 +106,12 @@ def marketing_preference_record(
     unless a later preference is already there. Utility and authentication messages are not
     affected. False when nothing changed."""
     contact = contact_resolve(tenant=tenant, wa_id=wa_id, user_id=user_id)
-    if contact.marketing_preference_at is not None and contact.marketing_preference_at >= at:
+    known = contact.marketing_preference_at
+    # Meta's timestamps have a resolution of one second: of two preferences in the same
+    # second (a stop, then a resume), the one that arrived later wins.
+    if known is not None and (
+        known > at or (known == at and stop == bool(contact.marketing_stopped_at))
+    ):
         return False
     contact.marketing_stopped_at = at if stop else None
     contact.marketing_preference_at = at

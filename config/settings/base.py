@@ -154,7 +154,7 @@ WAYPOST_PAIR_INTERVAL = env.float("WAYPOST_PAIR_INTERVAL", default=6.0)
 WAYPOST_PAIR_BURST = env.int("WAYPOST_PAIR_BURST", default=10)
 # Messages a drain claims and sends in one pass: a tenant's turn. Another tenant's message waits
 # for at most one pass per worker process; 50 measured twice the fairness of 100 (B's p95
-# under A's flood ~0.5 s vs ~1 s) for ~5 % of batch throughput (bench/dispatch_bench.py).
+# under A's flood ~0.5 s vs ~1 s) for ~5 % of batch throughput (make bench: bench/RESULTS.md).
 WAYPOST_BATCH_SIZE = env.int("WAYPOST_BATCH_SIZE", default=50)
 WAYPOST_SUBMIT_CONCURRENCY = env.int("WAYPOST_SUBMIT_CONCURRENCY", default=32)
 # A message still `submitting` this long after its submit began lost its worker mid-request.

@@ -84,3 +84,11 @@ def test_an_older_preference_never_overrides_a_newer_one(tenant):
         tenant=tenant, wa_id=NUMBER, stop=False, at=now + timedelta(minutes=1)
     )
     assert Contact.objects.get().marketing_stopped_at is None
+
+
+def test_of_two_preferences_in_the_same_second_the_later_arrival_wins(tenant):
+    second = timezone.now().replace(microsecond=0)  # Meta's timestamps are whole seconds
+    assert marketing_preference_record(tenant=tenant, wa_id=NUMBER, stop=True, at=second)
+    assert not marketing_preference_record(tenant=tenant, wa_id=NUMBER, stop=True, at=second)
+    assert marketing_preference_record(tenant=tenant, wa_id=NUMBER, stop=False, at=second)
+    assert Contact.objects.get().marketing_stopped_at is None
