@@ -704,7 +704,7 @@ def main() -> None:
     text = report(results, sizes, runs, args, time.monotonic() - began)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
-    print("\n" + text + f"\nwritten to {out.relative_to(ROOT)}")
+    print("\n" + text + f"\nwritten to {out}")
 
 
 def _short(figures: dict) -> str:
