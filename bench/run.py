@@ -78,14 +78,14 @@ FULL = {
     "callbacks": 2_000,
 }
 QUICK = {
-    "send": 2_000,
-    "singles": 1_000,
-    "e2e": 1_000,
-    "ingest_seconds": 3,
-    "fairness": 2_000,
-    "scale": (500, 2_000),
-    "api_seconds": 3,
-    "callbacks": 300,
+    "send": 1_000,
+    "singles": 500,
+    "e2e": 500,
+    "ingest_seconds": 2,
+    "fairness": 1_000,
+    "scale": (300, 1_000),
+    "api_seconds": 2,
+    "callbacks": 200,
 }
 SCENARIOS = ("send", "singles", "e2e", "ingest", "fairness", "scale", "api", "callbacks")
 WRK_THREADS = 2
@@ -456,6 +456,7 @@ class Bench:
             seconds,
         )
         [(stored_after,)] = self.stack.sql("select count(*) from webhooks_webhookdelivery")
+        self.deliveries_settle()  # the next scenario starts on an idle stack
         answered = hooks["requests"] - hooks["errors"] + int(fixed_rate * seconds) - fixed["errors"]
         return {
             "rps": hooks["rps"],
@@ -812,6 +813,9 @@ def report(r: dict, sizes: dict, runs: int, args, elapsed: float) -> str:
             f"{fmt(s['p50'], '{:,.0f}')} ms, p99 **{fmt(s['p99'], '{:,.0f}')} ms** | the "
             f"receiver alone: {fmt(s['baseline'], '{:,.0f}')} plain POSTs/s from one client | — |"
         )
+    notes = ROOT / "bench" / "NOTES.md"  # the reading: before/after, profiles, what limits
+    if notes.exists() and not args.quick:
+        lines += ["", notes.read_text().rstrip()]
     return "\n".join(lines) + "\n"
 
 

@@ -434,9 +434,20 @@ class MessageAdmin(ReadOnlyMixin, TenantScopedAdmin):
                     folded,
                 )
             )
+        pruned = (
+            format_html(
+                "<p>The ledger was pruned for retention on {} (the tenant keeps ledgers {} days);"
+                " this message's summary and final state are above.</p>",
+                obj.ledger_pruned_at.strftime("%Y-%m-%d %H:%M UTC"),
+                obj.tenant.ledger_retention_days,
+            )
+            if obj.ledger_pruned_at
+            else ""
+        )
         return format_html(
-            "<table><thead><tr><th>recorded</th><th>happened</th><th>event</th><th>source</th>"
+            "{}<table><thead><tr><th>recorded</th><th>happened</th><th>event</th><th>source</th>"
             "<th>state</th><th></th></tr></thead><tbody>{}</tbody></table>",
+            pruned,
             format_html_join(
                 "",
                 "<tr><td><code>{}</code></td><td>{}</td><td><strong>{}</strong></td><td>{}</td>"

@@ -68,6 +68,7 @@ class MessageOutput(serializers.ModelSerializer):
             "idempotency_key",
             "created_at",
             "state_changed_at",
+            "ledger_pruned_at",
         )
 
     def get_template(self, obj) -> dict | None:

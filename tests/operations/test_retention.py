@@ -17,6 +17,7 @@ from messaging.models import Message, MessageEvent
 from messaging.states import EventSource, EventType
 from webhooks.models import DeliveryStatus, WebhookDelivery
 
+from ..conftest import make_tenant_client
 from ..factories import SenderNumberFactory, TenantFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -147,3 +148,14 @@ def test_processed_webhook_deliveries_past_their_retention_go(status, age_days, 
     )
     assert run()["webhook_deliveries"] == int(deleted)
     assert WebhookDelivery.objects.filter(pk=delivery.pk).exists() is not deleted
+
+
+def test_the_api_and_the_admin_say_the_ledger_was_pruned(admin_client):
+    shop = make_tenant_client(ledger_retention_days=30)
+    message = message_in(shop.tenant.senders.get(), READ, age=timedelta(days=40), key="said")
+    run()
+    detail = shop.client.get(f"/api/v1/messages/{message.pk}").json()
+    assert detail["state"] == "read" and detail["events"] == []
+    assert detail["ledger_pruned_at"] is not None
+    page = admin_client.get(f"/admin/messaging/message/{message.pk}/change/").content.decode()
+    assert "The ledger was pruned for retention on" in page
