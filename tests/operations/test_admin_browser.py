@@ -130,3 +130,41 @@ def test_contacts_and_what_meta_will_count_in_a_real_browser(browser, live_serve
     browser.get(f"{live_server.url}/admin/operations/?tenant={tenant_a.tenant.slug}")
     assert "what Meta will count" in browser.page_source
     browser.save_screenshot(str(shots / "pricing.png"))
+
+
+def test_a_message_whose_ledger_was_pruned_says_so(browser, live_server, tenant_a):
+    """Retention: the message keeps its summary and final state, and the page says when its
+    history went and why — screenshot ``var/artifacts/pruned-ledger.png``."""
+    from datetime import timedelta
+
+    from selenium.webdriver.common.by import By
+
+    from messaging.retention import ledgers_prune
+    from tenants.services import sender_set_status
+
+    User.objects.create_superuser("oncall", "oncall@example.com", "night-shift")
+    for sender in tenant_a.tenant.senders.all():
+        sender_set_status(sender=sender, status="disabled", reason="test", by="test")
+    template = MessageTemplateFactory(tenant=tenant_a.tenant)
+    message_id = tenant_a.client.post(
+        "/api/v1/messages", body(template), format="json", HTTP_IDEMPOTENCY_KEY="old"
+    ).json()["id"]
+    for fact in (EventType.ACCEPTED, EventType.STATUS_DELIVERED, EventType.STATUS_READ):
+        record([NewEvent(message_id, fact, EventSource.PROVIDER)])
+    Message.objects.filter(pk=message_id).update(
+        provider_message_id="wamid.HBgLMTY1MDM4Nzk1",
+        state_changed_at=timezone.now() - timedelta(days=120),
+    )
+    assert ledgers_prune(tenants=[tenant_a.tenant]).messages == 1
+
+    browser.get(f"{live_server.url}/admin/login/")
+    browser.find_element(By.NAME, "username").send_keys("oncall")
+    browser.find_element(By.NAME, "password").send_keys("night-shift")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    browser.get(f"{live_server.url}/admin/messaging/message/{message_id}/change/")
+    page = browser.page_source
+    assert "The ledger was pruned for retention on" in page and "read" in page
+    shot = ROOT / "var" / "artifacts" / "pruned-ledger.png"
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
