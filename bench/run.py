@@ -226,7 +226,7 @@ class Bench:
         ``accepted``); the monotonic time it was first seen."""
         states = ["accepted", "sent", "delivered", "read"] if state == "accepted" else [state]
         deadline = time.monotonic() + timeout
-        last = (time.monotonic(), 0)
+        last: tuple[float, int | None] = (time.monotonic(), None)
         if count == 0:  # the warm-up message
             query = (
                 "select count(*) from messaging_message m join tenants_tenant t on "
@@ -244,7 +244,9 @@ class Bench:
                 return now
             if now > deadline:
                 raise SystemExit(f"timed out: {done} of {count} {state}")
-            if now - last[0] >= 1:
+            if last[1] is None:  # the first look: rates count from here
+                last = (now, done)
+            elif now - last[0] >= 1:
                 progress(
                     f"{done:,}/{count:,} {state} ({(done - last[1]) / (now - last[0]):,.0f}/s)"
                 )
