@@ -45,7 +45,7 @@ def main() -> None:
 
     django.setup()
     from django.core.management import call_command
-    from django.db import connection
+    from django.db import connection, transaction
     from django.utils import timezone
 
     from messaging import dispatch
@@ -109,7 +109,7 @@ def main() -> None:
             state="accepted", stalled=False, state_changed_at__lt=now
         ).values("pk")[:500],
     }
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:  # FOR UPDATE needs one
         for name, queryset in queries.items():
             sql, params = queryset.query.sql_with_params()
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, params)

@@ -1,7 +1,7 @@
 """``make bench``: Waypost measured as deployed — the Procfile stack over HTTP, each figure
 beside a baseline measured in the same run — written to ``bench/RESULTS.md``.
 
-    make bench                       # every scenario, median of 3 runs (~ 40 min on 2 cores)
+    make bench                       # every scenario, median of 3 runs (~ 90 min on 2 cores)
     make bench ARGS=--quick          # smaller sizes, 1 run, < 3 min (bench/results/quick.md)
     scripts/with-services.sh .venv/bin/python bench/run.py --only send singles --runs 1
 
