@@ -444,6 +444,8 @@ class MessageAdmin(ReadOnlyMixin, TenantScopedAdmin):
             if obj.ledger_pruned_at
             else ""
         )
+        if pruned and not rows:
+            return pruned
         return format_html(
             "{}<table><thead><tr><th>recorded</th><th>happened</th><th>event</th><th>source</th>"
             "<th>state</th><th></th></tr></thead><tbody>{}</tbody></table>",
