@@ -491,8 +491,13 @@ def record_answers(claimed: list[Message], results: list[SubmitResult]) -> list:
     batch, accepted = _Batch(), []
     blocked: dict = {}
     with transaction.atomic():
-        lock_messages([m.pk for m in claimed])
-        fresh = Message.objects.select_related("tenant", "sender").in_bulk([m.pk for m in claimed])
+        fresh = {  # locked in id order (the ledger's lock order) and read in one query
+            m.pk: m
+            for m in Message.objects.select_for_update(of=("self",))
+            .select_related("tenant", "sender")
+            .filter(pk__in=[m.pk for m in claimed])
+            .order_by("pk")
+        }
         for claimed_message, result in zip(claimed, results, strict=True):
             message = fresh.get(claimed_message.pk)
             if message is None:

@@ -2,7 +2,7 @@
 PostgreSQL, Redis and the sandbox — and no beat, so no sweep can hide a message the normal path
 left behind (the worker also runs with ``WAYPOST_REDRIVE_AFTER`` at an hour).
 
-Throughput and fairness figures are measured in ``bench/dispatch_bench.py`` on the Procfile
+Throughput and fairness figures are measured by ``make bench`` (``bench/run.py``) on the Procfile
 stack; these tests check correctness: every message reaches ``accepted`` promptly, none waits
 for the re-drive, and a lone message goes at once."""
 
