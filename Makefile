@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8000
 
-.PHONY: demo run test lint format bench clean
+.PHONY: demo run test lint format bench chaos clean
 
 $(STAMP): pyproject.toml
 	@scripts/bootstrap.sh "$(PYTHON)" "$(VENV)"
@@ -39,6 +39,11 @@ bench: $(STAMP)
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || \
 		{ echo "bench needs wrk: sudo apt-get install wrk"; exit 1; }
 	WAYPOST_PG_DURABLE=1 scripts/with-services.sh $(BIN)/python bench/run.py $(ARGS)
+
+## chaos: break the deployed stack on purpose (workers, Redis, PostgreSQL, gunicorn, faults,
+## a dead callback receiver) and count; writes docs/RELIABILITY.md (`ARGS=--quick`: ~4 min)
+chaos: $(STAMP)
+	scripts/with-services.sh $(BIN)/python -m tests.chaos.run $(ARGS)
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -5,7 +5,7 @@ beside a baseline measured in the same run — written to ``bench/RESULTS.md``.
     make bench ARGS=--quick          # smaller sizes, 1 run, < 3 min (bench/results/quick.md)
     scripts/with-services.sh .venv/bin/python bench/run.py --only send singles --runs 1
 
-The stack (``bench.stack``): PostgreSQL (durable: fsync on) and Redis from
+The stack (``devtools.stack``): PostgreSQL (durable: fsync on) and Redis from
 ``scripts/with-services.sh``; honcho starts the Procfile — gunicorn 2 workers x 4 threads,
 the Celery worker with 2 prefork processes, beat, the callback deliverer and the sandbox (no
 throughput limit; its status webhooks off except where a scenario turns them on). The
@@ -41,9 +41,6 @@ Scenarios (``SCENARIOS``), each with its baseline:
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
-import json
 import os
 import platform
 import re
@@ -64,7 +61,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stack import APP_SECRET, ROOT, TEMPLATE, Stack, body
+from devtools.stack import ROOT, TEMPLATE, Stack, body, signed_status
 
 FULL = {
     "send": 20_000,
@@ -476,47 +473,8 @@ class Bench:
         }
 
     def _signed_status(self, tenant, wamid: str, recipient: str, status: str, n: int) -> str:
-        value = {
-            "messaging_product": "whatsapp",
-            "metadata": {
-                "display_phone_number": "15550000000",
-                "phone_number_id": tenant["sender"]["phone_number_id"],
-            },
-            "statuses": [
-                {
-                    "id": wamid,
-                    "status": status,
-                    "timestamp": str(1_790_000_000 + n),
-                    "recipient_id": recipient.lstrip("+"),
-                    **(
-                        {
-                            "pricing": {
-                                "billable": True,
-                                "pricing_model": "PMP",
-                                "type": "regular",
-                                "category": "utility",
-                            }
-                        }
-                        if status == "delivered"
-                        else {}
-                    ),
-                }
-            ],
-        }
-        data = json.dumps(
-            {
-                "object": "whatsapp_business_account",
-                "entry": [
-                    {
-                        "id": tenant["sender"]["waba_id"],
-                        "changes": [{"field": "messages", "value": value}],
-                    }
-                ],
-            },
-            separators=(",", ":"),
-        )
-        signature = hmac.new(APP_SECRET.encode(), data.encode(), hashlib.sha256).hexdigest()
-        return f"sha256={signature}\t{data}"
+        signature, data = signed_status(tenant["sender"], wamid, recipient, status, n)
+        return f"{signature}\t{data}"
 
     def fairness(self) -> dict:
         a, b = self.tenant("flood"), self.tenant("quiet")
@@ -719,7 +677,7 @@ def report(r: dict, sizes: dict, runs: int, args, elapsed: float) -> str:
     import django
     import psycopg
 
-    from bench.stack import postgres_version
+    from devtools.stack import postgres_version
 
     command = "make bench" + (" ARGS=--quick" if args.quick else "")
     if args.only or args.runs:

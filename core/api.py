@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -54,6 +55,11 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, WaypostError):
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
         return Response({"error": exc.as_dict()}, status=exc.status, headers=headers)
+
+    if isinstance(exc, RequestDataTooBig):  # Django's own limit on a body read into memory
+        return Response(
+            error_body("payload_too_large", "The request body is too large."), status=413
+        )
 
     # DRF maps these two internally but keeps the original; map them first so the code is right.
     if isinstance(exc, Http404):

@@ -108,3 +108,43 @@ def bulk_update(objs: list, fields: list[str]) -> None:
             f"WHERE t.{quote(pk.column)} = v.{quote(pk.column)}",
             params,
         )
+
+
+class DatabaseUnavailableMiddleware:
+    """A request that meets a transient database error (the server restarting, a lost
+    connection, a deadlock) is answered ``503`` with ``Retry-After`` and the API's error shape
+    (code ``database_unavailable``), never a 500: nothing was committed, and the same request
+    — with the same ``Idempotency-Key`` for a send — is safe to repeat. Meta and 360dialog
+    retry webhooks answered 5xx, so a delivery that could not be stored comes again."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, DatabaseError) or not is_transient(exception):
+            return None
+        from django.conf import settings
+        from django.http import JsonResponse
+
+        log.warning(
+            "%s %s: the database is unavailable (%s); answered 503",
+            request.method,
+            request.path,
+            type(exception).__name__,
+        )
+        connection.close_if_unusable_or_obsolete()
+        response = JsonResponse(
+            {
+                "error": {
+                    "code": "database_unavailable",
+                    "message": "The service is briefly unavailable; retry the same request.",
+                    "details": [],
+                }
+            },
+            status=503,
+        )
+        response["Retry-After"] = str(settings.WAYPOST_DB_RETRY_AFTER)
+        return response

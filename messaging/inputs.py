@@ -36,13 +36,20 @@ ERROR_CODES = {
 }
 
 
+PHONE_CHARACTERS = re.compile(r"\A *\+[0-9 ().\-]{4,30} *\Z")
+
+
 def normalise_recipient(raw: str) -> str:
     """E.164 with phonenumbers; a number without ``+`` and country code is refused (Meta
-    would prepend the *business's* country code and may mis-deliver, docs/meta-api.md §1.1)."""
-    try:
-        number = phonenumbers.parse(raw.strip(), None)
-    except phonenumbers.NumberParseException:
-        number = None
+    would prepend the *business's* country code and may mis-deliver, docs/meta-api.md §1.1).
+    Only digits and the usual separators are read: phonenumbers alone would also take
+    ``mailto:+49…``, zero-width spaces or a trailing newline, which say the input is broken."""
+    number = None
+    if PHONE_CHARACTERS.match(raw):
+        try:
+            number = phonenumbers.parse(raw.strip(" "), None)
+        except phonenumbers.NumberParseException:
+            number = None
     if number is None or not phonenumbers.is_valid_number(number):
         raise serializers.ValidationError(
             "'to' must be a valid phone number in international format, e.g. +4915112345678.",

@@ -58,7 +58,7 @@ from messaging.faults import crash_point
 from messaging.inbound import MARKETING_STOPPED_CODE, orphans_resolve
 from messaging.ledger import NewEvent, lock_messages, record
 from messaging.models import Message, MessageEvent, MessageKind
-from messaging.ratelimit import get_rate_limiter
+from core.ratelimit import get_rate_limiter
 from messaging.states import (
     NOT_SUBMITTED,
     ErrorClass,

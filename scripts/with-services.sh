@@ -71,19 +71,41 @@ trap cleanup EXIT INT TERM
 # defaults, so "stored before the 200" means flushed to disk.
 pg_speed="-c fsync=off -c full_page_writes=off -c synchronous_commit=off"
 [ "${WAYPOST_PG_DURABLE:-0}" = "1" ] && pg_speed=""
-"${as_pg[@]}" "$PGBIN/pg_ctl" -D "$WORK/pg" -l "$WORK/pg.log" -w start -o \
-    "-p $PG_PORT -k $WORK -c listen_addresses=127.0.0.1 $pg_speed -c max_connections=200" \
-    >/dev/null || { cat "$WORK/pg.log" >&2; exit 1; }
+# Start/stop scripts for each server, for the fault-injection tests (tests/chaos/), which
+# stop and restart them mid-run: "$WAYPOST_SERVICES/pg-ctl stop|start", ".../redis-ctl ...".
+cat >"$WORK/pg-ctl" <<EOF
+#!/usr/bin/env bash
+set -eu
+case "\$1" in
+    start) ${as_pg[*]} "$PGBIN/pg_ctl" -D "$WORK/pg" -l "$WORK/pg.log" -w start -o \\
+        "-p $PG_PORT -k $WORK -c listen_addresses=127.0.0.1 $pg_speed -c max_connections=200" \\
+        >/dev/null ;;
+    stop) ${as_pg[*]} "$PGBIN/pg_ctl" -D "$WORK/pg" -m fast -w stop >/dev/null ;;
+esac
+EOF
+cat >"$WORK/redis-ctl" <<EOF
+#!/usr/bin/env bash
+set -eu
+case "\$1" in
+    start)
+        redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --daemonize yes --save "" \\
+            --appendonly no --dir "$WORK" --pidfile "$WORK/redis.pid" --logfile "$WORK/redis.log"
+        for _ in \$(seq 50); do
+            redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && exit 0
+            sleep 0.1
+        done
+        exit 1 ;;
+    stop) redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true ;;
+esac
+EOF
+chmod 755 "$WORK/pg-ctl" "$WORK/redis-ctl"
 
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --daemonize yes --save "" \
-    --appendonly no --dir "$WORK" --pidfile "$WORK/redis.pid" --logfile "$WORK/redis.log"
-for _ in $(seq 50); do
-    redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
-    sleep 0.1
-done
+"$WORK/pg-ctl" start || { cat "$WORK/pg.log" >&2; exit 1; }
+"$WORK/redis-ctl" start
 
 export DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/waypost"
 export REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+export WAYPOST_SERVICES="$WORK"
 log "PostgreSQL on 127.0.0.1:$PG_PORT, Redis on 127.0.0.1:$REDIS_PORT"
 
 set +e

@@ -83,6 +83,12 @@ class Tenant(models.Model):
         "`manage.py retention` prunes (or archives) it and keeps the message's summary and "
         "final state. 0 keeps ledgers forever.",
     )
+    api_requests_per_second = models.PositiveIntegerField(
+        "API requests per second",
+        default=300,
+        help_text="The tenant's API calls allowed per second, in bursts of up to one second's "
+        "worth; over it the API answers 429 with Retry-After. 0 = no limit.",
+    )
     # Stall thresholds (operations/reconciler.py has the rules and Meta's quirks).
     stall_accepted_seconds = models.PositiveIntegerField(
         default=900,

@@ -343,9 +343,22 @@ class SandboxProvider(MetaCloudProvider):
 def _load(body: bytes) -> Any:
     """The JSON of a body, or None when it is not JSON (or nested beyond the parser's reach)."""
     try:
-        return json.loads(body)
+        data = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
+    # PostgreSQL text cannot hold NUL: a "\u0000" in a string (never in Meta's own data) is
+    # replaced, so the item is read and stored instead of failing the delivery.
+    return _without_nul(data) if b"\\u0000" in body else data
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    return value
 
 
 def _ts(value: Any) -> datetime:

@@ -58,6 +58,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.parsers.RejectUnstorableQueryMiddleware",
+    "core.db.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -109,6 +110,7 @@ STATIC_ROOT = env("STATIC_ROOT", default=str(VAR_DIR / "static"))
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["tenants.authentication.IsTenant"],
+    "DEFAULT_THROTTLE_CLASSES": ["tenants.throttling.TenantRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["core.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -173,6 +175,8 @@ WAYPOST_ORPHAN_TTL = env.int("WAYPOST_ORPHAN_TTL", default=7 * 24 * 3600)
 WAYPOST_WEBHOOK_LAG_ALERT = env.int("WAYPOST_WEBHOOK_LAG_ALERT", default=60)
 # `manage.py retention`: processed webhook deliveries (raw bodies) are kept this many days.
 WAYPOST_WEBHOOK_RETENTION_DAYS = env.int("WAYPOST_WEBHOOK_RETENTION_DAYS", default=30)
+# A request that meets a transient database error is answered 503 with this Retry-After.
+WAYPOST_DB_RETRY_AFTER = env.int("WAYPOST_DB_RETRY_AFTER", default=5)
 # Fault injection for the crash tests only: names of points where the worker SIGKILLs itself.
 WAYPOST_CRASH_POINTS = env.list("WAYPOST_CRASH_POINTS", default=[])
 

@@ -5,7 +5,7 @@ import time
 import pytest
 from django.conf import settings
 
-from messaging.ratelimit import LocalRateLimiter, RedisRateLimiter
+from core.ratelimit import LocalRateLimiter, RedisRateLimiter
 
 
 @pytest.fixture(params=["local", "redis"])

@@ -1,5 +1,6 @@
-"""Rate limits shared by every worker: per-sender messages/second and the per-recipient pair
-limit (docs/meta-api.md §3.1, §3.2).
+"""Rate limits shared by every process: token buckets and GCRA, keyed by any string. The send
+path limits each sender's messages/second and each recipient pair (docs/meta-api.md §3.1,
+§3.2); the API limits each tenant's requests/second (``tenants.throttling``).
 
 One interface, two implementations, chosen by ``WAYPOST_RATE_LIMITER``:
 

@@ -1,6 +1,12 @@
-"""The Procfile stack as deployed, for benchmarks: web (gunicorn), worker, beat and sandbox,
-started with honcho on production settings against the PostgreSQL and Redis that
-``scripts/with-services.sh`` provides (each benchmark gets its own database).
+"""The Procfile stack as deployed, for benchmarks and fault injection: web (gunicorn), worker,
+beat, the callback deliverer and the sandbox, started with honcho on production settings
+against the PostgreSQL and Redis that ``scripts/with-services.sh`` provides (each run gets its
+own database).
+
+``start()`` runs the whole Procfile under one honcho (``make bench``);
+``start(separately=True)`` runs each entry under its own honcho and process group, so that
+``kill("worker")`` can SIGKILL one of them, pool children included, and ``launch("worker")``
+bring it back (``make chaos``).
 
     with Stack(database="waypost_bench", env={"SANDBOX_DEFAULT_MPS": "0"}) as stack:
         key = stack.create_tenant("acme", mps=1000)["api_key"]
@@ -13,6 +19,9 @@ database for the ledger's timestamps.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -100,6 +109,7 @@ class Stack:
         }
         self.log: deque[str] = deque(maxlen=2000)
         self.proc: subprocess.Popen | None = None
+        self.procs: dict[str, subprocess.Popen] = {}  # start(separately=True): one per entry
         self.worker_ready = threading.Event()
         self.session = requests.Session()
 
@@ -112,10 +122,39 @@ class Stack:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def start(self) -> None:
+    def start(self, *, separately: bool = False) -> None:
         """honcho start: returns once gunicorn answers and the worker is ready."""
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "honcho", "start"],
+        if separately:
+            for name in procfile_entries():
+                self.launch(name)
+            return
+        self.proc = self._honcho()
+        self._wait_web(self.proc)
+        if not self.worker_ready.wait(60):
+            raise RuntimeError("the worker did not start:\n" + "\n".join(list(self.log)[-60:]))
+
+    def launch(self, name: str) -> None:
+        """Start one Procfile entry (under its own honcho); returns once it is ready."""
+        if name == "worker":
+            self.worker_ready.clear()
+        proc = self.procs[name] = self._honcho(name)
+        if name == "web":
+            self._wait_web(proc)
+        elif name == "worker" and not self.worker_ready.wait(60):
+            raise RuntimeError("the worker did not start:\n" + "\n".join(list(self.log)[-60:]))
+        elif name == "sandbox":
+            self._wait(proc, f"{self.sandbox_url}/_sandbox/ping")
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` to one entry's whole process group (honcho, the server, its children)."""
+        proc = self.procs.pop(name)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        proc.wait(timeout=30)
+
+    def _honcho(self, *names: str) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "honcho", "start", *names],
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.PIPE,
@@ -123,34 +162,41 @@ class Stack:
             text=True,
             start_new_session=True,
         )
-        threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=self._read, args=(proc,), daemon=True).start()
+        return proc
+
+    def _wait_web(self, proc: subprocess.Popen) -> None:
+        self._wait(proc, f"{self.url}/healthz")
+
+    def _wait(self, proc: subprocess.Popen, url: str) -> None:
         deadline = time.monotonic() + 90
         while True:
             try:
-                if self.session.get(f"{self.url}/healthz", timeout=1).ok:
-                    break
+                if self.session.get(url, timeout=1).ok:
+                    return
             except (requests.ConnectionError, requests.Timeout):
                 pass
-            if time.monotonic() > deadline or self.proc.poll() is not None:
+            if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError("the stack did not start:\n" + "\n".join(list(self.log)[-60:]))
             time.sleep(0.3)
-        if not self.worker_ready.wait(60):
-            raise RuntimeError("the worker did not start:\n" + "\n".join(list(self.log)[-60:]))
 
-    def _read(self) -> None:
-        for line in self.proc.stdout:
+    def _read(self, proc: subprocess.Popen) -> None:
+        for line in proc.stdout:
             self.log.append(line.rstrip())
-            if re.search(r"worker\.\d+\s*\|.*\bready\.", line):
+            if re.search(r"worker(\.\d+)?\s*\|.*\bready\.", line):
                 self.worker_ready.set()
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
+        procs = [self.proc, *self.procs.values()] if self.proc else list(self.procs.values())
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
             try:
-                self.proc.wait(timeout=30)
+                proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc = None
+                os.killpg(proc.pid, signal.SIGKILL)
+        self.proc, self.procs = None, {}
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -195,3 +241,54 @@ class Stack:
 def postgres_version() -> str:
     with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
         return conn.execute("show server_version").fetchone()[0].split()[0]
+
+
+def procfile_entries() -> list[str]:
+    """The process names in the Procfile, in its order."""
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    return [line.split(":", 1)[0].strip() for line in lines if line.strip() and ":" in line]
+
+
+def signed_status(sender: dict, wamid: str, recipient: str, status: str, n: int) -> tuple[str, str]:
+    """A Meta status webhook for one message, as the sandbox (or Meta) would post it, and its
+    ``X-Hub-Signature-256`` header under ``APP_SECRET``: ``(signature, body)``. ``sender`` is
+    ``create_tenant``'s ``sender`` (``phone_number_id``, ``waba_id``); ``n`` makes the
+    timestamp, and so the body, unique."""
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {
+            "display_phone_number": "15550000000",
+            "phone_number_id": sender["phone_number_id"],
+        },
+        "statuses": [
+            {
+                "id": wamid,
+                "status": status,
+                "timestamp": str(1_790_000_000 + n),
+                "recipient_id": recipient.lstrip("+"),
+                **(
+                    {
+                        "pricing": {
+                            "billable": True,
+                            "pricing_model": "PMP",
+                            "type": "regular",
+                            "category": "utility",
+                        }
+                    }
+                    if status == "delivered"
+                    else {}
+                ),
+            }
+        ],
+    }
+    data = json.dumps(
+        {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {"id": sender["waba_id"], "changes": [{"field": "messages", "value": value}]}
+            ],
+        },
+        separators=(",", ":"),
+    )
+    digest = hmac.new(APP_SECRET.encode(), data.encode(), hashlib.sha256).hexdigest()
+    return f"sha256={digest}", data

@@ -1,0 +1,657 @@
+"""``make chaos``: break the deployed stack on purpose, count what happened, publish the counts.
+
+    make chaos                          # every scenario at full size → docs/RELIABILITY.md
+    make chaos ARGS=--quick             # small sizes, ~4 min → var/chaos/quick.md
+    scripts/with-services.sh .venv/bin/python -m tests.chaos.run --only postgres --quick
+
+One stack for the whole run (``devtools.stack``): the Procfile — gunicorn, the Celery worker,
+beat, the callback deliverer, the sandbox — each entry under its own honcho and process group,
+on production settings, against the PostgreSQL and Redis of ``scripts/with-services.sh``, whose
+start/stop scripts (``$WAYPOST_SERVICES/pg-ctl``, ``redis-ctl``) restart the servers mid-run.
+Every scenario has its own tenant and is driven over HTTP, as a client would.
+
+What is counted, per scenario, against two independent records — the sandbox's ground truth
+(every submission it accepted, per logical message: ``GET /_sandbox/messages``) and Waypost's
+ledger (read with SQL):
+
+* **sent** — logical messages the API took (a 2xx for their Idempotency-Key);
+* **lost** — taken by the API but, once the run has settled, with no row, or in a state no
+  operator is shown (still ``queued``/``submitting``/``retry_scheduled`` after the deadline);
+* **duplicated** — logical messages the sandbox accepted more than once (or rows sharing a key);
+* **wrong final state** — a message whose state disagrees with the ground truth: the sandbox
+  accepted it and it is not ``accepted`` or beyond (or ``unknown`` and flagged stalled, the
+  ``hold`` policy); with status webhooks on, the last status the sandbox delivered is not the
+  message's state, or a message missing ``delivered`` is not flagged ``stalled``;
+* **callbacks lost / duplicated** — events the client app's receiver never got, or got under
+  the same ``webhook-id`` twice with a 2xx;
+* **recovery** — seconds from the end of the fault (the last kill, the server back) until every
+  message reached its final state.
+
+Targets (issue 13): lost 0, duplicated 0 under ``hold``, wrong 0, every dropped status ends
+``stalled``. The exit status is 1 when one is missed; the table says which.
+
+Settings changed from the defaults, for a run that takes minutes (each is a tenant field or
+an environment variable an operator sets the same way): stall thresholds 10 s (default 900),
+the reconciler every 5 s (60), provider read timeout 2 s (10), ``WAYPOST_SUBMIT_STUCK_AFTER``
+6 s, callback lease 10 s (60).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from devtools.servers import start_receiver
+from devtools.stack import ROOT, TEMPLATE, Stack, body, signed_status
+
+FULL = {
+    "worker_kill": {"messages": 5_000, "kills": 5},
+    "redis": {"messages": 2_000, "down_seconds": 10, "created_while_down": 200},
+    "postgres": {"messages": 1_000, "down_seconds": 15, "clients": 8},
+    "faults": {"messages": 2_000},
+    "gunicorn": {"seconds": 20, "kill_at": 6, "down_seconds": 3},
+    "callbacks": {"messages": 200, "down_seconds": 600},
+}
+QUICK = {
+    "worker_kill": {"messages": 500, "kills": 2},
+    "redis": {"messages": 300, "down_seconds": 4, "created_while_down": 30},
+    "postgres": {"messages": 200, "down_seconds": 6, "clients": 4},
+    "faults": {"messages": 300},
+    "gunicorn": {"seconds": 8, "kill_at": 3, "down_seconds": 2},
+    "callbacks": {"messages": 30, "down_seconds": 20},
+}
+SCENARIOS = tuple(FULL)
+TITLES = {
+    "worker_kill": "SIGKILL the worker during the run",
+    "redis": "Redis restarted mid-run; down while messages are created",
+    "postgres": "PostgreSQL restarted mid-run; clients retry with their keys",
+    "faults": "Sandbox: 10% 500, 5% 130429, 2% timeout-after-accept, 20% dup webhooks, "
+    "reorder, 5% dropped",
+    "gunicorn": "gunicorn SIGKILLed under webhook load, then restarted",
+    "callbacks": "The client's callback receiver down, then back",
+}
+# A message in one of these is still on its way: at the end of a run it counts as lost.
+IN_FLIGHT = ("queued", "submitting", "retry_scheduled")
+PAST_ACCEPTED = ("accepted", "sent", "delivered", "read")
+STATUS_ORDER = ["accepted", "sent", "delivered", "read"]
+SETTLE_SECONDS = 240
+
+
+def progress(text: str) -> None:
+    print(f"\r  {text:<78}", end="", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Outcome:
+    scenario: str
+    sent: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    wrong: int = 0
+    callbacks_lost: int | None = None
+    callbacks_duplicated: int | None = None
+    recovery_s: float | None = None
+    detail: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def met(self) -> bool:
+        return (
+            not (self.lost or self.duplicated or self.wrong or self.callbacks_lost)
+            and not self.callbacks_duplicated
+        )
+
+
+class Chaos:
+    def __init__(self, stack: Stack, sizes: dict) -> None:
+        self.stack = stack
+        self.sizes = sizes
+        self.services = Path(os.environ["WAYPOST_SERVICES"])
+        self.serial = 0
+
+    # --- set-up ------------------------------------------------------------------------------
+
+    def tenant(self, prefix: str) -> dict:
+        self.serial += 1
+        created = self.stack.create_tenant(f"{prefix}{self.serial}", mps=1000)
+        self.stack.sql(
+            "update tenants_tenant set stall_accepted_seconds = 10, stall_sent_seconds = 10 "
+            "where slug = %s",
+            [created["tenant"]],
+        )
+        created["session"] = self.stack.client(created["api_key"])
+        answer = created["session"].post(f"{self.stack.url}/api/v1/templates", json=TEMPLATE)
+        assert answer.json().get("status") == "APPROVED", answer.text
+        return created
+
+    def post_batches(self, tenant: dict, keys: list[str], *, size: int = 100) -> set[str]:
+        """Send ``keys`` in batch requests (retrying a request until it is answered); returns
+        the keys the API took."""
+        taken: set[str] = set()
+        for start in range(0, len(keys), size):
+            chunk = keys[start : start + size]
+            items = [{"idempotency_key": k, **body(phone(k), k)} for k in chunk]
+            answer = retrying(
+                lambda items=items: tenant["session"].post(
+                    f"{self.stack.url}/api/v1/messages/batch",
+                    json={"messages": items},
+                    timeout=60,
+                )
+            )
+            for key, result in zip(chunk, answer.json()["results"], strict=True):
+                if result["status"] in (200, 202):
+                    taken.add(key)
+        return taken
+
+    def sandbox(self, **config) -> None:
+        self.stack.sandbox("POST", "/_sandbox/config", config)
+
+    def sandbox_defaults(self) -> None:
+        self.sandbox(
+            error_rates={},
+            timeout_after_accept_rate=0,
+            webhook_duplicate_rate=0,
+            webhook_reorder=False,
+            webhook_drop_rate=1,  # status webhooks off unless a scenario turns them on
+        )
+
+    # --- what happened -----------------------------------------------------------------------
+
+    def rows(self, tenant: dict) -> dict[str, dict]:
+        found = self.stack.sql(
+            "select m.idempotency_key, m.id, m.state, m.stalled from messaging_message m "
+            "join tenants_tenant t on t.id = m.tenant_id where t.slug = %s",
+            [tenant["tenant"]],
+        )
+        rows: dict[str, dict] = {}
+        for key, pk, state, stalled in found:
+            row = {"id": pk.hex, "state": state, "stalled": stalled}
+            rows.setdefault(key, row)["copies"] = rows[key].get("copies", 0) + 1
+        return rows
+
+    def truth(self) -> dict[str, dict]:
+        """The sandbox's record per message (keyed by biz_opaque_callback_data: our id)."""
+        data = self.stack.sandbox("GET", "/_sandbox/messages")["data"]
+        return {r["biz_opaque_callback_data"].replace("-", ""): r for r in data}
+
+    def settle(self, tenant: dict, taken: set[str], *, final: Callable[[dict], bool]) -> float:
+        """Wait until every taken message is in a final state; the monotonic time it was."""
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while True:
+            rows = self.rows(tenant)
+            waiting = [k for k in taken if k not in rows or not final(rows[k])]
+            if not waiting:
+                return time.monotonic()
+            if time.monotonic() > deadline:
+                return time.monotonic()  # what is still waiting is counted as lost
+            progress(f"{len(taken) - len(waiting):,}/{len(taken):,} settled")
+            time.sleep(0.5)
+
+    def audit(self, name: str, tenant: dict, taken: set[str], *, statuses: bool) -> Outcome:
+        rows, truth = self.rows(tenant), self.truth()
+        outcome = Outcome(scenario=name, sent=len(taken))
+        states: Counter = Counter()
+        for key in taken:
+            row = rows.get(key)
+            if row is None or row["state"] in IN_FLIGHT:
+                outcome.lost += 1
+                continue
+            states[row["state"] + (" (stalled)" if row["stalled"] else "")] += 1
+            record = truth.get(row["id"])
+            if row.get("copies", 1) > 1 or (record and record["submissions"] > 1):
+                outcome.duplicated += 1
+            if not correct(row, record, statuses=statuses):
+                outcome.wrong += 1
+                if outcome.wrong <= 3:
+                    outcome.notes.append(f"wrong: {row} vs sandbox {record}")
+        outcome.detail["final states"] = dict(sorted(states.items()))
+        return outcome
+
+    # --- service control ---------------------------------------------------------------------
+
+    def service(self, name: str, action: str) -> None:
+        subprocess.run([str(self.services / f"{name}-ctl"), action], check=True, timeout=60)
+
+    # --- scenarios ---------------------------------------------------------------------------
+
+    def worker_kill(self) -> Outcome:
+        size = self.sizes["worker_kill"]
+        tenant = self.tenant("kill")
+        keys = [f"k{i}" for i in range(size["messages"])]
+        sending = threading.Thread(
+            target=lambda: tenant.update(taken=self.post_batches(tenant, keys))
+        )
+        sending.start()
+        last_kill = time.monotonic()
+        for n in range(size["kills"]):
+            time.sleep(1.5)
+            progress(f"SIGKILL worker ({n + 1}/{size['kills']})")
+            self.stack.kill("worker")
+            last_kill = time.monotonic()
+            time.sleep(0.5)
+            self.stack.launch("worker")
+        sending.join()
+        done = self.settle(tenant, tenant["taken"], final=lambda r: r["state"] in PAST_ACCEPTED)
+        outcome = self.audit("worker_kill", tenant, tenant["taken"], statuses=False)
+        outcome.recovery_s = done - last_kill
+        outcome.detail["kills"] = size["kills"]
+        return outcome
+
+    def redis(self) -> Outcome:
+        size = self.sizes["redis"]
+        tenant = self.tenant("redis")
+        keys = [f"r{i}" for i in range(size["messages"])]
+        sending = threading.Thread(
+            target=lambda: tenant.update(taken=self.post_batches(tenant, keys))
+        )
+        sending.start()
+        time.sleep(1.0)
+        progress("Redis: restart mid-run")
+        self.service("redis", "stop")
+        self.service("redis", "start")
+        sending.join()
+        # Down while messages are created: the API still takes them (PostgreSQL holds them).
+        progress("Redis: down while messages are created")
+        self.service("redis", "stop")
+        down = [f"rd{i}" for i in range(size["created_while_down"])]
+        started = time.monotonic()
+        codes: Counter = Counter()
+        taken_down: set[str] = set()
+        for key in down:
+            answer = retrying(
+                lambda key=key: tenant["session"].post(
+                    f"{self.stack.url}/api/v1/messages",
+                    json=body(phone(key), key),
+                    headers={"Idempotency-Key": key},
+                    timeout=30,
+                )
+            )
+            codes[answer.status_code] += 1
+            if answer.status_code in (200, 202):
+                taken_down.add(key)
+        time.sleep(max(0.0, size["down_seconds"] - (time.monotonic() - started)))
+        self.service("redis", "start")
+        back = time.monotonic()
+        taken = tenant["taken"] | taken_down
+        done = self.settle(tenant, taken, final=lambda r: r["state"] in PAST_ACCEPTED)
+        outcome = self.audit("redis", tenant, taken, statuses=False)
+        outcome.recovery_s = done - back
+        outcome.detail["answers while Redis was down"] = dict(codes)
+        return outcome
+
+    def postgres(self) -> Outcome:
+        size = self.sizes["postgres"]
+        tenant = self.tenant("pg")
+        keys = [f"p{i}" for i in range(size["messages"])]
+        codes: Counter = Counter()
+        retry_after: set[str] = set()
+        lock = threading.Lock()
+
+        def send(key: str) -> str | None:
+            while True:  # a client that retries with the same key until it gets an answer
+                try:
+                    answer = tenant["session"].post(
+                        f"{self.stack.url}/api/v1/messages",
+                        json=body(phone(key), key),
+                        headers={"Idempotency-Key": key},
+                        timeout=30,
+                    )
+                except requests.RequestException:
+                    with lock:
+                        codes["connection error"] += 1
+                    time.sleep(0.5)
+                    continue
+                with lock:
+                    codes[answer.status_code] += 1
+                if answer.status_code == 503:
+                    with lock:
+                        retry_after.add(answer.headers.get("Retry-After", "missing"))
+                    time.sleep(min(float(answer.headers.get("Retry-After", 1)), 2.0))
+                    continue
+                return key if answer.status_code in (200, 202) else None
+
+        down_at = len(keys) // 3
+
+        def outage() -> None:
+            while sum(v for k, v in codes.items() if k in (200, 202)) < down_at:
+                time.sleep(0.05)
+            progress("PostgreSQL: stop")
+            self.service("pg", "stop")
+            time.sleep(size["down_seconds"])
+            self.service("pg", "start")
+            tenant["back"] = time.monotonic()
+            progress("PostgreSQL: back")
+
+        fault = threading.Thread(target=outage)
+        fault.start()
+        with ThreadPoolExecutor(size["clients"]) as pool:
+            taken = {k for k in pool.map(send, keys) if k}
+        fault.join()
+        done = self.settle(tenant, taken, final=lambda r: r["state"] in PAST_ACCEPTED)
+        outcome = self.audit("postgres", tenant, taken, statuses=False)
+        outcome.recovery_s = done - tenant["back"]
+        outcome.detail["answers"] = {str(k): v for k, v in sorted(codes.items(), key=str)}
+        outcome.detail["Retry-After on 503"] = sorted(retry_after)
+        if codes.get(500):
+            outcome.notes.append(f"{codes[500]} answers were 500")
+            outcome.wrong += codes[500]
+        return outcome
+
+    def faults(self) -> Outcome:
+        size = self.sizes["faults"]
+        tenant = self.tenant("faults")
+        self.sandbox(
+            error_rates={"500": 0.10, "130429": 0.05},
+            timeout_after_accept_rate=0.02,
+            hang_seconds=5,
+            webhook_duplicate_rate=0.20,
+            webhook_reorder=True,
+            webhook_drop_rate=0.05,
+        )
+        try:
+            keys = [f"f{i}" for i in range(size["messages"])]
+            taken = self.post_batches(tenant, keys)
+            started = time.monotonic()
+            # Final: the last status, or flagged stalled (a dropped one), or held (unknown).
+            done = self.settle(
+                tenant,
+                taken,
+                final=lambda r: r["state"] in ("read", "failed") or r["stalled"],
+            )
+        finally:
+            self.sandbox_defaults()
+        outcome = self.audit("faults", tenant, taken, statuses=True)
+        outcome.recovery_s = done - started
+        stats = self.stack.sandbox("GET", "/_sandbox/stats")
+        outcome.detail["sandbox"] = {
+            k: v
+            for k, v in stats.items()
+            if k in ("timeouts_after_accept", "duplicate_submissions", "webhooks_dropped")
+        }
+        return outcome
+
+    def gunicorn(self) -> Outcome:
+        """Signed status webhooks at a steady rate; gunicorn SIGKILLed mid-load and restarted.
+        Every delivery answered 200 must be stored and processed."""
+        size = self.sizes["gunicorn"]
+        tenant = self.tenant("hooks")
+        count = size["seconds"] * 40
+        keys = [f"h{i}" for i in range(count)]
+        taken = self.post_batches(tenant, keys)
+        self.settle(tenant, taken, final=lambda r: r["state"] in PAST_ACCEPTED)
+        rows = self.stack.sql(
+            "select m.provider_message_id, m.recipient from messaging_message m "
+            "join tenants_tenant t on t.id = m.tenant_id where t.slug = %s",
+            [tenant["tenant"]],
+        )
+        bodies = [
+            signed_status(tenant["sender"], w, r, "delivered", n) for n, (w, r) in enumerate(rows)
+        ]
+        answered: list[str] = []
+        codes: Counter = Counter()
+        session = requests.Session()
+        started = time.monotonic()
+        killed = restarted = None
+        for n, (signature, data) in enumerate(bodies):
+            now = time.monotonic() - started
+            if killed is None and now >= size["kill_at"]:
+                progress("gunicorn: SIGKILL")
+                self.stack.kill("web")
+                killed = time.monotonic()
+                threading.Thread(target=self._restart_web, args=(size["down_seconds"],)).start()
+            time.sleep(max(0.0, n / 40 - (time.monotonic() - started)))
+            try:
+                answer = session.post(
+                    f"{self.stack.url}/webhooks/whatsapp",
+                    data=data,
+                    headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature},
+                    timeout=10,
+                )
+                codes[answer.status_code] += 1
+                if answer.status_code == 200:
+                    answered.append(data)
+                    if killed and restarted is None:
+                        restarted = time.monotonic()
+            except requests.RequestException:
+                codes["connection error"] += 1
+        outcome = Outcome(scenario="gunicorn", sent=len(answered))
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while True:
+            [(pending,)] = self.stack.sql(
+                "select count(*) from webhooks_webhookdelivery where status = 'pending'"
+            )
+            if not pending or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        processed = {
+            bytes(raw).decode()
+            for (raw,) in self.stack.sql(
+                "select body from webhooks_webhookdelivery where status = 'processed'"
+            )
+        }
+        outcome.lost = sum(1 for data in answered if data not in processed)
+        # Each status answered 200 must also have reached its message.
+        states = dict(
+            self.stack.sql(
+                "select m.provider_message_id, m.state from messaging_message m "
+                "join tenants_tenant t on t.id = m.tenant_id where t.slug = %s",
+                [tenant["tenant"]],
+            )
+        )
+        outcome.wrong = sum(
+            1
+            for data in answered
+            if states.get(json.loads(data)["entry"][0]["changes"][0]["value"]["statuses"][0]["id"])
+            != "delivered"
+        )
+        outcome.recovery_s = (restarted - killed) if killed and restarted else None
+        outcome.detail["answers"] = {str(k): v for k, v in codes.items()}
+        outcome.detail["deliveries answered 200"] = len(answered)
+        outcome.notes.append(
+            "sent = webhook deliveries answered 200; lost = of those, not processed"
+        )
+        return outcome
+
+    def _restart_web(self, after: float) -> None:
+        time.sleep(after)
+        self.stack.launch("web")
+
+    def callbacks(self) -> Outcome:
+        size = self.sizes["callbacks"]
+        receiver, server = start_receiver(status=503)
+        try:
+            tenant = self.tenant("cb")
+            answer = tenant["session"].patch(
+                f"{self.stack.url}/api/v1/tenant",
+                json={"callback_url": receiver.url, "callback_events": ["message.read"]},
+            )
+            assert answer.status_code == 200, answer.text
+            self.sandbox(webhook_drop_rate=0)
+            keys = [f"c{i}" for i in range(size["messages"])]
+            taken = self.post_batches(tenant, keys)
+            self.settle(tenant, taken, final=lambda r: r["state"] == "read")
+            self.sandbox_defaults()
+            down_until = time.monotonic() + size["down_seconds"]
+            while time.monotonic() < down_until:
+                progress(f"receiver down: {down_until - time.monotonic():.0f} s left")
+                time.sleep(1)
+            receiver.status = 200
+            back = time.monotonic()
+            deadline = back + SETTLE_SECONDS + 600
+            while len({h["webhook-id"] for _, h, _ in receiver.delivered()}) < len(taken):
+                if time.monotonic() > deadline:
+                    break
+                progress(f"{len(receiver.delivered())}/{len(taken)} callbacks delivered")
+                time.sleep(0.5)
+            settled = time.monotonic()
+            time.sleep(3)  # anything delivered twice would arrive now
+            outcome = self.audit("callbacks", tenant, taken, statuses=False)
+            ids = Counter(h["webhook-id"] for _, h, _ in receiver.delivered())
+            outcome.callbacks_lost = max(0, len(taken) - len(ids))
+            outcome.callbacks_duplicated = sum(n - 1 for n in ids.values() if n > 1)
+            outcome.recovery_s = settled - back
+            outcome.detail["receiver answers while down (503)"] = sum(
+                1 for *_, code in receiver.requests if code == 503
+            )
+            return outcome
+        finally:
+            server.shutdown()
+
+
+def correct(row: dict, record: dict | None, *, statuses: bool) -> bool:
+    """Does the message's final state agree with the sandbox's ground truth?"""
+    state = row["state"]
+    if record is None:  # the sandbox never accepted it: it must have been refused, visibly
+        return state in ("failed", "rejected") or (state == "unknown" and row["stalled"])
+    if state == "unknown":  # hold: the outcome was not known; an operator sees it
+        return row["stalled"]
+    if not statuses:
+        return state in PAST_ACCEPTED
+    delivered = [s for s in record["statuses_planned"] if s not in record["statuses_dropped"]]
+    expected = max(delivered, key=STATUS_ORDER.index) if delivered else "accepted"
+    if state != expected:
+        return False
+    # A message whose delivered status never came must be flagged for an operator.
+    return state in ("delivered", "read") or row["stalled"]
+
+
+def retrying(call: Callable[[], requests.Response], attempts: int = 120) -> requests.Response:
+    """A client's retry loop: connection errors and 503 (honouring Retry-After, capped at 2 s)
+    are tried again with the same request."""
+    for _ in range(attempts):
+        try:
+            answer = call()
+        except requests.RequestException:
+            time.sleep(0.5)
+            continue
+        if answer.status_code != 503:
+            return answer
+        time.sleep(min(float(answer.headers.get("Retry-After", 1)), 2.0))
+    raise SystemExit("no answer after retrying for minutes")
+
+
+def phone(key: str) -> str:
+    return f"+49151{zlib.crc32(key.encode()) % 10**8:08d}"
+
+
+# ==================================================================================================
+# the report
+# ==================================================================================================
+
+
+def report(outcomes: list[Outcome], args, elapsed: float) -> str:
+    mode = "--quick" if args.quick else "full"
+    lines = [
+        "# Reliability, measured",
+        "",
+        f"`make chaos{' ARGS=--quick' if args.quick else ''}` ({mode} sizes) on "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}; {elapsed / 60:.1f} min. The stack: the Procfile "
+        "(gunicorn, worker, beat, callback deliverer, sandbox) on production settings, each "
+        "entry its own process group; PostgreSQL and Redis from `scripts/with-services.sh`. "
+        "How each figure is counted: `tests/chaos/run.py` (its docstring).",
+        "",
+        "| # | Scenario | Sent | Lost | Duplicated | Wrong final state | Callbacks lost / dup "
+        "| Recovery | Targets |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for n, o in enumerate(outcomes, 1):
+        cb = (
+            f"{o.callbacks_lost} / {o.callbacks_duplicated}"
+            if o.callbacks_lost is not None
+            else "—"
+        )
+        recovery = f"{o.recovery_s:.1f} s" if o.recovery_s is not None else "—"
+        lines.append(
+            f"| {n} | {TITLES[o.scenario]} | {o.sent:,} | {o.lost} | {o.duplicated} | {o.wrong} "
+            f"| {cb} | {recovery} | {'met' if o.met else '**missed**'} |"
+        )
+    lines += ["", "## Details", ""]
+    for o in outcomes:
+        lines.append(f"- **{o.scenario}**: {json.dumps(o.detail)}")
+        lines.extend(f"  - {note}" for note in o.notes)
+    lines += [
+        "",
+        "Sizes: " + json.dumps({o.scenario: args.sizes[o.scenario] for o in outcomes}) + ".",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes")
+    parser.add_argument("--only", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
+    parser.add_argument("--out", help="default: docs/RELIABILITY.md, or var/chaos/quick.md")
+    parser.add_argument("--json", help="also write the outcomes as JSON here")
+    args = parser.parse_args()
+    args.sizes = QUICK if args.quick else FULL
+    out = (
+        Path(args.out)
+        if args.out
+        else (
+            ROOT / "var" / "chaos" / "quick.md" if args.quick else ROOT / "docs" / "RELIABILITY.md"
+        )
+    )
+    started = time.monotonic()
+    stack = Stack(
+        database="waypost_chaos",
+        env={
+            "SANDBOX_DEFAULT_MPS": "0",
+            "WAYPOST_PROVIDER_READ_TIMEOUT": "2",
+            "WAYPOST_SUBMIT_STUCK_AFTER": "6",
+            "WAYPOST_CALLBACK_LEASE": "10",
+            "WAYPOST_CALLBACK_ALLOW_PRIVATE": "True",
+            "LOG_LEVEL": "WARNING",
+        },
+    )
+    outcomes: list[Outcome] = []
+    with stack:
+        stack.sql(
+            "update django_celery_beat_intervalschedule set every = 5 where id = (select "
+            "interval_id from django_celery_beat_periodictask where name = 'waypost: reconcile')"
+        )
+        stack.start(separately=True)
+        chaos = Chaos(stack, args.sizes)
+        chaos.sandbox_defaults()
+        for name in args.only:
+            print(f"\n[{name}] {TITLES[name]}", file=sys.stderr)
+            outcome = getattr(chaos, name)()
+            outcomes.append(outcome)
+            print(f"\n  → {asdict(outcome)}", file=sys.stderr)
+            dead = [n for n, p in stack.procs.items() if p.poll() is not None]
+            if dead:
+                outcome.notes.append(f"processes that died on their own: {dead}")
+                outcome.wrong += 1
+                for n in dead:
+                    stack.launch(n)
+    text = report(outcomes, args, time.monotonic() - started)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps([asdict(o) for o in outcomes], indent=2))
+    print("\n" + text)
+    sys.exit(0 if all(o.met for o in outcomes) else 1)
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    main()

@@ -1,0 +1,52 @@
+"""The quick subset of ``make chaos``, in ``make test``: every scenario at small sizes on its
+own PostgreSQL and Redis (``scripts/with-services.sh`` again, so restarting them cannot touch
+the suite's), the Procfile stack over HTTP, and the same targets: nothing lost, nothing
+duplicated, no wrong final state, no callback lost or duplicated."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from devtools.servers import ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_quick_chaos_run_meets_every_target(tmp_path, capsys):
+    outcomes = tmp_path / "outcomes.json"
+    run = subprocess.run(
+        [
+            str(ROOT / "scripts" / "with-services.sh"),
+            sys.executable,
+            "-m",
+            "tests.chaos.run",
+            "--quick",
+            "--out",
+            str(tmp_path / "quick.md"),
+            "--json",
+            str(outcomes),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    with capsys.disabled():
+        print("\n" + (tmp_path / "quick.md").read_text() if outcomes.exists() else run.stderr)
+    assert outcomes.exists(), run.stderr[-3000:]
+    results = json.loads(outcomes.read_text())
+    assert [r["scenario"] for r in results] == [
+        "worker_kill",
+        "redis",
+        "postgres",
+        "faults",
+        "gunicorn",
+        "callbacks",
+    ]
+    for r in results:
+        assert r["sent"] > 0, r
+        assert (r["lost"], r["duplicated"], r["wrong"]) == (0, 0, 0), r
+        assert not r["callbacks_lost"] and not r["callbacks_duplicated"], r
+    assert run.returncode == 0, run.stderr[-3000:]

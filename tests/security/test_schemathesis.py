@@ -1,0 +1,83 @@
+"""Schema-driven fuzzing with schemathesis, over HTTP against the live server: thousands of
+generated requests (valid and invalid, from ``/api/schema/``) with a valid tenant key. Every
+answer must be a non-5xx that conforms to the schema (status code, content type, body).
+
+``WAYPOST_FUZZ_EXAMPLES`` sets the examples per operation (default 500: over 5,000 cases over
+the API's operations); the run's own count is checked, so a schema that shrinks cannot make
+the test pass on a handful of cases."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_tenant_client
+
+from ..factories import MessageTemplateFactory
+
+pytestmark = pytest.mark.integration
+CHECKS = ",".join(
+    [
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_schema_conformance",
+    ]
+)
+
+
+def test_schemathesis_finds_no_5xx_and_no_schema_violation(
+    live_server, transactional_db, tmp_path, capsys
+):
+    fuzzer = make_tenant_client(slug="fuzz", api_requests_per_second=0)
+    MessageTemplateFactory(tenant=fuzzer.tenant, name="order_update")
+    examples = int(os.environ.get("WAYPOST_FUZZ_EXAMPLES", "500"))
+    report = tmp_path / "report.ndjson"
+    run = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "schemathesis"),
+            "run",
+            f"{live_server.url}/api/schema/",
+            "--header",
+            f"Authorization: Bearer {fuzzer.raw_key}",
+            "--checks",
+            CHECKS,
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--max-examples",
+            str(examples),
+            "--seed",
+            "20261123",
+            "--no-shrink",
+            "--continue-on-failure",
+            "--request-timeout",
+            "30",
+            "--report",
+            "ndjson",
+            "--report-ndjson-path",
+            str(report),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        env=os.environ | {"NO_COLOR": "1"},
+    )
+    cases = count_cases(report)
+    with capsys.disabled():
+        print(f"\n[schemathesis] {cases:,} cases; exit {run.returncode}\n" + run.stdout[-1500:])
+    assert run.returncode == 0, run.stdout[-6000:]
+    assert cases >= 10 * examples, cases
+
+
+def count_cases(report: Path) -> int:
+    """Test cases the run executed, from its NDJSON event stream."""
+    total = 0
+    for line in report.read_text().splitlines():
+        event = json.loads(line)
+        for name, data in event.items():
+            if name == "ScenarioFinished":
+                total += sum(len(c) for c in [data.get("recorder", {}).get("cases", {})])
+    return total
