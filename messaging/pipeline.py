@@ -52,13 +52,13 @@ from django.utils import timezone
 
 from core import metrics
 from core.db import bulk_update, retry_transient
+from core.ratelimit import get_rate_limiter
 from messaging import dispatch
 from messaging.contacts import Identities, identities, marketing_preference_record, suppressed
 from messaging.faults import crash_point
 from messaging.inbound import MARKETING_STOPPED_CODE, orphans_resolve
 from messaging.ledger import NewEvent, lock_messages, record
 from messaging.models import Message, MessageEvent, MessageKind
-from core.ratelimit import get_rate_limiter
 from messaging.states import (
     NOT_SUBMITTED,
     ErrorClass,
