@@ -42,22 +42,36 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def retry_transient(
-    fn: Callable[[], T], *, attempts: int = 5, base_delay: float = 0.05, what: str = "transaction"
+    fn: Callable[[], T],
+    *,
+    attempts: int = 5,
+    base_delay: float = 0.05,
+    what: str = "transaction",
+    patience: float = 0.0,
 ) -> T:
     """Run ``fn`` (which opens its own transaction) until it succeeds or fails for a reason
-    that is not transient; after ``attempts`` transient failures the last error is raised."""
-    for attempt in range(1, attempts + 1):
+    that is not transient; after ``attempts`` transient failures the last error is raised.
+
+    ``patience`` (seconds): keep trying for at least that long, waits capped at 2 s — for work
+    whose loss cannot be repaired later (the answers to a submit carry Meta's wamids), long
+    enough to ride out a database restart."""
+    deadline = time.monotonic() + patience
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             return fn()
         except Exception as exc:
-            if not is_transient(exc) or attempt == attempts:
+            if not is_transient(exc):
+                raise
+            if attempt >= attempts and time.monotonic() >= deadline:
                 raise
             if connection.in_atomic_block:
                 raise  # an outer transaction is broken too: let its owner retry
             log.warning("%s hit a transient database error (%s); retrying", what, exc)
             connection.close_if_unusable_or_obsolete()
-            time.sleep(base_delay * 2 ** (attempt - 1) * (0.5 + random.random()))  # noqa: S311
-    raise AssertionError("unreachable")
+            delay = min(2.0, base_delay * 2 ** min(attempt - 1, 10))
+            time.sleep(delay * (0.5 + random.random()))  # noqa: S311
 
 
 def retries_transient_errors(fn):

@@ -9,9 +9,12 @@ from typing import Any
 
 from core.logging import mask_phone
 
+# Secret-ish words anywhere in a key; the data-carrying names only as whole words of the key
+# ("text", "body_text" — not "contexts", which the SDK itself needs intact).
 SENSITIVE = re.compile(
-    r"token|secret|passw|authori[sz]ation|api[_-]?key|signature|cookie|session|"
-    r"parameters|components|payload|metadata|body|text|recipient|^to$|wa_id|credential",
+    r"token|secret|passw|authori[sz]ation|api[_-]?key|signature|cookie|session|credential|"
+    r"(?:^|[_\-.])(?:parameters|components|payload|metadata|body|text|recipient|to|wa_id)"
+    r"(?:$|[_\-.])",
     re.IGNORECASE,
 )
 FILTERED = "[Filtered]"

@@ -4,9 +4,11 @@ against the PostgreSQL and Redis that ``scripts/with-services.sh`` provides (eac
 own database).
 
 ``start()`` runs the whole Procfile under one honcho (``make bench``);
-``start(separately=True)`` runs each entry under its own honcho and process group, so that
-``kill("worker")`` can SIGKILL one of them, pool children included, and ``launch("worker")``
-bring it back (``make chaos``).
+``start(separately=True)`` runs each entry's command itself (``bash -c "exec <command>"``, the
+shell expanding ``${PORT}`` as honcho would) in a process group of its own, so that
+``kill("worker")`` SIGKILLs that entry, pool children included — honcho would put each child
+in a new session, out of reach of a group kill — and ``launch("worker")`` brings it back
+(``make chaos``).
 
     with Stack(database="waypost_bench", env={"SANDBOX_DEFAULT_MPS": "0"}) as stack:
         key = stack.create_tenant("acme", mps=1000)["api_key"]
@@ -134,10 +136,12 @@ class Stack:
             raise RuntimeError("the worker did not start:\n" + "\n".join(list(self.log)[-60:]))
 
     def launch(self, name: str) -> None:
-        """Start one Procfile entry (under its own honcho); returns once it is ready."""
+        """Start one Procfile entry in its own process group; returns once it is ready."""
         if name == "worker":
             self.worker_ready.clear()
-        proc = self.procs[name] = self._honcho(name)
+        proc = self.procs[name] = self._spawn(
+            ["bash", "-c", f"exec {procfile_entries()[name]}"], prefix=f"{name} | "
+        )
         if name == "web":
             self._wait_web(proc)
         elif name == "worker" and not self.worker_ready.wait(60):
@@ -152,9 +156,12 @@ class Stack:
             os.killpg(proc.pid, sig)
         proc.wait(timeout=30)
 
-    def _honcho(self, *names: str) -> subprocess.Popen:
+    def _honcho(self) -> subprocess.Popen:
+        return self._spawn([sys.executable, "-m", "honcho", "start"])
+
+    def _spawn(self, args: list[str], prefix: str = "") -> subprocess.Popen:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "honcho", "start", *names],
+            args,
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.PIPE,
@@ -162,7 +169,7 @@ class Stack:
             text=True,
             start_new_session=True,
         )
-        threading.Thread(target=self._read, args=(proc,), daemon=True).start()
+        threading.Thread(target=self._read, args=(proc, prefix), daemon=True).start()
         return proc
 
     def _wait_web(self, proc: subprocess.Popen) -> None:
@@ -180,8 +187,9 @@ class Stack:
                 raise RuntimeError("the stack did not start:\n" + "\n".join(list(self.log)[-60:]))
             time.sleep(0.3)
 
-    def _read(self, proc: subprocess.Popen) -> None:
+    def _read(self, proc: subprocess.Popen, prefix: str = "") -> None:
         for line in proc.stdout:
+            line = prefix + line
             self.log.append(line.rstrip())
             if re.search(r"worker(\.\d+)?\s*\|.*\bready\.", line):
                 self.worker_ready.set()
@@ -243,10 +251,11 @@ def postgres_version() -> str:
         return conn.execute("show server_version").fetchone()[0].split()[0]
 
 
-def procfile_entries() -> list[str]:
-    """The process names in the Procfile, in its order."""
+def procfile_entries() -> dict[str, str]:
+    """The Procfile's entries, name → command, in its order."""
     lines = (ROOT / "Procfile").read_text().splitlines()
-    return [line.split(":", 1)[0].strip() for line in lines if line.strip() and ":" in line]
+    entries = (line.split(":", 1) for line in lines if ":" in line and not line.startswith("#"))
+    return {name.strip(): command.strip() for name, command in entries}
 
 
 def signed_status(sender: dict, wamid: str, recipient: str, status: str, n: int) -> tuple[str, str]:

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import ValidationFailed
+from core.openapi import paginated
 from messaging.inputs import (
     BatchInput,
     BatchItemInput,
@@ -169,7 +170,9 @@ class MessageListCreateApi(APIView):
                 raise serializers.ValidationError(f"unknown state(s): {sorted(unknown)}")
             return value
 
-    @extend_schema(parameters=[Filters], responses=MessageOutput(many=True))
+    @extend_schema(
+        parameters=[Filters], responses=paginated(MessageOutput), operation_id="messages_list"
+    )
     def get(self, request):
         filters = self.Filters(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -280,7 +283,11 @@ class InboundPagination(MessagePagination):
 
 
 class InboundListApi(APIView):
-    @extend_schema(parameters=[OpenApiParameter("wa_id", str)], responses=InboundOutput(many=True))
+    @extend_schema(
+        parameters=[OpenApiParameter("wa_id", str)],
+        responses=paginated(InboundOutput),
+        operation_id="inbound_list",
+    )
     def get(self, request):
         messages = inbound_list(tenant=request.user.tenant, wa_id=request.query_params.get("wa_id"))
         paginator = InboundPagination()

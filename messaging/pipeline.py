@@ -162,8 +162,12 @@ def drain(*, tenant_id) -> Pass:
         answers = submit(claim.messages)
         crash_point("after_http")
         result.submit_ms, mark = int((time.monotonic() - mark) * 1000), time.monotonic()
+        # The answers exist only in memory (Meta's wamids among them): worth waiting out a
+        # database restart for, rather than leaving the messages to be resolved as unknown.
         accepted = retry_transient(
-            lambda: record_answers(claim.messages, answers), what="recording send answers"
+            lambda: record_answers(claim.messages, answers),
+            what="recording send answers",
+            patience=settings.WAYPOST_RECORD_PATIENCE,
         )
         crash_point("after_record")
         result.record_ms = int((time.monotonic() - mark) * 1000)

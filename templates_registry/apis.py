@@ -8,6 +8,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.openapi import paginated
 from templates_registry.models import MessageTemplate
 from templates_registry.selectors import template_get, template_list
 from templates_registry.services import template_check_send, template_create, templates_sync
@@ -54,7 +55,8 @@ class TemplateListCreateApi(APIView):
             OpenApiParameter("status", str, description="e.g. APPROVED"),
             OpenApiParameter("name", str),
         ],
-        responses=TemplateOutput(many=True),
+        responses=paginated(TemplateOutput),
+        operation_id="templates_list",
     )
     def get(self, request):
         templates = template_list(

@@ -4,16 +4,24 @@ bursts of one second's worth), shared by every gunicorn worker through ``core.ra
 Over the limit, DRF answers ``429`` with ``Retry-After`` (whole seconds, at least 1) and the
 API's error shape, code ``rate_limited``. One tenant's burst never spends another's tokens: the
 bucket's key is the tenant's id. Unauthenticated requests are not throttled here (they are
-refused with 401 before they cost anything but a key lookup)."""
+refused with 401 before they cost anything but a key lookup).
+
+Fails open: with Redis unreachable the request is let through (and logged) — the throttle
+protects capacity, and refusing every tenant's sends because the limiter is down would turn a
+Redis outage into an API outage."""
 
 from __future__ import annotations
 
+import logging
 import math
 
+from redis.exceptions import RedisError
 from rest_framework.throttling import BaseThrottle
 
 from core.ratelimit import get_rate_limiter
 from tenants.authentication import TenantPrincipal
+
+log = logging.getLogger(__name__)
 
 
 class TenantRateThrottle(BaseThrottle):
@@ -27,9 +35,13 @@ class TenantRateThrottle(BaseThrottle):
         rate = principal.tenant.api_requests_per_second
         if not rate:
             return True
-        granted, wait = get_rate_limiter().acquire(
-            f"api:{principal.tenant.pk}", rate=float(rate), count=1, burst=float(rate)
-        )
+        try:
+            granted, wait = get_rate_limiter().acquire(
+                f"api:{principal.tenant.pk}", rate=float(rate), count=1, burst=float(rate)
+            )
+        except RedisError as exc:
+            log.warning("API throttle unavailable (%s): request let through", type(exc).__name__)
+            return True
         if granted:
             return True
         self._wait = wait

@@ -115,3 +115,75 @@ def test_names_are_unique_per_tenant_not_globally(tenant_a, b_template):
         "components": [body("Hi {{1}}, ok.")],
     }
     assert tenant_a.client.post("/api/v1/templates", payload, format="json").status_code == 201
+
+
+# Every endpoint, with a stand-in path and method: who may call it at all.
+EVERY_ENDPOINT = {
+    "template-list": ("get", "/api/v1/templates"),
+    "template-sync": ("post", "/api/v1/templates/sync"),
+    "template-detail": ("get", "/api/v1/templates/00000000-0000-0000-0000-000000000000"),
+    "template-validate": (
+        "post",
+        "/api/v1/templates/00000000-0000-0000-0000-000000000000/validate",
+    ),
+    "message-list": ("get", "/api/v1/messages"),
+    "message-batch": ("post", "/api/v1/messages/batch"),
+    "message-detail": ("get", "/api/v1/messages/00000000-0000-0000-0000-000000000000"),
+    "message-cancel": ("post", "/api/v1/messages/00000000-0000-0000-0000-000000000000/cancel"),
+    "inbound-list": ("get", "/api/v1/inbound"),
+    "pricing-report": ("get", "/api/v1/reports/pricing"),
+    "tenant-settings": ("get", "/api/v1/tenant"),
+}
+
+
+def test_the_401_matrix_names_every_endpoint():
+    assert set(EVERY_ENDPOINT) == set(_api_patterns())
+
+
+def _revoked(tenant):
+    from tenants.models import ApiKey
+    from tenants.services import api_key_create, api_key_revoke
+
+    made = api_key_create(tenant=tenant)
+    api_key_revoke(api_key=ApiKey.objects.get(pk=made.api_key.pk))
+    return made.raw
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_ENDPOINT))
+@pytest.mark.parametrize("credential", ["missing", "malformed", "unknown", "revoked", "inactive"])
+def test_every_endpoint_refuses_bad_credentials_with_401(name, credential, tenant_a):
+    from rest_framework.test import APIClient
+
+    from tests.conftest import make_tenant_client
+
+    method, path = EVERY_ENDPOINT[name]
+    header = {
+        "missing": None,
+        "malformed": "Bearer",
+        "unknown": "Bearer wp_abcdefgh_" + "x" * 32,
+        "revoked": f"Bearer {_revoked(tenant_a.tenant)}",
+        "inactive": f"Bearer {make_tenant_client(slug='gone', active=False).raw_key}",
+    }[credential]
+    client = APIClient()
+    if header:
+        client.credentials(HTTP_AUTHORIZATION=header)
+    answer = getattr(client, method)(path, {}, format="json")
+    assert answer.status_code == 401, (name, credential, answer.content)
+    codes = ("not_authenticated", "authentication_failed", "tenant_inactive")
+    assert answer.json()["error"]["code"] in codes
+    assert answer["WWW-Authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_ENDPOINT))
+def test_every_endpoint_is_throttled_per_tenant_with_retry_after(name, tenant_a, tenant_b):
+    from tenants.models import Tenant
+
+    Tenant.objects.filter(pk=tenant_a.tenant.pk).update(api_requests_per_second=1)
+    method, path = EVERY_ENDPOINT[name]
+    answers = [getattr(tenant_a.client, method)(path, {}, format="json") for _ in range(3)]
+    limited = [a for a in answers if a.status_code == 429]
+    assert limited, [a.status_code for a in answers]
+    assert limited[0].json()["error"]["code"] == "rate_limited"
+    assert int(limited[0]["Retry-After"]) >= 1
+    other = getattr(tenant_b.client, method)(path, {}, format="json")
+    assert other.status_code != 429

@@ -128,6 +128,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.openapi.error_responses",
+    ],
 }
 
 # --- WhatsApp / providers -----------------------------------------------------------------------
@@ -175,6 +179,9 @@ WAYPOST_ORPHAN_TTL = env.int("WAYPOST_ORPHAN_TTL", default=7 * 24 * 3600)
 WAYPOST_WEBHOOK_LAG_ALERT = env.int("WAYPOST_WEBHOOK_LAG_ALERT", default=60)
 # `manage.py retention`: processed webhook deliveries (raw bodies) are kept this many days.
 WAYPOST_WEBHOOK_RETENTION_DAYS = env.int("WAYPOST_WEBHOOK_RETENTION_DAYS", default=30)
+# How long a worker keeps trying to record the answers to a submit through database errors
+# (the answers exist only in its memory); past it the messages are resolved as unknown outcomes.
+WAYPOST_RECORD_PATIENCE = env.float("WAYPOST_RECORD_PATIENCE", default=60.0)
 # A request that meets a transient database error is answered 503 with this Retry-After.
 WAYPOST_DB_RETRY_AFTER = env.int("WAYPOST_DB_RETRY_AFTER", default=5)
 # Fault injection for the crash tests only: names of points where the worker SIGKILLs itself.

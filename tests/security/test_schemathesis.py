@@ -2,9 +2,11 @@
 generated requests (valid and invalid, from ``/api/schema/``) with a valid tenant key. Every
 answer must be a non-5xx that conforms to the schema (status code, content type, body).
 
-``WAYPOST_FUZZ_EXAMPLES`` sets the examples per operation (default 500: over 5,000 cases over
-the API's operations); the run's own count is checked, so a schema that shrinks cannot make
-the test pass on a handful of cases."""
+``WAYPOST_FUZZ_EXAMPLES`` sets the fuzzing phase's examples per operation: 60 in ``make test``
+(about 1,500 cases with the coverage phase's, ~2 min); ``make chaos`` runs this test with 310
+(over 5,000 cases, ~7 min) and publishes the count in docs/RELIABILITY.md. The run's own count
+is checked, so a schema that shrinks cannot make the test pass on a handful of cases.
+``WAYPOST_FUZZ_REPORT``: also copy the summary there."""
 
 import json
 import os
@@ -30,11 +32,15 @@ CHECKS = ",".join(
 
 
 def test_schemathesis_finds_no_5xx_and_no_schema_violation(
-    live_server, transactional_db, tmp_path, capsys
+    live_server, transactional_db, sandbox, settings, tmp_path, capsys
 ):
+    from whatsapp import get_provider
+
+    settings.SANDBOX_URL = sandbox.url  # template sync reaches a provider that answers
+    get_provider.cache_clear()
     fuzzer = make_tenant_client(slug="fuzz", api_requests_per_second=0)
     MessageTemplateFactory(tenant=fuzzer.tenant, name="order_update")
-    examples = int(os.environ.get("WAYPOST_FUZZ_EXAMPLES", "500"))
+    examples = int(os.environ.get("WAYPOST_FUZZ_EXAMPLES", "60"))
     report = tmp_path / "report.ndjson"
     run = subprocess.run(
         [
@@ -68,7 +74,11 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(
     cases = count_cases(report)
     with capsys.disabled():
         print(f"\n[schemathesis] {cases:,} cases; exit {run.returncode}\n" + run.stdout[-1500:])
-    assert run.returncode == 0, run.stdout[-6000:]
+    if os.environ.get("WAYPOST_FUZZ_REPORT"):
+        Path(os.environ["WAYPOST_FUZZ_REPORT"]).write_text(
+            json.dumps({"cases": cases, "exit": run.returncode, "summary": summary(run.stdout)})
+        )
+    assert run.returncode == 0, run.stdout[:8000]
     assert cases >= 10 * examples, cases
 
 
@@ -81,3 +91,8 @@ def count_cases(report: Path) -> int:
             if name == "ScenarioFinished":
                 total += sum(len(c) for c in [data.get("recorder", {}).get("cases", {})])
     return total
+
+
+def summary(output: str) -> str:
+    """The CLI's closing summary (phases, failures, the case count)."""
+    return output[output.rfind("SUMMARY") :].strip() if "SUMMARY" in output else output[-2000:]
