@@ -580,11 +580,7 @@ class Bench:
         receiver, server = start_receiver()
         try:
             tenant = self.tenant("callbacks")
-            answer = tenant["session"].patch(
-                f"{self.stack.url}/api/v1/tenant",
-                json={"callback_url": receiver.url, "callback_events": ["message.read"]},
-            )
-            assert answer.status_code == 200, answer.text
+            self.stack.subscribe(tenant["session"], receiver.url, ["message.read"])
             self.sandbox_webhooks(True)
             try:
                 started = self.post_batches(tenant, count)

@@ -8,8 +8,12 @@ keep only the earliest wake-up per key. The state lives in Redis, shared by ever
 (``WAYPOST_RATE_LIMITER=redis``), or in process memory for the embedded demo.
 
 Publishing never raises: with the broker or Redis down it returns False (and clears what it set,
-so the next call tries again); callers have a periodic safety net for that case. Used by the
-send path's drains (``messaging.dispatch``) and by client callbacks (``callbacks``).
+so the next call tries again); callers have a periodic safety net for that case. After a failed
+publish the broker counts as down for ``OUTAGE_SECONDS`` (per process, :class:`Outage`): calls
+return False at once instead of each waiting for the broker's connection timeout, which
+turned a Redis outage into a two-second API (measured by ``make chaos``, docs/RELIABILITY.md).
+Used by the send path's drains (``messaging.dispatch``) and by client callbacks
+(``callbacks``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from django.conf import settings
 
 log = logging.getLogger(__name__)
 
+# After a failed publish, calls skip the broker for this long (the safety net covers them).
+OUTAGE_SECONDS = 5.0
 # A debounce key outlives a lost task by at most this long: a new call publishes again.
 PENDING_TTL_SECONDS = 60
 # Wake-ups closer together than this are merged.
@@ -31,6 +37,25 @@ WAKE_TOLERANCE = 0.05
 # A scheduled wake-up due sooner than this counts as already firing (a countdown can run a
 # few milliseconds early): a new one is scheduled rather than relying on it.
 WAKE_GRACE = 0.25
+
+
+class Outage:
+    """A dependency that just failed, remembered for ``seconds``: callers skip it meanwhile
+    rather than each paying its timeout (a per-process circuit breaker)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.until = 0.0
+
+    @property
+    def ongoing(self) -> bool:
+        return time.monotonic() < self.until
+
+    def failed(self) -> None:
+        self.until = time.monotonic() + self.seconds
+
+
+broker_outage = Outage(OUTAGE_SECONDS)
 
 
 class DebouncedTask:
@@ -46,6 +71,8 @@ class DebouncedTask:
         equivalent run is already pending, or the broker is unreachable."""
         if delay > 0:
             return self.wake(key=key, queue=queue, args=args, delay=delay)
+        if broker_outage.ongoing:
+            return False
         store, name = get_store(), f"{self.prefix}:{key}"
         try:
             fresh = store.mark_pending(name, ttl=PENDING_TTL_SECONDS)
@@ -62,6 +89,8 @@ class DebouncedTask:
     def wake(self, *, key: str, queue: str, args: tuple, delay: float) -> bool:
         """A run in ``delay`` seconds (capped at ``WAYPOST_COUNTDOWN_MAX``), unless one is
         already scheduled no later than that."""
+        if broker_outage.ongoing:
+            return False
         delay = max(0.01, min(delay, settings.WAYPOST_COUNTDOWN_MAX))
         at = time.time() + delay
         store, name = get_store(), f"{self.prefix}:{key}"
@@ -96,6 +125,7 @@ class DebouncedTask:
             )
         except Exception as exc:  # broker down: the caller's safety net covers it
             log.warning("could not publish %s on %s: %s", self.task, queue, type(exc).__name__)
+            broker_outage.failed()
             return False
         return True
 

@@ -229,6 +229,13 @@ class Stack:
         session.headers["Authorization"] = f"Bearer {api_key}"
         return session
 
+    def subscribe(self, session: requests.Session, url: str, events: list[str]) -> None:
+        """Point the tenant of ``session`` (its API key) at a callback receiver."""
+        answer = session.patch(
+            f"{self.url}/api/v1/tenant", json={"callback_url": url, "callback_events": events}
+        )
+        assert answer.status_code == 200, answer.text
+
     def sql(self, query: str, params=None) -> list[tuple]:
         with psycopg.connect(self.database_url, autocommit=True) as conn:
             cursor = conn.execute(query, params)

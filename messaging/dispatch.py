@@ -70,7 +70,7 @@ from celery import current_app as app
 from django.conf import settings
 from django.db.models import Q
 
-from core.coordination import DebouncedTask
+from core.coordination import DebouncedTask, broker_outage
 from messaging.states import NOT_SUBMITTED
 from tenants.models import SenderStatus
 
@@ -100,6 +100,7 @@ def announce_queue(queue: str) -> bool:
         app.control.add_consumer(queue, reply=False)
     except Exception as exc:  # broker down: workers also subscribe to every tenant at start
         log.warning("could not announce queue %s: %s", queue, type(exc).__name__)
+        broker_outage.failed()
         return False
     _announced.add(queue)
     return True

@@ -8,7 +8,8 @@ refused with 401 before they cost anything but a key lookup).
 
 Fails open: with Redis unreachable the request is let through (and logged) — the throttle
 protects capacity, and refusing every tenant's sends because the limiter is down would turn a
-Redis outage into an API outage."""
+Redis outage into an API outage — and the limiter is skipped for a few seconds
+(``core.coordination.Outage``) rather than each request waiting for its timeout."""
 
 from __future__ import annotations
 
@@ -18,10 +19,12 @@ import math
 from redis.exceptions import RedisError
 from rest_framework.throttling import BaseThrottle
 
+from core.coordination import OUTAGE_SECONDS, Outage
 from core.ratelimit import get_rate_limiter
 from tenants.authentication import TenantPrincipal
 
 log = logging.getLogger(__name__)
+limiter_outage = Outage(OUTAGE_SECONDS)
 
 
 class TenantRateThrottle(BaseThrottle):
@@ -33,7 +36,7 @@ class TenantRateThrottle(BaseThrottle):
         if not isinstance(principal, TenantPrincipal):
             return True
         rate = principal.tenant.api_requests_per_second
-        if not rate:
+        if not rate or limiter_outage.ongoing:
             return True
         try:
             granted, wait = get_rate_limiter().acquire(
@@ -41,6 +44,7 @@ class TenantRateThrottle(BaseThrottle):
             )
         except RedisError as exc:
             log.warning("API throttle unavailable (%s): request let through", type(exc).__name__)
+            limiter_outage.failed()
             return True
         if granted:
             return True

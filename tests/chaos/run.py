@@ -172,6 +172,14 @@ class Chaos:
                     taken.add(key)
         return taken
 
+    def send_in_background(self, tenant: dict, keys: list[str]) -> threading.Thread:
+        """``post_batches`` in a thread; the keys taken land in ``tenant["taken"]``."""
+        sending = threading.Thread(
+            target=lambda: tenant.update(taken=self.post_batches(tenant, keys))
+        )
+        sending.start()
+        return sending
+
     def sandbox(self, **config) -> None:
         self.stack.sandbox("POST", "/_sandbox/config", config)
 
@@ -267,11 +275,7 @@ class Chaos:
     def worker_kill(self) -> Outcome:
         size = self.sizes["worker_kill"]
         tenant = self.tenant("kill")
-        keys = [f"k{i}" for i in range(size["messages"])]
-        sending = threading.Thread(
-            target=lambda: tenant.update(taken=self.post_batches(tenant, keys))
-        )
-        sending.start()
+        sending = self.send_in_background(tenant, [f"k{i}" for i in range(size["messages"])])
         last_kill = time.monotonic()
         for n in range(size["kills"]):
             time.sleep(1.5)
@@ -290,11 +294,7 @@ class Chaos:
     def redis(self) -> Outcome:
         size = self.sizes["redis"]
         tenant = self.tenant("redis")
-        keys = [f"r{i}" for i in range(size["messages"])]
-        sending = threading.Thread(
-            target=lambda: tenant.update(taken=self.post_batches(tenant, keys))
-        )
-        sending.start()
+        sending = self.send_in_background(tenant, [f"r{i}" for i in range(size["messages"])])
         time.sleep(1.0)
         progress("Redis: restart mid-run")
         self.service("redis", "stop")
@@ -307,7 +307,9 @@ class Chaos:
         started = time.monotonic()
         codes: Counter = Counter()
         taken_down: set[str] = set()
+        latencies = []
         for key in down:
+            asked = time.monotonic()
             answer = retrying(
                 lambda key=key: tenant["session"].post(
                     f"{self.stack.url}/api/v1/messages",
@@ -316,6 +318,7 @@ class Chaos:
                     timeout=30,
                 )
             )
+            latencies.append(time.monotonic() - asked)
             codes[answer.status_code] += 1
             if answer.status_code in (200, 202):
                 taken_down.add(key)
@@ -327,6 +330,10 @@ class Chaos:
         outcome = self.audit("redis", tenant, taken, statuses=False)
         outcome.recovery_s = done - back
         outcome.detail["answers while Redis was down"] = dict(codes)
+        latencies.sort()
+        outcome.detail["API latency while Redis was down (p50, max)"] = (
+            f"{latencies[len(latencies) // 2] * 1000:.0f} ms, {latencies[-1] * 1000:.0f} ms"
+        )
         return outcome
 
     def postgres(self) -> Outcome:
@@ -524,11 +531,7 @@ class Chaos:
         receiver, server = start_receiver(status=503)
         try:
             tenant = self.tenant("cb")
-            answer = tenant["session"].patch(
-                f"{self.stack.url}/api/v1/tenant",
-                json={"callback_url": receiver.url, "callback_events": ["message.read"]},
-            )
-            assert answer.status_code == 200, answer.text
+            self.stack.subscribe(tenant["session"], receiver.url, ["message.read"])
             self.sandbox(webhook_drop_rate=0)
             keys = [f"c{i}" for i in range(size["messages"])]
             taken = self.post_batches(tenant, keys)
