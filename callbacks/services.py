@@ -103,12 +103,30 @@ def check_destination(url: str) -> None:
         ) from None
     for info in infos:
         address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
-        if not address.is_global or address.is_multicast:
+        if not _public(address):
             raise _bad_url(
                 f"The callback URL resolves to {address}, a loopback, link-local, private or "
                 "reserved address.",
                 "callback_url_private",
             )
+
+
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Global unicast, and so is any IPv4 address it carries (IPv4-mapped, NAT64, 6to4,
+    Teredo): ``64:ff9b::7f00:1`` counts as global to ``ipaddress`` but names 127.0.0.1."""
+    if not address.is_global or address.is_multicast:
+        return False
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = [address.ipv4_mapped, address.sixtofour]
+        if address.teredo:
+            embedded.append(address.teredo[1])
+        if address in NAT64:
+            embedded.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        return all(_public(v4) for v4 in embedded if v4 is not None)
+    return True
 
 
 def _bad_url(message: str, code: str) -> ValidationFailed:

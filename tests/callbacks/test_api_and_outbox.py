@@ -75,7 +75,21 @@ def test_another_tenants_settings_are_out_of_reach(tenant_a, tenant_b):
         ("http://10.1.2.3/hook", "callback_url_private"),
         ("http://[::1]/hook", "callback_url_private"),
         ("http://192.168.0.10/hook", "callback_url_private"),
+        # The same addresses in the spellings a resolver also takes.
+        ("http://0.0.0.0/hook", "callback_url_private"),
+        ("http://2130706433/hook", "callback_url_private"),  # 127.0.0.1 as one number
+        ("http://0x7f.0.0.1/hook", "callback_url_private"),
+        ("http://127.1/hook", "callback_url_private"),
+        ("http://[::ffff:169.254.169.254]/hook", "callback_url_private"),
+        ("http://[64:ff9b::7f00:1]/hook", "callback_url_private"),  # NAT64 of 127.0.0.1
+        ("http://[2002:7f00:1::]/hook", "callback_url_private"),  # 6to4 of 127.0.0.1
+        ("http://[fd00::1]/hook", "callback_url_private"),
+        ("http://[fe80::1]/hook", "callback_url_private"),
+        ("http://100.64.0.1/hook", "callback_url_private"),  # carrier-grade NAT
+        ("http://224.0.0.1/hook", "callback_url_private"),
         ("gopher://example.com/", "callback_url_invalid"),
+        ("http:///hook", "callback_url_invalid"),
+        ("file:///etc/passwd", "callback_url_invalid"),
     ],
 )
 def test_destinations_waypost_must_not_call_are_refused(settings, url, code):
