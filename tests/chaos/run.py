@@ -605,6 +605,38 @@ def phone(key: str) -> str:
 # ==================================================================================================
 
 
+READING = """**Reading the table.** *Sent*: logical messages the API took (webhook deliveries \
+answered 200 in scenario 5). *Lost*: taken, and at the end in no state an operator sees (or a \
+200-answered webhook not processed). *Duplicated*: accepted by the sandbox more than once. \
+*Wrong final state*: disagrees with the sandbox's record of what it accepted and which statuses \
+it delivered (a 500 answer counts here too). *Held for an operator*: submits whose outcome is \
+unknown — the worker died between its HTTP request and recording the answer, or Meta answered \
+HTTP 500 (131000), which may or may not have sent — flagged `stalled` under the `hold` policy, \
+never sent twice; the admin's retry (with the duplicate consent) or a late status webhook \
+resolves each. Every target: lost 0, duplicated 0, wrong 0, callbacks lost/duplicated 0, every \
+dropped `delivered` flagged stalled.
+
+Commands: `make chaos` (this page); `make chaos ARGS=--quick` (small sizes, ~4 min; also part \
+of `make test` as `tests/chaos/test_chaos_quick.py`); one scenario: \
+`scripts/with-services.sh .venv/bin/python -m tests.chaos.run --only postgres`; the fuzzing \
+alone: `WAYPOST_FUZZ_EXAMPLES=310 scripts/with-services.sh .venv/bin/pytest \
+tests/security/test_schemathesis.py`. Settings changed for a run that takes minutes: \
+`ambiguous_grace_seconds` 10 (default 900), stall thresholds 10 s in scenario 4 (900), the \
+reconciler every 5 s (60), provider read timeout 2 s (10), `WAYPOST_SUBMIT_STUCK_AFTER` 6 s \
+(18), callback lease 10 s (60)."""
+RECOVERY = {
+    "worker_kill": "recovery: from the last SIGKILL until every message was final.",
+    "redis": "recovery: from Redis back (after the outage during creation) until every message "
+    "was final.",
+    "postgres": "recovery: from PostgreSQL back until every message was final; clients retried "
+    "503s (honouring `Retry-After`, capped at 2 s) and connection errors with the same key.",
+    "faults": "recovery: from the last message taken until every state agreed with the "
+    "sandbox's record (statuses applied, drops flagged by the reconciler).",
+    "gunicorn": "recovery: from the SIGKILL until the first 200 from the restarted gunicorn "
+    "(restarted after the pause in the sizes).",
+    "callbacks": "recovery: from the receiver answering 200 again until every event was "
+    "delivered (the endpoint's backoff decides the first retry).",
+}
 FUZZ_EXAMPLES = 310  # per operation in the fuzzing phase: over 5,000 cases in all
 
 
@@ -665,9 +697,10 @@ def report(outcomes: list[Outcome], args, elapsed: float, fuzz: dict | None = No
             f"| {o.held if o.held is not None else '—'} | {cb} | {recovery} "
             f"| {'met' if o.met else '**missed**'} |"
         )
-    lines += ["", "## Details", ""]
+    lines += ["", READING, "", "## Details, per scenario", ""]
     for o in outcomes:
-        lines.append(f"- **{o.scenario}**: {json.dumps(o.detail)}")
+        lines.append(f"- **{o.scenario}** — {RECOVERY[o.scenario]}")
+        lines.extend(f"  - {key}: {json.dumps(value)}" for key, value in o.detail.items())
         lines.extend(f"  - {note}" for note in o.notes)
     lines += [
         "",
