@@ -91,10 +91,15 @@ def due_messages(*, now) -> Q:
     )
 
 
-def announce_queue(queue: str) -> bool:
+def announce_queue(queue: str, *, again: bool = False) -> bool:
     """Tell every running worker to consume ``queue`` (idempotent on the worker side).
-    False when the broker could not be reached."""
-    if queue in _announced or settings.CELERY_BROKER_URL.startswith("memory://"):
+    False when the broker could not be reached. Once per process, unless ``again``: the
+    sweep repeats it for every tenant with due messages, because the broadcast itself can be
+    lost (Redis restarted between the publish and the workers' read: ``make chaos`` saw a
+    tenant's queue unconsumed for four minutes)."""
+    if settings.CELERY_BROKER_URL.startswith("memory://"):
+        return True
+    if queue in _announced and not again:
         return True
     try:
         app.control.add_consumer(queue, reply=False)

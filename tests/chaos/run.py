@@ -420,16 +420,20 @@ class Chaos:
             self.sandbox_defaults()
         outcome = self.audit("faults", tenant, taken, statuses=True)
         outcome.recovery_s = done - started
-        # The target "every dropped status ends stalled": messages whose `delivered` never came.
+        # The target "every dropped status ends stalled": messages that never got `delivered`
+        # (nor `read`, which implies it) must be flagged for an operator.
         rows, truth = self.rows(tenant), self.truth()
         missing = [
             r
             for k, r in rows.items()
             if k in taken
             and (record := truth.get(r["id"]))
-            and "delivered" in record["statuses_dropped"]
+            and "failed" not in record["statuses_planned"]
+            and {"delivered", "read"}
+            <= set(record["statuses_dropped"])
+            | {s for s in ("delivered", "read") if s not in record["statuses_planned"]}
         ]
-        outcome.detail["delivered dropped → flagged stalled"] = (
+        outcome.detail["no delivered/read status arrived → flagged stalled"] = (
             f"{sum(1 for r in missing if r['stalled'])} of {len(missing)}"
         )
         stats = self.stack.sandbox("GET", "/_sandbox/stats")

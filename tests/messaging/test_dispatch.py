@@ -91,3 +91,30 @@ def test_wake_ups_are_capped_at_the_countdown_maximum(published, tenant_id, sett
     dispatch.wake(tenant_id=tenant_id, queue="tenant.x", delay=86_400)
     [(_, _, countdown)] = published
     assert countdown == 300  # a long wait is a chain of wake-ups, not a day-long countdown
+
+
+@pytest.mark.django_db
+def test_the_sweep_announces_queues_again_a_lost_broadcast_cannot_strand_a_tenant(
+    tenant_a, monkeypatch, settings
+):
+    """The first announcement can be lost (Redis restarted before the workers read it); the
+    process remembers it as done, so only the sweep repeating it brings the queue back."""
+    from messaging.services import messages_redrive
+
+    from ..factories import MessageTemplateFactory
+    from .helpers import body
+
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # not the in-memory broker
+    announced = []
+    monkeypatch.setattr(
+        dispatch.app.control, "add_consumer", lambda queue, reply: announced.append(queue)
+    )
+    monkeypatch.setattr(dispatch, "nudge", lambda **kw: True)
+    dispatch._announced.add(tenant_a.tenant.queue_name)  # "done" in this process
+    template = MessageTemplateFactory(tenant=tenant_a.tenant)
+    tenant_a.client.post(
+        "/api/v1/messages", body(template), format="json", HTTP_IDEMPOTENCY_KEY="k"
+    )
+    messages_redrive()
+    messages_redrive()
+    assert announced == [tenant_a.tenant.queue_name] * 2
