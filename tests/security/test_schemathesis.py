@@ -3,8 +3,8 @@ generated requests (valid and invalid, from ``/api/schema/``) with a valid tenan
 answer must be a non-5xx that conforms to the schema (status code, content type, body).
 
 ``WAYPOST_FUZZ_EXAMPLES`` sets the fuzzing phase's examples per operation: 60 in ``make test``
-(about 1,500 cases with the coverage phase's, ~2 min); ``make chaos`` runs this test with 310
-(over 5,000 cases, ~7 min) and publishes the count in docs/RELIABILITY.md. The run's own count
+(about 1,500 cases with the coverage phase's, ~2 min); ``make chaos`` runs this test with 420
+(over 5,000 cases, ~9 min) and publishes the count in docs/RELIABILITY.md. The run's own count
 is checked, so a schema that shrinks cannot make the test pass on a handful of cases.
 ``WAYPOST_FUZZ_REPORT``: also copy the summary there."""
 
