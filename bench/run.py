@@ -61,7 +61,8 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from devtools.stack import ROOT, TEMPLATE, Stack, body, signed_status
+from bench.signed import signed_status
+from devtools.stack import ROOT, TEMPLATE, Stack, body
 
 FULL = {
     "send": 20_000,

@@ -54,6 +54,10 @@ class Outage:
     def failed(self) -> None:
         self.until = time.monotonic() + self.seconds
 
+    def reset(self) -> None:
+        """Try the dependency again now (the periodic sweep probes it: it is the recovery)."""
+        self.until = 0.0
+
 
 broker_outage = Outage(OUTAGE_SECONDS)
 

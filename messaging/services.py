@@ -502,6 +502,7 @@ def messages_redrive(*, now=None, limit: int = 1000) -> dict[str, int]:
     tenants = list(
         Tenant.objects.filter(pk__in=due.values("tenant_id").distinct()).order_by("slug")
     )
+    dispatch.broker_outage.reset()  # the sweep is how an outage ends: it tries the broker
     for tenant in tenants:
         dispatch.announce_queue(tenant.queue_name, again=True)
         dispatch.nudge(tenant_id=tenant.pk, queue=tenant.queue_name)

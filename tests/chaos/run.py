@@ -59,8 +59,9 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from bench.signed import signed_status
 from devtools.servers import start_receiver
-from devtools.stack import ROOT, TEMPLATE, Stack, body, signed_status
+from devtools.stack import ROOT, TEMPLATE, Stack, body
 
 FULL = {
     "worker_kill": {"messages": 5_000, "kills": 5},

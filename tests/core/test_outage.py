@@ -18,8 +18,9 @@ def test_an_outage_lasts_its_seconds():
 
 
 @pytest.mark.django_db
-def test_after_a_failed_publish_nudges_return_at_once(monkeypatch, settings):
-    settings.WAYPOST_RATE_LIMITER = "local"
+def test_after_a_failed_publish_nudges_return_at_once(monkeypatch):
+    # A store of this test's own: get_store() is cached per process, shared with later tests.
+    monkeypatch.setattr(coordination, "get_store", coordination.LocalStore)
     attempts = []
 
     def dead(self, queue, args, *, countdown):
@@ -36,3 +37,6 @@ def test_after_a_failed_publish_nudges_return_at_once(monkeypatch, settings):
         assert task.wake(key=key, queue="q", args=(), delay=1) is False
     assert attempts == ["q"]  # one attempt; the rest skipped the broker
     assert time.monotonic() - started < 0.05
+    coordination.broker_outage.reset()  # what the sweep does: the next call tries again
+    assert task.nudge(key="g", queue="q", args=()) is False
+    assert attempts == ["q", "q"]
