@@ -143,6 +143,8 @@ class DatabaseUnavailableMiddleware:
         from django.conf import settings
         from django.http import JsonResponse
 
+        from core.api import error_body
+
         log.warning(
             "%s %s: the database is unavailable (%s); answered 503",
             request.method,
@@ -151,13 +153,10 @@ class DatabaseUnavailableMiddleware:
         )
         connection.close_if_unusable_or_obsolete()
         response = JsonResponse(
-            {
-                "error": {
-                    "code": "database_unavailable",
-                    "message": "The service is briefly unavailable; retry the same request.",
-                    "details": [],
-                }
-            },
+            error_body(
+                "database_unavailable",
+                "The service is briefly unavailable; retry the same request.",
+            ),
             status=503,
         )
         response["Retry-After"] = str(settings.WAYPOST_DB_RETRY_AFTER)
