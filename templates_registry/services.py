@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from callbacks.services import Item, callbacks_enqueue
@@ -250,18 +251,22 @@ def template_apply_provider_update(
     category_update_at=None,
     components: list | None = None,
 ) -> MessageTemplate | None:
-    """A status, quality, category or components update from the provider: found by the
-    provider's id, else by name and language among the tenants whose senders belong to that
-    WABA. A category change applies to the messages created after it (each message keeps the
-    category it was sent with); an impending one is recorded with its date."""
+    """A status, quality, category or components update from the provider for a template of
+    the WABA ``waba_id``: found by the provider's id, else by name and language — only among
+    that WABA's templates (:func:`_waba_templates`). Provider template ids are guessable (the
+    sandbox's are sequential), so a delivery may only ever touch templates of the WABA it
+    speaks for: the caller passes the WABA the delivery is authenticated for (a sender's own
+    route: that sender's WABA), and an update without a WABA changes nothing. A category
+    change applies to the messages created after it (each message keeps the category it was
+    sent with); an impending one is recorded with its date."""
+    if not waba_id:
+        return None
+    candidates = _waba_templates(waba_id)
     template = None
     if template_id:
-        template = MessageTemplate.objects.filter(provider_template_id=template_id).first()
+        template = candidates.filter(provider_template_id=template_id).first()
     if template is None:
-        tenants = SenderNumber.objects.filter(waba_id=waba_id).values("tenant_id")
-        template = MessageTemplate.objects.filter(
-            tenant_id__in=tenants, name=name, language=language
-        ).first()
+        template = candidates.filter(name=name, language=language).first()
     if template is None:
         return None
     fields = ["last_synced_at", "updated_at"]
@@ -299,6 +304,16 @@ def template_apply_provider_update(
     if "status" in fields:
         _announce_status(template)
     return template
+
+
+def _waba_templates(waba_id: str):
+    """The templates that belong to the WABA ``waba_id``: submitted through (or synced from)
+    one of its numbers; or, for a template whose sender is gone, of a tenant that owns a
+    number in it."""
+    owners = SenderNumber.objects.filter(waba_id=waba_id).values("tenant_id")
+    return MessageTemplate.objects.filter(
+        Q(sender__waba_id=waba_id) | Q(sender__isnull=True, tenant_id__in=owners)
+    ).order_by("created_at")
 
 
 def _merge_components(current: list[dict], update: list[dict]) -> list[dict]:

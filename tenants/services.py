@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -155,23 +156,42 @@ def sender_set_status(*, sender: SenderNumber, status: str, reason: str, by: str
 
 
 def sender_throughput_raise(
-    *, waba_id: str, display_phone_number: str, messages_per_second: int, reason: str
+    *,
+    waba_id: str,
+    display_phone_number: str,
+    messages_per_second: int,
+    reason: str,
+    sender: SenderNumber | None = None,
 ) -> int:
     """The provider raised a number's throughput (``THROUGHPUT_UPGRADE``): its senders may
-    send that fast from now on. Recorded with the reason; never lowers an operator's higher
-    setting. Returns how many senders changed."""
+    send that fast from now on — but never faster than the operator's cap
+    (``WAYPOST_SENDER_MPS_CAP``), and an operator's higher setting is never lowered. Recorded
+    with the reason. Returns how many senders changed.
+
+    ``sender`` is the sender whose own route (360dialog) delivered the event: then only that
+    sender changes, whichever number of its WABA the body names — a route speaks for its own
+    number only. Without it (the provider's app-wide, signed route) the number is found in
+    ``waba_id`` by its display number."""
+    target = min(messages_per_second, settings.WAYPOST_SENDER_MPS_CAP)
+    candidates = SenderNumber.objects.filter(waba_id=waba_id, messages_per_second__lt=target)
+    if sender is not None:
+        candidates = candidates.filter(pk=sender.pk)
     digits = "".join(ch for ch in display_phone_number if ch.isdigit())
+    note = f"{reason}: {target} messages/second"
+    if target < messages_per_second:
+        note += f" (the provider allows {messages_per_second}; WAYPOST_SENDER_MPS_CAP)"
     changed = 0
-    for sender in SenderNumber.objects.filter(
-        waba_id=waba_id, messages_per_second__lt=messages_per_second
-    ):
-        if "".join(ch for ch in sender.display_phone_number if ch.isdigit()) != digits:
+    for number in candidates:
+        if (
+            sender is None
+            and "".join(ch for ch in number.display_phone_number if ch.isdigit()) != digits
+        ):
             continue
-        sender.messages_per_second = messages_per_second
-        sender.status_reason = f"{reason}: {messages_per_second} messages/second"[:255]
-        sender.status_changed_at = timezone.now()
-        sender.status_changed_by = "provider"
-        sender.save(
+        number.messages_per_second = target
+        number.status_reason = note[:255]
+        number.status_changed_at = timezone.now()
+        number.status_changed_by = "provider"
+        number.save(
             update_fields=[
                 "messages_per_second",
                 "status_reason",

@@ -19,9 +19,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
@@ -192,13 +194,17 @@ def _apply(events: list) -> Counter:
                 components=e.components,
             )
             counts["templates"] += 1
-        elif isinstance(e, NumberEvent):
-            if e.messages_per_second:
+        elif isinstance(e, NumberEvent | _RouteNumberEvent):
+            number, route_sender = (
+                (e.event, e.sender) if isinstance(e, _RouteNumberEvent) else (e, None)
+            )
+            if number.messages_per_second:
                 counts["senders_upgraded"] += sender_throughput_raise(
-                    waba_id=e.waba_id,
-                    display_phone_number=e.display_phone_number,
-                    messages_per_second=e.messages_per_second,
-                    reason=e.event,
+                    waba_id=number.waba_id,
+                    display_phone_number=number.display_phone_number,
+                    messages_per_second=number.messages_per_second,
+                    reason=number.event,
+                    sender=route_sender,
                 )
             counts["other"] += 1
         elif isinstance(e, ItemError):
@@ -209,22 +215,50 @@ def _apply(events: list) -> Counter:
     return counts
 
 
+@dataclass(frozen=True)
+class _RouteNumberEvent:
+    """A number's event that came through a sender's own route: it may change that sender
+    only, whatever other number of the WABA the body names."""
+
+    event: NumberEvent
+    sender: SenderNumber
+
+
 def _own_events(row: WebhookDelivery, events: list, senders: dict) -> list:
     """A delivery that came through a sender's own route (360dialog) may only change that
     sender's data: anything naming another number or WABA becomes an item error. (The endpoint
-    already refuses such bodies; this also covers deliveries stored before that, and replays.)"""
+    already refuses such bodies; this also covers deliveries stored before that, and replays.)
+
+    The route's token says which sender posted, so the route decides whose data an event may
+    touch, not the body: a template or number event that names no WABA is the route's
+    sender's WABA's (never looked up across all WABAs), and a number event changes the
+    route's own number only (:class:`_RouteNumberEvent`)."""
     if not provider_class(row.provider).per_sender_webhooks:
         return events  # the app-wide route, signed: the provider speaks for every number
     sender = senders.get(row.sender_id)
     if sender is None:  # the sender was deleted since: nothing to attribute it to
         return [ItemError("delivery", "its route's sender no longer exists")]
-    own = []
+    own: list = []
     for event in events:
-        if concerns_only(event, waba_id=sender.waba_id, phone_number_id=sender.phone_number_id):
-            own.append(event)
-        else:
+        if isinstance(event, TemplateEvent | NumberEvent) and not event.waba_id:
+            event = replace(event, waba_id=sender.waba_id)
+        if not concerns_only(event, waba_id=sender.waba_id, phone_number_id=sender.phone_number_id):
             own.append(ItemError("delivery", "names another sender's number or WABA"))
+        elif isinstance(event, NumberEvent):
+            if _same_number(event.display_phone_number, sender.display_phone_number):
+                own.append(_RouteNumberEvent(event, sender))
+            else:
+                own.append(ItemError("delivery", "names another number of the WABA"))
+        else:
+            own.append(event)
     return own
+
+
+def _same_number(named: str, own: str) -> bool:
+    """Does a display number a body names denote the route's own number? (Either unknown:
+    the route speaks for its own number only, so it does.)"""
+    named, own = (re.sub(r"\D", "", number) for number in (named, own))
+    return not named or not own or named == own
 
 
 def _process(rows: list[WebhookDelivery]) -> Counter:

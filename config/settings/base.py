@@ -156,6 +156,8 @@ WAYPOST_PROVIDER_READ_TIMEOUT = env.float("WAYPOST_PROVIDER_READ_TIMEOUT", defau
 WAYPOST_RATE_LIMITER = env("WAYPOST_RATE_LIMITER", default="local")
 # The sender bucket holds this many seconds of tokens (see messaging/ratelimit.py for why < 1).
 WAYPOST_RATE_BURST_SECONDS = env.float("WAYPOST_RATE_BURST_SECONDS", default=0.5)
+# A provider's THROUGHPUT_UPGRADE never raises a sender's messages/second above this.
+WAYPOST_SENDER_MPS_CAP = env.int("WAYPOST_SENDER_MPS_CAP", default=1000)
 WAYPOST_PAIR_INTERVAL = env.float("WAYPOST_PAIR_INTERVAL", default=6.0)
 WAYPOST_PAIR_BURST = env.int("WAYPOST_PAIR_BURST", default=10)
 # Messages a drain claims and sends in one pass: a tenant's turn. Another tenant's message waits
