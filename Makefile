@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8000
 
-.PHONY: demo run test lint format bench chaos clean
+.PHONY: demo run stack test lint format bench chaos clean
 
 $(STAMP): pyproject.toml
 	@scripts/bootstrap.sh "$(PYTHON)" "$(VENV)"
@@ -13,12 +13,17 @@ $(STAMP): pyproject.toml
 
 ## demo: the end-to-end flow on embedded defaults (SQLite, in-process broker, sandbox)
 demo: $(STAMP)
-	$(BIN)/python manage.py demo --port $(PORT)
+	DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/python manage.py demo --port $(PORT)
 
 ## run: the development server on the local settings
 run: $(STAMP)
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/python manage.py migrate --noinput
+	DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+## stack: the production processes (Procfile.sandbox: the Procfile and the sandbox in place of
+## Meta) on production settings, a private PostgreSQL and Redis; prints a key and a login
+stack: $(STAMP)
+	PORT=$(PORT) scripts/with-services.sh $(BIN)/python -m devtools.stack
 
 ## test: the whole suite on a private PostgreSQL and Redis
 test: $(STAMP)
@@ -30,7 +35,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	$(BIN)/python manage.py makemigrations --check --dry-run
+	DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/python manage.py makemigrations --check --dry-run
 
 ## bench: Waypost as deployed (the Procfile stack over HTTP), each figure beside its baseline,
 ## written to bench/RESULTS.md; `make bench ARGS=--quick` is a < 3-minute smoke run

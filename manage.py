@@ -1,12 +1,13 @@
 #!/usr/bin/env python
-"""Django's command-line utility. Defaults to the local (embedded) settings."""
+"""Django's command-line utility. The settings module is chosen by ``config`` (see its
+docstring): ``DJANGO_SETTINGS_MODULE``, else ``.env``, else production."""
 
-import os
 import sys
+
+import config  # noqa: F401  (chooses the settings module, as for every other entry point)
 
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

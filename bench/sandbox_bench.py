@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/sandbox_bench.py [--duration 10] [--connections 32]
 
-Starts, on free loopback ports: the sandbox (``manage.py runsandbox``) and a lean webhook sink
+Starts, on free loopback ports: the sandbox (``python -m sandbox``) and a lean webhook sink
 (``bench/sink.py``). Then, in the same session:
 
 1. baseline: wrk against ``GET /_sandbox/ping`` (the same server doing no work);
@@ -107,8 +107,9 @@ def main() -> None:
         subprocess.Popen(
             [
                 PY,
-                "manage.py",
-                "runsandbox",
+                "-m",
+                "sandbox",
+                "--open-control",
                 "--port",
                 str(sb_port),
                 "--webhook-url",

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from callbacks import services
+from core.coordination import in_redis
 
 log = logging.getLogger(__name__)
 _KEY = "waypost:callbacks:wake"
@@ -33,7 +34,7 @@ def _redis():
 
 def wake_up() -> None:
     """Called after a commit that added events (never blocks for long)."""
-    if settings.WAYPOST_RATE_LIMITER == "redis":
+    if in_redis():
         client = _redis()
         pipe = client.pipeline()
         pipe.lpush(_KEY, 1)
@@ -50,7 +51,7 @@ class Deliverer:
         self.busy: set = set()
         self.lock = threading.Lock()
         self.local = threading.local()
-        self.redis = _redis() if settings.WAYPOST_RATE_LIMITER == "redis" else None
+        self.redis = _redis() if in_redis() else None
 
     def run(self, stop: threading.Event) -> None:
         log.info("callback deliverer started")

@@ -2,15 +2,38 @@
 
 Settings come from Django settings under the ``CELERY_`` namespace; tasks are discovered in
 every installed app's ``tasks`` module; periodic jobs live in django-celery-beat's database
-scheduler (set in settings), so operators can see and change them in the admin.
+scheduler (set in settings), so operators can see and change them in the admin. The settings
+module itself is chosen by ``config/__init__.py`` (imported before this), as for every process.
+
+The worker and beat check the deployment when they start (``core.startup``) and exit on an
+error: Celery's own Django fix-up runs the system checks but ignores what they find. The hook is
+``import_modules``, which both send while loading, before beat builds its database scheduler and
+before the worker connects to the broker.
 """
 
-import os
+import sys
 
-from celery import Celery
-
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+from celery import Celery, signals
 
 app = Celery("waypost")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+def _started(process: str) -> None:
+    import django
+    from django.core.management.base import SystemCheckError
+
+    django.setup()
+    from core.startup import process_started
+
+    try:
+        process_started(process)
+    except SystemCheckError as exc:
+        print(f"waypost {process} refuses to start:\n{exc}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
+
+
+@signals.import_modules.connect
+def _loading(sender=None, **kwargs) -> None:
+    _started("beat" if "beat" in sys.argv[1:] else "worker")

@@ -4,8 +4,12 @@ A :class:`DebouncedTask` publishes a Celery task for a key (a tenant) unless one
 pending: a debounce key set with ``SET NX`` when the task is published and cleared by the task
 when it *starts* (:meth:`DebouncedTask.started`) — work committed before the clear is seen by
 that run, work committed after it publishes the next. Delayed runs (:meth:`DebouncedTask.wake`)
-keep only the earliest wake-up per key. The state lives in Redis, shared by every process
-(``WAYPOST_RATE_LIMITER=redis``), or in process memory for the embedded demo.
+keep only the earliest wake-up per key. The state lives where ``WAYPOST_COORDINATION`` says
+(:func:`in_redis`): in Redis, shared by every process of the deployment, or — for the embedded
+demo only, whose broker is in-process — in this process's memory. The setting follows the
+broker (``config/settings/coordination.py``) and ``core.checks`` refuses process memory beside
+a shared broker: two processes keeping their own copy of a debounce key is the bug where a
+drain clears its copy, the API's stays set, and every nudge after the first waits for a sweep.
 
 Publishing never raises: with the broker or Redis down it returns False (and clears what it set,
 so the next call tries again); callers have a periodic safety net for that case. After a failed
@@ -37,6 +41,37 @@ WAKE_TOLERANCE = 0.05
 # A scheduled wake-up due sooner than this counts as already firing (a countdown can run a
 # few milliseconds early): a new one is scheduled rather than relying on it.
 WAKE_GRACE = 0.25
+
+
+# --- where the state lives -------------------------------------------------------------------
+# It follows the broker, so no two processes of one deployment can disagree: an in-process broker
+# (memory://) means one process — the embedded demo, its API and its worker thread — and its
+# memory may hold the state; any other broker (Redis, AMQP) means several processes, and the
+# state lives in Redis, by default the broker itself when that is Redis. The settings derive
+# their defaults with these (imported by config/settings/base.py: no Django access here).
+
+IN_PROCESS_BROKERS = ("memory://",)
+REDIS_SCHEMES = ("redis://", "rediss://")
+BACKENDS = ("redis", "memory")
+
+
+def broker_in_process(broker_url: str) -> bool:
+    return broker_url.startswith(IN_PROCESS_BROKERS)
+
+
+def default_redis_url(broker_url: str) -> str:
+    """The broker's URL when the broker is Redis, else empty (to be set)."""
+    return broker_url if broker_url.startswith(REDIS_SCHEMES) else ""
+
+
+def default_backend(broker_url: str) -> str:
+    return "memory" if broker_in_process(broker_url) else "redis"
+
+
+def in_redis() -> bool:
+    """Whether coordination state (this module's keys, ``core.ratelimit``'s buckets, callback
+    wake-ups) lives in Redis, shared by every process; else in this process's memory."""
+    return settings.WAYPOST_COORDINATION == "redis"
 
 
 class Outage:
@@ -215,7 +250,7 @@ class RedisStore:
 
 @cache
 def get_store() -> LocalStore | RedisStore:
-    """Redis when the rate limits live there (``WAYPOST_RATE_LIMITER=redis``), else local."""
-    if settings.WAYPOST_RATE_LIMITER == "redis":
+    """Redis when coordination state lives there (:func:`in_redis`), else process memory."""
+    if in_redis():
         return RedisStore(settings.REDIS_URL)
     return LocalStore()

@@ -2,11 +2,12 @@
 path limits each sender's messages/second and each recipient pair (docs/meta-api.md §3.1,
 §3.2); the API limits each tenant's requests/second (``tenants.throttling``).
 
-One interface, two implementations, chosen by ``WAYPOST_RATE_LIMITER``:
+One interface, two implementations, chosen by ``WAYPOST_COORDINATION``
+(``core.coordination.in_redis``):
 
 * ``redis`` (production, tests): Lua scripts, atomic across workers; time comes from the Redis
   server's clock, so workers with skewed clocks still agree;
-* ``local`` (the embedded demo): the same algorithms in process memory.
+* ``memory`` (the embedded demo, one process): the same algorithms in process memory.
 
 Why the sender's bucket holds only ``WAYPOST_RATE_BURST_SECONDS`` (0.5) of tokens, not a full
 second's: requests granted together reach Meta spread out by queueing and network jitter ``d``,
@@ -25,6 +26,8 @@ from functools import cache
 from typing import Protocol
 
 from django.conf import settings
+
+from core.coordination import in_redis
 
 
 class RateLimiter(Protocol):
@@ -139,6 +142,6 @@ class RedisRateLimiter:
 
 @cache
 def get_rate_limiter() -> RateLimiter:
-    if settings.WAYPOST_RATE_LIMITER == "redis":
+    if in_redis():
         return RedisRateLimiter(settings.REDIS_URL)
     return LocalRateLimiter()

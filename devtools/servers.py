@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_SECRET = "sandbox-test-secret"
+CONTROL_TOKEN = "sandbox-control-token"
 
 
 def free_port() -> int:
@@ -98,30 +98,31 @@ def start_sink() -> tuple[Sink, ThreadingHTTPServer]:
 
 
 class SandboxProcess:
-    """``manage.py runsandbox`` in a subprocess, reset between tests through its own API."""
+    """``python -m sandbox`` in a subprocess, reset between tests through its own API."""
 
     def __init__(self, webhook_url: str, **flags) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         args = [
             sys.executable,
-            "manage.py",
-            "runsandbox",
+            "-m",
+            "sandbox",
             "--port",
             str(self.port),
             "--webhook-url",
             webhook_url,
             "--app-secret",
             APP_SECRET,
+            "--control-token",
+            CONTROL_TOKEN,
         ]
         for name, value in flags.items():
             args += [f"--{name.replace('_', '-')}", str(value)]
-        env = os.environ | {"DJANGO_SETTINGS_MODULE": "config.settings.local"}
         self.proc = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
         self.session = requests.Session()
-        self.session.headers["Authorization"] = "Bearer test-token"
+        self.session.headers["Authorization"] = f"Bearer {CONTROL_TOKEN}"
         for _ in range(200):
             try:
                 self.session.get(f"{self.url}/_sandbox/ping", timeout=0.5)
@@ -146,7 +147,10 @@ class SandboxProcess:
         return response.json()
 
     def restore(self) -> None:
-        defaults = {k: v for k, v in self.defaults.items() if v != "***"}  # secrets are masked
+        fixed = ("host", "port", "control_token", "open_control")  # set only at start
+        defaults = {
+            k: v for k, v in self.defaults.items() if v != "***" and k not in fixed
+        }  # secrets are masked
         self.configure(**defaults, app_secret=APP_SECRET)
         self.post("/_sandbox/reset", {"everything": True})
 

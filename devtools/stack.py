@@ -1,9 +1,10 @@
-"""The Procfile stack as deployed, for benchmarks and fault injection: web (gunicorn), worker,
-beat, the callback deliverer and the sandbox, started with honcho on production settings
-against the PostgreSQL and Redis that ``scripts/with-services.sh`` provides (each run gets its
-own database).
+"""The Procfile stack as deployed, for benchmarks, fault injection and ``make stack``: web
+(gunicorn), worker, beat and the callback deliverer — the production ``Procfile`` — with the
+sandbox in place of Meta (``Procfile.sandbox``: the same entries and the sandbox), started with
+honcho on production settings against the PostgreSQL and Redis that
+``scripts/with-services.sh`` provides (each run gets its own database).
 
-``start()`` runs the whole Procfile under one honcho (``make bench``);
+``start()`` runs the whole Procfile under one honcho (``make bench``, ``make stack``);
 ``start(separately=True)`` runs each entry's command itself (``bash -c "exec <command>"``, the
 shell expanding ``${PORT}`` as honcho would) in a process group of its own, so that
 ``kill("worker")`` SIGKILLs that entry, pool children included — honcho would put each child
@@ -38,7 +39,9 @@ import psycopg
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+PROCFILE = "Procfile.sandbox"
 APP_SECRET = "bench-app-secret"
+CONTROL_TOKEN = "bench"
 # The template every benchmark sends, and a message body for it (Waypost's API format).
 TEMPLATE = {
     "name": "order_update",
@@ -74,7 +77,20 @@ def free_port() -> int:
 
 
 class Stack:
-    def __init__(self, *, database: str, env: dict[str, str] | None = None) -> None:
+    """``settings_module``: what ``DJANGO_SETTINGS_MODULE`` is set to, or None to leave it out
+    (every process then runs the default, ``config/__init__.py``)."""
+
+    def __init__(
+        self,
+        *,
+        database: str,
+        env: dict[str, str] | None = None,
+        settings_module: str | None = "config.settings.production",
+        web_port: int | None = None,
+        sandbox_port: int | None = None,
+        echo: bool = False,
+    ) -> None:
+        self.echo = echo  # print every process's output as it comes (make stack)
         if "DATABASE_URL" not in os.environ or "REDIS_URL" not in os.environ:
             raise SystemExit("run it with scripts/with-services.sh (or make bench)")
         base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
@@ -83,13 +99,13 @@ class Stack:
             conn.execute(f'CREATE DATABASE "{database}"')
         self.database_url = f"{base}/{database}"
         redis_url = os.environ["REDIS_URL"].rsplit("/", 1)[0] + "/2"
-        self.web_port, self.sandbox_port = free_port(), free_port()
+        self.web_port, self.sandbox_port = web_port or free_port(), sandbox_port or free_port()
         self.url = f"http://127.0.0.1:{self.web_port}"
         self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
         venv_bin = str(Path(sys.executable).parent)
-        self.env = os.environ | {
+        inherited = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+        self.env = inherited | {
             "PATH": f"{venv_bin}:{os.environ['PATH']}",
-            "DJANGO_SETTINGS_MODULE": "config.settings.production",
             "DATABASE_URL": self.database_url,
             "SECRET_KEY": "bench-" + "k" * 40,
             "CELERY_BROKER_URL": redis_url,
@@ -102,11 +118,16 @@ class Stack:
             "SANDBOX_PORT": str(self.sandbox_port),
             "SANDBOX_URL": self.sandbox_url,
             "SANDBOX_APP_SECRET": APP_SECRET,
+            "SANDBOX_CONTROL_TOKEN": CONTROL_TOKEN,
+            "WAYPOST_SANDBOX_PROVIDER": "true",
+            "WAYPOST_METRICS_TOKEN": "bench-metrics",
             "SANDBOX_APPROVE_AFTER": "0",
             "SANDBOX_WEBHOOK_URL": f"{self.url}/webhooks/whatsapp",
             "CELERY_IMPORTS": "bench.tasks",
             **(env or {}),
         }
+        if settings_module:
+            self.env["DJANGO_SETTINGS_MODULE"] = settings_module
         self.log: deque[str] = deque(maxlen=2000)
         self.proc: subprocess.Popen | None = None
         self.procs: dict[str, subprocess.Popen] = {}  # start(separately=True): one per entry
@@ -155,7 +176,10 @@ class Stack:
         proc.wait(timeout=30)
 
     def _honcho(self) -> subprocess.Popen:
-        return self._spawn([sys.executable, "-m", "honcho", "start"])
+        # -e /dev/null: the environment is this harness's alone (honcho's .env would override).
+        return self._spawn(
+            [sys.executable, "-m", "honcho", "-e", "/dev/null", "-f", PROCFILE, "start"]
+        )
 
     def _spawn(self, args: list[str], prefix: str = "") -> subprocess.Popen:
         proc = subprocess.Popen(
@@ -189,6 +213,8 @@ class Stack:
         for line in proc.stdout:
             line = prefix + line
             self.log.append(line.rstrip())
+            if self.echo:
+                print(line, end="", flush=True)
             if re.search(r"worker(\.\d+)?\s*\|.*\bready\.", line):
                 self.worker_ready.set()
 
@@ -244,7 +270,7 @@ class Stack:
             method,
             self.sandbox_url + path,
             json=body,
-            headers={"Authorization": "Bearer bench"},
+            headers={"Authorization": f"Bearer {CONTROL_TOKEN}"},
             timeout=30,
         )
         response.raise_for_status()
@@ -256,8 +282,61 @@ def postgres_version() -> str:
         return conn.execute("show server_version").fetchone()[0].split()[0]
 
 
-def procfile_entries() -> dict[str, str]:
-    """The Procfile's entries, name → command, in its order."""
-    lines = (ROOT / "Procfile").read_text().splitlines()
+def procfile_entries(name: str = PROCFILE) -> dict[str, str]:
+    """A Procfile's entries, name → command, in its order."""
+    lines = (ROOT / name).read_text().splitlines()
     entries = (line.split(":", 1) for line in lines if ":" in line and not line.startswith("#"))
     return {name.strip(): command.strip() for name, command in entries}
+
+
+def main() -> None:
+    """``make stack``: the production processes and the sandbox, on production settings and on
+    the private PostgreSQL and Redis of ``scripts/with-services.sh``, until Ctrl-C. Prints an
+    API key, an admin login and a first request to try."""
+    import secrets
+
+    web_port = int(os.environ.get("PORT", "8000"))
+    sandbox_port = int(os.environ.get("SANDBOX_PORT", "8025"))
+    password = secrets.token_urlsafe(12)
+    stack = Stack(
+        database="waypost_stack",
+        web_port=web_port,
+        sandbox_port=sandbox_port,
+        env={"LOG_LEVEL": "INFO", "CELERY_IMPORTS": ""},
+        echo=True,
+    )
+    with stack:
+        stack.manage("collectstatic", "--noinput", "-v0")
+        subprocess.run(
+            [sys.executable, "manage.py", "createsuperuser", "--noinput", "--username", "admin",
+             "--email", "admin@example.com"],
+            cwd=ROOT, env=stack.env | {"DJANGO_SUPERUSER_PASSWORD": password}, check=True,
+            capture_output=True,
+        )  # fmt: skip
+        key = stack.create_tenant("acme")["api_key"]
+        stack.start()
+        template = stack.client(key).post(f"{stack.url}/api/v1/templates", json=TEMPLATE).json()
+        print(
+            f"""
+Waypost (production settings, Procfile.sandbox) on {stack.url}
+  admin      {stack.url}/admin/  admin / {password}
+  API key    {key}  (tenant acme, sender on the sandbox)
+  template   {template.get("name")} {template.get("status")}
+  sandbox    {stack.sandbox_url}  (control token: {CONTROL_TOKEN})
+Try:
+  curl -s -X POST {stack.url}/api/v1/messages -H "Authorization: Bearer {key}" \\
+    -H "Idempotency-Key: try-1" -H "Content-Type: application/json" \\
+    -d '{json.dumps(body("+4915112345678", "A-1"))}'
+Ctrl-C stops everything (the database and Redis go with it).
+""",
+            flush=True,
+        )
+        try:
+            while stack.proc.poll() is None:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,6 +1,6 @@
 """A local stand-in for Meta's WhatsApp Cloud API (and 360dialog's) that misbehaves on demand.
 
-Layout (no Django in the server; ``manage.py runsandbox`` only starts it):
+Layout (no Django anywhere; ``python -m sandbox`` starts it, ``cli`` has its flags):
 
 * ``config``   — every knob, from CLI flags, ``SANDBOX_*`` env vars or ``POST /_sandbox/config``.
 * ``wire``     — Meta's wire formats: error table and bodies, send response, webhook envelopes.

@@ -30,8 +30,14 @@ class SandboxConfig:
     host: str = "127.0.0.1"
     port: int = 8025
     webhook_url: str = ""
+    # Signs the webhooks it posts. Given explicitly (--app-secret, SANDBOX_APP_SECRET), never
+    # taken from Waypost's WHATSAPP_APP_SECRET: required when webhook_url is set.
     app_secret: str = ""
     token: str = ""  # when set, the only accepted bearer token / D360-API-KEY
+    # The control endpoints (/_sandbox/*, but ping) need `Authorization: Bearer <control_token>`;
+    # without a token the sandbox refuses to start, unless open_control (the embedded demo).
+    control_token: str = ""
+    open_control: bool = False
     seed: int | None = None
     # Templates.
     approve_after: float = 2.0  # seconds; 0 = the create response already says APPROVED
@@ -84,6 +90,20 @@ class SandboxConfig:
             setattr(self, name, _coerce(fields[name], value))
         self.validate()
 
+    def check_startable(self) -> None:
+        """Refuse a configuration that would let anyone on the machine drive the sandbox or
+        forge webhooks (``ValueError`` naming what to give)."""
+        if not self.control_token and not self.open_control:
+            raise ValueError(
+                "the control endpoints (/_sandbox/*) need a token: give --control-token "
+                "(SANDBOX_CONTROL_TOKEN), or --open-control for a throw-away demo"
+            )
+        if self.webhook_url and not self.app_secret:
+            raise ValueError(
+                "webhooks are signed with --app-secret (SANDBOX_APP_SECRET): give the value the "
+                "receiving stack verifies with (its WHATSAPP_APP_SECRET), explicitly"
+            )
+
     def validate(self) -> None:
         if self.latency_distribution not in LATENCY_DISTRIBUTIONS:
             raise ValueError(f"latency_distribution must be one of {LATENCY_DISTRIBUTIONS}")
@@ -99,6 +119,7 @@ class SandboxConfig:
         data = dataclasses.asdict(self)
         data["app_secret"] = "***" if self.app_secret else ""
         data["token"] = "***" if self.token else ""
+        data["control_token"] = "***" if self.control_token else ""
         return data
 
     @classmethod

@@ -8,7 +8,8 @@ Meta-shaped routes
   POST /{version}/{waba_id}/message_templates           create (PENDING, approved later)
 360dialog-shaped
   POST /messages  (and /v1/messages)                    send (D360-API-KEY header)
-Control and ground truth
+Control and ground truth (``Authorization: Bearer <control token>``, all but ping; see
+``SandboxConfig.control_token``)
   GET  /_sandbox/ping                                   liveness (also the benchmark baseline)
   GET  /_sandbox/messages[?biz_opaque_callback_data=]   every accepted message
   GET  /_sandbox/stats                                  counters
@@ -29,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import hmac
 import json
 import logging
 import random
@@ -48,6 +50,8 @@ from sandbox.webhooks import Dispatcher
 
 log = logging.getLogger("sandbox")
 JSON = "application/json"
+# Settings POST /_sandbox/config may not change: where it listens and who may control it.
+FIXED_AT_START = ("host", "port", "control_token", "open_control")
 SERVICE_WINDOW_S = 24 * 3600  # §6
 
 
@@ -515,6 +519,9 @@ class Sandbox:
             changes = await request.json()
             if not isinstance(changes, dict):
                 raise ValueError("the body must be a JSON object of settings")
+            fixed = sorted(set(changes) & set(FIXED_AT_START))
+            if fixed:
+                raise ValueError(f"{', '.join(fixed)} can only be set when the sandbox starts")
             if "seed" in changes:
                 self.rng.seed(changes["seed"])
             self.config.update(changes)
@@ -726,8 +733,21 @@ class Sandbox:
 
     # --- app -----------------------------------------------------------------------------------
 
+    @web.middleware
+    async def control_guard(self, request: web.Request, handler):
+        """The control endpoints change what the sandbox does and make it post signed webhooks
+        (an inbound ``STOP`` is an opt-out): only for the holder of the control token."""
+        path = request.path
+        guarded = path.startswith("/_sandbox/") and path != "/_sandbox/ping"
+        if guarded and not self.config.open_control:
+            given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+            if not hmac.compare_digest(given.encode(), self.config.control_token.encode()):
+                return json_response({"error": "a valid control token is required"}, 401)
+        return await handler(request)
+
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=4 * 1024 * 1024)
+        self.config.check_startable()
+        app = web.Application(client_max_size=4 * 1024 * 1024, middlewares=[self.control_guard])
         app.add_routes(
             [
                 web.get("/_sandbox/ping", self.ping),

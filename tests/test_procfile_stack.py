@@ -1,143 +1,90 @@
-"""The real stack from the Procfile (web on gunicorn, worker, beat, sandbox), started with
-honcho on production settings against the test run's PostgreSQL and Redis: a template is
-approved by the sandbox, a message goes all the way to `read` through signed webhooks, and
-the admin and its static files are served."""
+"""The real stack — the production Procfile's processes and the sandbox (``Procfile.sandbox``),
+started with honcho the way ``make stack`` and the README start them — against the test run's
+PostgreSQL and Redis, **without** ``DJANGO_SETTINGS_MODULE``: every process must pick the same
+(production) settings by itself, say so in its start line, and keep its coordination state in
+the shared Redis. Then a template is approved by the sandbox, a message goes all the way to
+`read` through signed webhooks, and the admin, its static files and /metrics are served."""
 
-import json
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-import psycopg
 import pytest
 import requests
 
-from devtools.servers import ROOT, free_port
+from devtools.stack import TEMPLATE, Stack, body
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-def stack_env(tmp_path):
-    metrics_dir = tmp_path / "metrics"
-    base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
-    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS waypost_stack")
-        conn.execute("CREATE DATABASE waypost_stack")
-    web, sandbox = free_port(), free_port()
-    # Its own Redis database: the session's test worker must not consume this stack's queues
-    # (kombu prefixes broadcast channels with the database number too).
-    redis_url = os.environ["REDIS_URL"].rsplit("/", 1)[0] + "/1"
-    venv_bin = str(Path(sys.executable).parent)
-    return os.environ | {
-        "PATH": f"{venv_bin}:{os.environ['PATH']}",  # what activating the venv does
-        "DJANGO_SETTINGS_MODULE": "config.settings.production",
-        "DATABASE_URL": base + "/waypost_stack",
-        "SECRET_KEY": "stack-" + "k" * 40,
-        "CELERY_BROKER_URL": redis_url,
-        "REDIS_URL": redis_url,
-        "WHATSAPP_APP_SECRET": "stack-secret",
-        "WHATSAPP_VERIFY_TOKEN": "stack",
-        "SECURE_SSL_REDIRECT": "False",
-        "PORT": str(web),
-        "SANDBOX_PORT": str(sandbox),
-        "SANDBOX_URL": f"http://127.0.0.1:{sandbox}",
-        "SANDBOX_APPROVE_AFTER": "0",
-        "SANDBOX_WEBHOOK_URL": f"http://127.0.0.1:{web}/webhooks/whatsapp",
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-    }
+PROCESSES = ("web", "worker", "beat", "callbacks")
 
 
-def manage(env, *args) -> str:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_procfile_stack_sends_a_message_to_read(stack_env):
-    manage(stack_env, "migrate", "-v0")
-    manage(stack_env, "collectstatic", "--noinput", "-v0")
-    key = json.loads(manage(stack_env, "create_tenant", "stack", "--name", "Stack"))["api_key"]
-    honcho = subprocess.Popen(
-        [sys.executable, "-m", "honcho", "start"],
-        cwd=ROOT,
-        env=stack_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
+def test_procfile_stack_without_the_settings_variable_runs_production_everywhere(tmp_path):
+    stack = Stack(
+        database="waypost_stack",
+        settings_module=None,  # left out, as a PaaS or systemd unit might
+        env={"LOG_LEVEL": "INFO", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "CELERY_IMPORTS": ""},
     )
-    url = f"http://127.0.0.1:{stack_env['PORT']}"
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {key}"
-    failed = True
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if session.get(f"{url}/healthz", timeout=1).ok:
-                    break
-            except (requests.ConnectionError, requests.Timeout):
-                pass  # still booting
-            assert time.monotonic() < deadline and honcho.poll() is None, "the stack did not start"
-            time.sleep(0.3)
-        time.sleep(3)  # the worker and the sandbox start alongside web
-        template = session.post(
-            f"{url}/api/v1/templates",
-            json={
-                "name": "hello",
-                "language": "en_US",
-                "category": "UTILITY",
-                "components": [{"type": "BODY", "text": "Hi {{1}}, welcome."}],
-            },
-            timeout=10,
-        ).json()
-        assert template["status"] == "APPROVED", template
+    with stack:
+        stack.manage("collectstatic", "--noinput", "-v0")
+        key = stack.create_tenant("stack")["api_key"]
+        stack.start()
+        session = stack.client(key)
+        started = {
+            name: wait_for(
+                lambda name=name: [
+                    line for line in list(stack.log) if f"waypost {name} (pid" in line
+                ],
+                30,
+                f"the {name} start line",
+            )
+            for name in PROCESSES
+        }
+        for lines in started.values():
+            for line in lines:
+                assert "settings config.settings.production (production)" in line, line
+                assert "coordination redis (redis://127.0.0.1:" in line, line
+
+        template = session.post(f"{stack.url}/api/v1/templates", json=TEMPLATE, timeout=10)
+        assert template.json()["status"] == "APPROVED", template.text
         message = session.post(
-            f"{url}/api/v1/messages",
+            f"{stack.url}/api/v1/messages",
             headers={"Idempotency-Key": "s1"},
-            json={
-                "to": "+4915112345678",
-                "template": {
-                    "name": "hello",
-                    "language": "en_US",
-                    "components": [
-                        {"type": "body", "parameters": [{"type": "text", "text": "Ana"}]}
-                    ],
-                },
-            },
+            json=body("+4915112345678", "A-1"),
             timeout=10,
         ).json()
-        deadline = time.monotonic() + 60
-        while (
-            state := session.get(f"{url}/api/v1/messages/{message['id']}", timeout=10).json()[
-                "state"
-            ]
-        ) != "read":
-            assert time.monotonic() < deadline, f"stuck in {state}"
-            time.sleep(0.3)
-        # The worker recorded `read`; gunicorn's /metrics adds up every process's counters.
-        metrics = session.get(f"{url}/metrics", timeout=10)
+        wait_for(
+            lambda: (
+                session.get(f"{stack.url}/api/v1/messages/{message['id']}", timeout=10).json()[
+                    "state"
+                ]
+                == "read"
+            ),
+            60,
+            "the message to be read",
+        )
+        # The worker recorded `read`; gunicorn's /metrics adds up every process's counters, for
+        # the holder of the token only.
+        assert requests.get(f"{stack.url}/metrics", timeout=10).status_code == 403
+        metrics = requests.get(
+            f"{stack.url}/metrics",
+            headers={"Authorization": f"Bearer {stack.env['WAYPOST_METRICS_TOKEN']}"},
+            timeout=10,
+        )
         assert metrics.status_code == 200
         assert re.search(r'waypost_message_state_changes_total\{[^}]*state="read"', metrics.text)
-        assert session.get(f"{url}/admin/login/", timeout=5).status_code == 200
-        assert session.get(f"{url}/static/admin/css/base.css", timeout=5).status_code == 200
-        failed = False
-    finally:
-        os.killpg(honcho.pid, signal.SIGTERM)
-        output, _ = honcho.communicate(timeout=30)
-        if failed:
-            Path("/tmp/stack-honcho.log").write_text(output)
+        assert requests.get(f"{stack.url}/admin/login/", timeout=5).status_code == 200
+        assert requests.get(f"{stack.url}/static/admin/css/base.css", timeout=5).ok
+        # The sandbox's control endpoints are closed to anyone without its token.
+        assert requests.get(f"{stack.sandbox_url}/_sandbox/messages", timeout=5).status_code == 401
+    output = "\n".join(stack.log)
     assert "Traceback" not in output, output[-3000:]
-    # Isolated from the session's test worker (which would otherwise take this stack's tasks).
-    assert re.search(r"transport:\s+redis://\S+/1\b", output), output[:3000]

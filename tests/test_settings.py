@@ -56,6 +56,7 @@ def test_production_starts_with_its_environment():
         REDIS_URL="redis://127.0.0.1:1/0",
         WHATSAPP_APP_SECRET="s",
         WHATSAPP_VERIFY_TOKEN="t",
+        WAYPOST_METRICS_TOKEN="m",
     )
     assert result.returncode == 0, result.stderr
 

@@ -1,14 +1,19 @@
 """Settings shared by every environment, read from the environment with django-environ.
 
-With no environment at all these defaults run the embedded demo: SQLite under ``var/`` and
-Celery's in-process ``memory://`` broker. Every variable is listed with its default in
-``.env.example`` and in the README's configuration table. Environment-specific modules
-(``local``, ``production``, ``test``) import this one and change only what differs.
+Which module a process runs is decided once, in ``config/__init__.py`` (production unless told
+otherwise). These shared defaults are the embedded ones — SQLite under ``var/`` and Celery's
+in-process ``memory://`` broker — which ``local`` runs as they are and ``production`` refuses.
+Every variable is listed with its default in ``.env.example`` and in the README's configuration
+table. Environment-specific modules (``local``, ``production``, ``test``) import this one and
+change only what differs; ``core.checks`` refuses combinations that cannot work together
+(``manage.py check``, and every process at start).
 """
 
 from pathlib import Path
 
 import environ
+
+from core.coordination import default_backend, default_redis_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 # Local state of the embedded defaults (SQLite database, collected static files).
@@ -20,7 +25,12 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 # --- Core -----------------------------------------------------------------------------------
+# What kind of deployment this is: "production" (the default, and what ``core.checks`` holds to
+# the strictest rules), "development" (config.settings.local) or "test".
+WAYPOST_DEPLOYMENT = "production"
 SECRET_KEY = env("SECRET_KEY", default="")
+# The development settings' key; core.checks refuses it (and an empty one) in production.
+INSECURE_DEVELOPMENT_KEY = "insecure-local-development-key-do-not-use-in-production"
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -43,8 +53,6 @@ INSTALLED_APPS = [
     "messaging",
     "webhooks",
     "operations",
-    "sandbox",
-    "devtools",
 ]
 
 MIDDLEWARE = [
@@ -146,14 +154,15 @@ DIALOG360_WEBHOOK_SECRET = env("DIALOG360_WEBHOOK_SECRET", default="")
 # Meta's webhook payloads are up to 3 MB (docs/meta-api.md §4.2): refuse more with 413.
 WEBHOOK_MAX_BYTES = env.int("WEBHOOK_MAX_BYTES", default=3 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = WEBHOOK_MAX_BYTES + 1024
-# Senders whose provider is `sandbox` talk to this URL (see `manage.py runsandbox`).
+# Senders whose provider is `sandbox` talk to this URL (`python -m sandbox`). The provider is a
+# test double: off unless switched on (config.settings.local and test do; production only when
+# WAYPOST_SANDBOX_PROVIDER=true is set explicitly, which core.checks reports at every start).
 SANDBOX_URL = env("SANDBOX_URL", default="http://127.0.0.1:8025")
+WAYPOST_SANDBOX_PROVIDER = env.bool("WAYPOST_SANDBOX_PROVIDER", default=False)
 
 # --- Send path --------------------------------------------------------------------------------
 WAYPOST_PROVIDER_CONNECT_TIMEOUT = env.float("WAYPOST_PROVIDER_CONNECT_TIMEOUT", default=3.0)
 WAYPOST_PROVIDER_READ_TIMEOUT = env.float("WAYPOST_PROVIDER_READ_TIMEOUT", default=10.0)
-# `redis` shares limits across workers; `local` keeps them in process (the embedded demo).
-WAYPOST_RATE_LIMITER = env("WAYPOST_RATE_LIMITER", default="local")
 # The sender bucket holds this many seconds of tokens (see messaging/ratelimit.py for why < 1).
 WAYPOST_RATE_BURST_SECONDS = env.float("WAYPOST_RATE_BURST_SECONDS", default=0.5)
 # A provider's THROUGHPUT_UPGRADE never raises a sender's messages/second above this.
@@ -189,9 +198,16 @@ WAYPOST_DB_RETRY_AFTER = env.int("WAYPOST_DB_RETRY_AFTER", default=5)
 # Fault injection for the crash tests only: names of points where the worker SIGKILLs itself.
 WAYPOST_CRASH_POINTS = env.list("WAYPOST_CRASH_POINTS", default=[])
 
-# --- Redis / Celery ---------------------------------------------------------------------------
-REDIS_URL = env("REDIS_URL", default="")
+# --- Redis / Celery / coordination ----------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="memory://")
+# Redis for the coordination store; a Redis broker is the default.
+REDIS_URL = env("REDIS_URL", default=default_redis_url(CELERY_BROKER_URL))
+# Where state shared by the processes of a deployment lives — the drains' debounce and wake-up
+# keys, per-sender and per-recipient rate limits, the API throttle, callback wake-ups
+# (core.coordination, core.ratelimit): `redis` (REDIS_URL), or `memory` (this process's memory:
+# only for the embedded demo, where the broker is in-process and API and worker are one
+# process). It follows the broker; core.checks refuses `memory` beside a real broker.
+WAYPOST_COORDINATION = env("WAYPOST_COORDINATION", default=default_backend(CELERY_BROKER_URL))
 CELERY_TASK_DEFAULT_QUEUE = "waypost"
 # How long a publish keeps trying a dead broker: the API answers 202 (message stays queued for
 # the re-drive) after at most about this long.

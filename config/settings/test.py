@@ -7,8 +7,9 @@ to run rather than silently falling back to SQLite.
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import INSTALLED_APPS, env
 
+WAYPOST_DEPLOYMENT = "test"
 DATABASE_URL = env("DATABASE_URL", default="")
 REDIS_URL = env("REDIS_URL", default="")
 if not DATABASE_URL.startswith("postgres") or not REDIS_URL:
@@ -19,12 +20,14 @@ if not DATABASE_URL.startswith("postgres") or not REDIS_URL:
 
 SECRET_KEY = "test-secret-key"
 DEBUG = False
+INSTALLED_APPS = [*INSTALLED_APPS, "devtools"]
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 CELERY_BROKER_URL = REDIS_URL
-WAYPOST_RATE_LIMITER = "redis"
+WAYPOST_COORDINATION = "redis"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 WHATSAPP_APP_SECRET = "test-app-secret"
 WHATSAPP_VERIFY_TOKEN = "test-verify-token"
-# Callback receivers in tests listen on loopback.
+# Tests send through the sandbox; their callback receivers listen on loopback.
+WAYPOST_SANDBOX_PROVIDER = True
 WAYPOST_CALLBACK_ALLOW_PRIVATE = True

@@ -6,6 +6,7 @@ import threading
 from django.core.management.base import BaseCommand
 
 from callbacks.deliverer import Deliverer
+from core.startup import process_started
 
 
 class Command(BaseCommand):
@@ -15,6 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--threads", type=int, default=8, help="tenants delivered at once")
 
     def handle(self, *args, threads, **options):
+        process_started("callbacks", check=False)  # the command's own system checks ran
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())

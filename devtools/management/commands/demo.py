@@ -148,8 +148,11 @@ class Command(BaseCommand):
         proc = subprocess.Popen(
             [
                 sys.executable,
-                "manage.py",
-                "runsandbox",
+                "-m",
+                "sandbox",
+                # A throw-away sandbox on loopback for as long as the demo runs: its control
+                # endpoints stay open so you can try them (README, "The sandbox").
+                "--open-control",
                 "--port",
                 str(port),
                 "--approve-after",

@@ -1,0 +1,170 @@
+"""The deployment's consistency rules, as Django system checks.
+
+They run with ``manage.py check`` and every management command, and — through
+``core.startup`` — at the start of every process of the stack (gunicorn's workers, the Celery
+worker and beat, the callback deliverer), which refuse to start on an error. Each error names
+the setting to change.
+
+=========  ===================================================================================
+id         rule
+=========  ===================================================================================
+E001       ``WAYPOST_COORDINATION`` is ``redis`` or ``memory``
+E002       a shared broker (Redis, AMQP) with coordination in process memory: each process
+           would keep its own debounce keys and rate limits, so nudges are lost and limits are
+           per process
+E003       coordination in Redis needs ``REDIS_URL`` (defaults to a Redis broker's URL)
+E004       ``WAYPOST_RATE_LIMITER`` (the old name) is still set: it is ``WAYPOST_COORDINATION``
+E010       production: ``SECRET_KEY`` set, and not the development key
+E011       production: ``WHATSAPP_APP_SECRET`` and ``WHATSAPP_VERIFY_TOKEN`` set
+E012       production: a broker other than the in-process one (``CELERY_BROKER_URL``)
+E013       production: ``DEBUG`` off
+E014       production: no developer tools or sandbox among the installed apps
+E015       production: the sandbox provider only when allowed explicitly
+           (``WAYPOST_SANDBOX_PROVIDER=true`` in the environment)
+E016       production: ``/metrics`` needs ``WAYPOST_METRICS_TOKEN``, or an explicit list of
+           networks that may scrape without one (``WAYPOST_METRICS_ALLOW``)
+W001       production: the sandbox provider is allowed (senders may talk to ``SANDBOX_URL``)
+=========  ===================================================================================
+"""
+
+from __future__ import annotations
+
+import os
+
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+
+from core.coordination import BACKENDS, broker_in_process
+
+PRODUCTION_FORBIDDEN_APPS = ("devtools", "sandbox")
+
+
+@register("waypost")
+def coordination_check(app_configs=None, **kwargs) -> list:
+    errors = []
+    backend = settings.WAYPOST_COORDINATION
+    broker = settings.CELERY_BROKER_URL
+    if "WAYPOST_RATE_LIMITER" in os.environ:
+        errors.append(
+            Error(
+                "WAYPOST_RATE_LIMITER is set, but the setting is now WAYPOST_COORDINATION.",
+                hint="Remove WAYPOST_RATE_LIMITER: coordination follows the broker (Redis "
+                "unless the broker is memory://); set WAYPOST_COORDINATION only to override.",
+                id="waypost.E004",
+            )
+        )
+    if backend not in BACKENDS:
+        return [
+            *errors,
+            Error(
+                f"WAYPOST_COORDINATION is {backend!r}; it must be one of {', '.join(BACKENDS)}.",
+                hint="Leave it unset: it follows the broker.",
+                id="waypost.E001",
+            ),
+        ]
+    if backend == "memory" and not broker_in_process(broker):
+        errors.append(
+            Error(
+                "The broker is shared by several processes but WAYPOST_COORDINATION=memory "
+                "keeps debounce keys and rate limits in each process's memory: the processes "
+                "would disagree (lost wake-ups, per-process rate limits).",
+                hint="Unset WAYPOST_COORDINATION (it follows the broker) or set it to redis, "
+                "with REDIS_URL.",
+                id="waypost.E002",
+            )
+        )
+    if backend == "redis" and not settings.REDIS_URL:
+        errors.append(
+            Error(
+                "Coordination state lives in Redis, but REDIS_URL is not set.",
+                hint="Set REDIS_URL (it defaults to CELERY_BROKER_URL when the broker is Redis).",
+                id="waypost.E003",
+            )
+        )
+    return errors
+
+
+@register("waypost")
+def production_check(app_configs=None, **kwargs) -> list:
+    if settings.WAYPOST_DEPLOYMENT != "production":
+        return []
+    found = []
+    try:
+        secret_key = settings.SECRET_KEY
+    except ImproperlyConfigured:  # Django refuses to read an empty one
+        secret_key = ""
+    if not secret_key or secret_key == settings.INSECURE_DEVELOPMENT_KEY:
+        found.append(
+            Error(
+                "Production needs its own SECRET_KEY.",
+                hint="Set SECRET_KEY to a long random value (python -c 'import secrets; "
+                "print(secrets.token_urlsafe(50))').",
+                id="waypost.E010",
+            )
+        )
+    missing = [
+        n for n in ("WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN") if not getattr(settings, n)
+    ]
+    if missing:
+        found.append(
+            Error(
+                f"Production needs {' and '.join(missing)} (webhook signatures and Meta's "
+                "verification handshake).",
+                hint=f"Set {', '.join(missing)}.",
+                id="waypost.E011",
+            )
+        )
+    if broker_in_process(settings.CELERY_BROKER_URL):
+        found.append(
+            Error(
+                "Production cannot run on the in-process broker: the API and the worker are "
+                "separate processes.",
+                hint="Set CELERY_BROKER_URL, e.g. redis://127.0.0.1:6379/0.",
+                id="waypost.E012",
+            )
+        )
+    if settings.DEBUG:
+        found.append(Error("DEBUG is on in production.", hint="Unset DEBUG.", id="waypost.E013"))
+    installed = [a for a in PRODUCTION_FORBIDDEN_APPS if a in settings.INSTALLED_APPS]
+    if installed:
+        found.append(
+            Error(
+                f"{', '.join(installed)} must not be installed in production.",
+                hint="Add developer tools only in config.settings.local or test.",
+                id="waypost.E014",
+            )
+        )
+    if settings.WAYPOST_SANDBOX_PROVIDER:
+        if "WAYPOST_SANDBOX_PROVIDER" not in os.environ:
+            found.append(
+                Error(
+                    "The sandbox provider is enabled in production without being allowed "
+                    "explicitly.",
+                    hint="Set WAYPOST_SANDBOX_PROVIDER=true in the environment to allow it "
+                    "(a staging stack without Meta credentials), or turn it off.",
+                    id="waypost.E015",
+                )
+            )
+        else:
+            found.append(
+                Warning(
+                    f"The sandbox provider is allowed: senders of provider 'sandbox' send to "
+                    f"{settings.SANDBOX_URL}, a test double, not to WhatsApp.",
+                    hint="For a staging stack only; unset WAYPOST_SANDBOX_PROVIDER otherwise.",
+                    id="waypost.W001",
+                )
+            )
+    if not settings.WAYPOST_METRICS_TOKEN and not settings.WAYPOST_METRICS_ALLOW:
+        found.append(
+            Error(
+                "Production needs WAYPOST_METRICS_TOKEN: /metrics is scraped with a bearer "
+                "token (behind a reverse proxy on the same host, every client's address is "
+                "loopback, so an address is no proof).",
+                hint="Set WAYPOST_METRICS_TOKEN and scrape with 'Authorization: Bearer <token>'; "
+                "or opt out explicitly by listing the networks allowed to scrape without a "
+                "token in WAYPOST_METRICS_ALLOW.",
+                id="waypost.E016",
+            )
+        )
+    return found

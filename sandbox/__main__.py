@@ -1,0 +1,5 @@
+"""``python -m sandbox``: see ``sandbox.cli``."""
+
+from sandbox.cli import main
+
+main()
