@@ -11,13 +11,16 @@ and the README ("Credentials") for why.
 from __future__ import annotations
 
 import os
+import re
 import secrets
+import time
 import uuid
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
+from core.alerts import alert
 from whatsapp import PROVIDER_CHOICES, provider_class
 
 slug_validator = RegexValidator(
@@ -193,6 +196,14 @@ class SenderNumber(models.Model):
     def credential(self) -> str:
         """Read the secret from the environment at the moment it is needed.
 
+        Surrounding whitespace is stripped: a secret written to a file or a ``.env`` line often
+        ends in a newline. A value that still holds anything but printable ASCII (a CR or LF
+        inside it, another control character) is refused as :class:`MissingCredential`
+        naming the variable, never quoting the value, and operators are alerted (once per
+        variable per ``_UNUSABLE_ALERT_SECONDS`` in each process): sent as a header it would
+        make ``requests`` raise an error that quotes the header — the secret — into the
+        message's error and ledger.
+
         The sandbox accepts any non-empty token, so a sandbox sender without a variable uses a
         fixed placeholder.
         """
@@ -200,13 +211,41 @@ class SenderNumber(models.Model):
             if not provider_class(self.provider).credential_required:
                 return "sandbox-token"
             raise MissingCredential(f"sender {self.phone_number_id} names no credential variable")
-        value = os.environ.get(self.credentials_env, "")
+        name = self.credentials_env
+        value = os.environ.get(name, "").strip()
         if not value:
             raise MissingCredential(
-                f"environment variable {self.credentials_env} (credential of sender "
+                f"environment variable {name} (credential of sender "
                 f"{self.phone_number_id}) is not set"
             )
+        if not _HEADER_SAFE.fullmatch(value):
+            now = time.monotonic()
+            if (
+                now - _unusable_alerted.get(name, -_UNUSABLE_ALERT_SECONDS)
+                >= _UNUSABLE_ALERT_SECONDS
+            ):
+                _unusable_alerted[name] = now
+                alert(
+                    "sender credential unusable: its variable holds a control or non-ASCII "
+                    "character",
+                    # No query for the slug: this runs in the submit threads.
+                    tenant=self.tenant.slug if SenderNumber.tenant.is_cached(self) else "",
+                    level="error",
+                    tenant_id=str(self.tenant_id),
+                    sender=self.phone_number_id,
+                    variable=name,
+                )
+            raise MissingCredential(
+                f"environment variable {name} (credential of sender {self.phone_number_id}) "
+                "holds a control or non-ASCII character; fix its value"
+            )
         return value
+
+
+# A credential goes into a header: printable ASCII only (no CR, LF or other control character).
+_HEADER_SAFE = re.compile(r"[\x20-\x7e]+")
+_UNUSABLE_ALERT_SECONDS = 600.0
+_unusable_alerted: dict[str, float] = {}  # variable name → when this process last alerted
 
 
 class ApiKeyQuerySet(models.QuerySet):

@@ -327,14 +327,51 @@ def _transport_outcome(exc: requests.RequestException) -> SubmitOutcome:
         reason = getattr(exc.args[0], "reason", None) if exc.args else None
         if isinstance(reason, NewConnectionError | ConnectTimeoutError):
             return SubmitOutcome.NOT_SENT
-    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
+    if isinstance(exc, NEVER_LEFT):
         return SubmitOutcome.NOT_SENT
     return SubmitOutcome.AMBIGUOUS
 
 
+# Refused while the request was being prepared: nothing left this process.
+NEVER_LEFT = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.InvalidHeader,
+)
+
+# What a failed request is recorded as — in the ledger, a message's error, a template's
+# submission error, an API answer: the exception's class and one of these fixed sentences,
+# never the exception's text. That text can quote a request header (requests' InvalidHeader
+# quotes the value: ``Bearer <token>``) or a URL. First match wins (subclasses first).
+TRANSPORT_FAILURES: tuple[tuple[type[Exception], str], ...] = (
+    (requests.exceptions.InvalidHeader, "a request header was refused before sending"),
+    (requests.ConnectTimeout, "connecting to the provider timed out"),
+    (requests.ReadTimeout, "the provider did not answer in time"),
+    (requests.exceptions.SSLError, "the TLS connection to the provider failed"),
+    (requests.exceptions.ProxyError, "the proxy failed the connection"),
+    (requests.ConnectionError, "the connection to the provider failed"),
+    (requests.exceptions.ChunkedEncodingError, "the provider's answer was cut off"),
+    (requests.exceptions.ContentDecodingError, "the provider's answer could not be decoded"),
+    (requests.exceptions.TooManyRedirects, "the provider redirected too many times"),
+    (requests.exceptions.InvalidURL, "the URL is invalid"),
+    (requests.exceptions.MissingSchema, "the URL is invalid"),
+    (requests.exceptions.InvalidSchema, "the URL is invalid"),
+    (requests.RequestException, "the request failed"),
+    (ValueError, "the provider's answer is not JSON"),
+)
+
+
 def _describe(exc: Exception) -> str:
-    # The exception text never contains the credential (headers are not part of it).
-    return f"{type(exc).__name__}: {str(exc)[:300]}"
+    """``<class> (<cause class>): <fixed sentence>`` for a failed request (see
+    :data:`TRANSPORT_FAILURES`); the cause is urllib3's reason (``NewConnectionError``,
+    ``NameResolutionError``…) when there is one — a class name carries no text."""
+    sentence = next(
+        (text for kind, text in TRANSPORT_FAILURES if isinstance(exc, kind)), "the request failed"
+    )
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    cause = f" ({type(reason).__name__})" if isinstance(reason, Exception) else ""
+    return f"{type(exc).__name__}{cause}: {sentence}"
 
 
 def _ms(started: float) -> int:
