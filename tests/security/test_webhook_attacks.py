@@ -59,7 +59,7 @@ def test_unsigned_or_wrongly_signed_bodies_are_401_and_never_processed(client, m
         assert post(client, body, signature=signature).status_code == 401
     assert post(client, body + b" ", signature=sign(body)).status_code == 401  # altered body
     assert not WebhookDelivery.objects.exists()
-    assert RejectedWebhook.objects.count() == 7
+    assert RejectedWebhook.objects.count() == 5  # the two without a signature leave no row
     deliveries_drain()
     assert_untouched(mine)
 
