@@ -53,7 +53,9 @@ def main() -> None:
     from tenants.services import tenant_create
 
     call_command("migrate", verbosity=0)
-    bundle = tenant_create(slug="explain", name="Explain", phone_number_id="p", waba_id="w")
+    bundle = tenant_create(
+        slug="explain", name="Explain", phone_number_id="1000000001", waba_id="2000000001"
+    )
     tenant, sender, now = bundle.tenant, bundle.sender, timezone.now()
 
     def message(i: int, state: str, rank: int) -> Message:

@@ -2,10 +2,18 @@
 
 Secrets never appear here: senders show only the *name* of their credential variable, and an
 API key's secret is displayed once, in the confirmation message right after it is created.
+
+What a sender *is* — its provider, Meta's ids and the variable its credential is read from —
+only a superuser sets or changes (the tenant's own provisioning, ``create_tenant``, is the
+other way): for other staff those fields, and the sender's tenant, are read-only, on the
+sender's page and in the tenant's inline alike, so a value posted for them is ignored. Adding
+a sender is therefore a superuser's job too. Even a superuser can only name a variable
+reserved for the sender's tenant (``SenderNumber.clean``).
 """
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils.html import format_html
 
 from tenants.models import ApiKey, SenderNumber, SenderStatus, StaffScope, Tenant
@@ -25,8 +33,32 @@ STATUS_COLOURS = {
 }
 
 
+# Only a superuser points a sender at a provider, a number, a WABA and a credential.
+IDENTITY_FIELDS = ("provider", "phone_number_id", "waba_id", "credentials_env")
+
+
+class SenderNumberForm(forms.ModelForm):
+    """The sender form. ``SenderNumber.clean`` may object to a field this user sees read-only
+    (a sender saved before the rules): the objection is shown above the form, naming the
+    field, instead of Django failing on a field the form does not have."""
+
+    def add_error(self, field, error):
+        if field is None and isinstance(error, ValidationError) and hasattr(error, "error_dict"):
+            for name, errors in error.error_dict.items():
+                if name == NON_FIELD_ERRORS or name in self.fields:
+                    super().add_error(name, errors)
+                else:
+                    label = SenderNumber._meta.get_field(name).verbose_name
+                    super().add_error(
+                        None, [f"{label}: {text}" for e in errors for text in e.messages]
+                    )
+            return
+        super().add_error(field, error)
+
+
 class SenderNumberInline(admin.TabularInline):
     model = SenderNumber
+    form = SenderNumberForm
     extra = 0
     fields = (
         "provider",
@@ -40,6 +72,14 @@ class SenderNumberInline(admin.TabularInline):
     # A status changes through the senders' actions, which record who and why.
     readonly_fields = STATUS_FIELDS
 
+    def get_readonly_fields(self, request, obj=None):
+        if request.user.is_superuser:
+            return self.readonly_fields
+        return (*IDENTITY_FIELDS, *self.readonly_fields)
+
+    def has_add_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_add_permission(request, obj)
+
 
 @admin.register(Tenant)
 class TenantAdmin(TenantScopedAdmin):
@@ -51,6 +91,12 @@ class TenantAdmin(TenantScopedAdmin):
     inlines = [SenderNumberInline]
     readonly_fields = ("active",)
     actions = ["activate", "deactivate"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The slug names the tenant's queue and its reserved credential variables.
+        if obj is not None and not request.user.is_superuser:
+            return ("slug", *self.readonly_fields)
+        return self.readonly_fields
 
     @admin.action(description="Activate (their queued messages go at once)")
     def activate(self, request, queryset):
@@ -78,8 +124,17 @@ class SenderNumberAdmin(TenantScopedAdmin):
     list_filter = ("provider", "status")
     search_fields = ("phone_number_id", "waba_id", "display_phone_number", "tenant__slug")
     list_select_related = ("tenant",)
+    form = SenderNumberForm
     readonly_fields = STATUS_FIELDS
     actions = ["reactivate", "disable"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if request.user.is_superuser:
+            return self.readonly_fields
+        return ("tenant", *IDENTITY_FIELDS, *self.readonly_fields)
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser and super().has_add_permission(request)
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj):

@@ -5,7 +5,9 @@ knows nothing of templates or messages (dependencies point towards it, never awa
 
 Credentials: a ``SenderNumber`` stores the *name of an environment variable* holding its access
 token (Meta) or API key (360dialog), never the secret itself. See ``SenderNumber.credential``
-and the README ("Credentials") for why.
+and the README ("Credentials") for why. The name must be one reserved for the sender's tenant
+(``credential_env_allowed``): whoever may edit a sender can then point it at that tenant's
+secrets only, never at another tenant's token or at the process's own settings.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import secrets
 import time
 import uuid
 
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
@@ -30,6 +32,44 @@ slug_validator = RegexValidator(
 env_var_validator = RegexValidator(
     r"^[A-Z_][A-Z0-9_]*$", "An environment variable name: upper-case letters, digits, _."
 )
+# Meta's ids (phone number id, WABA id) are positive integers written in decimal. Anything else
+# ("./<another id>", "123/..") would be resolved by the HTTP layer into another object's path,
+# and a leading zero would be a second spelling of the same number.
+meta_id_validator = RegexValidator(
+    r"^[1-9][0-9]{0,31}\Z", "Digits only, 1 to 32 of them, no leading zero (a Meta id)."
+)
+
+# After a tenant's prefix: words of upper-case letters and digits joined by single underscores.
+# No double underscore, so one tenant's names never start with another tenant's prefix
+# (``WAYPOST_ACME__X__TOKEN`` would otherwise be both acme's and acme--x's).
+_CREDENTIAL_NAME = re.compile(r"[A-Z0-9]+(?:_[A-Z0-9]+)*")
+
+
+def credential_env_prefix(tenant: Tenant) -> str:
+    """The prefix of the environment variables reserved for ``tenant``'s credentials:
+    ``WAYPOST_<SLUG>__`` with the slug upper-cased and ``-`` written ``_`` (``acme-eu`` →
+    ``WAYPOST_ACME_EU__``)."""
+    return f"WAYPOST_{tenant.slug.upper().replace('-', '_')}__"
+
+
+def credential_env_allowed(tenant: Tenant, name: str) -> bool:
+    """Whether a sender of ``tenant`` may read its credential from the variable ``name``:
+    ``credential_env_prefix(tenant)`` followed by ``[A-Z0-9]+(_[A-Z0-9]+)*``. Slugs are
+    unique and have no ``_``, so each such name belongs to exactly one tenant, and none is one
+    of the process's own settings (``SECRET_KEY``, ``DATABASE_URL``, ``PATH``: no setting's
+    name has a double underscore)."""
+    prefix = credential_env_prefix(tenant)
+    return name.startswith(prefix) and _CREDENTIAL_NAME.fullmatch(name[len(prefix) :]) is not None
+
+
+def credential_env_error(tenant: Tenant, name: str) -> str:
+    """The message for a variable ``name`` outside ``tenant``'s reserved names."""
+    prefix = credential_env_prefix(tenant)
+    return (
+        f"{name} is not reserved for tenant {tenant.slug}: its credential variables are named "
+        f"{prefix}<NAME> (NAME: upper-case letters and digits in words joined by single "
+        f"underscores, e.g. {prefix}ACCESS_TOKEN)."
+    )
 
 
 class ParamPolicy(models.TextChoices):
@@ -147,9 +187,20 @@ class SenderNumber(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="senders")
     provider = models.CharField(max_length=16, choices=PROVIDER_CHOICES)
     phone_number_id = models.CharField(
-        "phone number id", max_length=64, unique=True, help_text="Meta's id for the number."
+        "phone number id",
+        max_length=64,
+        unique=True,
+        validators=[meta_id_validator],
+        help_text="Meta's id for the number (digits).",
     )
-    waba_id = models.CharField("WABA id", max_length=64, db_index=True)
+    waba_id = models.CharField(
+        "WABA id",
+        max_length=64,
+        db_index=True,
+        validators=[meta_id_validator],
+        help_text="Meta's id for the WhatsApp Business Account (digits). A WABA belongs to one "
+        "tenant: its senders may share it, another tenant's may not.",
+    )
     display_phone_number = models.CharField(max_length=32, blank=True)
     credentials_env = models.CharField(
         "credential variable",
@@ -158,7 +209,9 @@ class SenderNumber(models.Model):
         validators=[env_var_validator],
         help_text=(
             "Name of the environment variable holding the access token (Meta) or API key "
-            "(360dialog). The secret itself is never stored in the database."
+            "(360dialog), reserved for this tenant: WAYPOST_<SLUG>__<NAME> (the slug "
+            "upper-cased, - as _; e.g. WAYPOST_ACME__ACCESS_TOKEN). The secret itself is never "
+            "stored in the database."
         ),
     )
     messages_per_second = models.PositiveIntegerField(
@@ -192,6 +245,27 @@ class SenderNumber(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant.slug}:{self.phone_number_id}"
+
+    def clean(self) -> None:
+        """What makes a sender its tenant's own, checked wherever one is created or edited
+        (the admin's forms, ``tenant_create``): a credential variable reserved for the tenant
+        (``credential_env_allowed``), one for a provider that needs it, and a WABA no other
+        tenant's sender uses. (The ids' spelling is the fields' validator.)"""
+        super().clean()
+        if self.tenant_id is None:
+            return
+        errors: dict[str, str] = {}
+        if self.credentials_env and not credential_env_allowed(self.tenant, self.credentials_env):
+            errors["credentials_env"] = credential_env_error(self.tenant, self.credentials_env)
+        elif not self.credentials_env and _needs_credential(self.provider):
+            errors["credentials_env"] = (
+                f"A {self.provider} sender needs its credential variable, e.g. "
+                f"{credential_env_prefix(self.tenant)}ACCESS_TOKEN."
+            )
+        if self.waba_id and waba_taken(waba_id=self.waba_id, tenant=self.tenant, sender=self):
+            errors["waba_id"] = f"WABA {self.waba_id} belongs to another tenant's senders."
+        if errors:
+            raise ValidationError(errors)
 
     def credential(self) -> str:
         """Read the secret from the environment at the moment it is needed.
@@ -246,6 +320,20 @@ class SenderNumber(models.Model):
 _HEADER_SAFE = re.compile(r"[\x20-\x7e]+")
 _UNUSABLE_ALERT_SECONDS = 600.0
 _unusable_alerted: dict[str, float] = {}  # variable name → when this process last alerted
+
+
+def _needs_credential(provider: str) -> bool:
+    known = provider in {value for value, _label in PROVIDER_CHOICES}
+    return known and provider_class(provider).credential_required
+
+
+def waba_taken(*, waba_id: str, tenant: Tenant, sender: SenderNumber | None = None) -> bool:
+    """Whether another tenant's sender (not ``sender`` itself) already uses ``waba_id``: a
+    WABA's templates and webhooks are one tenant's, so it may not be shared across tenants."""
+    others = SenderNumber.objects.filter(waba_id=waba_id).exclude(tenant_id=tenant.pk)
+    if sender is not None and sender.pk is not None:
+        others = others.exclude(pk=sender.pk)
+    return others.exists()
 
 
 class ApiKeyQuerySet(models.QuerySet):

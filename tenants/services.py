@@ -87,13 +87,23 @@ def tenant_create(
     messages_per_second: int = 80,
     credentials_env: str = "",
 ) -> TenantBundle:
-    """Create a tenant with one sender number and one API key, all or nothing."""
+    """Create a tenant with one sender number and one API key, all or nothing.
+
+    The sender is validated as in the admin (``SenderNumber.clean``): Meta's ids are digits,
+    ``credentials_env`` is one of the names reserved for this tenant
+    (``credential_env_prefix``), and the WABA is no other tenant's (a new tenant shares none).
+    """
     if Tenant.objects.filter(slug=slug).exists():
         raise Conflict(f"A tenant with slug {slug!r} already exists.", code="tenant_exists")
     if SenderNumber.objects.filter(phone_number_id=phone_number_id).exists():
         raise Conflict(
             f"Phone number id {phone_number_id!r} already belongs to a sender.",
             code="sender_exists",
+        )
+    if SenderNumber.objects.filter(waba_id=waba_id).exists():
+        raise Conflict(
+            f"WABA id {waba_id!r} already belongs to another tenant's senders.",
+            code="waba_taken",
         )
     tenant = Tenant(slug=slug, name=name)
     tenant.full_clean()

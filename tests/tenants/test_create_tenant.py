@@ -53,16 +53,59 @@ def test_rerun_with_same_slug_fails_cleanly_and_changes_nothing():
     assert Tenant.objects.count() == 1 and SenderNumber.objects.count() == 1
 
 
+META_IDS = ("--phone-number-id", "106540352242922", "--waba-id", "102290129340398")
+
+
 @pytest.mark.django_db
 def test_meta_provider_needs_a_credential_variable():
-    with pytest.raises(CommandError, match="access-token-env"):
-        run("acme", "--name", "Acme", "--provider", "meta")
+    with pytest.raises(CommandError, match=r"access-token-env.*WAYPOST_ACME__ACCESS_TOKEN"):
+        run("acme", "--name", "Acme", "--provider", "meta", *META_IDS)
     result = run(
-        "acme", "--name", "Acme", "--provider", "meta", "--access-token-env", "ACME_WA_TOKEN"
+        "acme",
+        "--name",
+        "Acme",
+        "--provider",
+        "meta",
+        *META_IDS,
+        "--access-token-env",
+        "WAYPOST_ACME__ACCESS_TOKEN",
     )
-    assert (
-        SenderNumber.objects.get(tenant__slug=result["tenant"]).credentials_env == "ACME_WA_TOKEN"
-    )
+    sender = SenderNumber.objects.get(tenant__slug=result["tenant"])
+    assert sender.credentials_env == "WAYPOST_ACME__ACCESS_TOKEN"
+
+
+@pytest.mark.django_db
+def test_meta_provider_needs_metas_ids():
+    with pytest.raises(CommandError, match="--phone-number-id and --waba-id are required"):
+        run("acme", "--name", "Acme", "--provider", "meta", "--access-token-env", "WAYPOST_ACME__T")
+    assert not Tenant.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["PATH", "SECRET_KEY", "WAYPOST_GLOBEX__ACCESS_TOKEN"])
+def test_a_variable_not_reserved_for_the_tenant_is_refused(name):
+    with pytest.raises(CommandError, match=rf"credentials_env: {name} .*WAYPOST_ACME__<NAME>"):
+        run("acme", "--name", "Acme", "--provider", "meta", *META_IDS, "--access-token-env", name)
+    assert not Tenant.objects.exists() and not SenderNumber.objects.exists()
+
+
+@pytest.mark.django_db
+def test_ids_must_be_digits_and_a_waba_one_tenants():
+    theirs = run("globex", "--name", "Globex")["sender"]
+    with pytest.raises(CommandError, match="phone_number_id: Digits only"):
+        run("acme", "--name", "Acme", "--phone-number-id", f"./{theirs['phone_number_id']}")
+    with pytest.raises(CommandError, match="waba_taken"):
+        run("acme", "--name", "Acme", "--waba-id", theirs["waba_id"])
+    assert list(Tenant.objects.values_list("slug", flat=True)) == ["globex"]
+
+
+@pytest.mark.django_db
+def test_sandbox_ids_default_to_digits_derived_from_the_slug():
+    first, second = run("acme", "--name", "Acme"), run("globex", "--name", "Globex")
+    for sender in (first["sender"], second["sender"]):
+        assert sender["phone_number_id"].isdigit() and sender["waba_id"].isdigit()
+    assert first["sender"]["phone_number_id"] != second["sender"]["phone_number_id"]
+    assert first["sender"]["waba_id"] != second["sender"]["waba_id"]
 
 
 @pytest.mark.django_db
