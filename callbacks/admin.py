@@ -1,5 +1,10 @@
 """Callbacks for on-call staff: each tenant's endpoint and its health, and the outbox —
-every event with its attempts, dead letters to replay."""
+every event with its attempts, dead letters to replay.
+
+Permissions: the outbox is read-only (Django's view-only pages: *view* is all a page needs,
+and a user without it sees nothing); replaying events is its one action and needs
+``callbacks.change_callbackevent`` (``allowed_permissions = ("replay",)``).
+"""
 
 from __future__ import annotations
 
@@ -114,7 +119,10 @@ class CallbackEventAdmin(TenantScopedAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
-        return request.method in ("GET", "HEAD") or obj is None
+        return False  # an event changes only by being replayed
+
+    def has_replay_permission(self, request) -> bool:
+        return request.user.has_perm("callbacks.change_callbackevent")
 
     @admin.display(description="id")
     def short_id(self, obj):
@@ -133,7 +141,7 @@ class CallbackEventAdmin(TenantScopedAdmin):
     def body(self, obj):
         return format_html("<pre>{}</pre>", json.dumps(obj.payload, indent=2, ensure_ascii=False))
 
-    @admin.action(description="Replay (deliver again; same webhook-id)")
+    @admin.action(description="Replay (deliver again; same webhook-id)", permissions=("replay",))
     def replay(self, request, queryset):
         count = callbacks_replay(events=list(queryset))
         self.message_user(request, f"{count} callback(s) queued for delivery again.")

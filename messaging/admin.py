@@ -13,6 +13,12 @@ act on it with a reason.
   stall dealt with), mark failed (give up).
 
 The ledger is read-only here as in the database: no add, change or delete.
+
+Permissions: messages, like their ledger, are never edited through a form, so *view* is all
+a page needs (Django's view-only admin) and a user without it sees nothing. A message changes
+only through the actions, which need ``messaging.change_message`` (``allowed_permissions =
+("act",)``, ``MessageAdmin.has_act_permission``): a view-only user neither sees them nor can
+post them.
 """
 
 from __future__ import annotations
@@ -172,7 +178,8 @@ class ReasonForm(forms.Form):
 
 def _with_reason(title: str, *, duplicates_matter: bool = False):
     """Turn ``apply(admin, request, message, reason, accept_duplicate)`` into an admin action
-    that first asks for a reason (and, when it matters, for the duplicate consent)."""
+    that first asks for a reason (and, when it matters, for the duplicate consent). Offered,
+    and run, only for users with the admin's ``act`` permission."""
 
     def decorator(apply):
         def action(model_admin, request, queryset):
@@ -212,7 +219,7 @@ def _with_reason(title: str, *, duplicates_matter: bool = False):
             )
 
         action.__name__ = apply.__name__
-        return admin.action(description=title)(action)
+        return admin.action(description=title, permissions=("act",))(action)
 
     return decorator
 
@@ -272,8 +279,10 @@ class MessageAdmin(ReadOnlyMixin, TenantScopedAdmin):
     ]
     readonly_fields = ("summary", "next_step", "error_panel", "timeline", "request_panel")
 
-    def has_change_permission(self, request, obj=None):
-        return request.method in ("GET", "HEAD") or obj is None  # view page + actions only
+    def has_act_permission(self, request) -> bool:
+        """May ``request.user`` retry, cancel, resolve or fail messages (the actions)?"""
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()

@@ -2,16 +2,27 @@
 night — per tenant (scoped to the user's tenants), counts by state for the last hour and day,
 stalls by reason, top error codes, webhook lag, queue depth per tenant queue, senders blocked
 by an alert, failing callback endpoints, and what the provider's invoice will count (for one
-tenant: by day, pricing category, sender and recipient country)."""
+tenant: by day, pricing category, sender and recipient country).
+
+It is a view of messages: it needs ``messaging.view_message`` (a staff user without it gets a
+403, like on the messages' own list), and shows the user's tenants only.
+
+Also the admin of the schedule (django-celery-beat's *Periodic tasks*, where the reconciler's
+and the sweeps' rows live): its actions — enable, disable, toggle, run — declare no
+permission, so a view-only user could stop the reconciler or run every task. Re-registered
+here with each action needing the *change* permission."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+import django_celery_beat.admin as beat_admin  # registers its admins first: replaced below
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
 from messaging.selectors import pricing_report
 from messaging.states import MessageState
@@ -20,6 +31,8 @@ from tenants.scoping import allowed_tenants
 
 
 def operations_view(request):
+    if not request.user.has_perm("messaging.view_message"):
+        raise PermissionDenied
     tenants = list(allowed_tenants(request.user).order_by("slug"))
     chosen = request.GET.get("tenant", "")
     shown = [t for t in tenants if t.slug == chosen] if chosen else tenants
@@ -63,3 +76,25 @@ def _get_urls():
 
 admin.site.get_urls = _get_urls
 admin.site.index_template = "admin/waypost_index.html"  # the index, with a link to Operations
+
+
+def _needing_change(name: str):
+    """django-celery-beat's action ``name``, offered and run only with the change permission."""
+    original = getattr(beat_admin.PeriodicTaskAdmin, name)
+
+    def action(model_admin, request, queryset):
+        return original(model_admin, request, queryset)
+
+    action.__name__ = name
+    return admin.action(description=original.short_description, permissions=("change",))(action)
+
+
+class PeriodicTaskAdmin(beat_admin.PeriodicTaskAdmin):
+    enable_tasks = _needing_change("enable_tasks")
+    disable_tasks = _needing_change("disable_tasks")
+    toggle_tasks = _needing_change("toggle_tasks")
+    run_tasks = _needing_change("run_tasks")
+
+
+admin.site.unregister(PeriodicTask)
+admin.site.register(PeriodicTask, PeriodicTaskAdmin)

@@ -2,6 +2,9 @@
 
 Provider-managed fields (status, provider id, rejection reason, quality, last sync) are
 read-only; status is shown as a coloured badge.
+
+Permissions: Django's own (view, add, change); the sync action changes templates and needs
+*change* (``allowed_permissions``).
 """
 
 from django.contrib import admin, messages
@@ -79,7 +82,9 @@ class MessageTemplateAdmin(TenantScopedAdmin):
             "components_json",
         )
 
-    @admin.action(description="Sync these templates' tenants from their provider")
+    @admin.action(
+        description="Sync these templates' tenants from their provider", permissions=("change",)
+    )
     def sync_from_provider(self, request, queryset):
         for tenant in {t.tenant for t in queryset.select_related("tenant")}:
             try:

@@ -9,6 +9,11 @@ other way): for other staff those fields, and the sender's tenant, are read-only
 sender's page and in the tenant's inline alike, so a value posted for them is ignored. Adding
 a sender is therefore a superuser's job too. Even a superuser can only name a variable
 reserved for the sender's tenant (``SenderNumber.clean``).
+
+Permissions: every action declares the permission it needs (``allowed_permissions``); here
+it is the model's *change* permission (activating a tenant, reactivating a sender and revoking
+a key are changes of that object). A user without it does not see the action, and a forged
+POST of it does nothing.
 """
 
 from django import forms
@@ -98,13 +103,17 @@ class TenantAdmin(TenantScopedAdmin):
             return ("slug", *self.readonly_fields)
         return self.readonly_fields
 
-    @admin.action(description="Activate (their queued messages go at once)")
+    @admin.action(
+        description="Activate (their queued messages go at once)", permissions=("change",)
+    )
     def activate(self, request, queryset):
         for tenant in queryset:
             tenant_set_active(tenant=tenant, active=True)
         self.message_user(request, f"Activated {queryset.count()} tenant(s).")
 
-    @admin.action(description="Deactivate (stop sending; messages stay queued)")
+    @admin.action(
+        description="Deactivate (stop sending; messages stay queued)", permissions=("change",)
+    )
     def deactivate(self, request, queryset):
         for tenant in queryset:
             tenant_set_active(tenant=tenant, active=False)
@@ -154,11 +163,16 @@ class SenderNumberAdmin(TenantScopedAdmin):
             since,
         )
 
-    @admin.action(description="Reactivate (its queued messages go at once)")
+    @admin.action(
+        description="Reactivate (its queued messages go at once)", permissions=("change",)
+    )
     def reactivate(self, request, queryset):
         self._set_status(request, queryset, SenderStatus.ACTIVE, "reactivated")
 
-    @admin.action(description="Disable (stop sending from it; messages stay queued)")
+    @admin.action(
+        description="Disable (stop sending from it; messages stay queued)",
+        permissions=("change",),
+    )
     def disable(self, request, queryset):
         self._set_status(request, queryset, SenderStatus.DISABLED, "disabled")
 
@@ -212,7 +226,7 @@ class ApiKeyAdmin(TenantScopedAdmin):
             messages.WARNING,
         )
 
-    @admin.action(description="Revoke selected API keys")
+    @admin.action(description="Revoke selected API keys", permissions=("change",))
     def revoke(self, request, queryset):
         for api_key in queryset:
             api_key_revoke(api_key=api_key)

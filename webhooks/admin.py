@@ -1,8 +1,18 @@
-"""Admin for on-call staff: stored deliveries (replayable) and rejected calls (for review)."""
+"""Admin for on-call staff: stored deliveries (replayable) and rejected calls (for review).
+
+Permissions: both are read-only records (Django's view-only pages: *view* is all a page
+needs, and a user without it sees nothing). Replaying deliveries is the one action and needs
+``webhooks.change_webhookdelivery`` (``allowed_permissions = ("replay",)``).
+
+Rejected calls are not any one tenant's — a forged Meta delivery can name every tenant's
+numbers — so only superusers and holders of ``tenants.all_tenants`` (with the view
+permission) see them, on every page: the index, the list, a call's page and its history.
+What is stored of them is redacted when recorded (``webhooks.services.rejected_record``).
+"""
 
 from django.contrib import admin
 
-from tenants.scoping import TenantScopedAdmin
+from tenants.scoping import TenantScopedAdmin, sees_all_tenants
 from webhooks.models import RejectedWebhook, WebhookDelivery
 from webhooks.services import deliveries_replay
 
@@ -34,13 +44,16 @@ class WebhookDeliveryAdmin(TenantScopedAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
-        return request.method in ("GET", "HEAD")
+        return False  # a stored delivery is what arrived; it is only ever re-processed
+
+    def has_replay_permission(self, request) -> bool:
+        return request.user.has_perm("webhooks.change_webhookdelivery")
 
     @admin.display(description="body")
     def body_text(self, obj):
         return bytes(obj.body).decode("utf-8", "replace")
 
-    @admin.action(description="Replay (re-process; idempotent)")
+    @admin.action(description="Replay (re-process; idempotent)", permissions=("replay",))
     def replay(self, request, queryset):
         count = sum(
             deliveries_replay(delivery_id=pk) for pk in queryset.values_list("pk", flat=True)
@@ -53,13 +66,6 @@ class RejectedWebhookAdmin(admin.ModelAdmin):
     """Calls that failed authentication: for security review, by staff who see every tenant."""
 
     list_display = ("received_at", "reason", "remote_addr", "path", "body_size")
-
-    def has_module_permission(self, request):
-        return request.user.is_superuser or request.user.has_perm("tenants.all_tenants")
-
-    def has_view_permission(self, request, obj=None):
-        return self.has_module_permission(request) and super().has_view_permission(request, obj)
-
     list_filter = ("reason",)
     readonly_fields = (
         "received_at",
@@ -71,8 +77,17 @@ class RejectedWebhookAdmin(admin.ModelAdmin):
         "body_prefix",
     )
 
+    def has_module_permission(self, request):
+        return sees_all_tenants(request.user) and super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return sees_all_tenants(request.user) and super().has_view_permission(request, obj)
+
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
-        return request.method in ("GET", "HEAD")
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return sees_all_tenants(request.user) and super().has_delete_permission(request, obj)
