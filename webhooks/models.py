@@ -56,15 +56,23 @@ class WebhookDelivery(models.Model):
 
 
 class RejectedWebhook(models.Model):
-    """A call that failed authentication: kept (capped) for security review, never processed."""
+    """A call that failed authentication: kept (capped) for security review, never processed.
+
+    Redacted when recorded (``webhooks.services.rejected_record``): a route's token is never
+    stored, and phone numbers in the headers and body excerpt are masked. Only superusers and
+    ``tenants.all_tenants`` holders see these rows (``webhooks.admin``)."""
 
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    path = models.CharField(max_length=200)
+    path = models.CharField(
+        max_length=200, help_text="The route called; a route's token cut to its first 4 characters."
+    )
     reason = models.CharField(max_length=40)
     remote_addr = models.CharField(max_length=64, blank=True)
-    headers = models.JSONField(default=dict)
+    headers = models.JSONField(default=dict, help_text="The headers kept, phone numbers masked.")
     body_size = models.PositiveIntegerField(default=0)
-    body_prefix = models.TextField(blank=True)
+    body_prefix = models.TextField(
+        blank=True, help_text="The body's first 512 characters, phone numbers masked."
+    )
 
     def __str__(self) -> str:
         return f"{self.reason} at {self.received_at:%Y-%m-%d %H:%M:%S}"

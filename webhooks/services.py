@@ -32,6 +32,7 @@ from django.utils import timezone
 from core import metrics
 from core.alerts import alert
 from core.db import bulk_update, is_transient, retry_transient
+from core.logging import mask_phone
 from messaging.inbound import inbound_record, orphans_resolve, preferences_apply, statuses_apply
 from templates_registry.services import template_apply_provider_update
 from tenants.models import SenderNumber
@@ -95,18 +96,42 @@ def delivery_store(*, provider: str, body: bytes, headers: dict, sender_id=None)
         )
 
 
+# A per-sender route's last segment is its secret (``/webhooks/360dialog/<token>``).
+_ROUTE_SLUGS = "|".join(
+    re.escape(slug) for slug, cls in PROVIDERS.items() if cls.per_sender_webhooks
+)
+_ROUTE_TOKEN = re.compile(rf"(/(?:{_ROUTE_SLUGS})/)([^/?#]+)")
+REJECTED_BODY_PREFIX = 512
+
+
+def redacted_path(path: str) -> str:
+    """``path`` with a route token cut to its first 4 characters (``/webhooks/360dialog/AbCd…``):
+    enough to tell two routes apart in a review, nothing an attacker could post to."""
+    return _ROUTE_TOKEN.sub(lambda m: f"{m[1]}{m[2][:4]}…", path)
+
+
 def rejected_record(
     *, path: str, reason: str, remote_addr: str, headers: dict, body: bytes
 ) -> None:
-    """Keep a capped record of calls that failed authentication, for security review."""
+    """Keep a capped record of calls that failed authentication, for security review.
+
+    Redacted before it is stored: no route token in the path (``redacted_path``: a valid
+    token with a bad signature must not be handed to whoever reads the review), and phone
+    numbers masked in the body's first ``REJECTED_BODY_PREFIX`` characters and in the headers
+    (``core.logging.mask_phone``): a forged or misrouted body carries customers' numbers."""
     log.warning("webhook rejected: %s from %s", reason, remote_addr)
+    # Mask before cutting, so a number across the cut is masked whole.
+    excerpt = body[: REJECTED_BODY_PREFIX * 2].decode("utf-8", "replace")
     row = RejectedWebhook.objects.create(
-        path=path[:200],
+        path=redacted_path(path)[:200],
         reason=reason,
         remote_addr=remote_addr[:64],
-        headers=headers,
+        headers={
+            name: mask_phone(value) if isinstance(value, str) else value
+            for name, value in headers.items()
+        },
         body_size=len(body),
-        body_prefix=body[:512].decode("utf-8", "replace"),
+        body_prefix=mask_phone(excerpt)[:REJECTED_BODY_PREFIX],
     )
     if row.pk % 100 == 0:  # trim now and then, not on every call
         keep_from = RejectedWebhook.objects.order_by("-pk").values_list("pk", flat=True)[
