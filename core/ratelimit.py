@@ -43,6 +43,15 @@ class RateLimiter(Protocol):
         """``pair_acquire`` for each key in turn (the same key twice counts twice), in one
         round trip: a batch's recipients cost one call, not one each."""
 
+    def spend(
+        self, key: str, *, rate: float, burst: float, cost: float, need: float
+    ) -> tuple[bool, float]:
+        """All or nothing, on credit: when the bucket (refilled at ``rate``/s, holding at most
+        ``burst``) holds ``need`` tokens, take ``cost`` — which may be more than it holds: the
+        bucket goes below zero, and the refill repays that debt before anything else is
+        granted. Returns (granted, seconds until it would hold ``need``). Its buckets are not
+        ``acquire``'s (a key's tokens are spent through one of the two only)."""
+
 
 class _Many:
     def pair_acquire_many(self, keys: list[str], *, interval: float, burst: int) -> list[float]:
@@ -54,6 +63,7 @@ class LocalRateLimiter(_Many):
         self.lock = threading.Lock()
         self.buckets: dict[str, tuple[float, float]] = {}
         self.tat: dict[str, float] = {}
+        self.credit: dict[str, tuple[float, float]] = {}  # spend()'s buckets
 
     def acquire(self, key: str, *, rate: float, count: int, burst: float) -> tuple[int, float]:
         with self.lock:
@@ -74,6 +84,17 @@ class LocalRateLimiter(_Many):
                 return allow_at - now
             self.tat[key] = tat + interval
             return 0.0
+
+    def spend(
+        self, key: str, *, rate: float, burst: float, cost: float, need: float
+    ) -> tuple[bool, float]:
+        with self.lock:
+            now = time.monotonic()
+            tokens, last = self.credit.get(key, (burst, now))
+            tokens = min(burst, tokens + (now - last) * rate)
+            granted = tokens >= need
+            self.credit[key] = (tokens - cost if granted else tokens, now)
+        return granted, 0.0 if granted else (need - tokens) / rate
 
 
 def _wait(missing: int, tokens: float, rate: float) -> float:
@@ -117,6 +138,27 @@ end
 return waits
 """
 
+_SPEND = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local need = tonumber(ARGV[4])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1]) or burst
+local ts = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + (now - ts) * rate)
+local granted = 0
+if tokens >= need then
+  tokens = tokens - cost
+  granted = 1
+end
+redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now)
+redis.call('EXPIRE', KEYS[1], math.ceil((burst - tokens) / rate) + 60)
+return {granted, tostring(tokens)}
+"""
+
 
 class RedisRateLimiter:
     def __init__(self, url: str) -> None:
@@ -125,6 +167,7 @@ class RedisRateLimiter:
         self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self.bucket = self.client.register_script(_BUCKET)
         self.gcra = self.client.register_script(_GCRA)
+        self.credit = self.client.register_script(_SPEND)
 
     def acquire(self, key: str, *, rate: float, count: int, burst: float) -> tuple[int, float]:
         granted, tokens = self.bucket(keys=[f"waypost:rl:{key}"], args=[rate, count, burst])
@@ -138,6 +181,14 @@ class RedisRateLimiter:
             return []
         waits = self.gcra(keys=[f"waypost:pair:{k}" for k in keys], args=[interval, burst])
         return [float(w) for w in waits]
+
+    def spend(
+        self, key: str, *, rate: float, burst: float, cost: float, need: float
+    ) -> tuple[bool, float]:
+        granted, tokens = self.credit(
+            keys=[f"waypost:credit:{key}"], args=[rate, burst, cost, need]
+        )
+        return bool(granted), 0.0 if granted else (need - float(tokens)) / rate
 
 
 @cache

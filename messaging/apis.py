@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from core.errors import ValidationFailed
 from core.openapi import paginated
 from messaging.inputs import (
+    MAX_BATCH,
     BatchInput,
     BatchItemInput,
     TemplateMessageInput,
@@ -229,6 +230,13 @@ class BatchOutput(serializers.Serializer):
 
 
 class MessageBatchApi(APIView):
+    @staticmethod
+    def throttle_cost(request) -> int:
+        """A batch spends one of the tenant's API tokens per message (``tenants.throttling``);
+        one longer than ``MAX_BATCH`` is refused whole by validation, and costs one."""
+        messages = request.data.get("messages") if isinstance(request.data, dict) else None
+        return len(messages) if isinstance(messages, list) and len(messages) <= MAX_BATCH else 1
+
     @extend_schema(request=BATCH_INPUT, responses=BatchOutput)
     def post(self, request):
         items = validated(BatchInput, request.data)["messages"]
