@@ -203,6 +203,8 @@ def claim_batch(*, tenant: Tenant, now=None) -> Claim:
         claim.full = len(messages) == size
         for message in messages:
             message.tenant = tenant
+            if message.sender.tenant_id == tenant.pk:  # credential() reads it in submit threads
+                message.sender.tenant = tenant
         known = identities(messages)  # who each recipient is (messaging.contacts)
         verdicts, statuses = _verdicts(messages, known)
         ready = [m for m in messages if verdicts[m.pk] is None]

@@ -18,12 +18,13 @@ import secrets
 import time
 import uuid
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 from core.alerts import alert
-from whatsapp import PROVIDER_CHOICES, provider_class
+from whatsapp import PROVIDER_CHOICES, Provider, provider_class
 
 slug_validator = RegexValidator(
     r"^[a-z0-9][a-z0-9-]{1,48}[a-z0-9]$",
@@ -262,6 +263,11 @@ class SenderNumber(models.Model):
                 f"A {self.provider} sender needs its credential variable, e.g. "
                 f"{credential_env_prefix(self.tenant)}ACCESS_TOKEN."
             )
+        if self.provider == Provider.SANDBOX and not settings.WAYPOST_SANDBOX_PROVIDER:
+            errors["provider"] = (
+                "The sandbox provider is a test double this deployment does not allow "
+                "(WAYPOST_SANDBOX_PROVIDER)."
+            )
         if self.waba_id and waba_taken(waba_id=self.waba_id, tenant=self.tenant, sender=self):
             errors["waba_id"] = f"WABA {self.waba_id} belongs to another tenant's senders."
         if errors:
@@ -279,13 +285,27 @@ class SenderNumber(models.Model):
         message's error and ledger.
 
         The sandbox accepts any non-empty token, so a sandbox sender without a variable uses a
-        fixed placeholder.
+        fixed placeholder — where the deployment allows the sandbox provider at all
+        (``WAYPOST_SANDBOX_PROVIDER``; production does not, unless told to). A variable outside
+        the names reserved for the sender's tenant (a row written before that rule, or by hand)
+        is refused like a missing one: the rule holds at the moment the secret is read, not
+        only in the forms.
         """
+        if self.provider == Provider.SANDBOX and not settings.WAYPOST_SANDBOX_PROVIDER:
+            raise MissingCredential(
+                f"sender {self.phone_number_id} uses the sandbox provider, which this deployment "
+                "does not allow (WAYPOST_SANDBOX_PROVIDER)"
+            )
         if not self.credentials_env:
             if not provider_class(self.provider).credential_required:
                 return "sandbox-token"
             raise MissingCredential(f"sender {self.phone_number_id} names no credential variable")
         name = self.credentials_env
+        if not credential_env_allowed(self.tenant, name):
+            raise MissingCredential(
+                f"environment variable {name} (credential of sender {self.phone_number_id}) is "
+                f"not one reserved for its tenant ({credential_env_prefix(self.tenant)}…)"
+            )
         value = os.environ.get(name, "").strip()
         if not value:
             raise MissingCredential(

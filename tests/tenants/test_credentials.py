@@ -1,26 +1,50 @@
-"""Sender credentials live in the environment, never in the database, admin or logs."""
+"""Sender credentials live in the environment, never in the database, admin or logs; a sender
+reads only a variable reserved for its tenant, and the sandbox provider only where the
+deployment allows it."""
 
 import pytest
+from django.core.exceptions import ValidationError
 
-from tenants.models import MissingCredential
+from tenants.models import MissingCredential, credential_env_prefix
 from whatsapp import Provider
 
-from ..factories import SenderNumberFactory
+from ..factories import SenderNumberFactory, TenantFactory
+
+
+def meta_sender():
+    tenant = TenantFactory(slug="acme")
+    name = f"{credential_env_prefix(tenant)}TOKEN"
+    assert name == "WAYPOST_ACME__TOKEN"
+    return SenderNumberFactory(tenant=tenant, provider=Provider.META, credentials_env=name), name
 
 
 @pytest.mark.django_db
 def test_credential_is_read_from_the_named_variable(monkeypatch):
-    sender = SenderNumberFactory(provider=Provider.META, credentials_env="ACME_TOKEN")
-    monkeypatch.setenv("ACME_TOKEN", "EAAG-secret-token")
+    sender, name = meta_sender()
+    monkeypatch.setenv(name, "EAAG-secret-token")
     assert sender.credential() == "EAAG-secret-token"
 
 
 @pytest.mark.django_db
 def test_missing_variable_fails_loudly_without_leaking(monkeypatch):
-    sender = SenderNumberFactory(provider=Provider.META, credentials_env="ACME_TOKEN")
-    monkeypatch.delenv("ACME_TOKEN", raising=False)
-    with pytest.raises(MissingCredential, match="ACME_TOKEN"):
+    sender, name = meta_sender()
+    monkeypatch.delenv(name, raising=False)
+    with pytest.raises(MissingCredential, match=name):
         sender.credential()
+
+
+@pytest.mark.django_db
+def test_a_variable_not_reserved_for_the_tenant_is_never_read(monkeypatch):
+    """A row that escaped the forms' rule (written before it, or by SQL) still cannot read
+    another tenant's token or the process's own settings."""
+    sender, _ = meta_sender()
+    for name in ("PATH", "SECRET_KEY", "WAYPOST_GLOBEX__TOKEN"):
+        monkeypatch.setenv(name, "someone-elses-secret")
+        type(sender).objects.filter(pk=sender.pk).update(credentials_env=name)
+        sender.refresh_from_db()
+        with pytest.raises(MissingCredential, match="not one reserved for its tenant") as refused:
+            sender.credential()
+        assert "someone-elses-secret" not in str(refused.value)
 
 
 @pytest.mark.django_db
@@ -29,11 +53,24 @@ def test_sandbox_sender_needs_no_variable():
 
 
 @pytest.mark.django_db
+def test_the_sandbox_provider_only_where_the_deployment_allows_it(settings):
+    sender = SenderNumberFactory(provider=Provider.SANDBOX)
+    settings.WAYPOST_SANDBOX_PROVIDER = False
+    with pytest.raises(MissingCredential, match="WAYPOST_SANDBOX_PROVIDER"):
+        sender.credential()
+    with pytest.raises(ValidationError) as refused:
+        sender.full_clean()
+    assert "provider" in refused.value.message_dict
+    settings.WAYPOST_SANDBOX_PROVIDER = True
+    sender.full_clean()
+
+
+@pytest.mark.django_db
 def test_admin_never_shows_the_secret(admin_client, monkeypatch):
-    monkeypatch.setenv("ACME_TOKEN", "EAAG-secret-token")
-    sender = SenderNumberFactory(provider=Provider.META, credentials_env="ACME_TOKEN")
+    sender, name = meta_sender()
+    monkeypatch.setenv(name, "EAAG-secret-token")
     change_page = admin_client.get(f"/admin/tenants/sendernumber/{sender.pk}/change/")
-    assert "ACME_TOKEN" in change_page.content.decode()  # the variable's name, not its value
+    assert name in change_page.content.decode()  # the variable's name, not its value
     for url in (
         f"/admin/tenants/sendernumber/{sender.pk}/change/",
         f"/admin/tenants/tenant/{sender.tenant.pk}/change/",
