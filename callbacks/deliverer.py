@@ -6,6 +6,9 @@ It is driven by the outbox: each round it asks which tenants have events due
 (``services.tenants_due``) and hands each, once at a time, to a thread. Between rounds it waits
 until woken — enqueuers wake it after their commit (a Redis list, or an in-process event for the
 embedded demo) — or for a second at most, which also picks up retries and expired leases.
+
+Each thread has its own ``callbacks.transport.Transport`` (its kept-alive connections); an
+attempt holds its thread 10 s at most, whatever the receiver does.
 """
 
 from __future__ import annotations
@@ -14,11 +17,11 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import requests
 from django.conf import settings
 from django.db import close_old_connections, connection
 
 from callbacks import services
+from callbacks.transport import Transport
 from core.coordination import in_redis
 
 log = logging.getLogger(__name__)
@@ -88,10 +91,10 @@ class Deliverer:
 
     def _deliver(self, tenant_id) -> None:
         try:
-            session = getattr(self.local, "session", None)
-            if session is None:
-                session = self.local.session = requests.Session()
-            counts = services.deliver_tenant(tenant_id=tenant_id, session=session)
+            transport = getattr(self.local, "transport", None)
+            if transport is None:
+                transport = self.local.transport = Transport()
+            counts = services.deliver_tenant(tenant_id=tenant_id, transport=transport)
             if counts["delivered"] or counts["dead"]:
                 log.info("callbacks for tenant %s: %s", tenant_id, counts)
         except Exception:

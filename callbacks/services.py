@@ -12,34 +12,38 @@ Secrets are ``whsec_<base64 of 24 random bytes>``, shown once when made (rotatin
 and keeps the old signing for ``SECRET_OVERLAP``).
 
 Delivery (``callbacks.deliverer`` runs it): per tenant, in order, one tenant at a time per
-thread, so a slow or dead endpoint holds only its own tenant. A 2xx delivers. Network errors,
-429 and 5xx are retried with exponential backoff (``Retry-After`` honoured) until the event is
-``RETRY_FOR`` old, then dead-lettered; the endpoint as a whole is backed off meanwhile (the next
-events wait instead of failing one by one). Any other 4xx is not retried (dead at once); 410
-also disables the endpoint, with the reason, until the tenant sets it again. Dead events are
-replayable (admin, ``manage.py replay_callbacks``). Every attempt is recorded.
+thread, so a slow or dead endpoint holds only its own tenant. A 2xx delivers. Network errors
+(no connection, a name that does not resolve, no complete answer within the attempt's
+deadline), 429 and 5xx are retried with exponential backoff (``Retry-After`` honoured) until the
+event is ``RETRY_FOR`` old, then dead-lettered; the endpoint as a whole is backed off meanwhile
+(the next events wait instead of failing one by one). A 3xx (redirects are not followed) and a
+4xx other than 429 are not retried (dead at once): the answer would not change; 410 also
+disables the endpoint, with the reason, until the tenant sets it again. Dead events are
+replayable (admin, ``manage.py replay_callbacks``). Every attempt is recorded, with the first
+500 characters of the answer.
 
-Destinations are checked when set and again before each request (the name may resolve
-elsewhere later): https only when ``WAYPOST_CALLBACK_REQUIRE_HTTPS``, and never a loopback,
-link-local (cloud metadata), private or otherwise reserved address unless
-``WAYPOST_CALLBACK_ALLOW_PRIVATE``.
+Each attempt is bounded (``callbacks.transport`` states the rules): 10 s in all, from
+resolving the name to the end of the body; at most 64 KiB of the body read, never
+decompressed past 4 KiB; no redirects; the connection goes to the addresses the check accepted
+(one resolution per attempt: no DNS rebinding).
+
+Destinations are checked when set (``check_destination``) and again at each attempt (the name
+may resolve elsewhere later): an http(s) URL; https only when ``WAYPOST_CALLBACK_REQUIRE_HTTPS``;
+and, unless ``WAYPOST_CALLBACK_ALLOW_PRIVATE``, a port of 80, 443 or 1024-65535 and never a
+loopback, link-local (cloud metadata), private or otherwise reserved address.
 """
 
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import logging
 import secrets
-import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit
 
-import requests
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -47,6 +51,14 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from callbacks.models import CallbackAttempt, CallbackEndpoint, CallbackEvent, CallbackStatus
+from callbacks.transport import (
+    DeliveryFailed,
+    DestinationRefused,
+    Target,
+    Transport,
+    addresses_resolve,
+    target_parse,
+)
 from core import metrics
 from core.alerts import alert
 from core.errors import ValidationFailed
@@ -76,7 +88,7 @@ def _lease() -> timedelta:
 
 
 BACKOFF_BASE, BACKOFF_CAP = 5.0, 3600.0
-TIMEOUT = (3.0, 5.0)
+RESOLVE_TIMEOUT = 5.0  # setting a URL: how long its name may take to resolve
 
 
 # --- the endpoint -------------------------------------------------------------------------------
@@ -87,46 +99,35 @@ def new_secret() -> str:
 
 
 def check_destination(url: str) -> None:
-    """Refuse a callback URL Waypost must not call (``ValidationFailed``)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _bad_url("The callback URL must be an http(s) URL.", "callback_url_invalid")
-    if settings.WAYPOST_CALLBACK_REQUIRE_HTTPS and parts.scheme != "https":
-        raise _bad_url("The callback URL must use https.", "callback_url_insecure")
+    """Refuse a callback URL Waypost must not call (``ValidationFailed``), in this order: the
+    URL's form (``callback_url_invalid``: http(s), a host, a port in 1-65535), its port
+    (``callback_url_port``: 80, 443 or 1024-65535), https where required
+    (``callback_url_insecure``), then what the host resolves to
+    (``callback_url_unresolvable``, ``callback_url_private``). Where private destinations are
+    allowed, any port goes and the name is not resolved."""
+    try:
+        target = _destination(url)
+    except DestinationRefused as exc:
+        raise _bad_url(exc.message, exc.code) from None
     if settings.WAYPOST_CALLBACK_ALLOW_PRIVATE:
         return
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError):
+        addresses_resolve(target, allow_private=False, timeout=RESOLVE_TIMEOUT)
+    except DestinationRefused as exc:
+        raise _bad_url(exc.message, exc.code) from None
+    except DeliveryFailed:
         raise _bad_url(
             "The callback URL's host does not resolve.", "callback_url_unresolvable"
         ) from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
-        if not _public(address):
-            raise _bad_url(
-                f"The callback URL resolves to {address}, a loopback, link-local, private or "
-                "reserved address.",
-                "callback_url_private",
-            )
 
 
-NAT64 = ipaddress.ip_network("64:ff9b::/96")
-
-
-def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """Global unicast, and so is any IPv4 address it carries (IPv4-mapped, NAT64, 6to4,
-    Teredo): ``64:ff9b::7f00:1`` counts as global to ``ipaddress`` but names 127.0.0.1."""
-    if not address.is_global or address.is_multicast:
-        return False
-    if isinstance(address, ipaddress.IPv6Address):
-        embedded = [address.ipv4_mapped, address.sixtofour]
-        if address.teredo:
-            embedded.append(address.teredo[1])
-        if address in NAT64:
-            embedded.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
-        return all(_public(v4) for v4 in embedded if v4 is not None)
-    return True
+def _destination(url: str) -> Target:
+    """The URL's form, its port and the https rule: everything but the resolution, which the
+    transport does once per attempt (``DestinationRefused``)."""
+    target = target_parse(url, any_port=settings.WAYPOST_CALLBACK_ALLOW_PRIVATE)
+    if settings.WAYPOST_CALLBACK_REQUIRE_HTTPS and target.scheme != "https":
+        raise DestinationRefused("The callback URL must use https.", "callback_url_insecure")
+    return target
 
 
 def _bad_url(message: str, code: str) -> ValidationFailed:
@@ -148,6 +149,8 @@ def endpoint_configure(
     """Set the tenant's callback URL and event types; make or rotate its secret. Returns the
     endpoint and the new secret (shown once) when one was made. Setting a URL re-enables an
     endpoint that a 410 disabled."""
+    if url:  # first: nothing else is looked at for a URL Waypost would not call
+        check_destination(url)
     endpoint = endpoint_get(tenant=tenant)
     if event_types is not None:
         unknown = sorted(set(event_types) - set(EVENT_TYPES))
@@ -161,8 +164,6 @@ def endpoint_configure(
             )
         endpoint.event_types = sorted(set(event_types))
     if url is not None:
-        if url:
-            check_destination(url)
         endpoint.url = url
         endpoint.enabled, endpoint.disabled_reason, endpoint.disabled_at = True, "", None
         endpoint.failures, endpoint.retry_at = 0, None
@@ -288,7 +289,7 @@ def tenants_due(now=None) -> list:
     )
 
 
-def deliver_tenant(*, tenant_id, session: requests.Session) -> dict:
+def deliver_tenant(*, tenant_id, transport: Transport) -> dict:
     """Deliver the tenant's due events, in order, until one fails or none are left (one
     batch of ``BATCH``). Returns counts."""
     now = timezone.now()
@@ -318,7 +319,7 @@ def deliver_tenant(*, tenant_id, session: requests.Session) -> dict:
             _finish(event, CallbackStatus.DEAD, error="not delivered within the retry window")
             counts["dead"] += 1
             continue
-        outcome = _post(endpoint, event, keys, session)
+        outcome = _post(endpoint, event, keys, transport)
         counts[outcome] += 1
         metrics.callbacks.labels(outcome=outcome).inc()
         if outcome == "delivered":
@@ -334,7 +335,7 @@ def deliver_tenant(*, tenant_id, session: requests.Session) -> dict:
     return counts
 
 
-def _post(endpoint, event: CallbackEvent, keys: list[Webhook], session) -> str:
+def _post(endpoint, event: CallbackEvent, keys: list[Webhook], transport: Transport) -> str:
     body = json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False)
     sent_at = datetime.now(UTC)
     headers = {
@@ -345,23 +346,26 @@ def _post(endpoint, event: CallbackEvent, keys: list[Webhook], session) -> str:
         "webhook-signature": " ".join(k.sign(event.webhook_id, sent_at, body) for k in keys),
     }
     started = time.monotonic()
-    status_code, excerpt, error, retry_after = None, "", "", None
+    status_code, excerpt, error, retry_after, refused = None, "", "", None, False
     try:
-        check_destination(endpoint.url)  # again: a name may resolve elsewhere by now
-        response = session.post(
-            endpoint.url,
-            data=body.encode(),
+        answer = transport.post(
+            _destination(endpoint.url),  # again: the rules may have changed since it was set
+            body=body.encode(),
             headers=headers,
-            timeout=TIMEOUT,
-            allow_redirects=False,
+            allow_private=settings.WAYPOST_CALLBACK_ALLOW_PRIVATE,
         )
-        status_code, excerpt = response.status_code, response.text[:500]
-        retry_after = _retry_after(response.headers.get("Retry-After"))
-    except ValidationFailed as exc:
-        error = f"destination refused: {exc.message}"
-    except requests.RequestException as exc:
-        error = f"{type(exc).__name__}: {str(exc)[:300]}"
+        status_code, excerpt = answer.status, answer.excerpt[:500]
+        retry_after = _retry_after(answer.headers.get("Retry-After"))
+        if 300 <= status_code < 400:
+            location = (answer.headers.get("Location") or "")[:300]
+            error = f"redirects are not followed (to {location or 'no Location'})"
+    except DestinationRefused as exc:
+        error, refused = f"destination refused: {exc.message}", True
+    except DeliveryFailed as exc:
+        error = str(exc)[:500]
     duration = int((time.monotonic() - started) * 1000)
+    # What the receiver sent, for people to read; PostgreSQL's text holds no NUL.
+    excerpt, error = excerpt.replace("\x00", "\ufffd"), error.replace("\x00", "\ufffd")
     CallbackAttempt.objects.create(
         event=event,
         url=endpoint.url,
@@ -379,9 +383,7 @@ def _post(endpoint, event: CallbackEvent, keys: list[Webhook], session) -> str:
             failures=0, retry_at=None, last_success_at=now
         )
         return "delivered"
-    if error.startswith("destination refused") or (
-        status_code is not None and 400 <= status_code < 500 and status_code != 429
-    ):
+    if refused or (status_code is not None and 300 <= status_code < 500 and status_code != 429):
         _finish(event, CallbackStatus.DEAD)
         if status_code == 410:  # Gone: stop, and say why where the tenant and operators look
             endpoint.enabled = False

@@ -58,7 +58,14 @@ class TenantSettingsInput(serializers.Serializer):
         help_text="Retry a marketing message refused for Meta's per-user marketing limit "
         "(131049) once, after 24 hours.",
     )
-    callback_url = serializers.URLField(max_length=500, allow_blank=True, required=False)
+    # Not a URLField: the callback rules (callbacks.services.check_destination) judge the URL
+    # whole — form, port, scheme, then resolution — and answer one code for each refusal.
+    callback_url = serializers.CharField(
+        max_length=500,
+        allow_blank=True,
+        required=False,
+        help_text="An http(s) URL on port 80, 443 or 1024-65535; empty to stop callbacks.",
+    )
     callback_events = serializers.ListField(
         child=serializers.CharField(max_length=40),
         required=False,
