@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 
+from django import forms
 from django.contrib import admin
 from django.utils.html import format_html
 
 from callbacks.models import CallbackAttempt, CallbackEndpoint, CallbackEvent, CallbackStatus
-from callbacks.services import callbacks_replay
+from callbacks.services import callbacks_replay, endpoint_configure, endpoint_validate, url_shown
+from core.errors import ValidationFailed
 from tenants.scoping import TenantScopedAdmin
 
 COLOURS = {
@@ -24,9 +26,32 @@ COLOURS = {
 }
 
 
+class CallbackEndpointForm(forms.ModelForm):
+    """The same rules as ``PATCH /api/v1/tenant`` (``callbacks.services.endpoint_configure``):
+    a URL the destination rules accept — no loopback, private or metadata address, no port
+    outside the allowed ones — and known event types. Saved through the service, so a new URL
+    re-enables an endpoint a 410 disabled and wakes the deliverer, as through the API."""
+
+    url = forms.URLField(max_length=500, required=False, assume_scheme="https")
+
+    class Meta:
+        model = CallbackEndpoint
+        fields = ("url", "event_types")
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            endpoint_validate(url=cleaned.get("url"), event_types=cleaned.get("event_types"))
+        except ValidationFailed as exc:
+            field = "url" if exc.code.startswith("callback_url") else "event_types"
+            raise forms.ValidationError({field: exc.message}, code=exc.code) from None
+        return cleaned
+
+
 @admin.register(CallbackEndpoint)
 class CallbackEndpointAdmin(TenantScopedAdmin):
-    list_display = ("tenant", "url", "health", "failures", "last_success_at", "events")
+    form = CallbackEndpointForm
+    list_display = ("tenant", "url_display", "health", "failures", "last_success_at", "events")
     readonly_fields = (
         "tenant",
         "secrets_shown",
@@ -41,6 +66,18 @@ class CallbackEndpointAdmin(TenantScopedAdmin):
 
     def has_add_permission(self, request):
         return False  # tenants set their endpoint through the API (secret shown once there)
+
+    def save_model(self, request, obj, form, change):
+        # A URL is set only when it changed: setting one re-enables a disabled endpoint.
+        endpoint_configure(
+            tenant=obj.tenant,
+            url=form.cleaned_data.get("url") or "" if "url" in form.changed_data else None,
+            event_types=form.cleaned_data.get("event_types") or [],
+        )
+
+    @admin.display(description="URL")
+    def url_display(self, obj):
+        return url_shown(obj.url)
 
     @admin.display(description="secrets")
     def secrets_shown(self, obj):

@@ -43,6 +43,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.db import transaction
@@ -51,6 +52,7 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from callbacks.models import CallbackAttempt, CallbackEndpoint, CallbackEvent, CallbackStatus
+from callbacks.transport import DEADLINE as ATTEMPT_DEADLINE
 from callbacks.transport import (
     DeliveryFailed,
     DestinationRefused,
@@ -134,9 +136,36 @@ def _bad_url(message: str, code: str) -> ValidationFailed:
     return ValidationFailed(message, code=code, details=[{"field": "callback_url", "code": code}])
 
 
+def url_shown(url: str) -> str:
+    """The URL as records and screens may show it: without a user or password it carries
+    (``https://user:secret@host/`` → ``https://host/``)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
 def endpoint_get(*, tenant: Tenant) -> CallbackEndpoint:
     endpoint, _ = CallbackEndpoint.objects.get_or_create(tenant=tenant)
     return endpoint
+
+
+def endpoint_validate(*, url: str | None, event_types: list[str] | None) -> None:
+    """Refuse (``ValidationFailed``) a callback URL Waypost would not call — checked first,
+    before anything else is looked at — or an unknown event type. The API and the admin both
+    go through it."""
+    if url:
+        check_destination(url)
+    if event_types is not None:
+        unknown = sorted(set(event_types) - set(EVENT_TYPES))
+        if unknown:
+            raise ValidationFailed(
+                f"Unknown event type(s): {', '.join(unknown)}.",
+                code="callback_event_unknown",
+                details=[
+                    {"field": "callback_events", "code": "unknown", "value": v} for v in unknown
+                ],
+            )
 
 
 def endpoint_configure(
@@ -149,19 +178,9 @@ def endpoint_configure(
     """Set the tenant's callback URL and event types; make or rotate its secret. Returns the
     endpoint and the new secret (shown once) when one was made. Setting a URL re-enables an
     endpoint that a 410 disabled."""
-    if url:  # first: nothing else is looked at for a URL Waypost would not call
-        check_destination(url)
+    endpoint_validate(url=url, event_types=event_types)
     endpoint = endpoint_get(tenant=tenant)
     if event_types is not None:
-        unknown = sorted(set(event_types) - set(EVENT_TYPES))
-        if unknown:
-            raise ValidationFailed(
-                f"Unknown event type(s): {', '.join(unknown)}.",
-                code="callback_event_unknown",
-                details=[
-                    {"field": "callback_events", "code": "unknown", "value": v} for v in unknown
-                ],
-            )
         endpoint.event_types = sorted(set(event_types))
     if url is not None:
         endpoint.url = url
@@ -310,11 +329,18 @@ def deliver_tenant(*, tenant_id, transport: Transport) -> dict:
             .order_by("created_at")[:BATCH]
         )
         # Leased: a deliverer that dies mid-request leaves them to be retried after the lease.
+        leased_until = now + _lease()
         CallbackEvent.objects.filter(pk__in=[e.pk for e in events]).update(
-            next_attempt_at=now + _lease()
+            next_attempt_at=leased_until
         )
     keys = [Webhook(s) for s in active_secrets(endpoint)]
     for index, event in enumerate(events):
+        if timezone.now() + timedelta(seconds=ATTEMPT_DEADLINE) > leased_until:
+            # A slow receiver used up the lease: an attempt now could outlast it, and another
+            # deliverer may then send the same event too. Hand the rest back, due at once.
+            rest = [e.pk for e in events[index:]]
+            CallbackEvent.objects.filter(pk__in=rest).update(next_attempt_at=timezone.now())
+            break
         if timezone.now() > event.retry_until:
             _finish(event, CallbackStatus.DEAD, error="not delivered within the retry window")
             counts["dead"] += 1
@@ -368,7 +394,7 @@ def _post(endpoint, event: CallbackEvent, keys: list[Webhook], transport: Transp
     excerpt, error = excerpt.replace("\x00", "\ufffd"), error.replace("\x00", "\ufffd")
     CallbackAttempt.objects.create(
         event=event,
-        url=endpoint.url,
+        url=url_shown(endpoint.url),
         status_code=status_code,
         duration_ms=duration,
         response_excerpt=excerpt,
