@@ -130,8 +130,9 @@ class Tenant(models.Model):
     api_requests_per_second = models.PositiveIntegerField(
         "API requests per second",
         default=300,
-        help_text="The tenant's API calls allowed per second, in bursts of up to one second's "
-        "worth; over it the API answers 429 with Retry-After. 0 = no limit.",
+        help_text="The tenant's API calls allowed per second, a batch counting one per message, "
+        "in bursts of up to one second's worth; over it the API answers 429 with Retry-After. "
+        "0 = no limit.",
     )
     # Stall thresholds (operations/reconciler.py has the rules and Meta's quirks).
     stall_accepted_seconds = models.PositiveIntegerField(
