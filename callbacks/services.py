@@ -335,9 +335,10 @@ def deliver_tenant(*, tenant_id, transport: Transport) -> dict:
         )
     keys = [Webhook(s) for s in active_secrets(endpoint)]
     for index, event in enumerate(events):
-        if timezone.now() + timedelta(seconds=ATTEMPT_DEADLINE) > leased_until:
+        if index and timezone.now() + timedelta(seconds=ATTEMPT_DEADLINE) > leased_until:
             # A slow receiver used up the lease: an attempt now could outlast it, and another
-            # deliverer may then send the same event too. Hand the rest back, due at once.
+            # deliverer may then send the same event too. Hand the rest back, due at once (the
+            # first is always attempted, so a lease shorter than the deadline still progresses).
             rest = [e.pk for e in events[index:]]
             CallbackEvent.objects.filter(pk__in=rest).update(next_attempt_at=timezone.now())
             break

@@ -6,26 +6,17 @@ the shared Redis. Then a template is approved by the sandbox, a message goes all
 `read` through signed webhooks, and the admin, its static files and /metrics are served."""
 
 import re
-import time
 
 import pytest
 import requests
 
 from devtools.stack import TEMPLATE, Stack, body
 
+from .waiting import wait_for
+
 pytestmark = pytest.mark.integration
 
 PROCESSES = ("web", "worker", "beat", "callbacks")
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_procfile_stack_without_the_settings_variable_runs_production_everywhere(tmp_path):

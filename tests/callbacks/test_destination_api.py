@@ -9,7 +9,7 @@ from callbacks.models import CallbackAttempt, CallbackEndpoint, CallbackEvent, C
 from callbacks.services import Item, callbacks_enqueue, deliver_tenant, endpoint_get
 from callbacks.transport import Transport
 
-from .hostile import Hostile, head
+from .hostile import head
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/tenant"
@@ -75,19 +75,6 @@ def test_an_allowed_port_is_stored(tenant_a):
 # --- outcomes ------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def receiver():
-    servers = []
-
-    def start(answer) -> Hostile:
-        servers.append(Hostile(answer))
-        return servers[-1]
-
-    yield start
-    for s in servers:
-        s.stop()
-
-
 def attempt_once(tenant, url: str, *, deadline: float = 10.0) -> CallbackEvent:
     endpoint = endpoint_get(tenant=tenant)
     CallbackEndpoint.objects.filter(pk=endpoint.pk).update(
@@ -99,9 +86,9 @@ def attempt_once(tenant, url: str, *, deadline: float = 10.0) -> CallbackEvent:
 
 
 @pytest.mark.parametrize("status", ["301 Moved Permanently", "302 Found", "308 Permanent Redirect"])
-def test_a_redirect_is_dead_at_once_and_says_where_it_pointed(tenant_a, receiver, status):
+def test_a_redirect_is_dead_at_once_and_says_where_it_pointed(tenant_a, hostile, status):
     location = {"Location": "http://127.0.0.1:9/inside", "Content-Length": "0"}
-    redirecting = receiver(lambda s, conn, r, i: conn.sendall(head(status, location)))
+    redirecting = hostile(lambda s, conn, r, i: conn.sendall(head(status, location)))
     event = attempt_once(tenant_a.tenant, redirecting.url())
     assert event.status == CallbackStatus.DEAD and event.attempts == 1
     assert event.last_error == "redirects are not followed (to http://127.0.0.1:9/inside)"
@@ -114,18 +101,18 @@ def test_a_name_that_does_not_resolve_at_delivery_is_retried(tenant_a):
     assert CallbackEndpoint.objects.get(tenant=tenant_a.tenant).failures == 1
 
 
-def test_a_private_address_at_delivery_is_refused_and_dead(tenant_a, settings, receiver):
+def test_a_private_address_at_delivery_is_refused_and_dead(tenant_a, settings, hostile):
     settings.WAYPOST_CALLBACK_ALLOW_PRIVATE = False
-    inside = receiver(lambda s, conn, r, i: conn.sendall(head("200 OK")))
+    inside = hostile(lambda s, conn, r, i: conn.sendall(head("200 OK")))
     event = attempt_once(tenant_a.tenant, inside.url())
     assert event.status == CallbackStatus.DEAD
     assert event.last_error.startswith("destination refused: The callback URL resolves to 127.")
     assert inside.connections == 0
 
 
-def test_nul_bytes_in_an_answer_are_stored_readable(tenant_a, receiver):
+def test_nul_bytes_in_an_answer_are_stored_readable(tenant_a, hostile):
     body = b"\x00oops\x00"
     answer = head("500 Internal Server Error", {"Content-Length": str(len(body))}) + body
-    broken = receiver(lambda s, conn, r, i: conn.sendall(answer))
+    broken = hostile(lambda s, conn, r, i: conn.sendall(answer))
     attempt_once(tenant_a.tenant, broken.url())
     assert CallbackAttempt.objects.get().response_excerpt == "\ufffdoops\ufffd"

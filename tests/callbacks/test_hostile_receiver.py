@@ -18,7 +18,8 @@ from devtools.servers import start_receiver
 from devtools.worker import CallbackDeliverer, worker_env
 
 from ..factories import TenantFactory
-from .hostile import Hostile, bomb, gzip_bomb, head, ok, trickle_headers
+from ..waiting import wait_for
+from .hostile import bomb, gzip_bomb, head, ok, trickle_headers
 
 pytestmark = pytest.mark.integration
 
@@ -39,19 +40,6 @@ def healthy():
     server.shutdown()
 
 
-@pytest.fixture
-def hostile():
-    servers = []
-
-    def start(answer) -> Hostile:
-        servers.append(Hostile(answer))
-        return servers[-1]
-
-    yield start
-    for s in servers:
-        s.stop()
-
-
 def subscribed(slug: str, url: str):
     tenant = TenantFactory(slug=slug)
     endpoint_configure(tenant=tenant, url=url, event_types=["message.read"])
@@ -65,16 +53,6 @@ def enqueue(tenant, count: int = 1) -> list[str]:
             items=[Item("message.read", {"n": n, "tenant": tenant.slug}) for n in range(count)],
         )
     return [e.webhook_id for e in CallbackEvent.objects.filter(tenant=tenant)]
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 def delivered_in_time(tenant, receiver, count: int, *, within: float) -> float:

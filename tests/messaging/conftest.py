@@ -18,6 +18,8 @@ from tenants.models import Tenant
 from tenants.services import api_key_create, tenant_create
 from whatsapp import get_provider
 
+from ..waiting import wait_for  # noqa: F401  (the messaging tests import it from here)
+
 _numbers = itertools.count(1)
 
 
@@ -157,17 +159,6 @@ def shop(worker_process, live, live_server, settings):
         read_rate=0.0,
     )
     return make_live_tenant(live, f"shop-{next(_numbers)}")
-
-
-def wait_for(predicate, timeout: float = 20.0):
-    """``predicate()``'s first truthy value within ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 PROMO = {
