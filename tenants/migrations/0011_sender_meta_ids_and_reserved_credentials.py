@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
             name="credentials_env",
             field=models.CharField(
                 blank=True,
-                help_text="Name of the environment variable holding the access token (Meta) or API key (360dialog), reserved for this tenant: WAYPOST_<SLUG>__<NAME> (the slug upper-cased, - as _; e.g. WAYPOST_ACME__ACCESS_TOKEN). The secret itself is never stored in the database.",
+                help_text="Name of the environment variable holding the access token (Meta) or API key (360dialog), reserved for this tenant: WAYPOST_, the tenant's slug upper-cased (- as _), two underscores, a name (tenant acme-eu: WAYPOST_ACME_EU__ACCESS_TOKEN). The secret itself is never stored in the database.",
                 max_length=128,
                 validators=[
                     django.core.validators.RegexValidator(
