@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from callbacks.models import CallbackAttempt, CallbackEndpoint, CallbackEvent, CallbackStatus
 from callbacks.services import callbacks_replay, endpoint_configure, endpoint_validate, url_shown
 from core.errors import ValidationFailed
-from tenants.scoping import TenantScopedAdmin
+from tenants.scoping import TenantScopedAdmin, shown_numbers
 
 COLOURS = {
     CallbackStatus.PENDING: "#946c00",
@@ -37,6 +37,18 @@ class CallbackEndpointForm(forms.ModelForm):
     class Meta:
         model = CallbackEndpoint
         fields = ("url", "event_types")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The URL without the user and password it may carry; sent back unchanged, the stored
+        # URL (with them) is kept.
+        self.initial["url"] = url_shown(self.instance.url)
+
+    def clean_url(self):
+        url = self.cleaned_data.get("url") or ""
+        if url == url_shown(self.instance.url):
+            return self.instance.url
+        return url
 
     def clean(self):
         cleaned = super().clean()
@@ -176,7 +188,8 @@ class CallbackEventAdmin(TenantScopedAdmin):
 
     @admin.display(description="body")
     def body(self, obj):
-        return format_html("<pre>{}</pre>", json.dumps(obj.payload, indent=2, ensure_ascii=False))
+        body = json.dumps(obj.payload, indent=2, ensure_ascii=False)
+        return format_html("<pre>{}</pre>", shown_numbers(body))
 
     @admin.action(description="Replay (deliver again; same webhook-id)", permissions=("replay",))
     def replay(self, request, queryset):

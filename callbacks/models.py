@@ -15,6 +15,14 @@ from django.db import models
 from tenants.models import Tenant
 
 
+def url_shown(url: str) -> str:
+    """The URL as records and screens may show it: without a user or password it carries
+    (``https://user:secret@host/`` → ``https://host/``)."""
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{authority.rpartition('@')[2]}{slash}{path}" if sep else url
+
+
 class CallbackEndpoint(models.Model):
     """Where a tenant wants its events, which ones, and the secrets that sign them."""
 
@@ -36,8 +44,8 @@ class CallbackEndpoint(models.Model):
     last_success_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    def __str__(self) -> str:
-        return f"{self.tenant.slug}: {self.url or '(no url)'}"
+    def __str__(self) -> str:  # page titles and history: no credentials a URL may carry
+        return f"{self.tenant.slug}: {url_shown(self.url) or '(no url)'}"
 
 
 class CallbackStatus(models.TextChoices):

@@ -43,7 +43,6 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.db import transaction
@@ -51,7 +50,13 @@ from django.db.models import Q
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from callbacks.models import CallbackAttempt, CallbackEndpoint, CallbackEvent, CallbackStatus
+from callbacks.models import (
+    CallbackAttempt,
+    CallbackEndpoint,
+    CallbackEvent,
+    CallbackStatus,
+    url_shown,
+)
 from callbacks.transport import DEADLINE as ATTEMPT_DEADLINE
 from callbacks.transport import (
     DeliveryFailed,
@@ -134,15 +139,6 @@ def _destination(url: str) -> Target:
 
 def _bad_url(message: str, code: str) -> ValidationFailed:
     return ValidationFailed(message, code=code, details=[{"field": "callback_url", "code": code}])
-
-
-def url_shown(url: str) -> str:
-    """The URL as records and screens may show it: without a user or password it carries
-    (``https://user:secret@host/`` → ``https://host/``)."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def endpoint_get(*, tenant: Tenant) -> CallbackEndpoint:

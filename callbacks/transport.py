@@ -66,7 +66,16 @@ KEEPALIVE_MAX = 8  # connections kept per Transport (per deliverer thread)
 _LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)\Z")
 _BAD_PATH_CHARS = re.compile(r"[\x00-\x20\x7f]")
 _PATH_SAFE = "!#$%&'()*+,/:;=?@[]~"  # as requests' requote_uri: what a URL may hold stays
-NAT64 = ipaddress.ip_network("64:ff9b::/96")
+NAT64 = (ipaddress.ip_network("64:ff9b::/96"),)  # the well-known prefix: IPv4 in the low bits
+IPV6_REFUSED = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        "::/96",  # IPv4-compatible (deprecated): ::7f00:1 is 127.0.0.1
+        "::ffff:0:0:0/96",  # IPv4-translated (SIIT)
+        "64:ff9b:1::/48",  # local-use NAT64 (RFC 8215): a translator inside the network
+        "fec0::/10",  # site-local (deprecated): a private network
+    )
+)
 
 
 class DestinationRefused(Exception):
@@ -157,14 +166,18 @@ def _dns_name(host: str) -> str | None:
 
 def address_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     """Global unicast, and so is any IPv4 address it carries (IPv4-mapped, NAT64, 6to4,
-    Teredo): ``64:ff9b::7f00:1`` counts as global to ``ipaddress`` but names 127.0.0.1."""
+    Teredo): ``64:ff9b::7f00:1`` counts as global
+    to ``ipaddress`` but names 127.0.0.1. The prefixes of ``IPV6_REFUSED`` (IPv4-compatible,
+    IPv4-translated, local-use NAT64, site-local) are refused outright."""
     if not address.is_global or address.is_multicast:
         return False
     if isinstance(address, ipaddress.IPv6Address):
+        if any(address in net for net in IPV6_REFUSED):
+            return False
         embedded = [address.ipv4_mapped, address.sixtofour]
         if address.teredo:
             embedded.append(address.teredo[1])
-        if address in NAT64:
+        if any(address in net for net in NAT64):
             embedded.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
         return all(address_public(v4) for v4 in embedded if v4 is not None)
     return True

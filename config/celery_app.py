@@ -12,6 +12,7 @@ before the worker connects to the broker.
 """
 
 import sys
+from pathlib import Path
 
 from celery import Celery, signals
 
@@ -34,6 +35,16 @@ def _started(process: str) -> None:
         raise SystemExit(1) from None
 
 
+def _celery_process() -> str | None:
+    """``worker`` or ``beat`` when this process is that Celery command, else None: other
+    processes load task modules too (django-celery-beat's "run" admin action in gunicorn)."""
+    if "celery" not in Path(sys.argv[0]).parts[-2:] and Path(sys.argv[0]).name != "celery":
+        return None
+    return next((arg for arg in sys.argv[1:] if arg in ("worker", "beat")), None)
+
+
 @signals.import_modules.connect
 def _loading(sender=None, **kwargs) -> None:
-    _started("beat" if "beat" in sys.argv[1:] else "worker")
+    process = _celery_process()
+    if process is not None:
+        _started(process)

@@ -14,6 +14,9 @@ E002       a shared broker (Redis, AMQP) with coordination in process memory: ea
            per process
 E003       coordination in Redis needs ``REDIS_URL`` (defaults to a Redis broker's URL)
 E004       ``WAYPOST_RATE_LIMITER`` (the old name) is still set: it is ``WAYPOST_COORDINATION``
+E005       the development settings only with the in-process broker: with a real broker they
+           would run a multi-process stack with debug on, a published key and callbacks
+           allowed into private networks
 E010       production: ``SECRET_KEY`` set, and not the development key
 E011       production: ``WHATSAPP_APP_SECRET`` and ``WHATSAPP_VERIFY_TOKEN`` set
 E012       production: a broker other than the in-process one (``CELERY_BROKER_URL``)
@@ -22,13 +25,17 @@ E014       production: no developer tools or sandbox among the installed apps
 E015       production: the sandbox provider only when allowed explicitly
            (``WAYPOST_SANDBOX_PROVIDER=true`` in the environment)
 E016       production: ``/metrics`` needs ``WAYPOST_METRICS_TOKEN``, or an explicit list of
-           networks that may scrape without one (``WAYPOST_METRICS_ALLOW``)
+           networks that may scrape without one (``WAYPOST_METRICS_ALLOW``) — never loopback,
+           which behind a reverse proxy on the same host is every client
+E017       production: PostgreSQL, not SQLite
+W003       production: callbacks allowed over http, or into private networks
 W001       production: the sandbox provider is allowed (senders may talk to ``SANDBOX_URL``)
 =========  ===================================================================================
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 
 from django.conf import settings
@@ -38,6 +45,16 @@ from django.core.exceptions import ImproperlyConfigured
 from core.coordination import BACKENDS, broker_in_process
 
 PRODUCTION_FORBIDDEN_APPS = ("devtools", "sandbox")
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
+
+def _is_loopback(network: str) -> bool:
+    """Whether ``network`` takes in a loopback address (0.0.0.0/0 does too)."""
+    try:
+        net = ipaddress.ip_network(network, strict=False)
+    except ValueError:
+        return False
+    return any(net.version == loop.version and net.overlaps(loop) for loop in LOOPBACK)
 
 
 @register("waypost")
@@ -72,6 +89,17 @@ def coordination_check(app_configs=None, **kwargs) -> list:
                 hint="Unset WAYPOST_COORDINATION (it follows the broker) or set it to redis, "
                 "with REDIS_URL.",
                 id="waypost.E002",
+            )
+        )
+    if settings.WAYPOST_DEPLOYMENT == "development" and not broker_in_process(broker):
+        errors.append(
+            Error(
+                "The development settings (config.settings.local) are for the embedded demo, "
+                "but the broker is shared: a stack of processes would run with DEBUG on, the "
+                "published development key and callbacks allowed into private networks.",
+                hint="Run the stack on config.settings.production (the default: unset "
+                "DJANGO_SETTINGS_MODULE), or unset CELERY_BROKER_URL for the embedded demo.",
+                id="waypost.E005",
             )
         )
     if backend == "redis" and not settings.REDIS_URL:
@@ -155,16 +183,50 @@ def production_check(app_configs=None, **kwargs) -> list:
                     id="waypost.W001",
                 )
             )
-    if not settings.WAYPOST_METRICS_TOKEN and not settings.WAYPOST_METRICS_ALLOW:
+    if not settings.WAYPOST_METRICS_TOKEN:
+        loopback = [n for n in settings.WAYPOST_METRICS_ALLOW if _is_loopback(n)]
+        if not settings.WAYPOST_METRICS_ALLOW or loopback:
+            found.append(
+                Error(
+                    "Production needs WAYPOST_METRICS_TOKEN: /metrics is scraped with a bearer "
+                    "token (behind a reverse proxy on the same host, every client's address is "
+                    f"loopback{': ' + ', '.join(loopback) if loopback else ''}, so an address "
+                    "is no proof).",
+                    hint="Set WAYPOST_METRICS_TOKEN and scrape with 'Authorization: Bearer "
+                    "<token>'; or opt out explicitly by listing the (non-loopback) networks "
+                    "allowed to scrape without a token in WAYPOST_METRICS_ALLOW.",
+                    id="waypost.E016",
+                )
+            )
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         found.append(
             Error(
-                "Production needs WAYPOST_METRICS_TOKEN: /metrics is scraped with a bearer "
-                "token (behind a reverse proxy on the same host, every client's address is "
-                "loopback, so an address is no proof).",
-                hint="Set WAYPOST_METRICS_TOKEN and scrape with 'Authorization: Bearer <token>'; "
-                "or opt out explicitly by listing the networks allowed to scrape without a "
-                "token in WAYPOST_METRICS_ALLOW.",
-                id="waypost.E016",
+                "Production runs on PostgreSQL: SQLite cannot serve the API, the worker and the "
+                "deliverer as separate processes.",
+                hint="Set DATABASE_URL, e.g. postgres://waypost:pw@127.0.0.1:5432/waypost.",
+                id="waypost.E017",
+            )
+        )
+    weakened = [
+        text
+        for text, on in (
+            (
+                "over http (WAYPOST_CALLBACK_REQUIRE_HTTPS=False)",
+                not settings.WAYPOST_CALLBACK_REQUIRE_HTTPS,
+            ),
+            (
+                "into loopback and private networks (WAYPOST_CALLBACK_ALLOW_PRIVATE=True)",
+                settings.WAYPOST_CALLBACK_ALLOW_PRIVATE,
+            ),
+        )
+        if on
+    ]
+    if weakened:
+        found.append(
+            Warning(
+                f"Client callbacks are allowed {' and '.join(weakened)}.",
+                hint="For a stack whose receivers are on the same machine only; unset them.",
+                id="waypost.W003",
             )
         )
     return found

@@ -1,9 +1,12 @@
-"""Logging helpers: phone numbers never reach a log line in clear, and lines can be JSON.
+"""Logging helpers: phone numbers and webhook route tokens never reach a log line in clear, and
+lines can be JSON.
 
 ``MaskPhoneNumbersFilter`` is installed on every handler (settings.LOGGING). It rewrites the
 formatted message, masking anything that looks like an international phone number to its
-country prefix and last three digits: ``+4915112345678`` -> ``+491*******678``; string values
-passed as ``extra`` are masked the same way.
+country prefix and last three digits: ``+4915112345678`` -> ``+491*******678``, and cutting the
+secret segment of a per-sender webhook route to its first 4 characters
+(``/webhooks/360dialog/AbCd…``: Django logs the path of every 4xx it answers); string values
+passed as ``extra`` are masked the same way. ``core.sentry`` applies the same ``mask``.
 
 ``JsonFormatter`` (``LOG_FORMAT=json``) writes one JSON object per line: time, level, logger,
 message, and the ``extra`` fields a call passed (a state change logs ``message_id``,
@@ -25,6 +28,21 @@ def mask_phone(text: str) -> str:
     return _PHONE.sub(lambda m: f"{m[1]}{m[2]}{'*' * len(m[3])}{m[4]}", text)
 
 
+# A per-sender webhook route's last segment is its secret: /webhooks/<provider>/<token>.
+_ROUTE_TOKEN = re.compile(r"(/webhooks/[^/?#\s]+/)([^/?#\s]+)")
+
+
+def redact_route_tokens(text: str) -> str:
+    """``text`` with each webhook route token cut to its first 4 characters: enough to tell
+    two routes apart, nothing anyone could post to."""
+    return _ROUTE_TOKEN.sub(lambda m: f"{m[1]}{m[2][:4]}…", text)
+
+
+def mask(text: str) -> str:
+    """What a log line or an error report may show of ``text``."""
+    return mask_phone(redact_route_tokens(text))
+
+
 # What every LogRecord has: anything else on a record came from ``extra``.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
@@ -36,13 +54,13 @@ def _extras(record: logging.LogRecord) -> dict:
 class MaskPhoneNumbersFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        masked = mask_phone(message)
+        masked = mask(message)
         if masked != message:
             record.msg = masked
             record.args = ()
         for key, value in _extras(record).items():
             if isinstance(value, str):
-                setattr(record, key, mask_phone(value))
+                setattr(record, key, mask(value))
         return True
 
 

@@ -1,13 +1,13 @@
 """What may leave for Sentry: ``before_send`` drops the values of anything that can hold a
 secret or a user's data (tokens, signatures, message parameters, bodies, metadata) and masks
-phone numbers in every remaining string."""
+phone numbers and webhook route tokens (a request's URL) in every remaining string."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from core.logging import mask_phone
+from core.logging import mask
 
 # Secret-ish words anywhere in a key; the data-carrying names only as whole words of the key
 # ("text", "body_text" — not "contexts", which the SDK itself needs intact).
@@ -28,7 +28,7 @@ def scrub(value: Any, key: str = "") -> Any:
     if isinstance(value, list | tuple):
         return [scrub(v) for v in value]
     if isinstance(value, str):
-        return mask_phone(value)
+        return mask(value)
     return value
 
 

@@ -45,12 +45,16 @@ def startup_line(process: str) -> str:
 
 
 def masked_url(url: str) -> str:
-    """The URL without its user and password."""
+    """The URL without its user and password; each of a Celery failover list (``;``)."""
+    return ";".join(_masked_one(part) for part in url.split(";"))
+
+
+def _masked_one(url: str) -> str:
     try:
         parts = urlsplit(url)
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
     except ValueError:
         return "(unparseable URL)"
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))

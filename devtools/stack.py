@@ -113,6 +113,7 @@ class Stack:
             "WHATSAPP_APP_SECRET": APP_SECRET,
             "WHATSAPP_VERIFY_TOKEN": "bench",
             "SECURE_SSL_REDIRECT": "False",
+            "WEB_BIND": "127.0.0.1",  # a stack with the sandbox answers on this machine only
             "LOG_LEVEL": "WARNING",
             "PORT": str(self.web_port),
             "SANDBOX_PORT": str(self.sandbox_port),
@@ -243,13 +244,15 @@ class Stack:
             timeout=300,
         ).stdout
 
-    def create_tenant(self, slug: str, *, mps: int = 1000) -> dict:
+    def create_tenant(self, slug: str, *, mps: int = 1000, token_env: str = "") -> dict:
         """A tenant for a load generator: its API is not throttled (``api_requests_per_second``
         0), as an operator would set it for a tenant sending in bulk — a batch costs one token
-        per message, and the default 300/s would measure the throttle, not Waypost."""
-        created = json.loads(
-            self.manage("create_tenant", slug, "--name", slug.title(), "--mps", str(mps))
-        )
+        per message, and the default 300/s would measure the throttle, not Waypost.
+        ``token_env``: the variable its sandbox sender's token is read from."""
+        args = ["create_tenant", slug, "--name", slug.title(), "--mps", str(mps)]
+        if token_env:
+            args += ["--access-token-env", token_env]
+        created = json.loads(self.manage(*args))
         self.sql("UPDATE tenants_tenant SET api_requests_per_second = 0 WHERE slug = %s", [slug])
         return created
 
@@ -275,7 +278,7 @@ class Stack:
             method,
             self.sandbox_url + path,
             json=body,
-            headers={"Authorization": f"Bearer {CONTROL_TOKEN}"},
+            headers={"Authorization": f"Bearer {self.env['SANDBOX_CONTROL_TOKEN']}"},
             timeout=30,
         )
         response.raise_for_status()
@@ -303,11 +306,24 @@ def main() -> None:
     web_port = int(os.environ.get("PORT", "8000"))
     sandbox_port = int(os.environ.get("SANDBOX_PORT", "8025"))
     password = secrets.token_urlsafe(12)
+    # Secrets of this run only (the harness's fixed ones are for benchmarks): the app secret the
+    # sandbox signs with, the sandbox's control and API tokens, the key, the metrics token.
+    app_secret, sender_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     stack = Stack(
         database="waypost_stack",
         web_port=web_port,
         sandbox_port=sandbox_port,
-        env={"LOG_LEVEL": "INFO", "CELERY_IMPORTS": ""},
+        env={
+            "LOG_LEVEL": "INFO",
+            "CELERY_IMPORTS": "",
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "WHATSAPP_APP_SECRET": app_secret,
+            "SANDBOX_APP_SECRET": app_secret,
+            "SANDBOX_CONTROL_TOKEN": secrets.token_urlsafe(24),
+            "WAYPOST_METRICS_TOKEN": secrets.token_urlsafe(24),
+            "SANDBOX_TOKEN": sender_token,  # the sandbox's Meta routes take this token only
+            "WAYPOST_ACME__SANDBOX_TOKEN": sender_token,
+        },
         echo=True,
     )
     with stack:
@@ -318,7 +334,7 @@ def main() -> None:
             cwd=ROOT, env=stack.env | {"DJANGO_SUPERUSER_PASSWORD": password}, check=True,
             capture_output=True,
         )  # fmt: skip
-        key = stack.create_tenant("acme")["api_key"]
+        key = stack.create_tenant("acme", token_env="WAYPOST_ACME__SANDBOX_TOKEN")["api_key"]
         stack.start()
         template = stack.client(key).post(f"{stack.url}/api/v1/templates", json=TEMPLATE).json()
         print(
@@ -327,7 +343,8 @@ Waypost (production settings, Procfile.sandbox) on {stack.url}
   admin      {stack.url}/admin/  admin / {password}
   API key    {key}  (tenant acme, sender on the sandbox)
   template   {template.get("name")} {template.get("status")}
-  sandbox    {stack.sandbox_url}  (control token: {CONTROL_TOKEN})
+  sandbox    {stack.sandbox_url}  (control token: {stack.env["SANDBOX_CONTROL_TOKEN"]})
+  metrics    {stack.url}/metrics  (token: {stack.env["WAYPOST_METRICS_TOKEN"]})
 Try:
   curl -s -X POST {stack.url}/api/v1/messages -H "Authorization: Bearer {key}" \\
     -H "Idempotency-Key: try-1" -H "Content-Type: application/json" \\

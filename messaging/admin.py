@@ -24,7 +24,6 @@ post them.
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from datetime import timedelta
 
@@ -47,9 +46,8 @@ from messaging.services import (
     message_resolve,
 )
 from messaging.states import EventSource, MessageState
-from tenants.scoping import TenantScopedAdmin
+from tenants.scoping import TenantScopedAdmin, can_see_recipients, shown_numbers
 
-_current = threading.local()
 BADGES = {
     MessageState.QUEUED: "#6c757d",
     MessageState.SUBMITTING: "#0d6efd",
@@ -73,10 +71,6 @@ _BADGE = (
 
 def badge(state: str) -> str:
     return format_html(_BADGE, BADGES.get(state, "#555"), state)
-
-
-def can_see_recipients(request) -> bool:
-    return request.user.has_perm("messaging.view_recipient")
 
 
 def ago(when) -> str:
@@ -305,7 +299,7 @@ class MessageAdmin(ReadOnlyMixin, TenantScopedAdmin):
 
     @admin.display(description="to")
     def recipient_display(self, obj):
-        shown = obj.recipient if can_see_recipients(_current.request) else mask_phone(obj.recipient)
+        shown = obj.recipient if can_see_recipients() else mask_phone(obj.recipient)
         return format_html("<code>{}</code>", shown)
 
     @admin.display(description="state", ordering="state")
@@ -334,14 +328,9 @@ class MessageAdmin(ReadOnlyMixin, TenantScopedAdmin):
             '<span title="{}">{}</span>', obj.created_at.isoformat(), ago(obj.created_at)
         )
 
-    # The display methods below need the request (may this user see numbers?); admin
-    # instances are shared by all threads, so it is kept per thread.
-    def changelist_view(self, request, extra_context=None):
-        _current.request = request
-        return super().changelist_view(request, extra_context)
-
+    # The display methods below ask whether this user sees numbers: TenantScopedAdmin keeps the
+    # request being answered (per thread) for them.
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        _current.request = request
         read_only = {  # a message changes through actions (with a reason), never by saving
             "show_save": False,
             "show_save_and_continue": False,
@@ -356,7 +345,7 @@ class MessageAdmin(ReadOnlyMixin, TenantScopedAdmin):
 
     @admin.display(description="message")
     def summary(self, obj):
-        to = obj.recipient if can_see_recipients(_current.request) else mask_phone(obj.recipient)
+        to = obj.recipient if can_see_recipients() else mask_phone(obj.recipient)
         template = f"{obj.template_name} ({obj.template_language})" if obj.template_name else "text"
         rows = [
             ("id", format_html("<code>{}</code>", obj.pk)),
@@ -426,7 +415,7 @@ class MessageAdmin(ReadOnlyMixin, TenantScopedAdmin):
         rows = []
         for event in message_timeline(message=obj):
             detail = json.dumps(event["detail"], indent=2, ensure_ascii=False, default=str)
-            if not can_see_recipients(_current.request):
+            if not can_see_recipients():
                 detail = mask_phone(detail)
             folded = (
                 format_html("<details><summary>detail</summary><pre>{}</pre></details>", detail)
@@ -471,7 +460,7 @@ class MessageAdmin(ReadOnlyMixin, TenantScopedAdmin):
     def request_panel(self, obj):
         sent = message_payload(message=obj) or obj.parameters
         payload = json.dumps(sent, indent=2, ensure_ascii=False)
-        if not can_see_recipients(_current.request):
+        if not can_see_recipients():
             payload = mask_phone(payload)
         return format_html("<pre>{}</pre>", payload)
 
@@ -521,9 +510,23 @@ class SuppressionAdmin(TenantScopedAdmin):
     list_filter = ("tenant", "reason")
     search_fields = ("=recipient",)
 
+    # An existing suppression's number is shown masked, and not editable, unless the user may
+    # see recipients; adding one by its number needs no such permission.
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if obj is None or can_see_recipients(request):
+            return fields
+        return [("masked_recipient" if f == "recipient" else f) for f in fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        if obj is None or can_see_recipients(request):
+            return readonly
+        return (*readonly, "masked_recipient")
+
     @admin.display(description="recipient")
     def masked_recipient(self, obj):
-        return format_html("<code>{}</code>", mask_phone(obj.recipient))
+        return format_html("<code>{}</code>", shown_numbers(obj.recipient))
 
 
 @admin.register(Contact)
@@ -543,16 +546,15 @@ class ContactAdmin(ReadOnlyMixin, TenantScopedAdmin):
     search_fields = ("=wa_id", "=user_id", "username")
     ordering = ("-last_inbound_at",)
 
-    def changelist_view(self, request, extra_context=None):
-        _current.request = request
-        return super().changelist_view(request, extra_context)
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        return [("masked_wa_id" if f == "wa_id" else f) for f in fields]
 
     @admin.display(description="phone number")
     def masked_wa_id(self, obj):
         if not obj.wa_id:
             return "—"
-        shown = obj.wa_id if can_see_recipients(_current.request) else mask_phone(obj.wa_id)
-        return format_html("<code>{}</code>", shown)
+        return format_html("<code>{}</code>", shown_numbers(obj.wa_id))
 
     @admin.display(description="marketing")
     def marketing(self, obj):

@@ -15,6 +15,7 @@ import uuid
 
 from django.db import models
 
+from core.logging import mask_phone
 from messaging.states import ErrorClass, EventSource, EventType, MessageState, StallReason
 from templates_registry.models import MessageTemplate
 from tenants.models import SenderNumber, Tenant
@@ -217,8 +218,8 @@ class Suppression(models.Model):
             ),
         ]
 
-    def __str__(self) -> str:
-        return f"{self.tenant}:{self.recipient or self.user_id}"
+    def __str__(self) -> str:  # page titles, history, logs: the number masked
+        return f"{self.tenant}:{mask_phone(self.recipient) or self.user_id}"
 
 
 class OrphanStatus(models.Model):
@@ -279,8 +280,8 @@ class Contact(models.Model):
             ),
         ]
 
-    def __str__(self) -> str:
-        return f"{self.tenant}:{self.wa_id or self.user_id}"
+    def __str__(self) -> str:  # page titles, history, logs: the number masked
+        return f"{self.tenant}:{mask_phone(self.wa_id) or self.user_id}"
 
 
 class InboundMessage(models.Model):

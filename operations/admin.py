@@ -7,10 +7,11 @@ tenant: by day, pricing category, sender and recipient country).
 It is a view of messages: it needs ``messaging.view_message`` (a staff user without it gets a
 403, like on the messages' own list), and shows the user's tenants only.
 
-Also the admin of the schedule (django-celery-beat's *Periodic tasks*, where the reconciler's
-and the sweeps' rows live): its actions — enable, disable, toggle, run — declare no
-permission, so a view-only user could stop the reconciler or run every task. Re-registered
-here with each action needing the *change* permission."""
+Also the admin of the schedule (django-celery-beat's *Periodic tasks* and schedules, where the
+reconciler's and the sweeps' rows live). Its rows run any task with any arguments for every
+tenant, so only staff who see every tenant (superusers, ``tenants.all_tenants``) see or change
+it, whatever model permissions a scoped user holds; and its actions — enable, disable, toggle,
+run — which declare no permission of their own, need the *change* permission."""
 
 from __future__ import annotations
 
@@ -22,12 +23,18 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
-from django_celery_beat.models import PeriodicTask
+from django_celery_beat.models import (
+    ClockedSchedule,
+    CrontabSchedule,
+    IntervalSchedule,
+    PeriodicTask,
+    SolarSchedule,
+)
 
 from messaging.selectors import pricing_report
 from messaging.states import MessageState
 from operations.selectors import operations_overview
-from tenants.scoping import allowed_tenants
+from tenants.scoping import allowed_tenants, sees_all_tenants
 
 
 def operations_view(request):
@@ -89,7 +96,26 @@ def _needing_change(name: str):
     return admin.action(description=original.short_description, permissions=("change",))(action)
 
 
-class PeriodicTaskAdmin(beat_admin.PeriodicTaskAdmin):
+class AllTenantsOnly:
+    """Visible and usable only by staff who see every tenant, on top of model permissions."""
+
+    def has_module_permission(self, request):
+        return sees_all_tenants(request.user) and super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return sees_all_tenants(request.user) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request, *args):
+        return sees_all_tenants(request.user) and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request, obj=None):
+        return sees_all_tenants(request.user) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return sees_all_tenants(request.user) and super().has_delete_permission(request, obj)
+
+
+class PeriodicTaskAdmin(AllTenantsOnly, beat_admin.PeriodicTaskAdmin):
     enable_tasks = _needing_change("enable_tasks")
     disable_tasks = _needing_change("disable_tasks")
     toggle_tasks = _needing_change("toggle_tasks")
@@ -98,3 +124,9 @@ class PeriodicTaskAdmin(beat_admin.PeriodicTaskAdmin):
 
 admin.site.unregister(PeriodicTask)
 admin.site.register(PeriodicTask, PeriodicTaskAdmin)
+for _model in (IntervalSchedule, CrontabSchedule, SolarSchedule, ClockedSchedule):
+    _base = type(admin.site._registry[_model])
+    admin.site.unregister(_model)
+    admin.site.register(
+        _model, type(_base.__name__, (AllTenantsOnly, _base), {"__module__": __name__})
+    )

@@ -8,6 +8,7 @@ from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from callbacks.models import CallbackEndpoint, CallbackEvent, CallbackStatus
+from callbacks.services import url_shown
 from messaging.models import Message
 from messaging.selectors import FREE_PRICING_TYPES
 from operations.metrics import queue_depths
@@ -59,17 +60,18 @@ def operations_overview(*, tenants, now=None) -> dict:
                 "tenant__slug", "phone_number_id", "status_reason", "status_changed_at"
             )
         ),
-        "failing_endpoints": list(
-            CallbackEndpoint.objects.filter(tenant_id__in=ids)
-            .exclude(url="")
-            .filter(failures__gt=0)
-            .values_list("tenant__slug", "url", "failures", "retry_at")
-        )
-        + list(
-            CallbackEndpoint.objects.filter(tenant_id__in=ids, enabled=False)
-            .exclude(url="")
-            .values_list("tenant__slug", "url", "disabled_reason", "disabled_at")
-        ),
+        "failing_endpoints": [  # URLs without the credentials they may carry
+            (slug, url_shown(url), *rest)
+            for slug, url, *rest in [
+                *CallbackEndpoint.objects.filter(tenant_id__in=ids)
+                .exclude(url="")
+                .filter(failures__gt=0)
+                .values_list("tenant__slug", "url", "failures", "retry_at"),
+                *CallbackEndpoint.objects.filter(tenant_id__in=ids, enabled=False)
+                .exclude(url="")
+                .values_list("tenant__slug", "url", "disabled_reason", "disabled_at"),
+            ]
+        ],
         "callbacks_pending": CallbackEvent.objects.filter(
             tenant_id__in=ids, status=CallbackStatus.PENDING
         ).count(),

@@ -6,15 +6,35 @@ cannot reach another tenant's object by its URL either), the filter sidebar (Dja
 filter lists every row of the related table, whatever the page's queryset) and the choices of
 a form's related fields. ``TenantScopedAdmin`` applies all three by itself, so an admin that
 adds ``"tenant"`` or ``"sender"`` to ``list_filter`` needs nothing more.
+
+Phone numbers in what a page shows (a stored body, a callback's payload) go through
+``shown_numbers``: masked unless the user holds ``messaging.view_recipient``. Display methods
+get no request, so ``TenantScopedAdmin`` keeps the one being answered (per thread).
 """
 
 from __future__ import annotations
+
+import threading
 
 from django.contrib import admin
 from django.contrib.admin.utils import get_fields_from_path
 from django.db import models
 
+from core.logging import mask_phone
 from tenants.models import Tenant
+
+_answering = threading.local()
+
+
+def can_see_recipients(request=None) -> bool:
+    """Whether the user of ``request`` (default: the one being answered) sees full numbers."""
+    request = request or getattr(_answering, "request", None)
+    return request is not None and request.user.has_perm("messaging.view_recipient")
+
+
+def shown_numbers(text: str) -> str:
+    """``text`` as the user being answered may see it: phone numbers masked unless allowed."""
+    return text if can_see_recipients() else mask_phone(text)
 
 
 def sees_all_tenants(user) -> bool:
@@ -107,6 +127,14 @@ class TenantScopedAdmin(admin.ModelAdmin):
     """Limit an admin to the user's tenants; ``tenant_path`` is the lookup to the tenant."""
 
     tenant_path = "tenant"
+
+    def changelist_view(self, request, extra_context=None):
+        _answering.request = request
+        return super().changelist_view(request, extra_context)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        _answering.request = request
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)

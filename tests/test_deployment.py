@@ -14,6 +14,8 @@ from wsgiref.util import setup_testing_defaults
 
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.test import override_settings
 
 import config
@@ -112,6 +114,12 @@ def test_the_web_entry_point_logs_its_settings_and_coordination_first():
 def test_the_start_line_never_shows_credentials():
     assert masked_url("redis://:s3cret@cache.internal:6380/2") == "redis://cache.internal:6380/2"
     assert masked_url("amqp://user:pw@mq/vhost") == "amqp://mq/vhost"
+    assert (
+        masked_url("redis://:pw1@h1/0;redis://:pw2@h2:6380/0") == "redis://h1/0;redis://h2:6380/0"
+    )
+    assert masked_url("sentinel://:pw@h1:26379;sentinel://h2:notaport") == (
+        "sentinel://h1:26379;(unparseable URL)"
+    )
     with override_settings(
         REDIS_URL="redis://:s3cret@h:1/0", CELERY_BROKER_URL="redis://:s3cret@h:1/0"
     ):
@@ -166,6 +174,15 @@ def test_the_checks_refuse_process_memory_beside_a_shared_broker(monkeypatch):
         assert ids(checks.coordination_check()) == ["waypost.E003"]
     with override_settings(WAYPOST_COORDINATION="local"):
         assert ids(checks.coordination_check()) == ["waypost.E001"]
+    # The development settings beside a real broker: a stack on debug settings, refused.
+    with override_settings(WAYPOST_DEPLOYMENT="development", CELERY_BROKER_URL="redis://h/0"):
+        assert ids(checks.coordination_check()) == ["waypost.E005"]
+    with override_settings(
+        WAYPOST_DEPLOYMENT="development",
+        CELERY_BROKER_URL="memory://",
+        WAYPOST_COORDINATION="memory",
+    ):
+        assert checks.coordination_check() == []  # the embedded demo
     monkeypatch.setenv("WAYPOST_RATE_LIMITER", "redis")
     assert ids(checks.coordination_check()) == ["waypost.E004"]
 
@@ -180,6 +197,8 @@ PRODUCTION_SETTINGS = {
     "WAYPOST_SANDBOX_PROVIDER": False,
     "WAYPOST_METRICS_TOKEN": "m",
     "WAYPOST_METRICS_ALLOW": [],
+    "WAYPOST_CALLBACK_REQUIRE_HTTPS": True,
+    "WAYPOST_CALLBACK_ALLOW_PRIVATE": False,
 }
 
 
@@ -198,6 +217,15 @@ PRODUCTION_SETTINGS = {
         ({"WAYPOST_SANDBOX_PROVIDER": True}, ["waypost.E015"]),
         ({"WAYPOST_METRICS_TOKEN": ""}, ["waypost.E016"]),
         ({"WAYPOST_METRICS_TOKEN": "", "WAYPOST_METRICS_ALLOW": ["10.0.0.0/8"]}, []),
+        # The old default list is no opt-out: behind a same-host proxy loopback is everyone.
+        (
+            {"WAYPOST_METRICS_TOKEN": "", "WAYPOST_METRICS_ALLOW": ["127.0.0.1/32"]},
+            ["waypost.E016"],
+        ),
+        ({"WAYPOST_METRICS_TOKEN": "", "WAYPOST_METRICS_ALLOW": ["::1/128"]}, ["waypost.E016"]),
+        ({"WAYPOST_METRICS_TOKEN": "", "WAYPOST_METRICS_ALLOW": ["0.0.0.0/0"]}, ["waypost.E016"]),
+        ({"WAYPOST_CALLBACK_REQUIRE_HTTPS": False}, ["waypost.W003"]),
+        ({"WAYPOST_CALLBACK_ALLOW_PRIVATE": True}, ["waypost.W003"]),
     ],
 )
 def test_the_production_rules(change, expected, monkeypatch):
@@ -227,6 +255,13 @@ def test_production_has_no_developer_tools_and_no_sandbox_provider():
     assert "devtools" not in installed and "sandbox" not in installed
     assert sandbox == "False"
     assert metrics_allow == "[]"  # /metrics: the token, not the caller's address
+
+
+def test_production_refuses_sqlite():
+    result = run(
+        [sys.executable, "manage.py", "check"], PRODUCTION | {"DATABASE_URL": "sqlite:////tmp/x"}
+    )
+    assert result.returncode != 0 and "waypost.E017" in result.stderr, result.stderr
 
 
 def test_check_deploy_passes_on_the_production_settings():
@@ -274,7 +309,14 @@ def call(app, path: str, host: str = "waypost.example", query: str = "") -> tupl
     def start_response(status, headers, exc_info=None):
         answer["status"], answer["headers"] = status, dict(headers)
 
-    b"".join(app(environ, start_response))
+    # As Django's test client does: the test's database connection is not the request's to close.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        b"".join(app(environ, start_response))
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
     return answer["status"], answer["headers"]
 
 

@@ -12,7 +12,7 @@ What is stored of them is redacted when recorded (``webhooks.services.rejected_r
 
 from django.contrib import admin
 
-from tenants.scoping import TenantScopedAdmin, sees_all_tenants
+from tenants.scoping import TenantScopedAdmin, sees_all_tenants, shown_numbers
 from webhooks.models import RejectedWebhook, WebhookDelivery
 from webhooks.services import deliveries_replay
 
@@ -51,7 +51,7 @@ class WebhookDeliveryAdmin(TenantScopedAdmin):
 
     @admin.display(description="body")
     def body_text(self, obj):
-        return bytes(obj.body).decode("utf-8", "replace")
+        return shown_numbers(bytes(obj.body).decode("utf-8", "replace"))
 
     @admin.action(description="Replay (re-process; idempotent)", permissions=("replay",))
     def replay(self, request, queryset):

@@ -32,7 +32,7 @@ from django.utils import timezone
 from core import metrics
 from core.alerts import alert
 from core.db import bulk_update, is_transient, retry_transient
-from core.logging import mask_phone
+from core.logging import mask_phone, redact_route_tokens
 from messaging.inbound import inbound_record, orphans_resolve, preferences_apply, statuses_apply
 from templates_registry.services import template_apply_provider_update
 from tenants.models import SenderNumber
@@ -96,18 +96,7 @@ def delivery_store(*, provider: str, body: bytes, headers: dict, sender_id=None)
         )
 
 
-# A per-sender route's last segment is its secret (``/webhooks/360dialog/<token>``).
-_ROUTE_SLUGS = "|".join(
-    re.escape(slug) for slug, cls in PROVIDERS.items() if cls.per_sender_webhooks
-)
-_ROUTE_TOKEN = re.compile(rf"(/(?:{_ROUTE_SLUGS})/)([^/?#]+)")
 REJECTED_BODY_PREFIX = 512
-
-
-def redacted_path(path: str) -> str:
-    """``path`` with a route token cut to its first 4 characters (``/webhooks/360dialog/AbCd…``):
-    enough to tell two routes apart in a review, nothing an attacker could post to."""
-    return _ROUTE_TOKEN.sub(lambda m: f"{m[1]}{m[2][:4]}…", path)
 
 
 def rejected_record(
@@ -115,7 +104,7 @@ def rejected_record(
 ) -> None:
     """Keep a capped record of calls that failed authentication, for security review.
 
-    Redacted before it is stored: no route token in the path (``redacted_path``: a valid
+    Redacted before it is stored: no route token in the path (``redact_route_tokens``: a valid
     token with a bad signature must not be handed to whoever reads the review), and phone
     numbers masked in the body's first ``REJECTED_BODY_PREFIX`` characters and in the headers
     (``core.logging.mask_phone``): a forged or misrouted body carries customers' numbers."""
@@ -123,7 +112,7 @@ def rejected_record(
     # Mask before cutting, so a number across the cut is masked whole.
     excerpt = body[: REJECTED_BODY_PREFIX * 2].decode("utf-8", "replace")
     row = RejectedWebhook.objects.create(
-        path=redacted_path(path)[:200],
+        path=redact_route_tokens(path)[:200],
         reason=reason,
         remote_addr=remote_addr[:64],
         headers={

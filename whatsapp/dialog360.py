@@ -61,4 +61,5 @@ class Dialog360Provider(MetaCloudProvider):
         if not secret or not header:
             return False
         expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        return hmac.compare_digest(expected, header.strip().lower())
+        given = header.strip().lower().encode("utf-8", "replace")  # bytes: see meta.py
+        return hmac.compare_digest(expected.encode(), given)

@@ -205,7 +205,10 @@ class MetaCloudProvider(BaseProvider):
         if not secret or not header.startswith("sha256="):
             return False
         expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        return hmac.compare_digest(expected, header[7:].strip().lower())
+        # Bytes: compare_digest refuses a str with a non-ASCII character (a forged header
+        # would be a TypeError, a 500, instead of a refusal).
+        given = header[7:].strip().lower().encode("utf-8", "replace")
+        return hmac.compare_digest(expected.encode(), given)
 
     @staticmethod
     def verification_challenge(params: Mapping[str, str], verify_token: str) -> str | None:

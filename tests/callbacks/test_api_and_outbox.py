@@ -83,6 +83,10 @@ def test_another_tenants_settings_are_out_of_reach(tenant_a, tenant_b):
         ("http://[::ffff:169.254.169.254]/hook", "callback_url_private"),
         ("http://[64:ff9b::7f00:1]/hook", "callback_url_private"),  # NAT64 of 127.0.0.1
         ("http://[2002:7f00:1::]/hook", "callback_url_private"),  # 6to4 of 127.0.0.1
+        ("http://[::7f00:1]/hook", "callback_url_private"),  # IPv4-compatible 127.0.0.1
+        ("http://[::ffff:0:7f00:1]/hook", "callback_url_private"),  # IPv4-translated
+        ("http://[64:ff9b:1::a00:1]/hook", "callback_url_private"),  # local-use NAT64
+        ("http://[fec0::1]/hook", "callback_url_private"),  # site-local
         ("http://[fd00::1]/hook", "callback_url_private"),
         ("http://[fe80::1]/hook", "callback_url_private"),
         ("http://100.64.0.1/hook", "callback_url_private"),  # carrier-grade NAT

@@ -101,3 +101,27 @@ def test_a_url_is_shown_without_its_credentials():
         "https://hooks.example.com/x?y=1"
     )
     assert url_shown("https://hooks.example.com/x") == "https://hooks.example.com/x"
+
+
+def test_the_admin_never_shows_a_callback_urls_credentials(
+    operator, admin_client, tenant_a, settings
+):
+    settings.WAYPOST_CALLBACK_ALLOW_PRIVATE = False
+    endpoint = endpoint_get(tenant=tenant_a.tenant)
+    endpoint.url = "https://user:s3cret@93.184.216.34/hook"
+    endpoint.failures = 3
+    endpoint.save()
+    page = f"/admin/callbacks/callbackendpoint/{endpoint.pk}/change/"
+    for url in (page, "/admin/callbacks/callbackendpoint/"):
+        html = operator.get(url).content.decode()
+        assert "s3cret" not in html and "93.184.216.34/hook" in html, url
+    operations = admin_client.get("/admin/operations/").content.decode()  # failing endpoints
+    assert "s3cret" not in operations and "93.184.216.34/hook" in operations
+    # Saved with the URL as shown: the stored one, credentials included, is kept.
+    answer = operator.post(
+        page, {"url": url_shown(endpoint.url), "event_types": '["message.read"]'}
+    )
+    assert answer.status_code == 302
+    endpoint.refresh_from_db()
+    assert endpoint.url == "https://user:s3cret@93.184.216.34/hook"
+    assert endpoint.failures == 3  # the URL did not change: not a new endpoint

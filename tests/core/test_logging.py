@@ -55,3 +55,38 @@ def test_sentry_events_lose_secrets_and_phone_numbers():
     assert "5112345" not in str(scrubbed)
     assert scrubbed["extra"] == {"api_key": "[Filtered]", "parameters": "[Filtered]", "count": 3}
     assert scrubbed["request"]["headers"]["Authorization"] == "[Filtered]"
+
+
+def test_django_logging_a_refused_route_never_shows_its_token(rf):
+    """Django logs the path of every 4xx (``Forbidden: /webhooks/360dialog/<token>``): the
+    token is a route's secret, cut to 4 characters by the filter every handler has."""
+    from django.http import HttpResponseForbidden
+    from django.utils.log import log_response
+
+    token = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_"
+    request = rf.post(f"/webhooks/360dialog/{token}")
+    seen = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            seen.append(self.format(record))
+
+    handler = Keep()
+    handler.addFilter(MaskPhoneNumbersFilter())
+    logger = logging.getLogger("django.request")
+    logger.addHandler(handler)
+    try:
+        log_response(
+            "Forbidden: %s", request.path, response=HttpResponseForbidden(), request=request
+        )
+    finally:
+        logger.removeHandler(handler)
+    assert seen == ["Forbidden: /webhooks/360dialog/AbCd…"]
+    assert not [line for line in seen if token in line]
+
+
+def test_sentry_events_never_carry_a_route_token():
+    from core.sentry import scrub
+
+    event = {"request": {"url": "https://w.example/webhooks/360dialog/AbCdEfGhIjKlMnOp/"}}
+    assert scrub(event)["request"]["url"] == "https://w.example/webhooks/360dialog/AbCd…/"

@@ -15,6 +15,7 @@ from messaging.states import EventSource, EventType
 
 from ..factories import MessageTemplateFactory
 from ..messaging.helpers import body
+from ..waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ARTIFACT = ROOT / "var" / "artifacts" / "stalled-message.png"
@@ -47,6 +48,18 @@ def browser():
     driver.quit()
 
 
+def log_in(browser, live_server) -> None:
+    """As ``oncall``; returns once the login's redirect has landed (a page asked for sooner
+    would race the session cookie and land on the login page or the index)."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{live_server.url}/admin/login/")
+    browser.find_element(By.NAME, "username").send_keys("oncall")
+    browser.find_element(By.NAME, "password").send_keys("night-shift")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    wait_for(lambda: "/login/" not in browser.current_url, 10, "the login to complete")
+
+
 def test_an_on_call_person_opens_a_stalled_message(browser, live_server, tenant_a):
     from selenium.webdriver.common.by import By
 
@@ -75,10 +88,7 @@ def test_an_on_call_person_opens_a_stalled_message(browser, live_server, tenant_
         reasons={Message.objects.get(pk=message_id).pk: "sent_not_delivered"}, now=timezone.now()
     )
 
-    browser.get(f"{live_server.url}/admin/login/")
-    browser.find_element(By.NAME, "username").send_keys("oncall")
-    browser.find_element(By.NAME, "password").send_keys("night-shift")
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    log_in(browser, live_server)
     browser.get(f"{live_server.url}/admin/messaging/message/?stalled__exact=1")
     browser.find_element(By.LINK_TEXT, message_id[:8]).click()
     page = browser.page_source
@@ -91,7 +101,6 @@ def test_an_on_call_person_opens_a_stalled_message(browser, live_server, tenant_
 def test_contacts_and_what_meta_will_count_in_a_real_browser(browser, live_server, tenant_a):
     """2026: a contact known by number and BSUID (marketing stopped), and a priced message on
     the operations page — screenshots ``var/artifacts/contacts.png``, ``…/pricing.png``."""
-    from selenium.webdriver.common.by import By
 
     from messaging.contacts import contact_resolve, marketing_preference_record
     from tenants.services import sender_set_status
@@ -116,10 +125,7 @@ def test_contacts_and_what_meta_will_count_in_a_real_browser(browser, live_serve
     Message.objects.filter(pk=message_id).update(
         pricing_type="regular", pricing_category="utility", priced_at=timezone.now()
     )
-    browser.get(f"{live_server.url}/admin/login/")
-    browser.find_element(By.NAME, "username").send_keys("oncall")
-    browser.find_element(By.NAME, "password").send_keys("night-shift")
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    log_in(browser, live_server)
     shots = ROOT / "var" / "artifacts"
     shots.mkdir(parents=True, exist_ok=True)
     browser.get(f"{live_server.url}/admin/messaging/contact/")
@@ -136,8 +142,6 @@ def test_a_message_whose_ledger_was_pruned_says_so(browser, live_server, tenant_
     """Retention: the message keeps its summary and final state, and the page says when its
     history went and why — screenshot ``var/artifacts/pruned-ledger.png``."""
     from datetime import timedelta
-
-    from selenium.webdriver.common.by import By
 
     from messaging.retention import ledgers_prune
     from tenants.services import sender_set_status
@@ -157,10 +161,7 @@ def test_a_message_whose_ledger_was_pruned_says_so(browser, live_server, tenant_
     )
     assert ledgers_prune(tenants=[tenant_a.tenant]).messages == 1
 
-    browser.get(f"{live_server.url}/admin/login/")
-    browser.find_element(By.NAME, "username").send_keys("oncall")
-    browser.find_element(By.NAME, "password").send_keys("night-shift")
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    log_in(browser, live_server)
     browser.get(f"{live_server.url}/admin/messaging/message/{message_id}/change/")
     page = browser.page_source
     assert "The ledger was pruned for retention on" in page and "read" in page

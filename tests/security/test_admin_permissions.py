@@ -315,7 +315,7 @@ def test_the_schedule_is_stopped_only_with_the_change_permission(client, db):
     )
     url = admin_url(PeriodicTask)
     form = {"action": "disable_tasks", "_selected_action": [str(task.pk)]}
-    viewer = _unscoped_staff(client, "view_periodictask")
+    viewer = _unscoped_staff(client, "view_periodictask", "all_tenants")
     listing = viewer.get(url)
     assert listing.status_code == 200 and 'value="disable_tasks"' not in listing.content.decode()
     viewer.post(url, form)
@@ -323,7 +323,16 @@ def test_the_schedule_is_stopped_only_with_the_change_permission(client, db):
     assert _unscoped_staff(client).post(url, form).status_code == 403
     assert fresh(task).enabled
     client.logout()
-    _unscoped_staff(client, "view_periodictask", "change_periodictask").post(url, form)
+    # The schedule runs any task for every tenant: model permissions alone are not enough.
+    scoped = _unscoped_staff(client, "view_periodictask", "change_periodictask", "add_periodictask")
+    assert scoped.get(url).status_code == 403
+    assert scoped.post(url, form).status_code == 403
+    assert scoped.get(admin_url(IntervalSchedule)).status_code == 403
+    assert fresh(task).enabled
+    client.logout()
+    _unscoped_staff(client, "view_periodictask", "change_periodictask", "all_tenants").post(
+        url, form
+    )
     assert not fresh(task).enabled
 
 

@@ -51,6 +51,7 @@ def test_valid_signature_is_stored_and_answered_200(client):
         ("missing", "", False),  # refused before the body is read, and not recorded
         ("wrong secret", sign(json.dumps(BODY).encode(), "another-secret"), True),
         ("not sha256=", "md5=abc", True),
+        ("non-ASCII", "sha256=\u00e9" + "0" * 63, True),  # compared as bytes, not a 500
     ],
 )
 def test_bad_signatures_are_401_and_nothing_is_processed(client, case, signature, recorded):

@@ -263,6 +263,9 @@ def test_the_webhook_signature_is_checked(case):
     assert not valid(body, {}, SECRET)
     assert not valid(body, case.sign(body, SECRET), "")
     assert case.provider.signature_header in case.sign(body, SECRET)
+    # A forged header with a non-ASCII character is a refusal, not an exception (a 500).
+    forged = {name: value[:-1] + "\u00e9" for name, value in case.sign(body, SECRET).items()}
+    assert not valid(body, forged, SECRET)
 
 
 # --- webhook parsing -----------------------------------------------------------------------------
