@@ -53,7 +53,11 @@ class CallbackEndpointForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         try:
-            endpoint_validate(url=cleaned.get("url"), event_types=cleaned.get("event_types"))
+            endpoint_validate(
+                url=cleaned.get("url"),
+                event_types=cleaned.get("event_types"),
+                tenant=self.instance.tenant,
+            )
         except ValidationFailed as exc:
             field = "url" if exc.code.startswith("callback_url") else "event_types"
             raise forms.ValidationError({field: exc.message}, code=exc.code) from None
@@ -83,6 +87,7 @@ class CallbackEndpointAdmin(TenantScopedAdmin):
         # A URL is set only when it changed: setting one re-enables a disabled endpoint.
         endpoint_configure(
             tenant=obj.tenant,
+            validated=True,  # by the form
             url=form.cleaned_data.get("url") or "" if "url" in form.changed_data else None,
             event_types=form.cleaned_data.get("event_types") or [],
         )

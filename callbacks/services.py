@@ -39,6 +39,7 @@ import base64
 import json
 import logging
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -68,7 +69,7 @@ from callbacks.transport import (
 )
 from core import metrics
 from core.alerts import alert
-from core.errors import ValidationFailed
+from core.errors import Conflict, ValidationFailed
 from tenants.models import Tenant
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ def _lease() -> timedelta:
 
 
 BACKOFF_BASE, BACKOFF_CAP = 5.0, 3600.0
-RESOLVE_TIMEOUT = 5.0  # setting a URL: how long its name may take to resolve
+RESOLVE_TIMEOUT = 2.0  # setting a URL: how long its name may take to resolve
 
 
 # --- the endpoint -------------------------------------------------------------------------------
@@ -146,12 +147,36 @@ def endpoint_get(*, tenant: Tenant) -> CallbackEndpoint:
     return endpoint
 
 
-def endpoint_validate(*, url: str | None, event_types: list[str] | None) -> None:
+_resolving: dict = {}  # tenant id → this process is resolving one of its callback URLs
+_resolving_lock = threading.Lock()
+
+
+def endpoint_validate(
+    *, url: str | None, event_types: list[str] | None, tenant: Tenant | None = None
+) -> None:
     """Refuse (``ValidationFailed``) a callback URL Waypost would not call — checked first,
     before anything else is looked at — or an unknown event type. The API and the admin both
-    go through it."""
+    go through it, outside any transaction: resolving the URL's name may take up to
+    ``RESOLVE_TIMEOUT``, and the name's DNS is the tenant's. One resolution at a time per tenant
+    and process (``Conflict`` ``callback_url_busy``), so one tenant's slow names cannot hold
+    every web thread."""
     if url:
-        check_destination(url)
+        key = tenant.pk if tenant is not None else None
+        with _resolving_lock:
+            busy = key is not None and key in _resolving
+            if not busy and key is not None:
+                _resolving[key] = True
+        if busy:
+            raise Conflict(
+                "Another change of this tenant's callback URL is being checked; try again.",
+                code="callback_url_busy",
+            )
+        try:
+            check_destination(url)
+        finally:
+            if key is not None:
+                with _resolving_lock:
+                    _resolving.pop(key, None)
     if event_types is not None:
         unknown = sorted(set(event_types) - set(EVENT_TYPES))
         if unknown:
@@ -170,11 +195,14 @@ def endpoint_configure(
     url: str | None = None,
     event_types: list[str] | None = None,
     rotate_secret: bool = False,
+    validated: bool = False,
 ) -> tuple[CallbackEndpoint, str | None]:
     """Set the tenant's callback URL and event types; make or rotate its secret. Returns the
     endpoint and the new secret (shown once) when one was made. Setting a URL re-enables an
-    endpoint that a 410 disabled."""
-    endpoint_validate(url=url, event_types=event_types)
+    endpoint that a 410 disabled. ``validated``: the caller ran ``endpoint_validate`` (before
+    opening its transaction)."""
+    if not validated:
+        endpoint_validate(url=url, event_types=event_types, tenant=tenant)
     endpoint = endpoint_get(tenant=tenant)
     if event_types is not None:
         endpoint.event_types = sorted(set(event_types))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from callbacks.services import endpoint_configure, endpoint_get
+from callbacks.services import endpoint_configure, endpoint_get, endpoint_validate
 from tenants.models import Tenant
 
 TENANT_FIELDS = (
@@ -22,7 +22,11 @@ TENANT_FIELDS = (
 
 
 def tenant_settings_update(*, tenant: Tenant, data: dict) -> str | None:
-    """Apply validated settings; returns a new callback secret when one was made (shown once)."""
+    """Apply validated settings; returns a new callback secret when one was made (shown once).
+    The callback URL is judged first, outside the transaction (its name is resolved)."""
+    endpoint_validate(
+        url=data.get("callback_url"), event_types=data.get("callback_events"), tenant=tenant
+    )
     with transaction.atomic():
         fields = [name for name in TENANT_FIELDS if name in data]
         for name in fields:
@@ -38,6 +42,7 @@ def tenant_settings_update(*, tenant: Tenant, data: dict) -> str | None:
             _, secret = endpoint_configure(
                 tenant=tenant,
                 rotate_secret=bool(data.get("rotate_callback_secret")),
+                validated=True,
                 **callback,
             )
             return secret

@@ -264,6 +264,12 @@ class SenderNumber(models.Model):
                 f"A {self.provider} sender needs its credential variable, e.g. "
                 f"{credential_env_prefix(self.tenant)}ACCESS_TOKEN."
             )
+        cap = settings.WAYPOST_SENDER_MPS_CAP
+        if self.messages_per_second and self.messages_per_second > cap:
+            errors["messages_per_second"] = (
+                f"At most {cap} messages per second (WAYPOST_SENDER_MPS_CAP, the deployment's "
+                "cap; Meta's most for one number is 1,000)."
+            )
         if self.provider == Provider.SANDBOX and not settings.WAYPOST_SANDBOX_PROVIDER:
             errors["provider"] = (
                 "The sandbox provider is a test double this deployment does not allow "

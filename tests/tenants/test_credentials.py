@@ -79,3 +79,31 @@ def test_admin_never_shows_the_secret(admin_client, monkeypatch):
         page = admin_client.get(url)
         assert page.status_code == 200
         assert "EAAG-secret-token" not in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_senders_rate_stays_under_the_operators_cap(settings):
+    sender = SenderNumberFactory(provider=Provider.SANDBOX, messages_per_second=200)
+    settings.WAYPOST_SENDER_MPS_CAP = 100
+    with pytest.raises(ValidationError) as refused:
+        sender.full_clean()
+    assert "WAYPOST_SENDER_MPS_CAP" in refused.value.message_dict["messages_per_second"][0]
+    sender.messages_per_second = 100
+    sender.full_clean()
+
+
+@pytest.mark.django_db
+def test_senders_from_before_the_rules_are_listed_at_upgrade():
+    """A database check (run by migrate): the rows the forms would refuse today."""
+    from tenants.checks import senders_check
+
+    assert senders_check(databases=["default"]) == []
+    acme, globex = TenantFactory(slug="acme"), TenantFactory(slug="globex")
+    SenderNumberFactory(tenant=acme, provider=Provider.META, credentials_env="ACME_WA_TOKEN")
+    SenderNumberFactory(tenant=globex, waba_id="2000000042", phone_number_id="./1000000001")
+    SenderNumberFactory(tenant=acme, waba_id="2000000042")
+    found = {w.id: w.msg for w in senders_check(databases=["default"])}
+    assert set(found) == {"tenants.W001", "tenants.W002", "tenants.W003"}
+    assert "ACME_WA_TOKEN" in found["tenants.W003"] and "WAYPOST_ACME__" in found["tenants.W003"]
+    assert "2000000042" in found["tenants.W002"]
+    assert senders_check() == []  # only when a command asks for database checks
