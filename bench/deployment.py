@@ -17,7 +17,8 @@ Configurations:
 2. ``DJANGO_SETTINGS_MODULE`` left out — what the README tells a user now (and a PaaS, systemd
    unit or container that missed the line);
 3. ``DJANGO_SETTINGS_MODULE=config.settings.local`` with the production services (Redis
-   broker): the development settings by mistake — coordination must still follow the broker;
+   broker): the development settings by mistake (debug on, a published key, callbacks into
+   private networks) — must refuse to start;
 4. ``WAYPOST_COORDINATION=memory`` beside the Redis broker: must refuse to start;
 5. production without ``SECRET_KEY``: must refuse to start, naming it.
 
@@ -44,7 +45,11 @@ from devtools.stack import ROOT, Stack, body
 
 SINGLES, RATE = 60, 4.0
 # What the refused configurations change, set back (to migrate the database for their start).
-CONSISTENT = {"WAYPOST_COORDINATION": "redis", "SECRET_KEY": "bench-" + "k" * 40}
+CONSISTENT = {
+    "WAYPOST_COORDINATION": "redis",
+    "SECRET_KEY": "bench-" + "k" * 40,
+    "DJANGO_SETTINGS_MODULE": "config.settings.production",
+}
 PROCESSES = ("web", "worker", "beat", "callbacks")
 CONFIGS = [
     ("exported", "`DJANGO_SETTINGS_MODULE=config.settings.production` (baseline)",

@@ -234,15 +234,20 @@ class Stack:
     # --- helpers -----------------------------------------------------------------------------
 
     def manage(self, *args: str) -> str:
-        return subprocess.run(
+        """``manage.py`` on the stack's settings; its output; ``CalledProcessError`` (which
+        carries its stderr) when it fails, the stderr printed too."""
+        done = subprocess.run(
             [sys.executable, "manage.py", *args],
             cwd=ROOT,
             env=self.env,
-            check=True,
             capture_output=True,
             text=True,
             timeout=300,
-        ).stdout
+        )
+        if done.returncode:
+            print(done.stderr[-3000:], file=sys.stderr, flush=True)
+            done.check_returncode()
+        return done.stdout
 
     def create_tenant(self, slug: str, *, mps: int = 1000, token_env: str = "") -> dict:
         """A tenant for a load generator: its API is not throttled (``api_requests_per_second``

@@ -107,3 +107,27 @@ def test_senders_from_before_the_rules_are_listed_at_upgrade():
     assert "ACME_WA_TOKEN" in found["tenants.W003"] and "WAYPOST_ACME__" in found["tenants.W003"]
     assert "2000000042" in found["tenants.W002"]
     assert senders_check() == []  # only when a command asks for database checks
+
+
+def test_migrate_on_a_new_database_passes_the_senders_check(tmp_path):
+    """migrate runs database checks before it migrates: no senders table yet."""
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings as django_settings
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v0"],
+        cwd=django_settings.BASE_DIR,
+        env=os.environ
+        | {
+            "DJANGO_SETTINGS_MODULE": "config.settings.local",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'new.sqlite3'}",
+            "CELERY_BROKER_URL": "memory://",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
