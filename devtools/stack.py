@@ -308,6 +308,9 @@ def main() -> None:
     API key, an admin login and a first request to try."""
     import secrets
 
+    # Stopped by SIGTERM (a timeout, a service manager) as by Ctrl-C: the processes go with it
+    # (they run in sessions of their own, out of reach of a signal to this one's group).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     web_port = int(os.environ.get("PORT", "8000"))
     sandbox_port = int(os.environ.get("SANDBOX_PORT", "8025"))
     password = secrets.token_urlsafe(12)
