@@ -28,6 +28,9 @@ WAYPOST_COORDINATION = "redis"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 WHATSAPP_APP_SECRET = "test-app-secret"
 WHATSAPP_VERIFY_TOKEN = "test-verify-token"
-# Tests send through the sandbox; their callback receivers listen on loopback.
+# Tests send through the sandbox; their callback receivers listen on loopback. A test that
+# starts no sandbox reaches nothing (port 9, discard): never a demo or `make stack` running on
+# this machine's default 8025.
 WAYPOST_SANDBOX_PROVIDER = True
+SANDBOX_URL = "http://127.0.0.1:9"
 WAYPOST_CALLBACK_ALLOW_PRIVATE = True
