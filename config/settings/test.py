@@ -32,5 +32,5 @@ WHATSAPP_VERIFY_TOKEN = "test-verify-token"
 # starts no sandbox reaches nothing (port 9, discard): never a demo or `make stack` running on
 # this machine's default 8025.
 WAYPOST_SANDBOX_PROVIDER = True
-SANDBOX_URL = "http://127.0.0.1:9"
+SANDBOX_URL = env("SANDBOX_URL", default="http://127.0.0.1:9")
 WAYPOST_CALLBACK_ALLOW_PRIVATE = True
