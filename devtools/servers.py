@@ -14,6 +14,8 @@ from pathlib import Path
 
 import requests
 
+from sandbox.server import FIXED_AT_START
+
 ROOT = Path(__file__).resolve().parents[1]
 APP_SECRET = "sandbox-test-secret"
 CONTROL_TOKEN = "sandbox-control-token"
@@ -147,10 +149,9 @@ class SandboxProcess:
         return response.json()
 
     def restore(self) -> None:
-        fixed = ("host", "port", "control_token", "open_control")  # set only at start
-        defaults = {
-            k: v for k, v in self.defaults.items() if v != "***" and k not in fixed
-        }  # secrets are masked
+        defaults = {  # secrets are masked; some settings are fixed at start
+            k: v for k, v in self.defaults.items() if v != "***" and k not in FIXED_AT_START
+        }
         self.configure(**defaults, app_secret=APP_SECRET)
         self.post("/_sandbox/reset", {"everything": True})
 

@@ -34,7 +34,7 @@ from django_celery_beat.models import (
 from messaging.selectors import pricing_report
 from messaging.states import MessageState
 from operations.selectors import operations_overview
-from tenants.scoping import allowed_tenants, sees_all_tenants
+from tenants.scoping import AllTenantsOnly, allowed_tenants
 
 
 def operations_view(request):
@@ -94,25 +94,6 @@ def _needing_change(name: str):
 
     action.__name__ = name
     return admin.action(description=original.short_description, permissions=("change",))(action)
-
-
-class AllTenantsOnly:
-    """Visible and usable only by staff who see every tenant, on top of model permissions."""
-
-    def has_module_permission(self, request):
-        return sees_all_tenants(request.user) and super().has_module_permission(request)
-
-    def has_view_permission(self, request, obj=None):
-        return sees_all_tenants(request.user) and super().has_view_permission(request, obj)
-
-    def has_add_permission(self, request, *args):
-        return sees_all_tenants(request.user) and super().has_add_permission(request, *args)
-
-    def has_change_permission(self, request, obj=None):
-        return sees_all_tenants(request.user) and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return sees_all_tenants(request.user) and super().has_delete_permission(request, obj)
 
 
 class PeriodicTaskAdmin(AllTenantsOnly, beat_admin.PeriodicTaskAdmin):

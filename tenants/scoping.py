@@ -158,3 +158,22 @@ class TenantScopedAdmin(admin.ModelAdmin):
             if choices is not None:
                 kwargs["queryset"] = choices
         return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+class AllTenantsOnly:
+    """Visible and usable only by staff who see every tenant, on top of model permissions."""
+
+    def has_module_permission(self, request):
+        return sees_all_tenants(request.user) and super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return sees_all_tenants(request.user) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request, *args):
+        return sees_all_tenants(request.user) and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request, obj=None):
+        return sees_all_tenants(request.user) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return sees_all_tenants(request.user) and super().has_delete_permission(request, obj)

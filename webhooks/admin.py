@@ -12,7 +12,7 @@ What is stored of them is redacted when recorded (``webhooks.services.rejected_r
 
 from django.contrib import admin
 
-from tenants.scoping import TenantScopedAdmin, sees_all_tenants, shown_numbers
+from tenants.scoping import AllTenantsOnly, TenantScopedAdmin, shown_numbers
 from webhooks.models import RejectedWebhook, WebhookDelivery
 from webhooks.services import deliveries_replay
 
@@ -62,7 +62,7 @@ class WebhookDeliveryAdmin(TenantScopedAdmin):
 
 
 @admin.register(RejectedWebhook)
-class RejectedWebhookAdmin(admin.ModelAdmin):
+class RejectedWebhookAdmin(AllTenantsOnly, admin.ModelAdmin):
     """Calls that failed authentication: for security review, by staff who see every tenant."""
 
     list_display = ("received_at", "reason", "remote_addr", "path", "body_size")
@@ -77,17 +77,8 @@ class RejectedWebhookAdmin(admin.ModelAdmin):
         "body_prefix",
     )
 
-    def has_module_permission(self, request):
-        return sees_all_tenants(request.user) and super().has_module_permission(request)
-
-    def has_view_permission(self, request, obj=None):
-        return sees_all_tenants(request.user) and super().has_view_permission(request, obj)
-
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
-
-    def has_delete_permission(self, request, obj=None):
-        return sees_all_tenants(request.user) and super().has_delete_permission(request, obj)
