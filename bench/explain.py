@@ -48,8 +48,8 @@ def main() -> None:
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from messaging import dispatch
     from messaging.models import Message, MessageEvent
+    from messaging.send import dispatch
     from tenants.services import tenant_create
 
     call_command("migrate", verbosity=0)
@@ -89,16 +89,16 @@ def main() -> None:
         cursor.execute("VACUUM ANALYZE")
 
     queries = {
-        "drain claim (messaging.pipeline.claim_batch)": Message.objects.select_for_update(
+        "drain claim (messaging.send.pipeline.claim_batch)": Message.objects.select_for_update(
             skip_locked=True, of=("self",)
         )
         .filter(dispatch.due_messages(now=now), tenant=tenant)
         .select_related("sender")
         .order_by("created_at")[:50],
-        "idempotency replay lookup (messaging.services._replay)": Message.objects.filter(
+        "idempotency replay lookup (messaging.send.intake._replay)": Message.objects.filter(
             tenant=tenant, idempotency_key=f"k{args.messages // 2}"
         )[:1],
-        "status webhook: message by wamid (messaging.inbound)": Message.objects.filter(
+        "status webhook: message by wamid (messaging.track.inbound)": Message.objects.filter(
             provider_message_id__in=[f"wamid.{args.messages // 3}", f"wamid.{args.messages // 4}"]
         ),
         "API list, newest first (messaging.selectors.message_list)": Message.objects.filter(

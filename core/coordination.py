@@ -16,7 +16,7 @@ so the next call tries again); callers have a periodic safety net for that case.
 publish the broker counts as down for ``OUTAGE_SECONDS`` (per process, :class:`Outage`): calls
 return False at once instead of each waiting for the broker's connection timeout, which
 turned a Redis outage into a two-second API (measured by ``make chaos``, docs/RELIABILITY.md).
-Used by the send path's drains (``messaging.dispatch``) and by client callbacks
+Used by the send path's drains (``messaging.send.dispatch``) and by client callbacks
 (``callbacks``).
 """
 

@@ -36,16 +36,13 @@ from django.utils.html import format_html, format_html_join
 
 from core.errors import WaypostError
 from core.logging import mask_phone
-from messaging.inputs import BSUID
 from messaging.models import Contact, Message, MessageEvent, Suppression
 from messaging.selectors import message_next_step, message_payload, message_timeline
-from messaging.services import (
-    message_cancel,
-    message_mark_failed,
-    message_requeue,
-    message_resolve,
-)
+from messaging.send.inputs import BSUID
+from messaging.send.intake import message_cancel
+from messaging.send.requeue import message_requeue
 from messaging.states import EventSource, MessageState
+from messaging.track.stalls import message_mark_failed, message_resolve
 from tenants.scoping import TenantScopedAdmin, can_see_recipients, shown_numbers
 
 BADGES = {

@@ -1,4 +1,4 @@
-"""Message API: one thin view per operation; logic lives in services and selectors."""
+"""Message API: one thin view per operation; logic lives in ``send.intake`` and the selectors."""
 
 from __future__ import annotations
 
@@ -14,15 +14,6 @@ from rest_framework.views import APIView
 
 from core.errors import ValidationFailed
 from core.openapi import paginated
-from messaging.inputs import (
-    MAX_BATCH,
-    BatchInput,
-    BatchItemInput,
-    TemplateMessageInput,
-    TextMessageInput,
-    message_input,
-    validated,
-)
 from messaging.models import Message, MessageKind
 from messaging.selectors import (
     inbound_list,
@@ -31,7 +22,16 @@ from messaging.selectors import (
     message_timeline,
     pricing_report,
 )
-from messaging.services import message_cancel, message_create, message_create_batch
+from messaging.send.inputs import (
+    MAX_BATCH,
+    BatchInput,
+    BatchItemInput,
+    TemplateMessageInput,
+    TextMessageInput,
+    message_input,
+    validated,
+)
+from messaging.send.intake import message_cancel, message_create, message_create_batch
 from messaging.states import MessageState
 
 

@@ -112,7 +112,7 @@ class Message(models.Model):
         # add a sort to every count, exists and drain claim on the biggest table).
         permissions = [("view_recipient", "Can see recipients' phone numbers in full")]
         constraints = [
-            # The API's idempotency: one message per key per tenant (messaging.services).
+            # The API's idempotency: one message per key per tenant (messaging.send.intake).
             models.UniqueConstraint(
                 fields=["tenant", "idempotency_key"], name="message_idempotency_key_per_tenant"
             ),
@@ -151,7 +151,7 @@ class Message(models.Model):
                 condition=models.Q(stalled=False),
                 name="message_unstalled_by_state",
             ),
-            # The drain's claim: a tenant's due messages, oldest first (messaging.dispatch).
+            # The drain's claim: a tenant's due messages, oldest first (messaging.send.dispatch).
             # Partial: only messages waiting to be sent, a small and short-lived set.
             models.Index(
                 fields=["tenant", "created_at"],
@@ -244,10 +244,11 @@ class OrphanStatus(models.Model):
 class Contact(models.Model):
     """A WhatsApp user of a tenant, known by a phone number (``wa_id``, digits), a
     business-scoped user id (``user_id``, a BSUID such as ``US.13491208655302741918``), or both
-    — merged into one contact as soon as a webhook shows both (``messaging.contacts``). A BSUID
-    is scoped to a business and changes when the user changes number; a tenant is one business
-    here. ``last_inbound_at`` opens the 24-hour customer-service window (docs/meta-api.md §6);
-    ``marketing_stopped_at`` is the user's "stop marketing messages" (§11.2)."""
+    — merged into one contact as soon as a webhook shows both (``messaging.track.contacts``). A
+    BSUID is scoped to a business and changes when the user changes number; a tenant is one
+    business here. ``last_inbound_at`` opens the 24-hour customer-service window
+    (docs/meta-api.md §6); ``marketing_stopped_at`` is the user's "stop marketing messages"
+    (§11.2)."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="contacts")
     wa_id = models.CharField(max_length=20, blank=True)
@@ -266,7 +267,7 @@ class Contact(models.Model):
 
     class Meta:
         constraints = [
-            # One contact per identifier per tenant (messaging.contacts merges the two).
+            # One contact per identifier per tenant (messaging.track.contacts merges the two).
             models.UniqueConstraint(
                 fields=["tenant", "wa_id"], condition=~models.Q(wa_id=""), name="contact_once"
             ),

@@ -58,7 +58,7 @@ def message_next_step(*, message: Message, now=None) -> str:
     """What Waypost will do next with ``message``, and when — in words, for the admin."""
     from django.conf import settings
 
-    from messaging.stalls import AUTH_TTL_SECONDS, HELD_SECONDS
+    from messaging.track.stalls import AUTH_TTL_SECONDS, HELD_SECONDS
 
     now = now or timezone.now()
     tenant, sender = message.tenant, message.sender

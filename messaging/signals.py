@@ -3,7 +3,7 @@
 * Worker start-up: consume every active tenant's queue (and the default one). New tenants'
   queues are added at run time by ``dispatch.announce_queue`` (``add_consumer``).
 * ``tenants.signals.sending_resumed``: a sender or tenant is active again — its waiting
-  messages go now (``services.messages_resume``), not at the next sweep.
+  messages go now (``messaging.send.requeue.messages_resume``), not at the next sweep.
 """
 
 import logging
@@ -28,6 +28,6 @@ def subscribe_tenant_queues(sender, **kwargs):
 
 @receiver(sending_resumed)
 def resume_sending(sender, tenant, **kwargs):
-    from messaging.services import messages_resume
+    from messaging.send.requeue import messages_resume
 
     messages_resume(tenant=tenant)

@@ -9,7 +9,7 @@ A transient database error (deadlock, lost connection) inside a pass is retried 
 from celery import shared_task
 
 from core.db import retries_transient_errors
-from messaging import pipeline
+from messaging.send import pipeline
 
 TASK_OPTIONS = {"acks_late": True, "ignore_result": True}
 
@@ -17,5 +17,5 @@ TASK_OPTIONS = {"acks_late": True, "ignore_result": True}
 @shared_task(name="messaging.drain", bind=True, **TASK_OPTIONS)
 @retries_transient_errors
 def drain(tenant_id: str) -> dict:
-    """One pass over one batch of the tenant's due messages (``messaging.dispatch``)."""
+    """One pass over one batch of the tenant's due messages (``messaging.send.dispatch``)."""
     return pipeline.drain(tenant_id=tenant_id).as_dict()

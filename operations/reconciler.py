@@ -68,9 +68,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from callbacks.services import callbacks_expire
-from messaging.inbound import orphans_expire
-from messaging.services import messages_expire, messages_redrive, unknown_resolve
-from messaging.stalls import stalls_flag
+from messaging.sweeps import messages_expire, messages_redrive, unknown_resolve
+from messaging.track.inbound import orphans_expire
+from messaging.track.stalls import stalls_flag
 from webhooks.services import deliveries_overdue
 
 log = logging.getLogger(__name__)

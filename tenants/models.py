@@ -120,7 +120,7 @@ class Tenant(models.Model):
         help_text="Retry a marketing message refused for the per-user marketing limit (131049) "
         "once, after 24 hours. Off: it fails with that reason.",
     )
-    # Retention (messaging/retention.py): how long a settled message keeps its ledger.
+    # Retention (messaging/track/retention.py): how long a settled message keeps its ledger.
     ledger_retention_days = models.PositiveIntegerField(
         default=90,
         help_text="Days a message's event ledger is kept after its last state change; then "

@@ -33,7 +33,12 @@ from core import metrics
 from core.alerts import alert
 from core.db import bulk_update, is_transient, retry_transient
 from core.logging import mask_phone, redact_route_tokens
-from messaging.inbound import inbound_record, orphans_resolve, preferences_apply, statuses_apply
+from messaging.track.inbound import (
+    inbound_record,
+    orphans_resolve,
+    preferences_apply,
+    statuses_apply,
+)
 from templates_registry.services import template_apply_provider_update
 from tenants.models import SenderNumber
 from tenants.services import sender_throughput_raise

@@ -1,4 +1,4 @@
-"""Retention (messaging/retention.py): a message remembers when its ledger was pruned, and the
+"""Retention (messaging/track/retention.py): a message remembers when its ledger was pruned, and the
 ledger's append-only trigger lets a DELETE through inside a transaction that declared itself a
 retention purge (``SET LOCAL waypost.ledger_retention = 'on'``). UPDATE stays refused."""
 

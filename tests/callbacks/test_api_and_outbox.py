@@ -9,10 +9,10 @@ from standardwebhooks.webhooks import Webhook
 from callbacks.models import CallbackEvent
 from callbacks.services import Item, callbacks_enqueue, check_destination
 from core.errors import ValidationFailed
-from messaging.inbound import statuses_apply
-from messaging.ledger import NewEvent, record
 from messaging.models import Message
 from messaging.states import EventSource, EventType
+from messaging.track.inbound import statuses_apply
+from messaging.track.ledger import NewEvent, record
 from whatsapp.reports import StatusReport
 
 from ..factories import MessageTemplateFactory

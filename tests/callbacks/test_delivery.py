@@ -13,8 +13,8 @@ from standardwebhooks.webhooks import Webhook
 from callbacks.models import CallbackEvent
 from devtools.servers import start_receiver
 from devtools.worker import CallbackDeliverer, worker_env
-from messaging.inbound import statuses_apply
 from messaging.models import Message
+from messaging.track.inbound import statuses_apply
 from whatsapp.reports import StatusReport
 
 from ..messaging.conftest import make_live_tenant, send_batch, wait_states

@@ -11,8 +11,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from devtools.worker import Worker, worker_env
-from messaging import dispatch
 from messaging.models import Message
+from messaging.send import dispatch
 from templates_registry.services import template_create
 from tenants.models import Tenant
 from tenants.services import api_key_create, tenant_create

@@ -6,14 +6,14 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from messaging.contacts import (
+from messaging.models import Contact, InboundMessage, Message, Suppression
+from messaging.track.contacts import (
     contact_resolve,
     identities,
     marketing_preference_record,
     suppressed,
     window_open,
 )
-from messaging.models import Contact, InboundMessage, Message, Suppression
 
 from ..factories import SenderNumberFactory
 

@@ -15,8 +15,8 @@ import logging
 import pytest
 from django.forms.models import model_to_dict
 
-from messaging import pipeline
 from messaging.models import Message
+from messaging.send import pipeline
 from tenants import models as tenant_models
 from tenants.models import SenderNumber
 from whatsapp import get_provider

@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 
 from core import coordination
-from messaging import dispatch
+from messaging.send import dispatch
 
 
 @pytest.fixture(params=["local", "redis"])
@@ -99,7 +99,7 @@ def test_the_sweep_announces_queues_again_a_lost_broadcast_cannot_strand_a_tenan
 ):
     """The first announcement can be lost (Redis restarted before the workers read it); the
     process remembers it as done, so only the sweep repeating it brings the queue back."""
-    from messaging.services import messages_redrive
+    from messaging.sweeps import messages_redrive
 
     from ..factories import MessageTemplateFactory
     from .helpers import body

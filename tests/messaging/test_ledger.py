@@ -12,9 +12,9 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from messaging.ledger import NewEvent, record
 from messaging.models import Message
 from messaging.states import EventSource, EventType, Fact, fold
+from messaging.track.ledger import NewEvent, record
 
 from ..factories import SenderNumberFactory
 

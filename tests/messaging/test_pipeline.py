@@ -6,7 +6,7 @@ import time
 import pytest
 
 from messaging.models import Message
-from messaging.services import unknown_resolve
+from messaging.sweeps import unknown_resolve
 from tenants.models import SenderNumber
 from tenants.services import sender_set_status
 

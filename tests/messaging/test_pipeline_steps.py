@@ -4,10 +4,10 @@ API accepted a message, and what it commits before a request leaves."""
 import pytest
 from django.utils import timezone
 
-from messaging import pipeline
-from messaging.contacts import identities
 from messaging.models import Message, Suppression
 from messaging.selectors import message_payload
+from messaging.send import pipeline
+from messaging.track.contacts import identities
 from templates_registry.models import MessageTemplate
 
 from ..factories import MessageTemplateFactory
@@ -129,7 +129,7 @@ def webhook_status(message, wamid, status):
     """A status webhook for ``message`` (matched by its id in biz_opaque_callback_data)."""
     from datetime import UTC, datetime
 
-    from messaging.inbound import statuses_apply
+    from messaging.track.inbound import statuses_apply
     from whatsapp.reports import StatusReport
 
     statuses_apply(

@@ -13,7 +13,7 @@ from django.utils import timezone
 from config.celery_app import app
 from devtools.worker import Worker, worker_env
 from messaging.models import Message
-from messaging.services import messages_redrive
+from messaging.sweeps import messages_redrive
 from tenants.services import sender_set_status
 
 from .conftest import make_live_tenant, message_body, send, send_batch, wait_states

@@ -6,10 +6,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from messaging.ledger import NewEvent, record
 from messaging.models import Message
-from messaging.services import unknown_resolve
 from messaging.states import EventSource, EventType
+from messaging.sweeps import unknown_resolve
+from messaging.track.ledger import NewEvent, record
 from templates_registry.services import template_create
 
 from ..factories import MessageTemplateFactory, SenderNumberFactory, TenantFactory

@@ -7,9 +7,9 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 
-from messaging.ledger import NewEvent, record
 from messaging.models import Message
 from messaging.states import EventSource, EventType
+from messaging.track.ledger import NewEvent, record
 from tenants.models import ApiKey, StaffScope
 
 from ..factories import MessageTemplateFactory
@@ -179,7 +179,7 @@ def test_2026_identity_pricing_and_expiry_on_the_message_page(staff_a, tenant_a)
 
 
 def test_contacts_show_the_bsuid_and_mask_the_number(staff_a, tenant_a):
-    from messaging.contacts import contact_resolve, marketing_preference_record
+    from messaging.track.contacts import contact_resolve, marketing_preference_record
 
     user = User.objects.get(username="oncall")
     user.user_permissions.add(Permission.objects.get(codename="view_contact"))

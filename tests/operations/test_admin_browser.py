@@ -9,9 +9,9 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from devtools.servers import ROOT
-from messaging.ledger import NewEvent, record
 from messaging.models import Message
 from messaging.states import EventSource, EventType
+from messaging.track.ledger import NewEvent, record
 
 from ..factories import MessageTemplateFactory
 from ..messaging.helpers import body
@@ -82,7 +82,7 @@ def test_an_on_call_person_opens_a_stalled_message(browser, live_server, tenant_
     for fact in facts:
         record([NewEvent(message_id, fact, EventSource.PIPELINE)])
     Message.objects.filter(pk=message_id).update(provider_message_id="wamid.HBgLMTY1MDM4Nzk0")
-    from messaging.stalls import stalls_mark
+    from messaging.track.stalls import stalls_mark
 
     stalls_mark(
         reasons={Message.objects.get(pk=message_id).pk: "sent_not_delivered"}, now=timezone.now()
@@ -102,7 +102,7 @@ def test_contacts_and_what_meta_will_count_in_a_real_browser(browser, live_serve
     """2026: a contact known by number and BSUID (marketing stopped), and a priced message on
     the operations page — screenshots ``var/artifacts/contacts.png``, ``…/pricing.png``."""
 
-    from messaging.contacts import contact_resolve, marketing_preference_record
+    from messaging.track.contacts import contact_resolve, marketing_preference_record
     from tenants.services import sender_set_status
 
     User.objects.create_superuser("oncall", "oncall@example.com", "night-shift")
@@ -143,7 +143,7 @@ def test_a_message_whose_ledger_was_pruned_says_so(browser, live_server, tenant_
     history went and why — screenshot ``var/artifacts/pruned-ledger.png``."""
     from datetime import timedelta
 
-    from messaging.retention import ledgers_prune
+    from messaging.track.retention import ledgers_prune
     from tenants.services import sender_set_status
 
     User.objects.create_superuser("oncall", "oncall@example.com", "night-shift")

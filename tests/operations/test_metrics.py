@@ -5,9 +5,9 @@ import re
 
 import pytest
 
-from messaging.ledger import NewEvent, record
 from messaging.models import Message
 from messaging.states import EventSource, EventType
+from messaging.track.ledger import NewEvent, record
 
 from ..factories import MessageTemplateFactory
 from ..messaging.helpers import body

@@ -12,10 +12,10 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from messaging.inbound import statuses_apply
-from messaging.ledger import NewEvent, record
 from messaging.models import Message, OrphanStatus
 from messaging.states import EventSource, EventType
+from messaging.track.inbound import statuses_apply
+from messaging.track.ledger import NewEvent, record
 from operations.reconciler import reconcile
 from webhooks.models import WebhookDelivery
 from whatsapp.reports import StatusReport

@@ -11,8 +11,8 @@ from django.conf import settings
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from devtools.worker import Beat, worker_env
-from messaging import dispatch
 from messaging.models import Message
+from messaging.send import dispatch
 
 from ..messaging.conftest import make_live_tenant, send, send_batch, wait_states
 from ..webhooks.helpers import envelope, sign, status

@@ -12,9 +12,9 @@ from django.core.management import call_command
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from messaging.ledger import NewEvent, record
 from messaging.models import Message, MessageEvent
 from messaging.states import EventSource, EventType
+from messaging.track.ledger import NewEvent, record
 from webhooks.models import DeliveryStatus, WebhookDelivery
 
 from ..conftest import make_tenant_client

@@ -18,9 +18,9 @@ from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from callbacks.models import CallbackEvent, CallbackStatus
-from messaging.ledger import NewEvent, record
 from messaging.models import Message
 from messaging.states import EventSource, EventType
+from messaging.track.ledger import NewEvent, record
 from tenants.models import ApiKey, SenderNumber, StaffScope, Tenant
 from tenants.services import api_key_create
 from webhooks.models import DeliveryStatus, WebhookDelivery

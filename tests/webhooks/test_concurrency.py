@@ -12,9 +12,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.db import is_transient
-from messaging.ledger import NewEvent, record
 from messaging.models import Message, MessageEvent
 from messaging.states import EventSource, EventType
+from messaging.track.ledger import NewEvent, record
 from webhooks.models import WebhookDelivery
 from webhooks.services import deliveries_process
 

@@ -9,9 +9,9 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from messaging.ledger import NewEvent, record
 from messaging.models import Contact, InboundMessage, Message, OrphanStatus, Suppression
 from messaging.states import EventSource, EventType
+from messaging.track.ledger import NewEvent, record
 from templates_registry.models import MessageTemplate
 from webhooks.models import WebhookDelivery
 from webhooks.services import deliveries_drain
@@ -125,7 +125,7 @@ def test_an_orphan_is_parked_then_applied_when_its_message_gets_the_wamid(client
     assert orphan.resolved_at is None
     message = make_message(sender)
     Message.objects.filter(pk=message.pk).update(provider_message_id="wamid.late")
-    from messaging.inbound import orphans_resolve
+    from messaging.track.inbound import orphans_resolve
 
     assert orphans_resolve(wamids=["wamid.late"]) == 1
     message.refresh_from_db()
@@ -195,7 +195,7 @@ def test_inbound_messages_open_the_window_and_stop_opts_out(client, sender, tena
     assert (contact.wa_id, contact.profile_name) == ("4915112345678", "Sheena")
     assert InboundMessage.objects.count() == 2
     assert Suppression.objects.get(tenant=sender.tenant).recipient == "+4915112345678"
-    from messaging.inbound import service_window_open
+    from messaging.track.inbound import service_window_open
 
     assert service_window_open(tenant=sender.tenant, recipient="+4915112345678")
     assert not service_window_open(tenant=sender.tenant, recipient="+4915199999999")

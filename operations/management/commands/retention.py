@@ -1,5 +1,5 @@
 """``manage.py retention [--tenant SLUG] [--archive DIR] [--dry-run]``: apply the retention
-periods (the rules are in ``messaging/retention.py``).
+periods (the rules are in ``messaging/track/retention.py``).
 
 * each tenant's settled messages whose last state change is older than its
   ``ledger_retention_days`` lose their event ledger (archived first to ``DIR`` as gzipped JSON
@@ -17,7 +17,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from messaging.retention import ledgers_prune
+from messaging.track.retention import ledgers_prune
 from tenants.models import Tenant
 from webhooks.services import deliveries_prune
 

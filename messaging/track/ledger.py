@@ -26,8 +26,8 @@ from django.utils import timezone
 
 from core import metrics
 from messaging.models import Message, MessageEvent
-from messaging.notify import STATE_EVENTS, notify
 from messaging.states import Fact, precedence
+from messaging.track.notify import STATE_EVENTS, notify
 
 log = logging.getLogger("waypost.state")
 

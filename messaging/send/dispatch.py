@@ -14,7 +14,7 @@ Nothing is published per message.
   *starts*. A message committed while a drain is pending is seen by that drain, because the
   drain reads after it deleted the key; one committed after the delete sets the key again and
   publishes the next drain. Bursts of API calls therefore cost one task, not one per call.
-* **Drain** (``messaging.pipeline.drain``). Claims up to ``WAYPOST_BATCH_SIZE`` of the tenant's
+* **Drain** (``messaging.send.pipeline.drain``). Claims up to ``WAYPOST_BATCH_SIZE`` of the tenant's
   due messages, oldest first, with ``SELECT … FOR UPDATE SKIP LOCKED``, and runs the four steps
   — validate, transform, submit, check acceptance — over that batch in one task: a lone OTP is a
   batch of one and goes at once; a burst of singles becomes batches. A drain that claimed a full

@@ -18,11 +18,11 @@ from django.utils import timezone
 
 from callbacks.services import Item, callbacks_enqueue
 from core.db import bulk_update
-from messaging.contacts import contact_resolve, marketing_preference_record, window_open
-from messaging.ledger import NewEvent, lock_messages, record
 from messaging.models import Contact, InboundMessage, Message, OrphanStatus, Suppression
-from messaging.stalls import stalls_clear
 from messaging.states import EventSource, EventType
+from messaging.track.contacts import contact_resolve, marketing_preference_record, window_open
+from messaging.track.ledger import NewEvent, lock_messages, record
+from messaging.track.stalls import stalls_clear
 from tenants.models import SenderNumber
 from whatsapp.reports import InboundReport, PreferenceReport, StatusReport
 
@@ -321,5 +321,5 @@ def _inbound_item(report: InboundReport, contact: Contact) -> Item:
 
 def service_window_open(*, tenant, recipient: str = "", user_id: str = "", now=None) -> bool:
     """Has the user written to this tenant in the last 24 hours (docs/meta-api.md §6)? By
-    either identifier: the window is the user's (``messaging.contacts``)."""
+    either identifier: the window is the user's (``messaging.track.contacts``)."""
     return window_open(tenant=tenant, recipient=recipient, user_id=user_id, now=now)

@@ -1,10 +1,10 @@
-"""Writes on messages: what the API, tasks, the admin and the reconciler call.
+"""Intake: the API's way in. ``message_create``, ``message_create_batch`` and ``message_cancel``.
 
 Creating a message validates it against the stored template and the send-time rules first —
 an invalid request creates nothing. A valid one is stored with its first ledger events and
-published after the transaction commits. ``Idempotency-Key`` is unique per tenant and kept as
-long as the message: the same key with the same body returns the same message (no second
-message, no second send); with a different body it is refused (409).
+published after the transaction commits (``messaging.send.dispatch``). ``Idempotency-Key`` is
+unique per tenant and kept as long as the message: the same key with the same body returns the
+same message (no second message, no second send); with a different body it is refused (409).
 """
 
 from __future__ import annotations
@@ -15,30 +15,23 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from core.db import bulk_update, retry_transient
 from core.errors import Conflict, NotFound, ValidationFailed, WaypostError
-from messaging import dispatch, pipeline
-from messaging.inbound import service_window_open
-from messaging.inputs import country_of, message_input
-from messaging.ledger import NewEvent, lock_messages, record
 from messaging.models import Message, MessageKind
-from messaging.stalls import stalls_mark
+from messaging.send import dispatch
+from messaging.send.inputs import country_of, message_input
 from messaging.states import (
     NOT_SUBMITTED,
-    ErrorClass,
     EventSource,
     EventType,
-    MessageState,
-    StallReason,
 )
+from messaging.track.inbound import service_window_open
+from messaging.track.ledger import NewEvent, record
 from templates_registry.models import MessageTemplate
 from templates_registry.services import template_check_send
-from tenants.models import AmbiguousPolicy, SenderNumber, Tenant
+from tenants.models import SenderNumber, Tenant
 from tenants.selectors import sender_default
 
 log = logging.getLogger(__name__)
@@ -86,7 +79,7 @@ class _Templates:
 
 
 def _prepare(tenant: Tenant, key: str, body: dict, data: dict, cache: _Templates) -> _Prepared:
-    """A message from ``data`` (``messaging.inputs``: the body, validated) after the checks
+    """A message from ``data`` (``messaging.send.inputs``: the body, validated) after the checks
     that need the database; ``body`` is kept as sent (its hash makes replays safe)."""
     if not key or len(key) > 255:
         raise ValidationFailed(
@@ -211,7 +204,7 @@ def _replay(tenant: Tenant, key: str, body: dict) -> Message | None:
 
 
 def _publish(messages: list[Message]) -> None:
-    """After the commit: nudge each tenant's dispatch once (``messaging.dispatch``)."""
+    """After the commit: nudge each tenant's dispatch once (``messaging.send.dispatch``)."""
     tenants = {m.tenant_id: m.tenant for m in messages}
     for tenant in tenants.values():
         dispatch.nudge(tenant_id=tenant.pk, queue=tenant.queue_name)
@@ -221,7 +214,7 @@ def message_create(
     *, tenant: Tenant, idempotency_key: str, body: dict, data: dict | None = None
 ) -> tuple[Message, bool]:
     """Create and enqueue one message; (message, created). Replays return the stored one.
-    ``data`` is ``body`` validated by ``messaging.inputs.message_input`` (done here when the
+    ``data`` is ``body`` validated by ``messaging.send.inputs.message_input`` (done here when the
     caller has not)."""
     data = message_input(body) if data is None else data
     # Insert first, look for a replay only when the key is taken (or the request no longer
@@ -257,7 +250,7 @@ class BatchItemResult:
 
 
 def message_create_batch(*, tenant: Tenant, items: list[dict]) -> list[BatchItemResult]:
-    """Up to 1,000 messages (``messaging.inputs.BatchInput``), each with its own
+    """Up to 1,000 messages (``messaging.send.inputs.BatchInput``), each with its own
     ``idempotency_key``; per-item results. Each item is validated on its own: valid items are
     stored and enqueued even when others are invalid."""
     cache = _Templates(tenant)
@@ -339,236 +332,3 @@ def message_cancel(
         )
     message.refresh_from_db()
     return message
-
-
-def messages_expire(*, now=None, limit: int = 1000) -> int:
-    """Waiting messages whose time to live passed without a drain claiming them (their sender
-    blocked, their tenant paused): ``expired``, never sent. (A drain expires what it claims
-    too late itself; this is the safety net.) Returns how many."""
-    now = now or timezone.now()
-    ids = list(
-        Message.objects.filter(state__in=NOT_SUBMITTED, expires_at__lte=now)
-        .order_by("pk")
-        .values_list("pk", flat=True)[:limit]
-    )
-    if not ids:
-        return 0
-
-    def expire() -> int:
-        with transaction.atomic():
-            lock_messages(ids)
-            waiting = list(
-                Message.objects.filter(pk__in=ids, state__in=NOT_SUBMITTED, expires_at__lte=now)
-            )
-            for message in waiting:
-                message.error_code, message.error_class = "expired", ErrorClass.INVALID
-                message.error_title = "Not sent: its time to live passed first"
-            bulk_update(waiting, ["error_code", "error_class", "error_title"])
-            record(
-                [
-                    NewEvent(
-                        m.pk,
-                        EventType.EXPIRED,
-                        EventSource.RECONCILER,
-                        round=m.round,
-                        detail={"expires_at": m.expires_at.isoformat()},
-                    )
-                    for m in waiting
-                ],
-                locked=True,
-            )
-        return len(waiting)
-
-    return retry_transient(expire, what="expiring messages")
-
-
-def message_requeue(*, message: Message, source: str, reason: str) -> Message:
-    """Start a new round for ``message`` and dispatch it at once (resend after an unknown
-    outcome, an operator's retry). For ``unknown`` this may send twice: callers decide."""
-    with transaction.atomic():
-        message = Message.objects.select_for_update().select_related("tenant").get(pk=message.pk)
-        if message.state not in (
-            MessageState.UNKNOWN,
-            MessageState.HELD,
-            MessageState.QUEUED,
-            MessageState.RETRY_SCHEDULED,
-        ):
-            raise Conflict(
-                f"A {message.state} message cannot be re-queued.", code="not_requeueable"
-            )
-        message.round += 1
-        message.stalled, message.stalled_reason, message.stalled_at = False, "", None
-        message.next_attempt_at = timezone.now()  # due from now (the sweep measures from it)
-        message.save(
-            update_fields=[
-                "round",
-                "stalled",
-                "stalled_reason",
-                "stalled_at",
-                "next_attempt_at",
-                "updated_at",
-            ]
-        )
-        record(
-            [
-                NewEvent(
-                    message.pk,
-                    EventType.REQUEUED,
-                    source,
-                    round=message.round,
-                    detail={"reason": reason},
-                )
-            ],
-            locked=True,
-        )
-        transaction.on_commit(lambda: _publish([message]))
-    return message
-
-
-def message_resolve(*, message: Message, source: str, reason: str) -> Message:
-    """An operator dealt with a stalled message (told the customer, checked with Meta): the
-    stall flag is cleared with the reason; the state stays what the provider said."""
-    with transaction.atomic():
-        message = Message.objects.select_for_update().get(pk=message.pk)
-        if not message.stalled:
-            raise Conflict("The message is not stalled.", code="not_stalled")
-        record(
-            [
-                NewEvent(
-                    message.pk,
-                    EventType.STALL_CLEARED,
-                    source,
-                    round=message.round,
-                    detail={"reason": message.stalled_reason, "resolved": reason},
-                    dedupe_key=f"stall_resolved:{message.stalled_reason}:{message.stalled_at}",
-                )
-            ],
-            locked=True,
-        )
-        Message.objects.filter(pk=message.pk).update(
-            stalled=False, stalled_reason="", stalled_at=None
-        )
-    message.refresh_from_db()
-    return message
-
-
-def message_mark_failed(*, message: Message, source: str, reason: str) -> Message:
-    with transaction.atomic():
-        record(
-            [
-                NewEvent(
-                    message.pk,
-                    EventType.MARKED_FAILED,
-                    source,
-                    round=message.round,
-                    detail={"reason": reason},
-                )
-            ]
-        )
-        Message.objects.filter(pk=message.pk).update(
-            stalled=False, stalled_reason="", stalled_at=None
-        )
-    message.refresh_from_db()
-    return message
-
-
-def messages_resume(*, tenant: Tenant) -> int:
-    """A sender or the tenant became active again: its waiting messages are due from now, and
-    the tenant's dispatch is nudged at once. Returns how many messages were waiting."""
-    now = timezone.now()
-    waiting = Message.objects.filter(tenant=tenant, state__in=NOT_SUBMITTED).filter(
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=now)
-    )
-    count = waiting.update(next_attempt_at=now)
-    dispatch.nudge(tenant_id=tenant.pk, queue=tenant.queue_name)
-    return count
-
-
-def messages_redrive(*, now=None, limit: int = 1000) -> dict[str, int]:
-    """The sweep: the safety net under ``messaging.dispatch``, safe to run twice at once.
-
-    * Nudges every tenant that has due messages. Normally each already has a drain pending or
-      running and the nudge is a no-op; after a lost nudge (broker down at commit time, a
-      process killed between commit and publish) this is what dispatches them. Each such
-      tenant's queue is announced to the workers again first (a lost announcement leaves the
-      queue unconsumed, whatever is published to it).
-    * Records a ``redriven`` event (source ``reconciler``) on each message that has been due
-      for longer than ``WAYPOST_REDRIVE_AFTER``: waiting that long means the normal path did
-      not pick it up, and an operator should see it (zero when dispatch works).
-    * Resolves submits whose worker died (``pipeline.submits_resolve_stuck``).
-    """
-    now = now or timezone.now()
-    due = Message.objects.filter(dispatch.due_messages(now=now))
-    tenants = list(
-        Tenant.objects.filter(pk__in=due.values("tenant_id").distinct()).order_by("slug")
-    )
-    dispatch.broker_outage.reset()  # the sweep is how an outage ends: it tries the broker
-    for tenant in tenants:
-        dispatch.announce_queue(tenant.queue_name, again=True)
-        dispatch.nudge(tenant_id=tenant.pk, queue=tenant.queue_name)
-    stale_before = now - timedelta(seconds=settings.WAYPOST_REDRIVE_AFTER)
-    stale = list(
-        due.filter(
-            Q(next_attempt_at__isnull=True, created_at__lte=stale_before)
-            | Q(next_attempt_at__lte=stale_before)
-        )
-        .order_by("created_at")
-        .values_list("pk", "round")[:limit]
-    )
-    if stale:
-        log.warning(
-            "re-drive: %d message(s) were due for over %ss",
-            len(stale),
-            settings.WAYPOST_REDRIVE_AFTER,
-        )
-        with transaction.atomic():
-            record(
-                [
-                    NewEvent(
-                        pk,
-                        EventType.REDRIVEN,
-                        EventSource.RECONCILER,
-                        round=round_,
-                        detail={"due_for_over_seconds": settings.WAYPOST_REDRIVE_AFTER},
-                    )
-                    for pk, round_ in stale
-                ]
-            )
-    stuck = pipeline.submits_resolve_stuck(now=now, limit=limit)
-    return {"tenants_nudged": len(tenants), "redriven": len(stale), "stuck_resolved": stuck}
-
-
-def unknown_resolve(*, now=None, limit: int = 1000) -> dict[str, int]:
-    """Apply each tenant's policy to submits whose outcome stayed unknown past its grace
-    period: ``hold`` flags them ``stalled`` for an operator; ``resend`` starts a new round.
-    Bounded in SQL: at most ``limit`` messages per run, oldest first."""
-    now = now or timezone.now()
-    counts = {"held": 0, "resent": 0}
-    graces = Tenant.objects.values_list("ambiguous_grace_seconds", flat=True).distinct()
-    due = Q()
-    for grace in graces:  # a handful of distinct values: one condition each, no Python filter
-        due |= Q(
-            tenant__ambiguous_grace_seconds=grace,
-            state_changed_at__lte=now - timedelta(seconds=grace),
-        )
-    if not graces:
-        return counts
-    messages = list(
-        Message.objects.filter(due, state=MessageState.UNKNOWN, stalled=False)
-        .select_related("tenant")
-        .order_by("state_changed_at")[:limit]
-    )
-    held = {}
-    for message in messages:
-        if message.tenant.ambiguous_policy == AmbiguousPolicy.RESEND:
-            message_requeue(
-                message=message,
-                source=EventSource.RECONCILER,
-                reason="unknown outcome past the grace period (policy: resend)",
-            )
-            counts["resent"] += 1
-        else:
-            held[message.pk] = StallReason.UNKNOWN_OUTCOME
-    if held:  # policy hold: flagged stalled for an operator
-        counts["held"] = sum(stalls_mark(reasons=held, now=now).values())
-    return counts

@@ -4,7 +4,7 @@
         ─▶ record each answer and check acceptance ─commit─▶ schedule what comes next
 
 How a drain is started, and the locks it shares with everyone else, are in
-``messaging.dispatch``. One pass:
+``messaging.send.dispatch``. One pass:
 
 1. **Claim** (one transaction). Lock up to ``WAYPOST_BATCH_SIZE`` of the tenant's due messages,
    oldest first, ``FOR UPDATE SKIP LOCKED``. *Validate* re-checks what can change after the API
@@ -53,12 +53,9 @@ from django.utils import timezone
 from core import metrics
 from core.db import bulk_update, retry_transient
 from core.ratelimit import get_rate_limiter
-from messaging import dispatch
-from messaging.contacts import Identities, identities, marketing_preference_record, suppressed
-from messaging.faults import crash_point
-from messaging.inbound import MARKETING_STOPPED_CODE, orphans_resolve
-from messaging.ledger import NewEvent, lock_messages, record
 from messaging.models import Message, MessageEvent, MessageKind
+from messaging.send import dispatch
+from messaging.send.faults import crash_point
 from messaging.states import (
     NOT_SUBMITTED,
     ErrorClass,
@@ -67,6 +64,9 @@ from messaging.states import (
     MessageState,
     decided_by_provider,
 )
+from messaging.track.contacts import Identities, identities, marketing_preference_record, suppressed
+from messaging.track.inbound import MARKETING_STOPPED_CODE, orphans_resolve
+from messaging.track.ledger import NewEvent, lock_messages, record
 from templates_registry.models import MessageTemplate, TemplateStatus
 from templates_registry.services import template_mark_paused
 from tenants.models import MissingCredential, SenderStatus, Tenant
@@ -205,7 +205,7 @@ def claim_batch(*, tenant: Tenant, now=None) -> Claim:
             message.tenant = tenant
             if message.sender.tenant_id == tenant.pk:  # credential() reads it in submit threads
                 message.sender.tenant = tenant
-        known = identities(messages)  # who each recipient is (messaging.contacts)
+        known = identities(messages)  # who each recipient is (messaging.track.contacts)
         verdicts, statuses = _verdicts(messages, known)
         ready = [m for m in messages if verdicts[m.pk] is None]
         allowed, pair_waits, claim.rate_wait = _rate_limit(ready, known)

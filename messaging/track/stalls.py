@@ -19,10 +19,11 @@ from django.utils import timezone
 
 from core import metrics
 from core.alerts import alert
-from messaging.ledger import NewEvent, lock_messages, record
+from core.errors import Conflict
 from messaging.models import Message
-from messaging.notify import notify
 from messaging.states import EventSource, EventType, MessageState, StallReason
+from messaging.track.ledger import NewEvent, lock_messages, record
+from messaging.track.notify import notify
 from tenants.models import Tenant
 
 log = logging.getLogger(__name__)
@@ -183,3 +184,50 @@ def stalls_clear(*, ranks_before: dict, source: str = EventSource.WEBHOOK) -> in
         stalled=False, stalled_reason="", stalled_at=None
     )
     return len(moved)
+
+
+def message_resolve(*, message: Message, source: str, reason: str) -> Message:
+    """An operator dealt with a stalled message (told the customer, checked with Meta): the
+    stall flag is cleared with the reason; the state stays what the provider said."""
+    with transaction.atomic():
+        message = Message.objects.select_for_update().get(pk=message.pk)
+        if not message.stalled:
+            raise Conflict("The message is not stalled.", code="not_stalled")
+        record(
+            [
+                NewEvent(
+                    message.pk,
+                    EventType.STALL_CLEARED,
+                    source,
+                    round=message.round,
+                    detail={"reason": message.stalled_reason, "resolved": reason},
+                    dedupe_key=f"stall_resolved:{message.stalled_reason}:{message.stalled_at}",
+                )
+            ],
+            locked=True,
+        )
+        Message.objects.filter(pk=message.pk).update(
+            stalled=False, stalled_reason="", stalled_at=None
+        )
+    message.refresh_from_db()
+    return message
+
+
+def message_mark_failed(*, message: Message, source: str, reason: str) -> Message:
+    with transaction.atomic():
+        record(
+            [
+                NewEvent(
+                    message.pk,
+                    EventType.MARKED_FAILED,
+                    source,
+                    round=message.round,
+                    detail={"reason": reason},
+                )
+            ]
+        )
+        Message.objects.filter(pk=message.pk).update(
+            stalled=False, stalled_reason="", stalled_at=None
+        )
+    message.refresh_from_db()
+    return message

@@ -1,0 +1,77 @@
+"""Sending again: a new round for a message whose first went nowhere certain (an operator's
+re-send, the ``resend`` policy for an unknown outcome), and resuming a tenant's waiting messages
+when its sender or the tenant is active again.
+
+Both make messages due and nudge the tenant's dispatch (``messaging.send.dispatch``); neither
+sends by itself: the drain does, under its own claim.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from core.errors import Conflict
+from messaging.models import Message
+from messaging.send import dispatch
+from messaging.states import NOT_SUBMITTED, EventType, MessageState
+from messaging.track.ledger import NewEvent, record
+from tenants.models import Tenant
+
+
+def message_requeue(*, message: Message, source: str, reason: str) -> Message:
+    """Start a new round for ``message`` and dispatch it at once (resend after an unknown
+    outcome, an operator's retry). For ``unknown`` this may send twice: callers decide."""
+    with transaction.atomic():
+        message = Message.objects.select_for_update().select_related("tenant").get(pk=message.pk)
+        if message.state not in (
+            MessageState.UNKNOWN,
+            MessageState.HELD,
+            MessageState.QUEUED,
+            MessageState.RETRY_SCHEDULED,
+        ):
+            raise Conflict(
+                f"A {message.state} message cannot be re-queued.", code="not_requeueable"
+            )
+        message.round += 1
+        message.stalled, message.stalled_reason, message.stalled_at = False, "", None
+        message.next_attempt_at = timezone.now()  # due from now (the sweep measures from it)
+        message.save(
+            update_fields=[
+                "round",
+                "stalled",
+                "stalled_reason",
+                "stalled_at",
+                "next_attempt_at",
+                "updated_at",
+            ]
+        )
+        record(
+            [
+                NewEvent(
+                    message.pk,
+                    EventType.REQUEUED,
+                    source,
+                    round=message.round,
+                    detail={"reason": reason},
+                )
+            ],
+            locked=True,
+        )
+        transaction.on_commit(
+            lambda: dispatch.nudge(tenant_id=message.tenant_id, queue=message.tenant.queue_name)
+        )
+    return message
+
+
+def messages_resume(*, tenant: Tenant) -> int:
+    """A sender or the tenant became active again: its waiting messages are due from now, and
+    the tenant's dispatch is nudged at once. Returns how many messages were waiting."""
+    now = timezone.now()
+    waiting = Message.objects.filter(tenant=tenant, state__in=NOT_SUBMITTED).filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=now)
+    )
+    count = waiting.update(next_attempt_at=now)
+    dispatch.nudge(tenant_id=tenant.pk, queue=tenant.queue_name)
+    return count
