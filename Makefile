@@ -11,9 +11,12 @@ $(STAMP): pyproject.toml
 	@scripts/bootstrap.sh "$(PYTHON)" "$(VENV)"
 	@touch $(STAMP)
 
-## demo: the end-to-end flow on embedded defaults (SQLite, in-process broker, sandbox)
+## demo: the end-to-end flow on embedded defaults (SQLite, in-process broker, sandbox);
+## `make demo PORT=8100 SANDBOX_PORT=8125` moves its two ports
+demo: SANDBOX_PORT ?= 8025
 demo: $(STAMP)
-	DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/python manage.py demo --port $(PORT)
+	DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/python manage.py demo --port $(PORT) \
+		--sandbox-port $(SANDBOX_PORT)
 
 ## run: the development server on the local settings
 run: $(STAMP)

@@ -67,7 +67,6 @@ from __future__ import annotations
 import logging
 
 from celery import current_app as app
-from django.conf import settings
 from django.db.models import Q
 
 from core.coordination import DebouncedTask, broker_outage
@@ -96,9 +95,9 @@ def announce_queue(queue: str, *, again: bool = False) -> bool:
     False when the broker could not be reached. Once per process, unless ``again``: the
     sweep repeats it for every tenant with due messages, because the broadcast itself can be
     lost (Redis restarted between the publish and the workers' read: ``make chaos`` saw a
-    tenant's queue unconsumed for four minutes)."""
-    if settings.CELERY_BROKER_URL.startswith("memory://"):
-        return True
+    tenant's queue unconsumed for four minutes). On the in-process ``memory://`` broker (the
+    demo) the broadcast reaches the worker thread of this same process, as it would a worker
+    process: a tenant added while the demo runs gets its queue consumed too."""
     if queue in _announced and not again:
         return True
     try:
