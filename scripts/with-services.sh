@@ -71,7 +71,7 @@ trap cleanup EXIT INT TERM
 # defaults, so "stored before the 200" means flushed to disk.
 pg_speed="-c fsync=off -c full_page_writes=off -c synchronous_commit=off"
 [ "${WAYPOST_PG_DURABLE:-0}" = "1" ] && pg_speed=""
-# Start/stop scripts for each server, for the fault-injection tests (tests/chaos/), which
+# Start/stop scripts for each server, for the fault-injection run (bench/chaos.py, make chaos), which
 # stop and restart them mid-run: "$WAYPOST_SERVICES/pg-ctl stop|start", ".../redis-ctl ...".
 cat >"$WORK/pg-ctl" <<EOF
 #!/usr/bin/env bash

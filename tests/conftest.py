@@ -1,36 +1,103 @@
-"""Shared fixtures: API clients authenticated as a tenant, and a second tenant for isolation."""
+"""Shared fixtures: API clients authenticated as a tenant, and a second tenant for isolation;
+the test tiers; and the flush of a transactional test with no other session in the database.
 
-import time
+Tiers (``-m unit`` / ``-m integration`` / ``-m system``; ``make test`` runs all three, ``make
+test-fast`` the first two). Every test gets exactly one, at collection:
+
+* **system** — starts or needs a process of ours (the Celery worker, the sandbox, the Procfile
+  stack, a browser, the demo, the chaos run, schemathesis): marked ``system`` in its module, or
+  it uses the ``worker_process`` or ``sandbox_process`` fixture;
+* **integration** — PostgreSQL or Redis, nothing more: it uses the database (a ``django_db``
+  marker or a database fixture), or is marked ``integration`` (Redis only);
+* **unit** — everything else. ``make test-unit`` runs them with both services unreachable, so
+  a "unit" test that touches either fails there.
+"""
+
 from dataclasses import dataclass
 
+import psycopg
 import pytest
-from django.test import TransactionTestCase
+from django.db import connection
 from rest_framework.test import APIClient
 
-from core.db import is_transient
 from devtools.servers import SandboxProcess, start_sink
 from tenants.models import Tenant
 from tenants.services import api_key_create
 
 from .factories import SenderNumberFactory, TenantFactory
 
-_flush = TransactionTestCase._fixture_teardown
+_SYSTEM_FIXTURES = {"worker_process", "sandbox_process", "sandbox", "live", "shop", "browser"}
+_DATABASE_FIXTURES = {"db", "transactional_db", "live_server", "django_db_reset_sequences"}
 
 
-def _flush_retrying(self):
-    """A transactional test ends with a TRUNCATE of every table; the session's worker process
-    may still be reading one (a drain the test started), and PostgreSQL then picks one of the two
-    as a deadlock victim. Like any transient error, that is retried, not a failure."""
-    for attempt in range(5):
-        try:
-            return _flush(self)
-        except Exception as exc:
-            if attempt == 4 or not is_transient(exc.__cause__ or exc):
-                raise
-            time.sleep(0.2 * (attempt + 1))
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if item.get_closest_marker("system") or names & _SYSTEM_FIXTURES:
+            tier = pytest.mark.system
+        elif (
+            item.get_closest_marker("integration")
+            or item.get_closest_marker("django_db")
+            or names & _DATABASE_FIXTURES
+        ):
+            tier = pytest.mark.integration
+        else:
+            tier = pytest.mark.unit
+        item.add_marker(tier)
 
 
-TransactionTestCase._fixture_teardown = _flush_retrying
+def _transactional(request) -> bool:
+    marker = request.node.get_closest_marker("django_db")
+    return bool(
+        (marker and (marker.kwargs.get("transaction") or marker.kwargs.get("reset_sequences")))
+        or {"transactional_db", "live_server"} & set(request.fixturenames)
+    )
+
+
+def _maintenance_connection():
+    params = connection.get_connection_params()
+    params["dbname"] = "postgres"
+    return psycopg.connect(**params, autocommit=True)
+
+
+def _database_closed_to_others(closed: bool) -> None:
+    """``ALLOW_CONNECTIONS false`` and the end of every other session of the test database, or
+    the database opened again. Run from the ``postgres`` database: the test's own connection
+    may be closed by then."""
+    name = connection.settings_dict["NAME"]
+    with _maintenance_connection() as maintenance:
+        maintenance.execute(
+            f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {"false" if closed else "true"}'
+        )
+        if closed:
+            maintenance.execute(
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> %s",
+                [name, connection.connection.info.backend_pid if connection.connection else 0],
+            )
+
+
+@pytest.fixture
+def _database_opened_after_the_flush(django_db_blocker):
+    yield
+    with django_db_blocker.unblock():
+        _database_closed_to_others(False)
+
+
+@pytest.fixture
+def _django_db_helper(request, _database_opened_after_the_flush, _django_db_helper):
+    """A transactional test ends with a TRUNCATE of every table. The session's worker process
+    (or a deliverer, or the live server's threads) may be in a transaction that holds one of
+    those tables and wants another, and PostgreSQL would then end one of the two as a deadlock
+    victim. So the flush runs alone: this fixture's teardown (before pytest-django's flush)
+    closes the test database to new sessions and ends the others, and
+    ``_database_opened_after_the_flush`` (torn down after the flush) opens it again. A worker
+    cut off mid-task meets a lost connection, which the product retries like any transient
+    database error; it finds the tables empty."""
+    yield
+    if _transactional(request):
+        with request.getfixturevalue("django_db_blocker").unblock():
+            _database_closed_to_others(True)
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """The suite runs on the real services `make test` starts, never on SQLite or a fake broker."""
 
+import pytest
 import redis
 from django.conf import settings
 from django.db import connection
@@ -14,6 +15,7 @@ def test_database_is_postgresql(db):
         assert cursor.fetchone()[0].startswith("PostgreSQL")
 
 
+@pytest.mark.integration
 def test_redis_is_reachable_and_is_the_broker():
     client = redis.Redis.from_url(settings.REDIS_URL)
     assert client.ping()

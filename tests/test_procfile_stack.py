@@ -14,7 +14,7 @@ from devtools.stack import TEMPLATE, Stack, body
 
 from .waiting import wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.system
 
 PROCESSES = ("web", "worker", "beat", "callbacks")
 

@@ -5,6 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# Each test starts the project's settings in a fresh Python process.
+pytestmark = pytest.mark.system
+
 ROOT = Path(__file__).resolve().parent.parent
 CLEAN_ENV = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}
 

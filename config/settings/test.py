@@ -4,6 +4,8 @@
 to run rather than silently falling back to SQLite.
 """
 
+import os
+
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
@@ -17,6 +19,13 @@ if not DATABASE_URL.startswith("postgres") or not REDIS_URL:
         "The test suite runs on real PostgreSQL and Redis: run it with `make test` "
         "(or scripts/with-services.sh .venv/bin/pytest)."
     )
+
+# Under pytest-xdist each process gets its own database (pytest-django adds the suffix) and its
+# own Redis database — 3 + its number; 2 is the Procfile stack test's — so the broker queues,
+# throttles and coordination keys of two processes never meet.
+_xdist = os.environ.get("PYTEST_XDIST_WORKER", "")  # set by pytest-xdist, not a setting
+if _xdist.startswith("gw"):
+    REDIS_URL = f"{REDIS_URL.rsplit('/', 1)[0]}/{3 + int(_xdist[2:])}"
 
 SECRET_KEY = "test-secret-key"
 DEBUG = False

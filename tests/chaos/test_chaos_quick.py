@@ -11,7 +11,7 @@ import pytest
 
 from devtools.servers import ROOT
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.system
 
 
 def test_the_quick_chaos_run_meets_every_target(tmp_path, capsys):
@@ -21,7 +21,7 @@ def test_the_quick_chaos_run_meets_every_target(tmp_path, capsys):
             str(ROOT / "scripts" / "with-services.sh"),
             sys.executable,
             "-m",
-            "tests.chaos.run",
+            "bench.chaos",
             "--quick",
             "--out",
             str(tmp_path / "quick.md"),

@@ -8,7 +8,7 @@ from django.conf import settings
 from core.ratelimit import LocalRateLimiter, RedisRateLimiter
 
 
-@pytest.fixture(params=["local", "redis"])
+@pytest.fixture(params=["local", pytest.param("redis", marks=pytest.mark.integration)])
 def limiter(request):
     if request.param == "redis":
         return RedisRateLimiter(settings.REDIS_URL)

@@ -20,7 +20,7 @@ from tests.conftest import make_tenant_client
 
 from ..factories import MessageTemplateFactory
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.system
 CHECKS = ",".join(
     [
         "not_a_server_error",

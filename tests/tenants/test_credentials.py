@@ -109,6 +109,7 @@ def test_senders_from_before_the_rules_are_listed_at_upgrade():
     assert senders_check() == []  # only when a command asks for database checks
 
 
+@pytest.mark.system
 def test_migrate_on_a_new_database_passes_the_senders_check(tmp_path):
     """migrate runs database checks before it migrates: no senders table yet."""
     import os

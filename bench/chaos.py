@@ -2,7 +2,7 @@
 
     make chaos                          # every scenario at full size → docs/RELIABILITY.md
     make chaos ARGS=--quick             # small sizes, ~4 min → var/chaos/quick.md
-    scripts/with-services.sh .venv/bin/python -m tests.chaos.run --only postgres --quick
+    scripts/with-services.sh .venv/bin/python -m bench.chaos --only postgres --quick
 
 One stack for the whole run (``devtools.stack``): the Procfile — gunicorn, the Celery worker,
 beat, the callback deliverer, the sandbox — each entry under its own honcho and process group,
@@ -623,7 +623,7 @@ dropped `delivered` flagged stalled.
 
 Commands: `make chaos` (this page); `make chaos ARGS=--quick` (small sizes, ~4 min; also part \
 of `make test` as `tests/chaos/test_chaos_quick.py`); one scenario: \
-`scripts/with-services.sh .venv/bin/python -m tests.chaos.run --only postgres`; the fuzzing \
+`scripts/with-services.sh .venv/bin/python -m bench.chaos --only postgres`; the fuzzing \
 alone: `WAYPOST_FUZZ_EXAMPLES=420 scripts/with-services.sh .venv/bin/pytest \
 tests/security/test_schemathesis.py`. Settings changed for a run that takes minutes: \
 `ambiguous_grace_seconds` 10 (default 900), stall thresholds 10 s in scenario 4 (900), the \
@@ -684,7 +684,7 @@ def report(outcomes: list[Outcome], args, elapsed: float, fuzz: dict | None = No
         f"Python {platform.python_version()}; {elapsed / 60:.1f} min. The stack: the Procfile "
         "(gunicorn, worker, beat, callback deliverer, sandbox) on production settings, each "
         "entry its own process group; PostgreSQL and Redis from `scripts/with-services.sh`. "
-        "How each figure is counted: `tests/chaos/run.py` (its docstring).",
+        "How each figure is counted: `bench/chaos.py` (its docstring).",
         "",
         "| # | Scenario | Sent | Lost | Duplicated | Wrong final state | Held for an operator "
         "| Callbacks lost / dup | Recovery | Targets |",
