@@ -2,27 +2,25 @@
 in one place and is production; every entry point — manage.py, gunicorn's config.wsgi, the
 Celery worker and beat, the callback deliverer — runs the deployment's checks and refuses an
 inconsistent combination with a message naming what to set; coordination state follows the
-broker; check --deploy passes; the webhook handler sends Django's security headers; the
-production stack has no sandbox in it."""
+broker; check --deploy passes; the production stack has no sandbox in it. (The webhook routes'
+security headers and host check: tests/webhooks/test_front_door.py.)"""
 
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
-from wsgiref.util import setup_testing_defaults
 
 import pytest
-from django.core.handlers.wsgi import WSGIHandler
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 from django.test import override_settings
 
 import config
 from core import checks
 from core.startup import masked_url, startup_line
 from devtools.stack import procfile_entries
-from webhooks.wsgi import LeanWSGIHandler
+
+# Most of these start the project's entry points in fresh processes.
+pytestmark = pytest.mark.system
 
 ROOT = Path(__file__).resolve().parent.parent
 CLEAN = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}
@@ -290,66 +288,6 @@ def test_every_process_refuses_to_start_on_an_inconsistent_deployment(command, t
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "waypost.E002" in output and "WAYPOST_COORDINATION" in output, output[-2000:]
-
-
-# --- the webhook handler: Django's security headers and host check ------------------------------
-
-
-def call(app, path: str, host: str = "waypost.example", query: str = "") -> tuple[str, dict]:
-    environ = {
-        "PATH_INFO": path,
-        "QUERY_STRING": query,
-        "HTTP_HOST": host,
-        "REQUEST_METHOD": "GET",
-        "wsgi.url_scheme": "https",
-    }
-    setup_testing_defaults(environ)
-    answer = {}
-
-    def start_response(status, headers, exc_info=None):
-        answer["status"], answer["headers"] = status, dict(headers)
-
-    # As Django's test client does: the test's database connection is not the request's to close.
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        b"".join(app(environ, start_response))
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
-    return answer["status"], answer["headers"]
-
-
-SECURITY_HEADERS = (
-    "Strict-Transport-Security",
-    "X-Content-Type-Options",
-    "Referrer-Policy",
-    "Cross-Origin-Opener-Policy",
-    "X-Frame-Options",
-)
-
-
-@override_settings(
-    ALLOWED_HOSTS=["waypost.example"],
-    SECURE_HSTS_SECONDS=31_536_000,
-    SECURE_HSTS_INCLUDE_SUBDOMAINS=True,
-    SECURE_HSTS_PRELOAD=True,
-    SECURE_CONTENT_TYPE_NOSNIFF=True,
-    WHATSAPP_VERIFY_TOKEN="verify",
-)
-def test_the_lean_webhook_handler_sends_djangos_security_headers_and_checks_the_host():
-    lean, full = LeanWSGIHandler(), WSGIHandler()
-    handshake = "hub.mode=subscribe&hub.verify_token=verify&hub.challenge=42"
-    status, webhook = call(lean, "/webhooks/whatsapp", query=handshake)
-    assert status.startswith("200")
-    _, health = call(full, "/healthz")
-    for header in SECURITY_HEADERS:
-        assert webhook.get(header) == health.get(header), header
-        assert webhook.get(header), header
-    status, _ = call(lean, "/webhooks/whatsapp", host="evil.example", query=handshake)
-    assert status.startswith("400")
-    status, _ = call(full, "/healthz", host="evil.example")
-    assert status.startswith("400")
 
 
 # --- the production stack has no sandbox in it -------------------------------------------------

@@ -59,11 +59,12 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's and API docs' static files from gunicorn, without a separate server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's sessions, authentication and messages, skipped on /webhooks/ (see there).
+    "webhooks.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "webhooks.middleware.AuthenticationMiddleware",
+    "webhooks.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.parsers.RejectUnstorableQueryMiddleware",
     "core.db.DatabaseUnavailableMiddleware",
