@@ -7,7 +7,7 @@ PORT   ?= 8000
 # Test processes: the suite mostly waits on its workers and servers, so more than the cores.
 TEST_PROCESSES ?= 4
 
-.PHONY: demo run stack test test-fast test-unit lint format bench chaos clean
+.PHONY: demo run stack test test-fast test-unit lint format docs docs-serve bench chaos clean
 
 $(STAMP): pyproject.toml
 	@scripts/bootstrap.sh "$(PYTHON)" "$(VENV)"
@@ -53,6 +53,15 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/python manage.py makemigrations --check --dry-run
+
+## docs: the documentation site (mkdocs.yml, docs/) into var/site, strictly: a broken link or
+## anchor, or a page missing from the nav, fails it
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -d var/site
+
+## docs-serve: the documentation site on http://127.0.0.1:8100, rebuilt as you write
+docs-serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --strict -a 127.0.0.1:8100
 
 ## bench: Waypost as deployed (the Procfile stack over HTTP), each figure beside its baseline,
 ## written to bench/RESULTS.md; `make bench ARGS=--quick` is a < 3-minute smoke run
