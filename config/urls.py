@@ -1,8 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from core.views import healthz
+from core.views import api_not_found, healthz
 from operations.metrics import metrics_view
 
 api_v1 = [
@@ -19,6 +19,8 @@ urlpatterns = [
     path("webhooks/", include("webhooks.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # Last: any other path under /api/ is the API's JSON 404, also with DEBUG on.
+    re_path(r"^api/", api_not_found, name="api-not-found"),
 ]
 
 handler404 = "core.api.json_not_found"

@@ -5,16 +5,21 @@
 DRF's own exceptions (authentication, parsing, serializer validation, 404, 405, throttling)
 are reshaped here so clients parse one format. Serializer errors become ``details`` entries
 ``{"field": "template.name", "code": "required", "message": "..."}``.
+
+A body key that the endpoint does not define is refused, not ignored (``RejectUnknownFields``):
+``PATCH /api/v1/tenant`` with a misspelled setting would otherwise answer 200 and change
+nothing. Such an answer's code is ``unknown_field`` and its message names every unknown key.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -51,6 +56,42 @@ def flatten_errors(detail: Any, path: str = "") -> list[dict[str, Any]]:
     ]
 
 
+UNKNOWN_FIELD = "unknown_field"
+
+
+class RejectUnknownFields:
+    """A serializer mixin: keys of the input that are not the serializer's writable fields are
+    refused (one ``unknown_field`` error each, before any other check) instead of dropped."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            known = {name for name, field in self.fields.items() if not field.read_only}
+            unknown = sorted(str(key) for key in data if key not in known)
+            if unknown:
+                raise serializers.ValidationError(
+                    {
+                        name: [
+                            serializers.ErrorDetail(
+                                f"'{name}' is not a field of this request.", code=UNKNOWN_FIELD
+                            )
+                        ]
+                        for name in unknown
+                    }
+                )
+        return super().to_internal_value(data)
+
+
+def validation_summary(details: list[dict[str, Any]]) -> tuple[str, str]:
+    """The ``code`` and ``message`` of an answer made of these field errors: ``unknown_field``
+    naming each unknown field when that is what they are; otherwise ``validation_error`` with
+    the one error's message, or a general one."""
+    if details and all(d["code"] == UNKNOWN_FIELD for d in details):
+        names = ", ".join(f"'{d['field']}'" for d in details)
+        return UNKNOWN_FIELD, f"Unknown field(s): {names}; the request was not applied."
+    message = details[0]["message"] if len(details) == 1 else "The request is not valid."
+    return "validation_error", message
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, WaypostError):
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
@@ -73,8 +114,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
 
     if isinstance(exc, exceptions.ValidationError):
         details = flatten_errors(exc.detail)
-        message = details[0]["message"] if len(details) == 1 else "The request is not valid."
-        response.data = error_body("validation_error", message, details)
+        response.data = error_body(*validation_summary(details), details)
     else:
         detail = exc.detail if isinstance(exc, exceptions.APIException) else ""
         code = getattr(detail, "code", None) or "error"

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from callbacks.services import EVENT_TYPES
+from core.api import RejectUnknownFields
 from operations.services import tenant_settings, tenant_settings_update
 from tenants.models import AmbiguousPolicy, ParamPolicy
 
@@ -38,7 +39,10 @@ class TenantSettingsOutput(serializers.Serializer):
     )
 
 
-class TenantSettingsInput(serializers.Serializer):
+class TenantSettingsInput(RejectUnknownFields, serializers.Serializer):
+    """The settings to change; any other key (a misspelling, a read-only field such as
+    ``slug``) is refused with ``unknown_field``, and nothing is changed."""
+
     param_policy = serializers.ChoiceField(choices=ParamPolicy.choices, required=False)
     ambiguous_policy = serializers.ChoiceField(choices=AmbiguousPolicy.choices, required=False)
     ambiguous_grace_seconds = serializers.IntegerField(

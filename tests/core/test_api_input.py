@@ -61,3 +61,49 @@ def test_metadata_has_a_documented_size_limit(api, template):
     assert_400(post_raw(api, json.dumps(body(template, metadata=big))), "metadata_too_large")
     limit = {"blob": "x" * 4000}
     assert post_raw(api, json.dumps(body(template, metadata=limit)), key="k2").status_code == 202
+
+
+# --- paths the API does not have: a JSON 404, also with DEBUG on ---------------------------------
+
+
+@pytest.fixture(params=[False, True], ids=["production", "debug"])
+def debug(request, settings):
+    """Both configurations: with DEBUG on, Django's own 404 is an HTML page listing every URL."""
+    settings.DEBUG = request.param
+    return request.param
+
+
+def assert_json_404(response, code):
+    assert response.status_code == 404, response.content[:200]
+    assert response["Content-Type"] == "application/json", response.content[:200]
+    error = response.json()["error"]
+    assert error["code"] == code and error["message"], error
+    return error
+
+
+def test_a_trailing_slash_is_a_json_404_naming_the_path_without_it(api, debug):
+    error = assert_json_404(api.get("/api/v1/messages/"), "not_found")
+    assert "/api/v1/messages)" in error["message"]
+    assert_json_404(api.post("/api/v1/messages/", {}, format="json"), "not_found")
+
+
+def test_an_unknown_path_is_a_json_404(api, debug):
+    for path in ("/api/v1/messagez", "/api/", "/api/v2/messages", "/api/v1/messages/batch/x"):
+        assert_json_404(api.get(path), "not_found")
+
+
+def test_an_id_that_is_not_a_uuid_is_a_404_with_the_unknown_ids_code(api, debug):
+    assert_json_404(api.get("/api/v1/messages/42"), "message_not_found")
+    assert_json_404(api.post("/api/v1/messages/42/cancel"), "message_not_found")
+    assert_json_404(api.get("/api/v1/templates/order_update"), "template_not_found")
+    error = assert_json_404(api.post("/api/v1/templates/x/validate", {}), "template_not_found")
+    assert "'x' is not an id" in error["message"]
+
+
+def test_an_unknown_path_answers_the_same_without_a_key(client, debug):
+    assert_json_404(client.get("/api/v1/nothing-here"), "not_found")
+
+
+def test_the_api_docs_without_their_slash_are_redirected_to_it(client, debug):
+    response = client.get("/api/docs")
+    assert response.status_code == 301 and response["Location"] == "/api/docs/"
