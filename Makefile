@@ -59,9 +59,9 @@ lint: $(STAMP)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -d var/site
 
-## docs-serve: the documentation site on http://127.0.0.1:8100, rebuilt as you write
+## docs-serve: the documentation site on http://127.0.0.1:8200, rebuilt as you write
 docs-serve: $(STAMP)
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --strict -a 127.0.0.1:8100
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --strict -a 127.0.0.1:8200
 
 ## bench: Waypost as deployed (the Procfile stack over HTTP), each figure beside its baseline,
 ## written to bench/RESULTS.md; `make bench ARGS=--quick` is a < 3-minute smoke run

@@ -4,6 +4,7 @@
   or an anchor that does not exist, a page in ``docs/`` left out of the navigation. The first
   test builds the site; the second proves that such a mistake does fail the build (the
   ``validation`` settings that make an omitted page a warning are not MkDocs' defaults).
+* The README is read outside the site: its links to files must lead somewhere.
 * A table written from code sits in the Markdown between two markers — readable on GitHub as on
   the site — and must equal what the code renders now (:data:`GENERATED`). When a rule changes,
   rewrite the blocks with ``.venv/bin/python -m tests.test_docs --write``.
@@ -161,6 +162,16 @@ def test_a_broken_link_or_a_page_left_out_of_the_nav_fails_the_build(tmp_path, m
 
     assert result.returncode != 0
     assert complaint in result.stdout + result.stderr
+
+
+def test_the_readme_links_only_to_files_that_exist():
+    """The README is read on GitHub, outside the site: its relative links are checked here."""
+    readme = (ROOT / "README.md").read_text()
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", readme)
+    local = [t for t in targets if "://" not in t]
+    assert local, "the README links into docs/"
+    missing = [t for t in local if not (ROOT / t).exists()]
+    assert not missing, f"README.md links to missing files: {missing}"
 
 
 @pytest.mark.parametrize("page", sorted(GENERATED))
