@@ -3,10 +3,11 @@
 Which module a process runs is decided once, in ``config/__init__.py`` (production unless told
 otherwise). These shared defaults are the embedded ones — SQLite under ``var/`` and Celery's
 in-process ``memory://`` broker — which ``local`` runs as they are and ``production`` refuses.
-Every variable is listed with its default in ``.env.example`` and in the README's configuration
-table. Environment-specific modules (``local``, ``production``, ``test``) import this one and
-change only what differs; ``core.checks`` refuses combinations that cannot work together
-(``manage.py check``, and every process at start).
+Every variable is listed with its default in ``.env.example`` and in the documentation's settings
+table (``docs/operations/settings.md``). Environment-specific modules (``local``,
+``production``, ``test``) import this one and change only what differs; ``core.checks``
+refuses combinations that cannot work together (``manage.py check``, and every process at
+start).
 """
 
 from pathlib import Path
