@@ -5,7 +5,7 @@ knows nothing of templates or messages (dependencies point towards it, never awa
 
 Credentials: a ``SenderNumber`` stores the *name of an environment variable* holding its access
 token (Meta) or API key (360dialog), never the secret itself. See ``SenderNumber.credential``
-and the README ("Credentials") for why. The name must be one reserved for the sender's tenant
+and ``docs/operations/tenants.md`` for why. The name must be one reserved for the sender's tenant
 (``credential_env_allowed``): whoever may edit a sender can then point it at that tenant's
 secrets only, never at another tenant's token or at the process's own settings.
 """

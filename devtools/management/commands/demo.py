@@ -267,7 +267,7 @@ class Command(BaseCommand):
                 "-m",
                 "sandbox",
                 # A throw-away sandbox on loopback for as long as the demo runs: its control
-                # endpoints stay open so you can try them (README, "The sandbox").
+                # endpoints stay open so you can try them (docs/concepts/sandbox.md).
                 "--open-control",
                 "--port",
                 str(port),
