@@ -1,14 +1,11 @@
+"""The webhook routes, one view per provider's route (``webhooks.views``). Their paths are what
+Meta's app and each 360dialog number are configured with: they never change."""
+
 from django.urls import path
 
 from webhooks import views
-from whatsapp.registry import PROVIDERS
 
 urlpatterns = [
-    path("whatsapp", views.whatsapp, name="webhook-whatsapp"),
-    # A route per sender for each provider that delivers webhooks that way (360dialog).
-    *(
-        path(f"{slug}/<str:token>", views.sender_route, {"provider": slug}, name=f"webhook-{slug}")
-        for slug, cls in PROVIDERS.items()
-        if cls.per_sender_webhooks
-    ),
+    path("whatsapp", views.MetaWebhookView.as_view(), name="webhook-whatsapp"),
+    path("360dialog/<str:token>", views.Dialog360WebhookView.as_view(), name="webhook-360dialog"),
 ]

@@ -6,8 +6,10 @@
   commits it before any request leaves), which is why building and posting are two calls.
 * **Templates**: ``templates_request`` / ``template_request`` (translate) → create, edit or
   list with :class:`~whatsapp.errors.ProviderError` on any failure.
-* **Webhooks**: ``signature_valid`` (translate, constant time) at the door; ``parse_webhook``
-  (translate) later, into :mod:`whatsapp.reports`.
+* **Webhooks**: ``verification_challenge`` (the provider's subscription handshake, a GET on its
+  route, where it has one) and ``signature_valid`` (translate, constant time) at the door;
+  ``parse_webhook`` (translate) later, into :mod:`whatsapp.reports`. The door itself is one
+  view per provider on one base (``webhooks.views``), which asks these.
 
 A transport failure is mapped once, here, to *whether the request may have reached the
 provider* — what makes retries safe when the provider has no idempotency key:
@@ -110,6 +112,9 @@ class BaseProvider:
     #: The request header carrying a webhook's signature, and the setting with its secret.
     signature_header: ClassVar[str] = ""
     webhook_secret_setting: ClassVar[str] = ""
+    #: The setting with the token the provider's subscription handshake presents; "" when the
+    #: provider has no handshake (a GET on its webhook route is then refused).
+    verify_token_setting: ClassVar[str] = ""
     #: Do webhooks arrive on each sender's own route (a secret token in the URL authenticates
     #: it, a signature is checked too when a secret is configured), so that a delivery may only
     #: speak for that sender? False: one app-wide route, signed, speaking for every number.
@@ -178,6 +183,12 @@ class BaseProvider:
     def next_page(self, body: dict) -> str:
         """The next page's URL, or "" at the end."""
         return ""
+
+    def verification_challenge(self, params: Mapping[str, str], verify_token: str) -> str | None:
+        """The provider's subscription handshake: given a GET's query ``params`` and the
+        configured ``verify_token``, what to answer (200, as plain text), or None to refuse it.
+        Constant time. The base has no handshake: it refuses every one."""
+        return None
 
     def signature_valid(self, body: bytes, headers: Mapping[str, str], secret: str) -> bool:
         """Is ``body`` signed with ``secret``? (Constant time.)"""

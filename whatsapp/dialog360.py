@@ -10,7 +10,8 @@ what differs is translated here (docs/meta-api.md §7).
   by the HTTP status).
 * Webhooks: delivered to a sender's own route (``/webhooks/360dialog/<token>``: the token
   authenticates it); ``X-360dialog-Signature`` (hex HMAC-SHA256 of the body) is checked too when
-  a secret is configured.
+  a secret is configured. No subscription handshake (Meta's ``hub.challenge`` is Meta's app
+  subscription; 360dialog's webhook URL is set through its API): a GET is refused.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Dialog360Provider(MetaCloudProvider):
     base_url_setting = "DIALOG360_BASE_URL"
     signature_header = "X-360dialog-Signature"
     webhook_secret_setting = "DIALOG360_WEBHOOK_SECRET"
+    verify_token_setting = ""  # no handshake (see above)
     per_sender_webhooks = True
     supports_marketing_lite = False  # a partner beta, not a documented route
 
@@ -55,6 +57,9 @@ class Dialog360Provider(MetaCloudProvider):
 
     def next_page(self, body: dict) -> str:
         return ""
+
+    def verification_challenge(self, params: Mapping[str, str], verify_token: str) -> str | None:
+        return BaseProvider.verification_challenge(self, params, verify_token)  # none: refused
 
     def signature_valid(self, body: bytes, headers: Mapping[str, str], secret: str) -> bool:
         header = headers.get(self.signature_header, "")

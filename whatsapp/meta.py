@@ -103,6 +103,7 @@ class MetaCloudProvider(BaseProvider):
     base_url_setting = "WHATSAPP_GRAPH_URL"
     signature_header = "X-Hub-Signature-256"
     webhook_secret_setting = "WHATSAPP_APP_SECRET"
+    verify_token_setting = "WHATSAPP_VERIFY_TOKEN"
     supports_marketing_lite = True
     error_classes = META_ERROR_CLASSES
 
@@ -210,9 +211,9 @@ class MetaCloudProvider(BaseProvider):
         given = header[7:].strip().lower().encode("utf-8", "replace")
         return hmac.compare_digest(expected.encode(), given)
 
-    @staticmethod
-    def verification_challenge(params: Mapping[str, str], verify_token: str) -> str | None:
-        """Meta's subscription handshake (§4.1): the challenge to echo, or None to refuse."""
+    def verification_challenge(self, params: Mapping[str, str], verify_token: str) -> str | None:
+        """Meta's subscription handshake (§4.1): ``GET ?hub.mode=subscribe&hub.verify_token=…
+        &hub.challenge=…`` — the challenge to echo when the token matches, else None."""
         token = params.get("hub.verify_token", "")
         if (
             params.get("hub.mode") == "subscribe"
@@ -337,7 +338,8 @@ class MetaCloudProvider(BaseProvider):
 
 class SandboxProvider(MetaCloudProvider):
     """Waypost's sandbox speaks Meta's Cloud API; only the address differs (and it accepts
-    any token, so a sandbox sender needs no credential)."""
+    any token, so a sandbox sender needs no credential). Its webhooks are Meta's too: posted on
+    Meta's app-wide route, signed with the app secret as Meta signs them."""
 
     base_url_setting = "SANDBOX_URL"
     credential_required = False
