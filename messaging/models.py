@@ -16,9 +16,10 @@ import uuid
 from django.db import models
 
 from core.logging import mask_phone
-from messaging.states import ErrorClass, EventSource, EventType, MessageState, StallReason
+from messaging.states import EventSource, EventType, MessageState, StallReason
 from templates_registry.models import MessageTemplate
 from tenants.models import SenderNumber, Tenant
+from whatsapp.errors import ErrorClass
 
 
 class MessageKind(models.TextChoices):

@@ -53,6 +53,23 @@ from dataclasses import dataclass
 
 from django.db import models
 
+# A message's ``error_class`` values have one home, beside the provider codes they classify;
+# named here too because this module is the vocabulary of a message.
+from whatsapp.errors import ErrorClass
+
+__all__ = [
+    "NOT_SUBMITTED",
+    "ErrorClass",
+    "EventSource",
+    "EventType",
+    "Fact",
+    "MessageState",
+    "StallReason",
+    "decided_by_provider",
+    "fold",
+    "precedence",
+]
+
 
 class MessageState(models.TextChoices):
     QUEUED = "queued"
@@ -114,16 +131,6 @@ class StallReason(models.TextChoices):
     SENT_NOT_DELIVERED = "sent_not_delivered", "Sent, not delivered in time"
     AUTH_TTL_PASSED = "auth_ttl_passed", "Authentication template not delivered within its TTL"
     UNKNOWN_OUTCOME = "unknown_outcome", "Submit outcome unknown past the grace period"
-
-
-class ErrorClass(models.TextChoices):
-    RETRY_BACKOFF = "retry_backoff", "Retry with backoff"
-    COOL_DOWN = "cool_down", "Retry after a cool-down"
-    NEVER_RETRY = "never_retry", "Never retry"
-    ALERT_TENANT = "alert_tenant", "Alert the tenant (sending stopped)"
-    AMBIGUOUS = "ambiguous", "Outcome unknown"
-    RETRIES_EXHAUSTED = "retries_exhausted", "Retries exhausted"
-    INVALID = "invalid", "Refused before submission"
 
 
 _TIER = 1_000_000_000

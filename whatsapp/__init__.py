@@ -3,7 +3,9 @@
 Layout (django-anymail's shape: a thick base owns the sequences, each provider only translates)::
 
     whatsapp/
-      errors.py    ErrorClass, Classification, ProviderError — what a provider error means
+      errors.py    ErrorClass, Classification, ErrorInfo, WhoActs, Policy, ProviderError —
+                   what an error means for the next step and for the people who read it
+      meta_errors.py  Meta's error codes, one table: title, meaning, who acts, classification
       reports.py   the normalised facts a provider reports (statuses, inbound, templates…)
       base.py      BaseProvider: the pooled session and the sequences — build → post → parse
                    → classify for sends; request → parse for template management; verify →
@@ -16,8 +18,9 @@ Layout (django-anymail's shape: a thick base owns the sequences, each provider o
 
 Rules:
 
-* A leaf: no models, no Django app, no import of any Waypost package. Only ``registry``
-  reads ``django.conf.settings`` (base URLs, timeouts). Callers hand in credentials and ids.
+* A leaf: no models (Django's choices enums only), no Django app, no import of any Waypost
+  package. Only ``registry`` reads ``django.conf.settings`` (base URLs, timeouts). Callers
+  hand in credentials and ids.
 * Nothing outside this package builds a request body, reads a response body or a webhook
   body, or branches on a provider's name: they call a provider from :func:`get_provider`.
 * Adding a provider is one module (a :class:`BaseProvider` subclass) and one line in
@@ -31,20 +34,39 @@ from whatsapp.base import (
     SubmitOutcome,
     SubmitResult,
 )
-from whatsapp.errors import Classification, ErrorClass, ProviderError
-from whatsapp.registry import PROVIDER_CHOICES, Provider, get_provider, provider_class
+from whatsapp.errors import (
+    Classification,
+    CoolDownScope,
+    ErrorClass,
+    ErrorInfo,
+    Policy,
+    ProviderError,
+    WhoActs,
+)
+from whatsapp.registry import (
+    PROVIDER_CHOICES,
+    Provider,
+    error_info,
+    get_provider,
+    provider_class,
+)
 
 __all__ = [
     "PROVIDER_CHOICES",
     "BaseProvider",
     "Classification",
+    "CoolDownScope",
     "ErrorClass",
+    "ErrorInfo",
     "OutboundMessage",
+    "Policy",
     "Provider",
     "ProviderError",
     "SendAnswer",
     "SubmitOutcome",
     "SubmitResult",
+    "WhoActs",
+    "error_info",
     "get_provider",
     "provider_class",
 ]

@@ -2,7 +2,7 @@
 
 * **Send**: ``build_payload`` (translate) → :meth:`BaseProvider.send_message` (post over one
   pooled session) → :meth:`BaseProvider.answer` (``parse_send`` / ``parse_error`` translate,
-  ``error_classes`` classify). The payload is built and stored before the send (the pipeline
+  ``error_table`` classifies). The payload is built and stored before the send (the pipeline
   commits it before any request leaves), which is why building and posting are two calls.
 * **Templates**: ``templates_request`` / ``template_request`` (translate) → create, edit or
   list with :class:`~whatsapp.errors.ProviderError` on any failure.
@@ -32,7 +32,14 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-from whatsapp.errors import Classification, ErrorClass, ProviderError, classify_by_http_status
+from whatsapp.errors import (
+    Classification,
+    ErrorClass,
+    ErrorInfo,
+    ProviderError,
+    classify_by_http_status,
+    reason_info,
+)
 from whatsapp.reports import Parsed, RemoteTemplate
 
 
@@ -123,8 +130,9 @@ class BaseProvider:
     credential_required: ClassVar[bool] = True
     #: Has the provider a Marketing Messages Lite endpoint for MARKETING templates?
     supports_marketing_lite: ClassVar[bool] = False
-    #: The provider's error codes → what they mean (codes not in it: by HTTP status).
-    error_classes: ClassVar[Mapping[int, Classification]] = {}
+    #: The provider's error codes → what each means: title, meaning, who acts, classification
+    #: (codes not in it are classified by HTTP status).
+    error_table: ClassVar[Mapping[int, ErrorInfo]] = {}
 
     def __init__(
         self,
@@ -205,14 +213,29 @@ class BaseProvider:
 
     # --- classification ----------------------------------------------------------------------
 
+    @classmethod
+    def code_info(cls, code: int) -> ErrorInfo | None:
+        """The provider's entry for one of its codes, or None (a provider with code ranges
+        overrides this)."""
+        return cls.error_table.get(code)
+
+    @classmethod
+    def error_info(cls, code: int | str | None) -> ErrorInfo | None:
+        """What an error code as stored on a message means: the provider's code (``131026``)
+        or the reason stored when there was none (``not_sent``, ``no_response``,
+        ``http_503``). None for a code nobody defines (Waypost's own, such as ``expired``)."""
+        text = str(code if code is not None else "").strip()
+        if text.isdigit():
+            return cls.code_info(int(text))
+        return reason_info(text) if text else None
+
     def classify(self, code: int | None, http_status: int | None) -> Classification:
-        if code is not None and code in self.error_classes:
-            return self.error_classes[code]
-        return classify_by_http_status(http_status)
+        info = self.code_info(code) if code is not None else None
+        return info.classification if info else classify_by_http_status(http_status)
 
     def known_error_code(self, code: int | None) -> bool:
-        """Is ``code`` one of this provider's classified codes? (Bounded metric labels.)"""
-        return code is not None and code in self.error_classes
+        """Is ``code`` one of this provider's listed codes? (Bounded metric labels.)"""
+        return code is not None and code in self.error_table
 
     # --- the send sequence -------------------------------------------------------------------
 

@@ -7,7 +7,7 @@
   ``{template_id}`` (edit) (§5).
 * Webhooks: ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256(body, app secret)>`` (§4.2), the
   ``entry[].changes[]`` envelope (§4.4 to §4.9), the ``hub.*`` verification handshake (§4.1).
-* Errors: :data:`META_ERROR_CLASSES`, Meta's codes and what each means (§2).
+* Errors: Meta's codes, what each means and who must act: :mod:`whatsapp.meta_errors` (§2).
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from whatsapp.base import BaseProvider, OutboundMessage, SendAnswer, as_int
-from whatsapp.errors import Classification, CoolDownScope, ErrorClass
+from whatsapp.errors import ErrorInfo
+from whatsapp.meta_errors import META_ERRORS, meta_code_info
 from whatsapp.reports import (
     AccountEvent,
     InboundReport,
@@ -34,50 +35,6 @@ from whatsapp.reports import (
     SystemErrorEvent,
     TemplateEvent,
 )
-
-_RETRY = Classification(ErrorClass.RETRY_BACKOFF)
-_AMBIGUOUS = Classification(ErrorClass.AMBIGUOUS)
-_ALERT = Classification(ErrorClass.ALERT_TENANT)
-_NEVER = Classification(ErrorClass.NEVER_RETRY)
-
-
-def _cool_down(seconds: float, scope: CoolDownScope) -> Classification:
-    return Classification(ErrorClass.COOL_DOWN, seconds, scope)
-
-
-#: Meta's error codes → what each means for the next attempt (docs/meta-api.md §2). A code
-#: missing here is classified by the HTTP status; 200-299 (permissions) alert the tenant.
-META_ERROR_CLASSES: dict[int, Classification] = {
-    # Throughput / limits
-    130429: _cool_down(1.0, CoolDownScope.SENDER),  # per-number throughput
-    131056: _cool_down(6.0, CoolDownScope.RECIPIENT),  # pair rate limit: 1 msg / 6 s (§3.2)
-    131048: _cool_down(900.0, CoolDownScope.SENDER),  # spam rate limit: no documented wait
-    131057: _cool_down(90.0, CoolDownScope.SENDER),  # maintenance mode, up to 1 minute
-    132015: _cool_down(600.0, CoolDownScope.TEMPLATE),  # paused template: until reinstated
-    # Transient
-    4: _RETRY,
-    80007: _RETRY,
-    1: _RETRY,
-    131016: _RETRY,
-    133004: _RETRY,
-    # Ambiguous: the request may have been processed
-    131000: _AMBIGUOUS,
-    2: _AMBIGUOUS,
-    # Alert the tenant: a person must act before this sender can send again
-    **dict.fromkeys(
-        (0, 3, 10, 190, 368, 131005, 131031, 131037, 131042, 131045, 133010, 134011), _ALERT
-    ),
-    # Never retry: the request is wrong or the user cannot receive it. 131049 (the per-user
-    # marketing limit) and 131050 (the user stopped marketing) are policy outcomes (§11.2).
-    **dict.fromkeys(
-        (
-            100, 130472, 130497, 131008, 131009, 131021, 131026, 131047, 131049, 131050, 131051,
-            131053, 132000, 132001, 132005, 132007, 132012, 132016, 132018, 132068, 132069,
-            135000,
-        ),
-        _NEVER,
-    ),
-}  # fmt: skip
 
 TEMPLATE_FIELDS = {
     "message_template_status_update": "status",
@@ -105,7 +62,7 @@ class MetaCloudProvider(BaseProvider):
     webhook_secret_setting = "WHATSAPP_APP_SECRET"
     verify_token_setting = "WHATSAPP_VERIFY_TOKEN"
     supports_marketing_lite = True
-    error_classes = META_ERROR_CLASSES
+    error_table = META_ERRORS
 
     # --- sends -------------------------------------------------------------------------------
 
@@ -162,10 +119,9 @@ class MetaCloudProvider(BaseProvider):
             )
         return SendAnswer(error_title=f"HTTP {http_status}")
 
-    def classify(self, code: int | None, http_status: int | None) -> Classification:
-        if code is not None and code not in self.error_classes and 200 <= code <= 299:
-            return _ALERT  # permission errors (§2)
-        return super().classify(code, http_status)
+    @classmethod
+    def code_info(cls, code: int) -> ErrorInfo | None:
+        return meta_code_info(code)  # the table, and 200-299 (permissions, §2)
 
     # --- templates ---------------------------------------------------------------------------
 
@@ -310,6 +266,7 @@ class MetaCloudProvider(BaseProvider):
         if errors and isinstance(errors[0], dict):
             error = errors[0]
         code = as_int(error.get("code"))
+        kind = self.classify(code, None)
         recipient = str(item.get("recipient_id") or "")
         user_id = str(item.get("recipient_user_id") or "")
         if is_user_id(recipient):  # a send to a BSUID names the BSUID here
@@ -331,7 +288,8 @@ class MetaCloudProvider(BaseProvider):
             error_code=code,
             error_title=str(error.get("title", ""))[:255],
             error_details=str((error.get("error_data") or {}).get("details", "")),
-            error_class=str(self.classify(code, None).error_class) if error else "",
+            error_class=str(kind.error_class) if error else "",
+            error_policy=str(kind.policy) if error else "",
             raw=item,
         )
 

@@ -11,6 +11,7 @@ from django.conf import settings
 
 from whatsapp.base import BaseProvider
 from whatsapp.dialog360 import Dialog360Provider
+from whatsapp.errors import ErrorInfo
 from whatsapp.meta import MetaCloudProvider, SandboxProvider
 
 
@@ -45,6 +46,14 @@ def provider_class(slug: str) -> type[BaseProvider]:
         return PROVIDERS[slug]
     except KeyError:
         raise KeyError(f"unknown provider {slug!r}") from None
+
+
+def error_info(code: int | str | None, *, provider: str = Provider.META) -> ErrorInfo | None:
+    """What an error code stored on a message means — title, meaning, who must act, class —
+    in ``provider``'s table (every provider Waypost ships speaks Meta's codes), or for a reason
+    stored without a code (``not_sent``, ``no_response``, ``http_<status>``). None for a code
+    nobody defines (the pipeline's own, such as ``expired``). No settings, no instance."""
+    return provider_class(provider).error_info(code)
 
 
 @cache

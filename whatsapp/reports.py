@@ -56,6 +56,7 @@ class StatusReport:
     error_title: str = ""
     error_details: str = ""
     error_class: str = ""
+    error_policy: str = ""  # a whatsapp.errors.Policy, when the error says one
     raw: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -82,6 +83,7 @@ class StatusReport:
             "error_title": self.error_title,
             "error_details": self.error_details,
             "error_class": self.error_class,
+            "error_policy": self.error_policy,
             "raw": self.raw,
         }
 

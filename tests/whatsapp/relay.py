@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from whatsapp.base import BaseProvider, OutboundMessage, SendAnswer, as_int
-from whatsapp.errors import Classification, CoolDownScope, ErrorClass
+from whatsapp.errors import Classification, CoolDownScope, ErrorClass, ErrorInfo, WhoActs
 from whatsapp.reports import InboundReport, ItemError, Parsed, StatusReport
 
 THROTTLED, BAD_NUMBER, KEY_REVOKED = 1001, 1002, 1003
@@ -34,10 +34,28 @@ THROTTLED, BAD_NUMBER, KEY_REVOKED = 1001, 1002, 1003
 class RelayProvider(BaseProvider):
     base_url_setting = "RELAY_URL"
     signature_header = "X-Relay-Signature"
-    error_classes = {
-        THROTTLED: Classification(ErrorClass.COOL_DOWN, 2.0, CoolDownScope.SENDER),
-        BAD_NUMBER: Classification(ErrorClass.NEVER_RETRY),
-        KEY_REVOKED: Classification(ErrorClass.ALERT_TENANT),
+    error_table = {
+        THROTTLED: ErrorInfo(
+            str(THROTTLED),
+            "Throttled",
+            "Too many sends from this number; Waypost waits.",
+            WhoActs.NOBODY,
+            Classification(ErrorClass.COOL_DOWN, 2.0, CoolDownScope.SENDER),
+        ),
+        BAD_NUMBER: ErrorInfo(
+            str(BAD_NUMBER),
+            "Bad number",
+            "The recipient cannot receive messages.",
+            WhoActs.RECIPIENT,
+            Classification(ErrorClass.NEVER_RETRY),
+        ),
+        KEY_REVOKED: ErrorInfo(
+            str(KEY_REVOKED),
+            "Key revoked",
+            "The sender's key was revoked: give it a new one.",
+            WhoActs.OPERATOR,
+            Classification(ErrorClass.ALERT_TENANT),
+        ),
     }
 
     def build_payload(self, message: OutboundMessage) -> dict:
