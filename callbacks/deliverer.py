@@ -4,8 +4,9 @@ being delivered, so a slow or dead endpoint holds only its own tenant.
 
 It is driven by the outbox: each round it asks which tenants have events due
 (``services.tenants_due``) and hands each, once at a time, to a thread. Between rounds it waits
-until woken — enqueuers wake it after their commit (a Redis list, or an in-process event for the
-embedded demo) — or for a second at most, which also picks up retries and expired leases.
+on its doorbell (``core.coordination.Doorbell``: enqueuers ring it after their commit, and a
+burst of rings is one wake-up) or for a second at most, which also picks up retries and expired
+leases — and whatever a lost ring would have announced.
 
 Each thread has its own ``callbacks.transport.Transport`` (its kept-alive connections); an
 attempt holds its thread 10 s at most, whatever the receiver does.
@@ -17,34 +18,20 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from django.conf import settings
 from django.db import close_old_connections, connection
 
 from callbacks import services
 from callbacks.transport import Transport
-from core.coordination import in_redis
+from core.coordination import Doorbell
 
 log = logging.getLogger(__name__)
-_KEY = "waypost:callbacks:wake"
-_local_wake = threading.Event()
-
-
-def _redis():
-    import redis
-
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=3, socket_connect_timeout=0.5)
+_bell = Doorbell("callbacks")  # no task: answered by Deliverer.wait
 
 
 def wake_up() -> None:
-    """Called after a commit that added events (never blocks for long)."""
-    if in_redis():
-        client = _redis()
-        pipe = client.pipeline()
-        pipe.lpush(_KEY, 1)
-        pipe.ltrim(_KEY, 0, 0)
-        pipe.execute()
-    else:
-        _local_wake.set()
+    """Called after a commit that added events: rings the deliverer's doorbell (never raises,
+    never blocks for long)."""
+    _bell.ring()
 
 
 class Deliverer:
@@ -54,7 +41,6 @@ class Deliverer:
         self.busy: set = set()
         self.lock = threading.Lock()
         self.local = threading.local()
-        self.redis = _redis() if in_redis() else None
 
     def run(self, stop: threading.Event) -> None:
         log.info("callback deliverer started")
@@ -78,16 +64,9 @@ class Deliverer:
             started += 1
         return started
 
-    def wait(self) -> None:
-        if self.redis is not None:
-            try:
-                self.redis.blpop(_KEY, timeout=self.idle)
-            except Exception as exc:  # Redis down: poll
-                log.warning("callback wake-ups unavailable (%s)", type(exc).__name__)
-                threading.Event().wait(self.idle)
-        else:
-            _local_wake.wait(self.idle)
-            _local_wake.clear()
+    def wait(self) -> bool:
+        """Until rung, or ``idle`` seconds at most (True when rung)."""
+        return _bell.wait(timeout=self.idle)
 
     def _deliver(self, tenant_id) -> None:
         try:

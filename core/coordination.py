@@ -1,46 +1,95 @@
-"""Debounced tasks: "make sure one of these runs soon" without one task per caller.
+"""Coordination between the processes of a deployment: one doorbell, one Redis client.
 
-A :class:`DebouncedTask` publishes a Celery task for a key (a tenant) unless one is already
-pending: a debounce key set with ``SET NX`` when the task is published and cleared by the task
-when it *starts* (:meth:`DebouncedTask.started`) — work committed before the clear is seen by
-that run, work committed after it publishes the next. Delayed runs (:meth:`DebouncedTask.wake`)
-keep only the earliest wake-up per key. The state lives where ``WAYPOST_COORDINATION`` says
-(:func:`in_redis`): in Redis, shared by every process of the deployment, or — for the embedded
-demo only, whose broker is in-process — in this process's memory. The setting follows the
-broker (``config/settings/coordination.py``) and ``core.checks`` refuses process memory beside
-a shared broker: two processes keeping their own copy of a debounce key is the bug where a
-drain clears its copy, the API's stays set, and every nudge after the first waits for a sweep.
+Doorbells
+---------
+Three queues keep their work in the database and have a consumer that must be woken when there
+is some: a tenant's due messages (the drains, ``messaging.send.dispatch``), stored webhook
+deliveries (``webhooks.services``) and callback events (the deliverer, ``callbacks.deliverer``).
+Each has a :class:`Doorbell`, rung by whoever committed work, after the commit. The database
+says *what* is to be done; a ring only says *look now*.
 
-Publishing never raises: with the broker or Redis down it returns False (and clears what it set,
-so the next call tries again); callers have a periodic safety net for that case. After a failed
-publish the broker counts as down for ``OUTAGE_SECONDS`` (per process, :class:`Outage`): calls
-return False at once instead of each waiting for the broker's connection timeout, which
-turned a Redis outage into a two-second API (measured by ``make chaos``, docs/RELIABILITY.md).
-Used by the send path's drains (``messaging.send.dispatch``) and by client callbacks
-(``callbacks``).
+* **One pending ring per key.** :meth:`Doorbell.ring` records a ring for its key (a tenant, or
+  none) unless one is already pending, so a burst of rings costs one wake-up, not one per
+  caller. The consumer clears it when it *starts*, before it reads: work committed before the
+  clear is seen by that run, work committed after it rings again.
+* **Who answers.** A bell with a ``task`` publishes that Celery task on a fresh ring (on the
+  ring's ``queue``, with its ``args``; ``linger`` seconds later, so what arrives meanwhile is
+  answered by the same run), and the task calls :meth:`Doorbell.answered` as it starts. A bell
+  without a task is answered by a process blocked in :meth:`Doorbell.wait`.
+* **Later.** ``ring(key, delay=s)`` (a task bell): a run in ``s`` seconds, capped at
+  ``WAYPOST_COUNTDOWN_MAX`` (a longer wait is a chain of them); only the earliest pending one
+  per key is published.
+* **Never raises, never waits long.** With the broker or Redis down a ring returns False, and
+  clears what it set, so the next ring tries again. After a failed publish the broker counts as
+  down for ``OUTAGE_SECONDS`` (:class:`Outage`, per process), after a failed Redis call the
+  store does: rings skip it at once instead of each paying a connection timeout — which
+  turned a Redis outage into a two-second API (``make chaos``, docs/RELIABILITY.md). Without
+  the store a task bell publishes anyway (a duplicate run is cheap); a waiting consumer polls.
+* **A lost ring is recovered.** A pending ring outlives a lost run by ``PENDING_TTL_SECONDS``
+  at most, a ring whose publish failed is cleared at once, and every consumer has a safety net
+  that needs no ring — so nothing is lost, and without a failure nothing waits for it:
+
+  =============  ==========  ====================================  ==============================
+  Bell           Key         Answered by                           Safety net
+  =============  ==========  ====================================  ==============================
+  ``drain``      tenant id   ``messaging.drain`` on the tenant's   the reconciler's sweep
+                             queue                                 (``messages_redrive``)
+  ``webhooks``   —           ``webhooks.process``, 0.25 s later    its 5-second beat; the
+                                                                   reconciler's overdue check
+  ``callbacks``  —           the deliverer, blocked in ``wait``    its one-second poll
+  =============  ==========  ====================================  ==============================
+
+Where the state lives
+---------------------
+Where ``WAYPOST_COORDINATION`` says (:func:`in_redis`): in Redis, shared by every process of the
+deployment, or — for the embedded demo only, whose broker is in-process — in this process's
+memory (:class:`LocalStore`; a waiting consumer is then a thread of the same process). The
+setting follows the broker and ``core.checks`` refuses process memory beside a shared broker:
+two processes keeping their own copy of a pending ring is the bug where a drain clears its
+copy, the API's stays set, and every ring after the first waits for a sweep. ``core.ratelimit``
+keeps its buckets in the same place.
+
+The Redis client
+----------------
+One per process, :func:`redis_client`, for every use of Redis outside Celery's own broker
+connection: the doorbells, the rate limits (``core.ratelimit``: the send path's, the API
+throttle, the webhook refusal budgets). Made on first use with :data:`REDIS_TIMEOUTS`, and
+dropped in a forked child (a pre-forking server, Celery's prefork pool), which makes its own.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
+if TYPE_CHECKING:
+    import redis
+
 log = logging.getLogger(__name__)
 
-# After a failed publish, calls skip the broker for this long (the safety net covers them).
+# After a failed publish (or Redis call), skip the broker (or Redis) for this long.
 OUTAGE_SECONDS = 5.0
-# A debounce key outlives a lost task by at most this long: a new call publishes again.
+# A pending ring outlives a lost run by at most this long: a new ring is fresh again.
 PENDING_TTL_SECONDS = 60
 # Wake-ups closer together than this are merged.
 WAKE_TOLERANCE = 0.05
 # A scheduled wake-up due sooner than this counts as already firing (a countdown can run a
 # few milliseconds early): a new one is scheduled rather than relying on it.
 WAKE_GRACE = 0.25
+# The one timeout set of the process's Redis client: every call is short (a ring, a bucket), and
+# a dead Redis must not hold an API request, a webhook or a drain for long — each caller has a
+# fallback (publish anyway, fail open, its safety net). No retries, for the same reason.
+REDIS_TIMEOUTS = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+# A blocking wait is cut into slices shorter than the read timeout.
+WAIT_SLICE = 0.25
 
 
 # --- where the state lives -------------------------------------------------------------------
@@ -69,9 +118,54 @@ def default_backend(broker_url: str) -> str:
 
 
 def in_redis() -> bool:
-    """Whether coordination state (this module's keys, ``core.ratelimit``'s buckets, callback
-    wake-ups) lives in Redis, shared by every process; else in this process's memory."""
+    """Whether coordination state (the doorbells' rings, ``core.ratelimit``'s buckets) lives
+    in Redis, shared by every process; else in this process's memory."""
     return settings.WAYPOST_COORDINATION == "redis"
+
+
+# --- the one Redis client --------------------------------------------------------------------
+
+
+def redis_client(url: str | None = None) -> redis.Redis:
+    """The process's Redis client for ``url`` (default ``REDIS_URL``, the only one a
+    deployment uses): made on first use with :data:`REDIS_TIMEOUTS`, shared by every thread
+    (its pool hands each call a connection), dropped in a forked child."""
+    return _client(url or settings.REDIS_URL)
+
+
+@cache
+def _client(url: str) -> redis.Redis:
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return redis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), **REDIS_TIMEOUTS)
+
+
+# A child never uses its parent's sockets: it makes its own client on first use.
+os.register_at_fork(after_in_child=_client.cache_clear)
+
+
+class RedisScript:
+    """A Lua script run atomically on the process's client (``EVALSHA``; loaded on first use,
+    and again after a Redis restart forgot it)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+
+    def __call__(self, *, keys: Sequence[str], args: Sequence[Any] = (), url: str | None = None):
+        from redis.exceptions import NoScriptError
+
+        client = redis_client(url)
+        try:
+            return client.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            client.script_load(self.source)
+            return client.evalsha(self.sha, len(keys), *keys, *args)
+
+
+# --- outages -----------------------------------------------------------------------------------
 
 
 class Outage:
@@ -95,110 +189,161 @@ class Outage:
 
 
 broker_outage = Outage(OUTAGE_SECONDS)
+store_outage = Outage(OUTAGE_SECONDS)
 
 
-class DebouncedTask:
+# --- the doorbell ------------------------------------------------------------------------------
+
+
+class Doorbell:
+    """ "There is work for you", debounced: see the module's docstring.
+
+    ``name`` prefixes its keys; ``task``: the Celery task that answers it (published on a fresh
+    ring), or "" for a bell answered by :meth:`wait`; ``linger``: how long after a fresh ring
+    the task runs; ``before_publish(queue)``: called before each publish, False cancels it
+    (the drains announce a tenant's queue to the workers)."""
+
     def __init__(
-        self, task: str, *, prefix: str, before_publish: Callable[[str], bool] | None = None
+        self,
+        name: str,
+        *,
+        task: str = "",
+        linger: float = 0.0,
+        before_publish: Callable[[str], bool] | None = None,
     ) -> None:
+        self.name = name
         self.task = task
-        self.prefix = prefix
-        self.before_publish = before_publish  # e.g. announce a new queue to the workers
+        self.linger = linger
+        self.before_publish = before_publish
 
-    def nudge(self, *, key: str, queue: str, args: tuple, delay: float = 0.0) -> bool:
-        """Make sure a run for ``key`` happens now (or in ``delay`` seconds). False when an
-        equivalent run is already pending, or the broker is unreachable."""
+    def ring(
+        self, key: str = "", *, queue: str | None = None, args: tuple = (), delay: float = 0.0
+    ) -> bool:
+        """Make sure the consumer for ``key`` runs now (or, for a task bell, in ``delay``
+        seconds). True when this ring woke it; False when a ring was already pending, or the
+        broker or Redis is unreachable (the consumer's safety net covers that)."""
         if delay > 0:
-            return self.wake(key=key, queue=queue, args=args, delay=delay)
-        if broker_outage.ongoing:
+            return self._ring_later(key, queue, args, delay)
+        if self.task and broker_outage.ongoing:
             return False
-        store, name = get_store(), f"{self.prefix}:{key}"
-        try:
-            fresh = store.mark_pending(name, ttl=PENDING_TTL_SECONDS)
-        except Exception as exc:  # the store is down: publish anyway, duplicates are cheap
-            log.warning("%s debounce unavailable (%s); publishing", self.task, type(exc).__name__)
-            fresh = True
-        if not fresh:
+        store, name = get_store(), self._key(key)
+        fresh = _stored(store.mark_pending, name, ttl=PENDING_TTL_SECONDS)
+        if not self.task:
+            return bool(fresh)
+        if fresh is False:
             return False
-        if self._publish(queue, args, countdown=None):
+        countdown = self.linger if self.linger > 0 else None
+        if self._publish(queue, args, countdown=countdown):
             return True
-        _forget(store.clear_pending, name)  # let the next call try the broker again
+        if fresh:
+            _stored(store.clear_pending, name)  # let the next ring try the broker again
         return False
 
-    def wake(self, *, key: str, queue: str, args: tuple, delay: float) -> bool:
-        """A run in ``delay`` seconds (capped at ``WAYPOST_COUNTDOWN_MAX``), unless one is
-        already scheduled no later than that."""
+    def answered(self, key: str = "") -> None:
+        """Called by the task as it starts, before it reads: rings from now on wake a new
+        run."""
+        _stored(get_store().clear_pending, self._key(key))
+
+    def wait(self, key: str = "", *, timeout: float) -> bool:
+        """Block until the bell rings for ``key`` (True; the ring is answered: the next one is
+        fresh) or ``timeout`` seconds pass (False). Never raises: with Redis unreachable it
+        waits out the timeout, and the consumer polls."""
+        if not store_outage.ongoing:
+            rung = _stored(get_store().wait_pending, self._key(key), timeout=timeout)
+            if rung is not None:
+                return rung
+        time.sleep(timeout)
+        return False
+
+    def _ring_later(self, key: str, queue: str | None, args: tuple, delay: float) -> bool:
+        if not self.task:
+            raise ValueError(f"the {self.name} bell has no task to run later")
         if broker_outage.ongoing:
             return False
         delay = max(0.01, min(delay, settings.WAYPOST_COUNTDOWN_MAX))
+        store, name = get_store(), self._key(key)
         at = time.time() + delay
-        store, name = get_store(), f"{self.prefix}:{key}"
-        try:
-            earliest = store.mark_wake(name, at=at, tolerance=WAKE_TOLERANCE, grace=WAKE_GRACE)
-        except Exception as exc:
-            log.warning(
-                "%s wake-up store unavailable (%s); publishing", self.task, type(exc).__name__
-            )
-            earliest = True
-        if not earliest:
-            log.debug("%s wake-up for %s in %.3fs covered by an earlier one", self.task, key, delay)
+        earliest = _stored(store.mark_wake, name, at=at, tolerance=WAKE_TOLERANCE, grace=WAKE_GRACE)
+        if earliest is False:
+            log.debug("%s wake-up for %s in %.3fs covered by an earlier one", self.name, key, delay)
             return False
-        log.debug("%s wake-up for %s in %.3fs", self.task, key, delay)
+        log.debug("%s wake-up for %s in %.3fs", self.name, key, delay)
         if self._publish(queue, args, countdown=delay):
             return True
-        _forget(store.clear_wake, name)
+        if earliest:
+            _stored(store.clear_wake, name)
         return False
 
-    def started(self, key: str) -> None:
-        """Called by the task before it reads: calls from now on publish a new run."""
-        _forget(get_store().clear_pending, f"{self.prefix}:{key}")
+    def _key(self, key: str) -> str:
+        return f"{self.name}:{key}" if key else self.name
 
-    def _publish(self, queue: str, args: tuple, *, countdown: float | None) -> bool:
+    def _publish(self, queue: str | None, args: tuple, *, countdown: float | None) -> bool:
         from celery import current_app as app
 
-        if self.before_publish is not None and not self.before_publish(queue):
+        if self.before_publish is not None and queue and not self.before_publish(queue):
             return False
+        options: dict[str, Any] = {"countdown": countdown, "retry": False}
+        if queue:
+            options["queue"] = queue
         try:
-            app.signature(self.task, args=args, queue=queue).apply_async(
-                countdown=countdown, retry=False
-            )
-        except Exception as exc:  # broker down: the caller's safety net covers it
+            app.signature(self.task, args=args).apply_async(**options)
+        except Exception as exc:  # broker down: the consumer's safety net covers it
             log.warning("could not publish %s on %s: %s", self.task, queue, type(exc).__name__)
             broker_outage.failed()
             return False
         return True
 
 
-def _forget(action, key: str) -> None:
+def _stored(operation: Callable, *args: Any, **kwargs: Any) -> Any:
+    """``operation``'s answer, or None when the store is unreachable (or was, a moment ago)."""
+    if store_outage.ongoing:
+        return None
     try:
-        action(key)
-    except Exception as exc:  # its TTL cleans up
-        log.warning("debounce store unavailable (%s)", type(exc).__name__)
+        return operation(*args, **kwargs)
+    except Exception as exc:  # a pending ring's TTL cleans up whatever was left behind
+        log.warning("coordination store unavailable (%s)", type(exc).__name__)
+        store_outage.failed()
+        return None
+
+
+# --- the stores --------------------------------------------------------------------------------
 
 
 class LocalStore:
-    """In-process debounce state: the embedded demo (one process: API and worker thread)."""
+    """In-process state: the embedded demo (one process: API, worker and deliverer threads)."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        self.changed = threading.Condition()
         self.pending: dict[str, float] = {}
         self.wakes: dict[str, float] = {}
 
     def mark_pending(self, key: str, *, ttl: float) -> bool:
         now = time.monotonic()
-        with self.lock:
+        with self.changed:
             if self.pending.get(key, 0) > now:
                 return False
             self.pending[key] = now + ttl
+            self.changed.notify_all()
             return True
 
     def clear_pending(self, key: str) -> None:
-        with self.lock:
+        with self.changed:
             self.pending.pop(key, None)
+
+    def wait_pending(self, key: str, *, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while True:
+                now = time.monotonic()
+                if self.pending.pop(key, 0) > now:
+                    return True
+                if now >= deadline:
+                    return False
+                self.changed.wait(deadline - now)
 
     def mark_wake(self, key: str, *, at: float, tolerance: float, grace: float) -> bool:
         now = time.time()
-        with self.lock:
+        with self.changed:
             current = self.wakes.get(key)
             if current is not None and now + grace < current <= at + tolerance:
                 return False
@@ -206,13 +351,26 @@ class LocalStore:
             return True
 
     def clear_wake(self, key: str) -> None:
-        with self.lock:
+        with self.changed:
             self.wakes.pop(key, None)
 
 
+# KEYS[1], a list of at most one item, is the pending ring; ARGV[1] its TTL in seconds. A list,
+# so that a waiting consumer can block on it (BLPOP) and a task's start can clear it (DEL).
+_RING = RedisScript(
+    """
+if redis.call('LPUSH', KEYS[1], 1) > 1 then
+  redis.call('LTRIM', KEYS[1], 0, 0)
+  return 0
+end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+)
 # KEYS[1] holds the earliest wake-up still to come (epoch seconds); one due within ARGV[4]
 # seconds no longer counts as pending.
-_WAKE = """
+_WAKE = RedisScript(
+    """
 local current = tonumber(redis.call('GET', KEYS[1]))
 local at = tonumber(ARGV[1])
 local now = tonumber(ARGV[3])
@@ -222,35 +380,39 @@ end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', math.ceil((at - now) * 1000) + 1000)
 return 1
 """
+)
 
 
 class RedisStore:
-    """Debounce state shared by every API and worker process."""
+    """State shared by every API, worker and deliverer process, on the process's client."""
 
-    def __init__(self, url: str) -> None:
-        import redis
-
-        # Short timeouts: a dead Redis must not hold an API request for long.
-        self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        self.wake_script = self.client.register_script(_WAKE)
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url  # None: REDIS_URL
 
     def mark_pending(self, key: str, *, ttl: float) -> bool:
-        return bool(self.client.set(f"waypost:pending:{key}", 1, nx=True, ex=int(ttl)))
+        return bool(_RING(keys=[f"waypost:ring:{key}"], args=[int(ttl)], url=self.url))
 
     def clear_pending(self, key: str) -> None:
-        self.client.delete(f"waypost:pending:{key}")
+        redis_client(self.url).delete(f"waypost:ring:{key}")
+
+    def wait_pending(self, key: str, *, timeout: float) -> bool:
+        client, deadline = redis_client(self.url), time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) >= 0.01:
+            if client.blpop([f"waypost:ring:{key}"], timeout=round(min(remaining, WAIT_SLICE), 2)):
+                return True
+        return False
 
     def mark_wake(self, key: str, *, at: float, tolerance: float, grace: float) -> bool:
         args = [repr(at), repr(tolerance), repr(time.time()), repr(grace)]
-        return bool(self.wake_script(keys=[f"waypost:wake:{key}"], args=args))
+        return bool(_WAKE(keys=[f"waypost:wake:{key}"], args=args, url=self.url))
 
     def clear_wake(self, key: str) -> None:
-        self.client.delete(f"waypost:wake:{key}")
+        redis_client(self.url).delete(f"waypost:wake:{key}")
 
 
 @cache
 def get_store() -> LocalStore | RedisStore:
     """Redis when coordination state lives there (:func:`in_redis`), else process memory."""
     if in_redis():
-        return RedisStore(settings.REDIS_URL)
+        return RedisStore()
     return LocalStore()

@@ -5,7 +5,8 @@ path limits each sender's messages/second and each recipient pair (docs/meta-api
 One interface, two implementations, chosen by ``WAYPOST_COORDINATION``
 (``core.coordination.in_redis``):
 
-* ``redis`` (production, tests): Lua scripts, atomic across workers; time comes from the Redis
+* ``redis`` (production, tests): Lua scripts, atomic across workers, on the process's one Redis
+  client (``core.coordination.redis_client``, with its timeouts); time comes from the Redis
   server's clock, so workers with skewed clocks still agree;
 * ``memory`` (the embedded demo, one process): the same algorithms in process memory.
 
@@ -25,9 +26,7 @@ import time
 from functools import cache
 from typing import Protocol
 
-from django.conf import settings
-
-from core.coordination import in_redis
+from core.coordination import RedisScript, in_redis
 
 
 class RateLimiter(Protocol):
@@ -101,7 +100,7 @@ def _wait(missing: int, tokens: float, rate: float) -> float:
     return 0.0 if missing <= 0 else (missing - tokens) / rate
 
 
-_BUCKET = """
+_BUCKET = RedisScript("""
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local rate = tonumber(ARGV[1])
@@ -116,9 +115,9 @@ tokens = tokens - granted
 redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now)
 redis.call('EXPIRE', KEYS[1], 60)
 return {granted, tostring(tokens)}
-"""
+""")
 
-_GCRA = """
+_GCRA = RedisScript("""
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local interval = tonumber(ARGV[1])
@@ -136,9 +135,9 @@ for i, key in ipairs(KEYS) do
   end
 end
 return waits
-"""
+""")
 
-_SPEND = """
+_SPEND = RedisScript("""
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local rate = tonumber(ARGV[1])
@@ -157,20 +156,14 @@ end
 redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now)
 redis.call('EXPIRE', KEYS[1], math.ceil((burst - tokens) / rate) + 60)
 return {granted, tostring(tokens)}
-"""
+""")
 
 
 class RedisRateLimiter:
-    def __init__(self, url: str) -> None:
-        import redis
-
-        self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-        self.bucket = self.client.register_script(_BUCKET)
-        self.gcra = self.client.register_script(_GCRA)
-        self.credit = self.client.register_script(_SPEND)
+    """The buckets in Redis, on the process's client; holds no connection of its own."""
 
     def acquire(self, key: str, *, rate: float, count: int, burst: float) -> tuple[int, float]:
-        granted, tokens = self.bucket(keys=[f"waypost:rl:{key}"], args=[rate, count, burst])
+        granted, tokens = _BUCKET(keys=[f"waypost:rl:{key}"], args=[rate, count, burst])
         return int(granted), _wait(count - int(granted), float(tokens), rate)
 
     def pair_acquire(self, key: str, *, interval: float, burst: int) -> float:
@@ -179,20 +172,18 @@ class RedisRateLimiter:
     def pair_acquire_many(self, keys: list[str], *, interval: float, burst: int) -> list[float]:
         if not keys:
             return []
-        waits = self.gcra(keys=[f"waypost:pair:{k}" for k in keys], args=[interval, burst])
+        waits = _GCRA(keys=[f"waypost:pair:{k}" for k in keys], args=[interval, burst])
         return [float(w) for w in waits]
 
     def spend(
         self, key: str, *, rate: float, burst: float, cost: float, need: float
     ) -> tuple[bool, float]:
-        granted, tokens = self.credit(
-            keys=[f"waypost:credit:{key}"], args=[rate, burst, cost, need]
-        )
+        granted, tokens = _SPEND(keys=[f"waypost:credit:{key}"], args=[rate, burst, cost, need])
         return bool(granted), 0.0 if granted else (need - float(tokens)) / rate
 
 
 @cache
 def get_rate_limiter() -> RateLimiter:
     if in_redis():
-        return RedisRateLimiter(settings.REDIS_URL)
+        return RedisRateLimiter()
     return LocalRateLimiter()

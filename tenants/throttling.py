@@ -1,5 +1,6 @@
 """Per-tenant API throttling: a token bucket per tenant (``Tenant.api_requests_per_second``,
-bursts of one second's worth), shared by every gunicorn worker through ``core.ratelimit``.
+bursts of one second's worth), shared by every gunicorn worker through ``core.ratelimit`` (on
+the process's one Redis client and its timeouts: ``core.coordination``).
 
 A request costs one token; a view may say that one of its requests costs more
 (``throttle_cost(request)``: ``POST /api/v1/messages/batch`` costs one token per message, so

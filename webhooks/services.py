@@ -2,8 +2,9 @@
 
 Receiving (the hot path, in the view): check the signature in constant time, store the raw
 delivery with one INSERT (``ON CONFLICT DO NOTHING`` on the body hash: a redelivered body is
-stored once), answer 200, and nudge the processor at most a few times a second — never one
-Celery task per webhook.
+stored once), answer 200, and ring the processor's doorbell (:func:`processing_kick`;
+``core.coordination.Doorbell``): one pending ``webhooks.process`` run for the whole deployment,
+``PROCESSING_LINGER`` later so that a burst is one batch — never one Celery task per webhook.
 
 Processing (``deliveries_process``, a Celery task and the beat): claim pending deliveries with
 ``SELECT ... FOR UPDATE SKIP LOCKED``, have the provider that sent each parse it
@@ -20,7 +21,6 @@ import hashlib
 import json
 import logging
 import re
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from core import metrics
 from core.alerts import alert
+from core.coordination import Doorbell
 from core.db import bulk_update, is_transient, retry_transient
 from core.logging import mask_phone, redact_route_tokens
 from messaging.track.inbound import (
@@ -135,49 +136,15 @@ def rejected_record(
             RejectedWebhook.objects.filter(pk__lt=keep_from[0]).delete()
 
 
-KICK_INTERVAL = 0.25
-
-
-class _Nudger:
-    """Publishes "process the pending deliveries" from a background thread, at most once per
-    ``KICK_INTERVAL``, so a webhook request never waits on the broker (a dead broker would
-    otherwise cost the request the broker connection timeout). Started lazily, after a
-    pre-forking server has forked."""
-
-    def __init__(self) -> None:
-        self.wanted = threading.Event()
-        self.thread: threading.Thread | None = None
-        self.lock = threading.Lock()
-
-    def nudge(self) -> None:
-        self.wanted.set()
-        if self.thread is None or not self.thread.is_alive():
-            with self.lock:
-                if self.thread is None or not self.thread.is_alive():
-                    self.thread = threading.Thread(
-                        target=self._run, name="webhook-nudger", daemon=True
-                    )
-                    self.thread.start()
-
-    def _run(self) -> None:
-        from celery import current_app as app
-
-        while True:
-            self.wanted.wait()
-            self.wanted.clear()
-            try:
-                app.signature("webhooks.process").apply_async(countdown=KICK_INTERVAL, retry=False)
-            except Exception as exc:  # broker down: the beat processes them later
-                log.warning("could not schedule webhook processing: %s", type(exc).__name__)
-            time.sleep(KICK_INTERVAL)
-
-
-_nudger = _Nudger()
+# A ring runs the processor this long later, so what arrives meanwhile is one batch.
+PROCESSING_LINGER = 0.25
+_processing = Doorbell("webhooks", task="webhooks.process", linger=PROCESSING_LINGER)
 
 
 def processing_kick() -> None:
-    """Ask for the stored deliveries to be processed soon (never blocks the caller)."""
-    _nudger.nudge()
+    """Ask for the stored deliveries to be processed soon. Never raises, and returns at once
+    when the broker or Redis is down: the 5-second beat and the reconciler process them."""
+    _processing.ring()
 
 
 # --- processing --------------------------------------------------------------------------------
@@ -351,7 +318,9 @@ def _process_claimed(limit: int, ids: list[int] | None) -> Counter:
 
 
 def deliveries_drain(*, budget_seconds: float = 20.0) -> Counter:
-    """Process pending deliveries until none are left or the time budget is spent."""
+    """Process pending deliveries until none are left or the time budget is spent. Answers
+    the processor's doorbell first: a delivery stored from now on rings for the next run."""
+    _processing.answered()
     started, total = time.monotonic(), Counter()
     while time.monotonic() - started < budget_seconds:
         counts = deliveries_process()
@@ -364,7 +333,7 @@ def deliveries_drain(*, budget_seconds: float = 20.0) -> Counter:
 
 
 def deliveries_overdue(*, older_than: timedelta, now=None, limit: int = 5000) -> int:
-    """Process deliveries stored but still pending after ``older_than`` — the nudge and the
+    """Process deliveries stored but still pending after ``older_than`` — the ring and the
     5-second beat both missed them (worker down, broker down) — and say so loudly. Returns
     how many there were."""
     now = now or timezone.now()

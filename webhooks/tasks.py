@@ -1,4 +1,4 @@
-"""Thin tasks: drain the stored deliveries (nudged by the endpoint, and on the beat)."""
+"""Thin tasks: drain the stored deliveries (rung for by the endpoint, and on the beat)."""
 
 from celery import shared_task
 from django.db import DatabaseError

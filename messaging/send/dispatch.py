@@ -8,12 +8,13 @@ PostgreSQL, committed by the API before it answers — is the only record of wha
 Nothing is published per message.
 
 * **Nudge.** Whoever makes a message due (the API after its commit, a resend, a sender
-  unblocked) calls :func:`nudge` for the tenant. A nudge publishes one ``messaging.drain`` task
-  on the tenant's own queue (``tenant.<slug>``) unless one is already pending: a debounce key
-  per tenant, set with ``SET NX`` when the task is published and deleted by the drain when it
-  *starts*. A message committed while a drain is pending is seen by that drain, because the
-  drain reads after it deleted the key; one committed after the delete sets the key again and
-  publishes the next drain. Bursts of API calls therefore cost one task, not one per call.
+  unblocked) calls :func:`nudge` for the tenant: it rings the tenant's doorbell
+  (``core.coordination.Doorbell``, whose docstring is the mechanism's one description), which
+  publishes one ``messaging.drain`` task on the tenant's own queue (``tenant.<slug>``) unless
+  one is already pending; the drain answers the ring when it *starts* (:func:`drain_started`).
+  A message committed while a drain is pending is seen by that drain, because the drain reads
+  after it answered; one committed after that rings again and publishes the next drain. Bursts
+  of API calls therefore cost one task, not one per call.
 * **Drain** (``messaging.send.pipeline.drain``). Claims up to ``WAYPOST_BATCH_SIZE`` of the tenant's
   due messages, oldest first, with ``SELECT … FOR UPDATE SKIP LOCKED``, and runs the four steps
   — validate, transform, submit, check acceptance — over that batch in one task: a lone OTP is a
@@ -26,7 +27,7 @@ Nothing is published per message.
   batch per worker process, however large the backlog.
 * **Wake-ups.** A message that must wait (backoff, cool-down, pair limit, a paused template)
   gets a future ``next_attempt_at``. At the end of every pass the drain schedules a delayed
-  nudge (:func:`wake`) for the tenant's earliest future due time, capped at
+  ring (:func:`wake`) for the tenant's earliest future due time, capped at
   ``WAYPOST_COUNTDOWN_MAX`` (a longer wait is a chain of wake-ups, never a multi-hour broker
   countdown). Only the earliest pending wake-up per tenant is published.
 * **The sweep** (``messages_redrive`` on the beat) is the safety net for a nudge that was lost —
@@ -56,7 +57,7 @@ claim the drain checks, without locking, whether due messages remain beyond what
 if so it nudges again (at once after a full batch, after ``RECHECK_DELAY`` when rows were
 locked by others), so a skipped row waits for the lock holder's commit plus a fraction of a
 second, never for the sweep. The webhook processor's skipped deliveries are pending and
-re-claimed by its next run, which the endpoint nudges on every delivery.
+re-claimed by its next run, which the endpoint rings for on every delivery.
 
 Publishing never raises: with the broker down the messages stay due (and visible as ``queued``)
 and the sweep nudges their tenants once it is back.
@@ -69,7 +70,7 @@ import logging
 from celery import current_app as app
 from django.db.models import Q
 
-from core.coordination import DebouncedTask, broker_outage
+from core.coordination import Doorbell, broker_outage
 from messaging.states import NOT_SUBMITTED
 from tenants.models import SenderStatus
 
@@ -110,22 +111,22 @@ def announce_queue(queue: str, *, again: bool = False) -> bool:
     return True
 
 
-_drains = DebouncedTask(DRAIN_TASK, prefix="drain", before_publish=announce_queue)
+_drains = Doorbell("drain", task=DRAIN_TASK, before_publish=announce_queue)
 
 
 def nudge(*, tenant_id, queue: str, delay: float = 0.0) -> bool:
     """Make sure a drain for the tenant runs now (or in ``delay`` seconds). Debounced: returns
     False when an equivalent drain is already pending, or when the broker is unreachable (the
     messages stay due; the sweep nudges again)."""
-    return _drains.nudge(key=str(tenant_id), queue=queue, args=(str(tenant_id),), delay=delay)
+    return _drains.ring(str(tenant_id), queue=queue, args=(str(tenant_id),), delay=delay)
 
 
 def wake(*, tenant_id, queue: str, delay: float) -> bool:
     """A delayed nudge: a drain in ``delay`` seconds (capped at ``WAYPOST_COUNTDOWN_MAX``),
-    unless one is already scheduled no later than that."""
-    return _drains.wake(key=str(tenant_id), queue=queue, args=(str(tenant_id),), delay=delay)
+    unless one is already scheduled no later than that (``delay`` 0 or less: a nudge now)."""
+    return _drains.ring(str(tenant_id), queue=queue, args=(str(tenant_id),), delay=delay)
 
 
 def drain_started(tenant_id) -> None:
     """Called by a drain before it reads: nudges from now on publish a new drain."""
-    _drains.started(str(tenant_id))
+    _drains.answered(str(tenant_id))
