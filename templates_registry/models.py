@@ -9,13 +9,11 @@ import uuid
 
 from django.db import models
 
+from templates_registry.rules.limits import TemplateCategory
 from tenants.models import SenderNumber, Tenant
 
-
-class TemplateCategory(models.TextChoices):
-    MARKETING = "MARKETING"
-    UTILITY = "UTILITY"
-    AUTHENTICATION = "AUTHENTICATION"
+#: For the ``category`` field: the rules' categories, labelled as Django labels them.
+CATEGORY_CHOICES = [(category.value, category.value.title()) for category in TemplateCategory]
 
 
 class TemplateStatus(models.TextChoices):
@@ -75,7 +73,7 @@ class MessageTemplate(models.Model):
     )
     name = models.CharField(max_length=512)
     language = models.CharField(max_length=16)
-    category = models.CharField(max_length=16, choices=TemplateCategory.choices)
+    category = models.CharField(max_length=16, choices=CATEGORY_CHOICES)
     parameter_format = models.CharField(
         max_length=16, choices=ParameterFormat.choices, default=ParameterFormat.POSITIONAL
     )
@@ -135,7 +133,7 @@ class MessageTemplate(models.Model):
         """Copy-code, one-tap and zero-tap authentication templates (an OTP button) go to
         phone numbers only: Meta refuses a BSUID recipient with 131062 (docs/meta-api.md
         §11.1)."""
-        if self.category != "AUTHENTICATION":
+        if self.category != TemplateCategory.AUTHENTICATION:
             return False
         return any(
             str(button.get("type", "")).upper() in ("OTP", "COPY_CODE")

@@ -30,6 +30,7 @@ from messaging.states import (
 from messaging.track.inbound import service_window_open
 from messaging.track.ledger import NewEvent, record
 from templates_registry.models import MessageTemplate
+from templates_registry.rules.limits import DEFAULT_TTL_SECONDS
 from templates_registry.services import template_check_send
 from tenants.models import SenderNumber, Tenant
 from tenants.selectors import sender_default
@@ -171,12 +172,10 @@ def _prepare_text(tenant: Tenant, key: str, body: dict, data: dict, cache: _Temp
     return _Prepared(message, [_requested(message, key, body)])
 
 
-# A message not sent within this many seconds is not sent at all, by template category (an
-# authentication code is worthless after a few minutes); the request's ``ttl_seconds`` wins.
-DEFAULT_TTL_SECONDS = {"AUTHENTICATION": 600}
-
-
 def _expires_at(data: dict, category: str):
+    """A message not sent within its category's time to live (``DEFAULT_TTL_SECONDS``: an
+    authentication code is worthless after Meta's 10 minutes) is not sent at all; the request's
+    ``ttl_seconds`` wins."""
     ttl = data.get("ttl_seconds") or DEFAULT_TTL_SECONDS.get(category)
     return timezone.now() + timedelta(seconds=ttl) if ttl else None
 

@@ -58,28 +58,30 @@ from messaging.send import dispatch
 from messaging.send.faults import crash_point
 from messaging.states import (
     NOT_SUBMITTED,
-    ErrorClass,
     EventSource,
     EventType,
     MessageState,
     decided_by_provider,
 )
 from messaging.track.contacts import Identities, identities, marketing_preference_record, suppressed
-from messaging.track.inbound import MARKETING_STOPPED_CODE, orphans_resolve
+from messaging.track.inbound import orphans_resolve
 from messaging.track.ledger import NewEvent, lock_messages, record
 from templates_registry.models import MessageTemplate, TemplateStatus
+from templates_registry.rules.limits import TemplateCategory
 from templates_registry.services import template_mark_paused
 from tenants.models import MissingCredential, SenderStatus, Tenant
 from tenants.services import sender_block
 from whatsapp import (
     Classification,
+    CoolDownScope,
+    ErrorClass,
     OutboundMessage,
+    Policy,
     SendAnswer,
     SubmitOutcome,
     SubmitResult,
     get_provider,
 )
-from whatsapp.errors import CoolDownScope
 
 log = logging.getLogger(__name__)
 
@@ -275,7 +277,7 @@ def _verdicts(messages: list[Message], known: Identities) -> tuple[dict, dict]:
     stopped = {
         m.pk
         for m in messages
-        if m.template_category == "MARKETING"
+        if m.template_category == TemplateCategory.MARKETING
         and (contact := known.contact(m.tenant_id, m.recipient, m.recipient_user_id))
         and contact.marketing_stopped_at
     }
@@ -308,13 +310,13 @@ def _current_templates(messages: list[Message]) -> dict:
 def _verdict(message: Message, status: str | None, suppressed: set, stopped: set):
     if message.pk in suppressed:
         return _refuse("recipient_suppressed", "Recipient opted out", "recipient suppressed")
-    if message.pk in stopped:  # the user's "stop marketing messages" (user_preferences, 131050)
+    if message.pk in stopped:  # the user's "stop marketing messages" (user_preferences, §11.2)
         return _refuse(
             "marketing_stopped",
             "The user stopped marketing messages from this business",
             "marketing stopped",
         )
-    if message.kind == MessageKind.TEXT:  # no template; Meta enforces the window (131047: rejected)
+    if message.kind == MessageKind.TEXT:  # no template; the provider enforces the window (§6)
         return None
     if status in TemplateStatus.WAITING:
 
@@ -462,8 +464,7 @@ def submit(messages: list[Message]) -> list[SubmitResult]:
 
 
 MISSING_CREDENTIAL = "MissingCredential"
-MARKETING_LIMIT_CODE = 131049  # Meta's per-user marketing limit: a policy outcome (§11.2)
-MARKETING_LIMIT_WAIT = 86_400.0
+MARKETING_LIMIT_WAIT = 86_400.0  # the per-user marketing limit: one more try a day later
 
 
 def _send_one(message: Message) -> SubmitResult:
@@ -483,7 +484,10 @@ def _send_one(message: Message) -> SubmitResult:
 
 def _marketing_lite(message: Message) -> bool:
     """MARKETING templates go through Marketing Messages Lite when the sender is set to."""
-    return message.sender.marketing_messages_lite and message.template_category == "MARKETING"
+    return (
+        message.sender.marketing_messages_lite
+        and message.template_category == TemplateCategory.MARKETING
+    )
 
 
 # ==================================================================================================
@@ -562,7 +566,8 @@ def _check_one(batch: _Batch, message: Message, result: SubmitResult, now, block
     if result.outcome == SubmitOutcome.RESPONSE:
         label = str(answer.error_code) if provider.known_error_code(answer.error_code) else "other"
         metrics.provider_errors.labels(code=label).inc()
-    if answer.error_code == MARKETING_STOPPED_CODE:  # the provider knows the user said stop
+    kind = answer.classification
+    if kind.policy == Policy.MARKETING_STOPPED:  # the provider knows the user said stop
         marketing_preference_record(
             tenant=message.tenant,
             wa_id=message.recipient,
@@ -574,13 +579,14 @@ def _check_one(batch: _Batch, message: Message, result: SubmitResult, now, block
         # A status webhook already said what happened to it: the answer is in the ledger, but
         # retrying, refusing or blocking on its account would act against the provider's word.
         return False
-    kind = answer.classification
     if (
-        answer.error_code == MARKETING_LIMIT_CODE
+        kind.policy == Policy.MARKETING_LIMIT
         and message.tenant.marketing_limit_retry
-        and message.error_code != str(MARKETING_LIMIT_CODE)  # once only
+        and message.error_code != answer.code  # once only: the last try ended the same way
     ):  # the tenant's policy: one more try after Meta's 24 hours
-        kind = Classification(ErrorClass.COOL_DOWN, MARKETING_LIMIT_WAIT, "recipient")
+        kind = Classification(
+            ErrorClass.COOL_DOWN, MARKETING_LIMIT_WAIT, CoolDownScope.RECIPIENT, kind.policy
+        )
     _error(
         batch,
         message,

@@ -24,6 +24,7 @@ from messaging.track.contacts import contact_resolve, marketing_preference_recor
 from messaging.track.ledger import NewEvent, lock_messages, record
 from messaging.track.stalls import stalls_clear
 from tenants.models import SenderNumber
+from whatsapp.errors import Policy
 from whatsapp.reports import InboundReport, PreferenceReport, StatusReport
 
 STATUS_EVENTS = {
@@ -75,7 +76,7 @@ def statuses_apply(*, reports: list[StatusReport], park: bool = True) -> set[str
     changed: dict[Any, Message] = {}
     orphans: list[OrphanStatus] = []
     matched: set[str] = set()
-    stopped: list = []  # (message, when): the user stopped marketing (131050)
+    stopped: list = []  # (message, when): the user stopped marketing (§11.2)
     identified: set = set()  # (tenant id, wa_id, BSUID) shown together
     for report in reports:
         sender = senders.get(report.phone_number_id)
@@ -106,7 +107,7 @@ def statuses_apply(*, reports: list[StatusReport], park: bool = True) -> set[str
             message.error_details = report.error_details
             message.error_class = report.error_class
             changed[message.pk] = message
-            if report.error_code == MARKETING_STOPPED_CODE:
+            if report.error_policy == Policy.MARKETING_STOPPED:
                 stopped.append((message, report.occurred_at))
         if _learn_identity(message, report):
             changed[message.pk] = message
@@ -166,9 +167,6 @@ def statuses_apply(*, reports: list[StatusReport], park: bool = True) -> set[str
     if orphans:
         OrphanStatus.objects.bulk_create(orphans, ignore_conflicts=True)
     return matched
-
-
-MARKETING_STOPPED_CODE = 131050  # the user stopped marketing messages (§11.2)
 
 
 def _linked(identified: set) -> set:

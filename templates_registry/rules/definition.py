@@ -39,6 +39,7 @@ from templates_registry.rules.limits import (
     URL_BUTTONS_MAX,
     URL_MAX,
     URL_VARIABLES_MAX,
+    TemplateCategory,
     upper,
 )
 from templates_registry.rules.placeholders import check_placeholders, placeholders
@@ -113,11 +114,11 @@ def check_components(components: Any, *, category: str, parameter_format: str) -
     if not seen["BODY"]:
         out.append(violation("body_missing", "body"))
     if seen["LIMITED_TIME_OFFER"]:
-        if category != "MARKETING":
+        if category != TemplateCategory.MARKETING:
             out.append(violation("lto_not_marketing", "limited_time_offer"))
         if seen["FOOTER"]:
             out.append(violation("lto_with_footer", "footer"))
-    if seen["CAROUSEL"] and category != "MARKETING":
+    if seen["CAROUSEL"] and category != TemplateCategory.MARKETING:
         out.append(violation("carousel_not_marketing", "carousel"))
     return out
 
@@ -190,11 +191,15 @@ def _check_text(
     return text, []
 
 
+# Location headers and "request contact info" buttons: not in authentication templates.
+_UTILITY_OR_MARKETING = (TemplateCategory.UTILITY, TemplateCategory.MARKETING)
+
+
 def _check_header(component: dict, *, category: str, parameter_format: str) -> list[Violation]:
     fmt = upper(component.get("format") or "TEXT")
     if fmt not in HEADER_FORMATS:
         return [violation("header_format_invalid", "header", "format")]
-    if fmt == "LOCATION" and category not in ("UTILITY", "MARKETING"):
+    if fmt == "LOCATION" and category not in _UTILITY_OR_MARKETING:
         return [violation("header_location_not_allowed", "header", "format")]
     if fmt != "TEXT":
         return []
@@ -209,7 +214,10 @@ def _check_header(component: dict, *, category: str, parameter_format: str) -> l
 def _check_body(component: dict, *, category: str, parameter_format: str) -> list[Violation]:
     # Authentication templates have Meta-supplied body text (add_security_recommendation...).
     text, out = _check_text(
-        component, name="body", limit=BODY_TEXT_MAX, required=category != "AUTHENTICATION"
+        component,
+        name="body",
+        limit=BODY_TEXT_MAX,
+        required=category != TemplateCategory.AUTHENTICATION,
     )
     stripped = text.strip()
     if stripped and (PLACEHOLDER.match(stripped) or re.search(r"\{\{[^{}]*\}\}$", stripped)):
@@ -228,7 +236,7 @@ def _check_footer(component: dict, *, category: str, parameter_format: str) -> l
 def _check_buttons(component: dict, *, category: str, parameter_format: str) -> list[Violation]:
     buttons = component.get("buttons")
     out: list[Violation] = []
-    if isinstance(buttons, list) and category not in ("UTILITY", "MARKETING"):
+    if isinstance(buttons, list) and category not in _UTILITY_OR_MARKETING:
         out += [
             violation("request_contact_info_not_allowed", f"button[{index}]", "type")
             for index, button in enumerate(buttons)

@@ -2,6 +2,19 @@
 patterns the rules share."""
 
 import re
+from enum import StrEnum
+
+
+class TemplateCategory(StrEnum):
+    """Meta's template categories (§5.1): what a template may say, how it is priced, and which
+    limits apply (marketing: the user's stop and the per-user limit, §11.2; authentication:
+    a short time to live, §1.7). The one definition: the model's choices, the rules and the
+    pipeline all use it."""
+
+    MARKETING = "MARKETING"
+    UTILITY = "UTILITY"
+    AUTHENTICATION = "AUTHENTICATION"
+
 
 NAME_MAX = 512
 HEADER_TEXT_MAX = 60
@@ -28,7 +41,11 @@ CAROUSEL_HEADER_FORMATS = ("IMAGE", "VIDEO")
 OTP_TYPES = ("COPY_CODE", "ONE_TAP", "ZERO_TAP")
 OTP_CODE_MAX = 15
 
-CATEGORIES = ("MARKETING", "UTILITY", "AUTHENTICATION")
+CATEGORIES = tuple(TemplateCategory)
+# How long Meta keeps trying to deliver a message, by its template's category, when the request
+# sets no ``ttl_seconds``: an authentication code is dropped after 10 minutes (§1.7). Waypost
+# does not send one later (the message expires), and flags one sent but not delivered by then.
+DEFAULT_TTL_SECONDS = {TemplateCategory.AUTHENTICATION: 600}
 PARAMETER_FORMATS = ("POSITIONAL", "NAMED")
 HEADER_FORMATS = ("TEXT", "IMAGE", "VIDEO", "DOCUMENT", "LOCATION")
 MEDIA_FORMATS = ("IMAGE", "VIDEO", "DOCUMENT")

@@ -24,6 +24,7 @@ from templates_registry.rules.limits import (
     SEND_SUB_TYPE,
     SPACE_RUN,
     URL_MAX,
+    TemplateCategory,
     upper,
 )
 from templates_registry.rules.placeholders import placeholders
@@ -71,7 +72,7 @@ def template_spec(
     body = by_type.get("BODY", {})
     body_text = body.get("text", "") or ""
     body_params = _distinct(placeholders(body_text))
-    if not body_text and upper(category) == "AUTHENTICATION":
+    if not body_text and upper(category) == TemplateCategory.AUTHENTICATION:
         body_params = ("1",)  # Meta-supplied body carries the one-time code as {{1}}
     buttons = []
     for index, button in enumerate((by_type.get("BUTTONS") or {}).get("buttons") or []):
@@ -218,7 +219,7 @@ def check_send(
         _check_offer(offers[0] if offers else None, result)
     if spec.cards:
         _check_carousel(spec, carousels[0] if carousels else None, result, policy)
-    if spec.category == "AUTHENTICATION":
+    if spec.category == TemplateCategory.AUTHENTICATION:
         _check_code_length(bodies[0] if bodies else None, result)
     return result
 

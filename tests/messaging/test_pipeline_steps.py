@@ -192,3 +192,82 @@ def test_an_error_answer_after_a_provider_status_takes_no_pipeline_action(queued
     assert queued.state == "sent" and queued.error_code == ""
     types = set(queued.events.values_list("type", flat=True))
     assert "submit_responded" in types and "submit_unknown" not in types
+
+
+def _refused(code: int, title: str):
+    from whatsapp import SubmitOutcome, SubmitResult
+
+    return SubmitResult(
+        outcome=SubmitOutcome.RESPONSE,
+        http_status=400,
+        body={"error": {"code": code, "message": f"(#{code}) {title}"}},
+    )
+
+
+def test_a_refusal_saying_the_user_stopped_marketing_records_the_stop(queued):
+    """The provider's classification says so (its policy), not a number the pipeline knows."""
+    from messaging.models import Contact
+
+    [claimed] = claim(queued).messages
+    refusal = _refused(131050, "User has stopped marketing messages")
+    assert pipeline.record_answers([claimed], [refusal]) == []
+    queued.refresh_from_db()
+    assert (queued.state, queued.error_code, queued.error_class) == (
+        "rejected",
+        "131050",
+        "never_retry",
+    )
+    contact = Contact.objects.get(tenant=queued.tenant)
+    assert contact.marketing_stopped_at is not None
+
+
+@pytest.mark.parametrize("retry", [True, False])
+def test_the_marketing_limit_is_tried_once_more_a_day_later_when_the_tenant_asks(queued, retry):
+    queued.tenant.marketing_limit_retry = retry
+    queued.tenant.save(update_fields=["marketing_limit_retry"])
+    limit = _refused(131049, "This message was not delivered")
+    [claimed] = claim(queued).messages
+    pipeline.record_answers([claimed], [limit])
+    queued.refresh_from_db()
+    if not retry:
+        assert (queued.state, queued.error_class) == ("rejected", "never_retry")
+        return
+    assert (queued.state, queued.error_code, queued.error_class) == (
+        "retry_scheduled",
+        "131049",
+        "cool_down",
+    )
+    wait = (queued.next_attempt_at - timezone.now()).total_seconds()
+    assert pipeline.MARKETING_LIMIT_WAIT - 60 < wait <= pipeline.MARKETING_LIMIT_WAIT
+    make_due(queued)
+    [claimed] = claim(queued).messages
+    pipeline.record_answers([claimed], [limit])  # once only: the second refusal stands
+    queued.refresh_from_db()
+    assert (queued.state, queued.error_class, queued.attempts) == ("rejected", "never_retry", 2)
+
+
+def test_a_failed_status_saying_the_user_stopped_marketing_records_the_stop(queued):
+    """The status webhook's error, classified by the provider's parser, reaches the contact."""
+    import json
+
+    from messaging.models import Contact
+    from messaging.track.inbound import statuses_apply
+    from sandbox import wire
+    from whatsapp.meta import MetaCloudProvider
+
+    [claimed] = claim(queued).messages
+    pipeline.record_answers([claimed], [_answer("wamid.stop")])
+    failed = {
+        "id": "wamid.stop",
+        "status": "failed",
+        "timestamp": str(int(timezone.now().timestamp())),
+        "recipient_id": queued.recipient.lstrip("+"),
+        "errors": [wire.webhook_error(wire.MetaError(131050))],
+    }
+    value = wire.messages_value(queued.sender.phone_number_id, "15550001111", statuses=[failed])
+    body = json.dumps(wire.envelope(queued.sender.waba_id, "messages", value)).encode()
+    [report] = MetaCloudProvider(base_url="http://unused").parse_webhook(body).events
+    statuses_apply(reports=[report])
+    queued.refresh_from_db()
+    assert (queued.state, queued.error_code) == ("failed", "131050")
+    assert Contact.objects.get(tenant=queued.tenant).marketing_stopped_at is not None
