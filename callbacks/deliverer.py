@@ -82,4 +82,4 @@ class Deliverer:
             with self.lock:
                 self.busy.discard(tenant_id)
             connection.close()
-            services.notify()  # more may be due: look again at once
+            services.deliverer_wake()  # more may be due: look again at once

@@ -223,7 +223,7 @@ def endpoint_configure(
         endpoint.secrets += kept[:1]  # the previous one signs too, for the overlap
     endpoint.save()
     if endpoint.enabled and endpoint.url:
-        transaction.on_commit(notify)
+        transaction.on_commit(deliverer_wake)
     return endpoint, made
 
 
@@ -277,7 +277,7 @@ def callbacks_enqueue(*, tenant_id, items: list[Item]) -> int:
             for i in wanted
         ]
     )
-    transaction.on_commit(notify)
+    transaction.on_commit(deliverer_wake)
     return len(wanted)
 
 
@@ -297,17 +297,15 @@ def callbacks_replay(*, events) -> int:
     count = CallbackEvent.objects.filter(pk__in=[e.pk for e in events]).update(
         status=CallbackStatus.PENDING, next_attempt_at=now, retry_until=now + RETRY_FOR
     )
-    transaction.on_commit(notify)
+    transaction.on_commit(deliverer_wake)
     return count
 
 
 # --- waking the deliverer ------------------------------------------------------------------------
 
-_NUDGE_KEY = "waypost:callbacks:nudge"
 
-
-def notify() -> None:
-    """Tell the deliverer there is work (never raises: it also polls)."""
+def deliverer_wake() -> None:
+    """Ring the deliverer's doorbell: there is work (never raises: it also polls)."""
     try:
         from callbacks.deliverer import wake_up
 
