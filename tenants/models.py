@@ -97,6 +97,8 @@ class Tenant(models.Model):
         max_length=16,
         choices=ParamPolicy.choices,
         default=ParamPolicy.REJECT,
+        help_text="What a formatting violation in a text parameter gets: a newline, a tab, more "
+        "than 4 spaces in a row.",
     )
     # Retry policy for errors worth retrying (docs/meta-api.md §2).
     max_attempts = models.PositiveSmallIntegerField(
@@ -108,7 +110,11 @@ class Tenant(models.Model):
         default=3600, help_text="Give up retrying this long after the message was created."
     )
     ambiguous_policy = models.CharField(
-        max_length=8, choices=AmbiguousPolicy.choices, default=AmbiguousPolicy.HOLD
+        max_length=8,
+        choices=AmbiguousPolicy.choices,
+        default=AmbiguousPolicy.HOLD,
+        help_text="What happens to a message whose submit outcome is still unknown after "
+        "ambiguous_grace_seconds.",
     )
     ambiguous_grace_seconds = models.PositiveIntegerField(
         default=900,

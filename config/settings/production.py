@@ -1,28 +1,26 @@
 """Production settings — the default for every process (``config/__init__.py``).
 
 Secrets and services come from the environment (or ``.env``) with no defaults: a missing one
-stops the process at start-up with a message naming every variable to set. ``core.checks``
-adds the rules that span several settings (a shared broker with process-memory coordination,
-the sandbox provider, the development key) and runs in every process at start.
+stops the process at start-up with a message naming every variable to set (those
+``config/env.py`` declares required in production). ``core.checks`` adds the rules that span
+several settings (a shared broker with process-memory coordination, the sandbox provider, the
+development key) and runs in every process at start. The variables read again here are those
+whose ``production`` default ``config/env.py`` declares.
 """
 
 import os
 
 from django.core.exceptions import ImproperlyConfigured
 
+from config.env import SettingsEnv
+
 from .base import *  # noqa: F403
-from .base import VAR_DIR, env
+
+env = SettingsEnv("production")
 
 WAYPOST_DEPLOYMENT = "production"
 
-REQUIRED = (
-    "SECRET_KEY",
-    "DATABASE_URL",
-    "CELERY_BROKER_URL",
-    "WHATSAPP_APP_SECRET",
-    "WHATSAPP_VERIFY_TOKEN",
-)
-_missing = [name for name in REQUIRED if not env.str(name, default="")]
+_missing = env.missing_required()
 if _missing:
     raise ImproperlyConfigured(
         f"config.settings.production (the default settings) needs {', '.join(_missing)}: set "
@@ -33,31 +31,28 @@ if _missing:
 # Prometheus multiprocess mode (core/metrics.py): every process of this host (gunicorn's
 # workers, the Celery worker, the callback deliverer) writes its counters here and /metrics adds
 # them up. Set before prometheus_client is imported, which happens after settings load.
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "metrics"))
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = env("PROMETHEUS_MULTIPROC_DIR")
 os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 DATABASES = {"default": env.db("DATABASE_URL")}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_MAX_AGE"] = env("CONN_MAX_AGE")
 # No per-request `SELECT 1`: it cost ~14 % on the webhook endpoint. A connection broken by a
 # database restart fails one request and is replaced; every write here is safe to retry
 # (Meta redelivers webhooks, API calls carry an Idempotency-Key).
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=False)
-WAYPOST_CALLBACK_REQUIRE_HTTPS = env.bool("WAYPOST_CALLBACK_REQUIRE_HTTPS", default=True)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env("CONN_HEALTH_CHECKS")
+WAYPOST_CALLBACK_REQUIRE_HTTPS = env("WAYPOST_CALLBACK_REQUIRE_HTTPS")
 # /metrics: a bearer token (WAYPOST_METRICS_TOKEN) is required (core.checks, E016). Scraping by
 # address instead is an explicit opt-out: list the networks in WAYPOST_METRICS_ALLOW (behind a
 # reverse proxy on the same host every client comes from loopback: no default here).
-WAYPOST_METRICS_ALLOW = env.list("WAYPOST_METRICS_ALLOW", default=[])
+WAYPOST_METRICS_ALLOW = env("WAYPOST_METRICS_ALLOW")
 
 DEBUG = False
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+SECURE_SSL_REDIRECT = env("SECURE_SSL_REDIRECT")
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
-# HSTS: browsers remember for a year to use only https here (and on subdomains), and the
-# header allows preload lists to include the domain. Lower SECURE_HSTS_SECONDS (e.g. 3600)
-# while trying https out, or set it to 0 to send no HSTS at all (a site still served over
-# http); set the other two to False when subdomains are not all https.
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
-SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+# HSTS: a year, subdomains included, preload allowed (config/env.py says when to lower them).
+SECURE_HSTS_SECONDS = env("SECURE_HSTS_SECONDS")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env("SECURE_HSTS_INCLUDE_SUBDOMAINS")
+SECURE_HSTS_PRELOAD = env("SECURE_HSTS_PRELOAD")
 SECURE_CONTENT_TYPE_NOSNIFF = True

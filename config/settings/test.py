@@ -1,24 +1,30 @@
 """Test settings: the real PostgreSQL and Redis that `make test` starts.
 
-`scripts/with-services.sh` exports DATABASE_URL and REDIS_URL; without them the suite refuses
-to run rather than silently falling back to SQLite.
+`scripts/with-services.sh` exports DATABASE_URL and REDIS_URL (required here: ``config/env.py``);
+without them the suite refuses to run rather than silently falling back to SQLite. What the
+suite needs fixed — its secrets, the sandbox provider, callbacks to loopback — is set here, not
+read from the environment.
 """
 
 import os
 
 from django.core.exceptions import ImproperlyConfigured
 
+from config.env import SettingsEnv
+
 from .base import *  # noqa: F403
-from .base import INSTALLED_APPS, env
+from .base import INSTALLED_APPS
+
+env = SettingsEnv("test")
 
 WAYPOST_DEPLOYMENT = "test"
-DATABASE_URL = env("DATABASE_URL", default="")
-REDIS_URL = env("REDIS_URL", default="")
-if not DATABASE_URL.startswith("postgres") or not REDIS_URL:
+if env.missing_required() or not env("DATABASE_URL").startswith("postgres"):
     raise ImproperlyConfigured(
         "The test suite runs on real PostgreSQL and Redis: run it with `make test` "
         "(or scripts/with-services.sh .venv/bin/pytest)."
     )
+DATABASE_URL = env("DATABASE_URL")
+REDIS_URL = env("REDIS_URL")
 
 # Under pytest-xdist each process gets its own database (pytest-django adds the suffix) and its
 # own Redis database — 3 + its number; 2 is the Procfile stack test's — so the broker queues,
@@ -41,5 +47,5 @@ WHATSAPP_VERIFY_TOKEN = "test-verify-token"
 # starts no sandbox reaches nothing (port 9, discard): never a demo or `make stack` running on
 # this machine's default 8025.
 WAYPOST_SANDBOX_PROVIDER = True
-SANDBOX_URL = env("SANDBOX_URL", default="http://127.0.0.1:9")
+SANDBOX_URL = env("SANDBOX_URL")
 WAYPOST_CALLBACK_ALLOW_PRIVATE = True
