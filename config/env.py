@@ -36,6 +36,8 @@ from typing import Any
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+# A default that is a fact about the product comes from where the product keeps it. These are
+# imported while the settings load, before Django's apps: modules without models only.
 from callbacks.transport import DEADLINE as CALLBACK_ATTEMPT_SECONDS
 from config import DEFAULT_SETTINGS_MODULE
 from whatsapp.meta import (
@@ -711,10 +713,6 @@ GROUPS: tuple[Group, ...] = (
 )
 
 SETTINGS: dict[str, Setting] = {s.name: s for group in GROUPS for s in group.settings}
-
-
-def group_of(name: str) -> Group:
-    return next(g for g in GROUPS if any(s.name == name for s in g.settings))
 
 
 class SettingsEnv(environ.Env):
