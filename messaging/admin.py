@@ -31,19 +31,28 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from core.errors import WaypostError
 from core.logging import mask_phone
 from messaging.models import Contact, Message, MessageEvent, Suppression
-from messaging.selectors import message_next_step, message_payload, message_timeline
+from messaging.selectors import (
+    contact_messages,
+    message_contact,
+    message_errors,
+    message_next_step,
+    message_payload,
+    message_timeline,
+)
 from messaging.send.inputs import BSUID
 from messaging.send.intake import message_cancel
 from messaging.send.requeue import message_requeue
-from messaging.states import EventSource, MessageState
+from messaging.states import ErrorClass, EventSource, MessageState
 from messaging.track.stalls import message_mark_failed, message_resolve
-from tenants.scoping import TenantScopedAdmin, can_see_recipients, shown_numbers
+from tenants.scoping import TenantScopedAdmin, allowed_tenants, can_see_recipients, shown_numbers
+from whatsapp import error_info
 
 BADGES = {
     MessageState.QUEUED: "#6c757d",
@@ -76,6 +85,53 @@ def ago(when) -> str:
         if seconds >= size:
             return f"{seconds // size} {unit} ago"
     return f"{seconds} s ago"
+
+
+def at_second(when) -> str:
+    return f"{timezone.localtime(when):%Y-%m-%d %H:%M:%S}"
+
+
+def _info(code: str, provider: str | None):
+    """The provider's table entry for ``code`` (``whatsapp.error_info``; without a provider,
+    the table every provider Waypost ships speaks)."""
+    if not code:
+        return None
+    return error_info(code, provider=provider) if provider else error_info(code)
+
+
+def error_title(code: str, stored_title: str = "", *, provider: str | None = None) -> str:
+    """An error's title: the provider's table's, else as stored."""
+    info = _info(code, provider)
+    return info.title if info else stored_title
+
+
+def error_block(code, stored_title, details, error_class, *, provider: str | None = None):
+    """An error as the on-call person needs it: code and title, what it means and who must
+    act — from the provider's table (``whatsapp.error_info``), not restated here — with the
+    class Waypost gave it and the provider's own words when they say more."""
+    info = _info(code, provider)
+    said = (
+        " — ".join(
+            part for part in dict.fromkeys((stored_title, details)) if part and part != info.title
+        )
+        if info
+        else details
+    )
+    kind = ErrorClass(error_class).label if error_class in ErrorClass.values else error_class
+    return format_html(
+        '<code>{}</code> <strong>{}</strong>{}<div style="color:#444">{}{}</div>{}',
+        code or "—",
+        info.title if info else stored_title,
+        format_html("<div>{}</div>", info.meaning) if info else "",
+        format_html("Who must act: <strong>{}</strong> · ", info.who_acts.label) if info else "",
+        format_html("Waypost: <strong>{}</strong>", kind) if kind else "",
+        format_html(
+            '<div style="color:#666;font-size:11px">The provider said: {}</div>',
+            shown_numbers(said),
+        )
+        if said
+        else "",
+    )
 
 
 class ReadOnlyMixin:
@@ -127,7 +183,7 @@ class ErrorCodeFilter(admin.SimpleListFilter):
             .annotate(n=Count("pk"))
             .order_by("-n")[:15]
         )
-        return [(code, f"{code} ({n})") for code, n in codes]
+        return [(code, f"{code} {error_title(code)} ({n})".replace("  ", " ")) for code, n in codes]
 
     def queryset(self, request, queryset):
         return queryset.filter(error_code=self.value()) if self.value() else queryset
@@ -149,6 +205,34 @@ class TemplateFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         return queryset.filter(template_name=self.value()) if self.value() else queryset
+
+
+class ContactFilter(admin.SimpleListFilter):
+    """A contact's messages (``?contact=<id>``, the link on a contact's page): to its number or
+    its BSUID (``messaging.selectors.contact_messages``). Offered only when chosen."""
+
+    title = "contact"
+    parameter_name = "contact"
+
+    def _contact(self, request):
+        value = self.value() or ""
+        if not value.isdigit():
+            return None
+        return Contact.objects.filter(
+            pk=int(value), tenant__in=allowed_tenants(request.user)
+        ).first()
+
+    def lookups(self, request, model_admin):
+        if not self.value():
+            return []
+        contact = self._contact(request)
+        return [(self.value(), str(contact) if contact else "no such contact")]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        contact = self._contact(request)
+        return queryset & contact_messages(contact=contact) if contact else queryset.none()
 
 
 # --- actions with a reason -----------------------------------------------------------------------
@@ -228,9 +312,8 @@ class MessageAdmin(ReadOnlyMixin, TenantScopedAdmin):
         "short_id",
         "tenant",
         "recipient_display",
-        "template_name",
+        "template_shown",
         "state_badge",
-        "stall",
         "error",
         "age",
         "attempts",
@@ -246,11 +329,12 @@ class MessageAdmin(ReadOnlyMixin, TenantScopedAdmin):
         "sender",
         TemplateFilter,
         AgeFilter,
+        ContactFilter,
     )
     search_fields = ("=provider_message_id", "=idempotency_key")
     ordering = ("-created_at",)
     search_help_text = "A message id, wamid, idempotency key or recipient (+4915…)."
-    list_select_related = ("tenant",)
+    list_select_related = ("tenant", "sender")
     list_per_page = 50
     show_full_result_count = False
     actions = ["retry_now", "cancel", "mark_resolved", "mark_failed"]
@@ -259,9 +343,9 @@ class MessageAdmin(ReadOnlyMixin, TenantScopedAdmin):
             None,
             {
                 "fields": (
-                    "summary",
                     "next_step",
                     "error_panel",
+                    "summary",
                 )
             },
         ),
@@ -299,24 +383,27 @@ class MessageAdmin(ReadOnlyMixin, TenantScopedAdmin):
         shown = obj.recipient if can_see_recipients() else mask_phone(obj.recipient)
         return format_html("<code>{}</code>", shown)
 
+    @admin.display(description="template", ordering="template_name")
+    def template_shown(self, obj):
+        return obj.template_name or "text"
+
     @admin.display(description="state", ordering="state")
     def state_badge(self, obj):
-        return badge(obj.state)
-
-    @admin.display(description="stalled", ordering="stalled")
-    def stall(self, obj):
         if not obj.stalled:
-            return ""
-        return format_html(_BADGE, "#c35a00", obj.get_stalled_reason_display() or "stalled")
+            return badge(obj.state)
+        stall = format_html(_BADGE, "#c35a00", obj.get_stalled_reason_display() or "stalled")
+        return format_html('{}<div style="margin-top:3px">{}</div>', badge(obj.state), stall)
 
-    @admin.display(description="error")
+    @admin.display(description="error", ordering="error_code")
     def error(self, obj):
-        if not obj.error_code:
+        if not (obj.error_code or obj.error_title):
             return ""
+        info = _info(obj.error_code, obj.sender.provider)
         return format_html(
-            '<code>{}</code> <span style="color:#666">{}</span>',
+            '<span title="{}"><code>{}</code> {}</span>',
+            info.meaning if info else obj.error_details,
             obj.error_code,
-            obj.get_error_class_display(),
+            info.title if info else obj.error_title[:60],
         )
 
     @admin.display(description="created", ordering="created_at")
@@ -356,7 +443,7 @@ class MessageAdmin(ReadOnlyMixin, TenantScopedAdmin):
                 ),
             ),
             ("tenant", obj.tenant.slug),
-            ("to", format_html("<code>{}</code>", to or "—")),
+            ("to", format_html("<code>{}</code>{}", to or "—", self._contact_link(obj))),
             ("BSUID", format_html("<code>{}</code>", obj.recipient_user_id or "—")),
             ("from", obj.sender.phone_number_id),
             ("template", template),
@@ -395,16 +482,47 @@ class MessageAdmin(ReadOnlyMixin, TenantScopedAdmin):
     def next_step(self, obj):
         return format_html("<strong>{}</strong>", message_next_step(message=obj))
 
+    def _contact_link(self, obj):
+        """A link to the recipient's contact, when Waypost knows one."""
+        contact = message_contact(message=obj)
+        if contact is None:
+            return ""
+        url = reverse("admin:messaging_contact_change", args=[contact.pk])
+        return format_html(' <a href="{}">contact &rsaquo;</a>', url)
+
     @admin.display(description="error")
     def error_panel(self, obj):
-        if not obj.error_code:
-            return "—"
+        """The error the message holds, and every earlier one its ledger recorded (a retried
+        message's first error is not hidden behind its last)."""
+        errors = message_errors(message=obj)
+        provider = obj.sender.provider
+        final = next((e for e in errors if e.final), None)
+        shown = (
+            error_block(
+                final.code, final.title, final.details, final.error_class, provider=provider
+            )
+            if final
+            else "—"
+        )
+        earlier = [e for e in errors if not e.final]
+        if not earlier:
+            return shown
+        rows = [
+            (
+                at_second(e.at),
+                e.round,
+                error_block(e.code, e.title, e.details, e.error_class, provider=provider),
+            )
+            for e in earlier
+        ]
         return format_html(
-            "<code>{}</code> {}<br><span style='color:#666'>{} — class: <strong>{}</strong></span>",
-            obj.error_code,
-            obj.error_title,
-            obj.error_details or "",
-            obj.get_error_class_display(),
+            '{}<p style="margin:12px 0 4px"><strong>Before it</strong> ({} earlier error{}):</p>'
+            "<table><thead><tr><th>when (UTC)</th><th>round</th><th>error</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            shown,
+            len(earlier),
+            "" if len(earlier) == 1 else "s",
+            format_html_join("", "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>", rows),
         )
 
     @admin.display(description="ledger")
@@ -538,6 +656,7 @@ class ContactAdmin(ReadOnlyMixin, TenantScopedAdmin):
         "username",
         "last_inbound_at",
         "marketing",
+        "messages_link",
     )
     list_filter = ("tenant",)
     search_fields = ("=wa_id", "=user_id", "username")
@@ -546,6 +665,9 @@ class ContactAdmin(ReadOnlyMixin, TenantScopedAdmin):
     def get_fields(self, request, obj=None):
         fields = super().get_fields(request, obj)
         return [("masked_wa_id" if f == "wa_id" else f) for f in fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), "messages")
 
     @admin.display(description="phone number")
     def masked_wa_id(self, obj):
@@ -558,3 +680,28 @@ class ContactAdmin(ReadOnlyMixin, TenantScopedAdmin):
         if obj.marketing_stopped_at:
             return format_html(_BADGE, "#b02a37", "stopped")
         return format_html(_BADGE, "#1e7e34", "allowed")
+
+    @staticmethod
+    def _messages_url(obj) -> str:
+        return f"{reverse('admin:messaging_message_changelist')}?contact={obj.pk}"
+
+    @admin.display(description="messages")
+    def messages_link(self, obj):
+        return format_html('<a href="{}">messages &rsaquo;</a>', self._messages_url(obj))
+
+    @admin.display(description="messages")
+    def messages(self, obj):
+        """How many messages the tenant sent this user, the latest, and a link to them all."""
+        sent = contact_messages(contact=obj).order_by("-created_at")
+        latest = sent.first()
+        if latest is None:
+            return "None sent."
+        return format_html(
+            '<a href="{}">{} message{} &rsaquo;</a> — the latest {} UTC ({}), {}',
+            self._messages_url(obj),
+            sent.count(),
+            "" if sent.count() == 1 else "s",
+            at_second(latest.created_at),
+            latest.template_name or "text",
+            badge(latest.state),
+        )

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Count, F, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from core.errors import NotFound
-from messaging.models import InboundMessage, Message, MessageEvent
+from messaging.models import Contact, InboundMessage, Message, MessageEvent
 from messaging.states import EventType, Fact, precedence
 from tenants.models import Tenant
+from whatsapp import SubmitResult, get_provider
 
 
 def message_list(
@@ -204,3 +206,93 @@ def pricing_report(*, tenant: Tenant, since, until) -> list[dict]:
         )
         entry["billable" if billable else "free"] += row["messages"]
     return list(report.values())
+
+
+@dataclass(frozen=True)
+class RecordedError:
+    """One error a message met, as its ledger recorded it."""
+
+    at: datetime  # when Waypost learned it
+    round: int
+    code: str  # as a message stores it: the provider's code, else a reason (no_response…)
+    title: str  # as the provider worded it
+    details: str
+    error_class: str
+    final: bool  # the error the message holds now (its summary's)
+
+
+def message_errors(*, message: Message) -> list[RecordedError]:
+    """Every error ``message`` met, oldest first: each refused or unanswered submit (from the
+    ledger's ``submit_responded``, read again by the sender's provider) and the error the
+    message holds now (``final``) — a failed status, the last refusal, an expiry. A retried
+    message keeps only its latest error in its own fields; the earlier ones are here."""
+    provider = get_provider(message.sender.provider)
+    errors: list[RecordedError] = []
+    last_failed_status = None
+    for event in sorted(MessageEvent.objects.filter(message=message), key=_sort_key):
+        if event.type == EventType.STATUS_FAILED:
+            last_failed_status = event
+        if event.type != EventType.SUBMIT_RESPONDED or not event.detail:
+            continue
+        try:
+            answer = provider.answer(SubmitResult.from_detail(event.detail))
+        except (KeyError, TypeError, ValueError):  # not a submit result this provider reads
+            continue
+        if answer.accepted:
+            continue
+        kind = answer.classification.error_class if answer.classification else ""
+        errors.append(
+            RecordedError(
+                event.recorded_at,
+                event.round,
+                answer.code,
+                answer.error_title,
+                answer.error_details,
+                str(kind),
+                final=False,
+            )
+        )
+    if not (message.error_code or message.error_title):
+        return errors
+    answered_last = (
+        errors
+        and errors[-1].code == message.error_code
+        and (last_failed_status is None or last_failed_status.recorded_at < errors[-1].at)
+    )
+    if answered_last:  # the last refusal is the message's error: listed once, as final
+        at, round_ = errors[-1].at, errors.pop().round
+    else:
+        at = last_failed_status.recorded_at if last_failed_status else message.state_changed_at
+        round_ = message.round
+    errors.append(
+        RecordedError(
+            at,
+            round_,
+            message.error_code,
+            message.error_title,
+            message.error_details,
+            message.error_class,
+            final=True,
+        )
+    )
+    return errors
+
+
+def contact_messages(*, contact: Contact) -> QuerySet[Message]:
+    """The messages the tenant sent to ``contact``, by its number or by its BSUID."""
+    to = Q(recipient=f"+{contact.wa_id}") if contact.wa_id else Q()
+    if contact.user_id:
+        to |= Q(recipient_user_id=contact.user_id)
+    if not to:
+        return Message.objects.none()
+    return Message.objects.filter(to, tenant_id=contact.tenant_id)
+
+
+def message_contact(*, message: Message) -> Contact | None:
+    """The contact ``message`` was sent to (by its number or its BSUID), if Waypost knows one."""
+    to = Q(wa_id=message.recipient.lstrip("+")) if message.recipient else Q()
+    if message.recipient_user_id:
+        to |= Q(user_id=message.recipient_user_id)
+    if not to:
+        return None
+    return Contact.objects.filter(to, tenant_id=message.tenant_id).order_by("pk").first()
