@@ -224,7 +224,7 @@ class Sandbox:
         if mps:
             bucket = self.state.buckets.get(number.phone_number_id)
             if bucket is None:
-                bucket = self.state.buckets[number.phone_number_id] = TokenBucket(mps)
+                bucket = self.state.buckets[number.phone_number_id] = TokenBucket(mps, now)
             if not bucket.take(mps, now):
                 raise wire.MetaError(130429)
         user = message.wa_id or message.user_id

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,13 +60,15 @@ class MessageRecord:
 
 
 class TokenBucket:
-    """Per-number throughput: ``rate`` tokens a second, bursts of one second's worth (§3.1)."""
+    """Per-number throughput: ``rate`` tokens a second, bursts of one second's worth (§3.1).
+    The clock is the caller's (``now``, at creation and at each ``take``): a bucket created
+    full at the instant of its first message grants it, whatever the rate."""
 
     __slots__ = ("last", "tokens")
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, now: float) -> None:
         self.tokens = rate
-        self.last = time.monotonic()
+        self.last = now
 
     def take(self, rate: float, now: float) -> bool:
         self.tokens = min(rate, self.tokens + (now - self.last) * rate)
