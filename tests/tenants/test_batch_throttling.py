@@ -15,6 +15,7 @@ from tests.conftest import make_tenant_client
 
 from ..factories import MessageTemplateFactory
 from ..messaging.helpers import body
+from ..waiting import wait_for
 
 BATCH = "/api/v1/messages/batch"
 LIST = "/api/v1/messages"
@@ -58,15 +59,14 @@ def test_a_batch_the_bucket_cannot_cover_is_refused_whole_and_goes_when_it_says(
     assert retry_after == 1  # four tokens at five per second: under a second
     assert not Message.objects.exists()  # all or nothing
     # A refused request spends nothing: asking again until it goes is free, and it goes
-    # within the time the answer named.
-    started, deadline = time.monotonic(), time.monotonic() + retry_after + 1
-    while (
-        answer := tenant.client.post(BATCH, batch(template, 5, "p"), format="json")
-    ).status_code == 429:
-        assert time.monotonic() < deadline, "still refused after Retry-After"
-        time.sleep(0.05)
+    # once the time the answer named has passed (give or take a refill's rounding).
+
+    def ask_again():
+        answer = tenant.client.post(BATCH, batch(template, 5, "p"), format="json")
+        return answer if answer.status_code != 429 else None
+
+    answer = wait_for(ask_again, retry_after + 2, f"the batch to go after {retry_after} s")
     assert answer.status_code == 200 and answer.json()["accepted"] == 5
-    assert time.monotonic() - started <= retry_after + 0.5
 
 
 @pytest.mark.django_db
@@ -121,10 +121,10 @@ def test_spend_is_all_or_nothing_and_lends_to_a_full_bucket(db):
 
     assert spend(8, 8) == (True, 0.0)
     granted, wait = spend(5, 5)  # two left: refused, nothing taken
-    assert not granted and 2.9 < wait <= 3.0
+    assert not granted and 2.0 < wait <= 3.0  # three missing at one a second, less time spent
     assert spend(2, 2)[0]  # the two are still there
     assert not spend(0, 1)[0]  # empty: a peek is refused
     later = f"{key}:debt"
     assert limiter.spend(later, rate=1.0, burst=10.0, cost=30, need=10) == (True, 0.0)
     granted, wait = limiter.spend(later, rate=1.0, burst=10.0, cost=1, need=1)
-    assert not granted and 20.9 < wait <= 21.0  # 20 owed, then one to take
+    assert not granted and 20.0 < wait <= 21.0  # 20 owed, then one to take
