@@ -6,13 +6,14 @@ called is ``test_transport``'s subject)."""
 
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.db import transaction
 
 from callbacks.models import CallbackAttempt, CallbackEvent, CallbackStatus
-from callbacks.services import Item, callbacks_enqueue, endpoint_configure
+from callbacks.services import BACKOFF_BASE, Item, callbacks_enqueue, endpoint_configure
 from callbacks.transport import DEADLINE
 from devtools.servers import start_receiver
 from devtools.worker import CallbackDeliverer, worker_env
@@ -55,14 +56,16 @@ def enqueue(tenant, count: int = 1) -> list[str]:
     return [e.webhook_id for e in CallbackEvent.objects.filter(tenant=tenant)]
 
 
-def delivered_in_time(tenant, receiver, count: int, *, within: float) -> float:
-    """Enqueue ``count`` callbacks for the healthy tenant; seconds until its receiver has all."""
+def delivered(tenant, receiver, count: int) -> float:
+    """Enqueue ``count`` callbacks for the healthy tenant and wait until its receiver has all;
+    the seconds it took, to print (a figure, not asserted: the tests assert what happened
+    meanwhile to the hostile tenant's attempt)."""
     before = len(receiver.delivered())
     started = time.monotonic()
     enqueue(tenant, count)
     wait_for(
         lambda: len(receiver.delivered()) >= before + count,
-        within,
+        20,
         f"{count} callbacks of the healthy tenant",
     )
     return time.monotonic() - started
@@ -85,13 +88,15 @@ def test_a_gzip_bomb_costs_the_deliverer_kilobytes_and_the_other_tenant_nothing(
     b, b_receiver = healthy
     bomber = hostile(bomb("503 Service Unavailable"))
     a = subscribed("bomber", bomber.url())
-    delivered_in_time(b, b_receiver, 1, within=10)  # the deliverer is up and warm
+    delivered(b, b_receiver, 1)  # the deliverer is up and warm
     before = peak_rss(deliverer.proc.pid)
 
     enqueue(a)
-    wait_for(lambda: len(bomber.requests) >= 1, 10, "the first bomb")
-    b_seconds = delivered_in_time(b, b_receiver, 5, within=2)
     attempts = CallbackAttempt.objects.filter(event__tenant=a)
+    wait_for(lambda: attempts.exists(), 10, "the first bomb's attempt")
+    b_seconds = delivered(b, b_receiver, 5)
+    # The healthy tenant did not wait for the bomber's backoff (5 s) to pass.
+    assert attempts.count() == 1, "the healthy tenant's callbacks waited for the bomber's retry"
     wait_for(lambda: attempts.count() >= 2, 20, "a second attempt after the backoff")
     after = peak_rss(deliverer.proc.pid)
 
@@ -125,19 +130,16 @@ def test_a_trickling_receiver_loses_its_attempt_at_the_deadline_and_is_retried(
     b, b_receiver = healthy
     trickler = hostile(answer)
     a = subscribed("trickler", trickler.url())
+    attempts = CallbackAttempt.objects.filter(event__tenant=a)
     try:
         enqueue(a)
         wait_for(lambda: trickler.requests, 10, "the trickled attempt to start")
-        b_seconds = delivered_in_time(b, b_receiver, 5, within=2)
-        attempt = wait_for(
-            lambda: CallbackAttempt.objects.filter(event__tenant=a).first(),
-            DEADLINE + 5,
-            "the trickled attempt to end",
-        )
+        delivered(b, b_receiver, 5)
+        # ... while the trickled attempt was still open (it is recorded when it ends).
+        assert not attempts.exists(), "the healthy tenant's callbacks waited for the trickle"
+        attempt = wait_for(attempts.first, DEADLINE + 10, "the trickled attempt to end")
     finally:
         stop.set()
-    assert b_seconds < 2
-    assert DEADLINE * 1000 - 200 <= attempt.duration_ms <= DEADLINE * 1000 + 2000
     assert attempt.status_code is None
     assert attempt.error == f"no complete answer within {DEADLINE:g} s"
     event = CallbackEvent.objects.get(tenant=a)
@@ -147,9 +149,12 @@ def test_a_trickling_receiver_loses_its_attempt_at_the_deadline_and_is_retried(
         20,
         "the retry to deliver",
     )
-    second = CallbackAttempt.objects.filter(event__tenant=a).order_by("attempted_at").last()
+    second = attempts.order_by("attempted_at").last()
     assert second.status_code == 200
-    assert (second.attempted_at - attempt.attempted_at).total_seconds() >= 4  # the backoff, 5 s
+    # Not before the backoff: recorded when it ended, the retry began (its end less its
+    # duration) at least BACKOFF_BASE after the failed attempt was recorded.
+    began = second.attempted_at - timedelta(milliseconds=second.duration_ms)
+    assert began >= attempt.attempted_at + timedelta(seconds=BACKOFF_BASE)
 
 
 def test_a_redirect_to_loopback_is_not_followed_nor_retried(deliverer, healthy, hostile):
@@ -167,7 +172,7 @@ def test_a_redirect_to_loopback_is_not_followed_nor_retried(deliverer, healthy, 
             10,
             "the redirected event to be dead",
         )
-        delivered_in_time(b, b_receiver, 1, within=2)  # after it: the deliverer went on
+        delivered(b, b_receiver, 1)  # after it: the deliverer went on
     finally:
         inside_server.shutdown()
     assert inside.requests == []
