@@ -12,9 +12,11 @@ import json
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
 from django.utils.html import format_html
 
 from callbacks.models import CallbackAttempt, CallbackEndpoint, CallbackEvent, CallbackStatus
+from callbacks.selectors import Level, endpoint_health, endpoints_health
 from callbacks.services import callbacks_replay, endpoint_configure, endpoint_validate, url_shown
 from core.errors import ValidationFailed
 from tenants.scoping import TenantScopedAdmin, shown_numbers
@@ -64,12 +66,36 @@ class CallbackEndpointForm(forms.ModelForm):
         return cleaned
 
 
+HEALTH_COLOURS = {
+    Level.OK: "#1e7e34",
+    Level.WARN: "#946c00",
+    Level.BAD: "#b02a37",
+    Level.OFF: "#6c757d",
+}
+
+
+class EndpointChangeList(ChangeList):
+    """The list page, with every row's health read for the whole page at once."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        self.result_list = list(self.result_list)
+        health = endpoints_health(endpoints=self.result_list)
+        for endpoint in self.result_list:
+            endpoint.health_read = health[endpoint.tenant_id]
+
+
 @admin.register(CallbackEndpoint)
 class CallbackEndpointAdmin(TenantScopedAdmin):
+    """An endpoint's *health* is what really happened (``callbacks.selectors``): delivering,
+    waiting, failing, disabled, or stuck — events overdue with nothing attempting them."""
+
     form = CallbackEndpointForm
-    list_display = ("tenant", "url_display", "health", "failures", "last_success_at", "events")
+    list_display = ("tenant", "url_display", "health", "events")
+    list_select_related = ("tenant",)
     readonly_fields = (
         "tenant",
+        "health",
         "secrets_shown",
         "enabled",
         "disabled_reason",
@@ -82,6 +108,9 @@ class CallbackEndpointAdmin(TenantScopedAdmin):
 
     def has_add_permission(self, request):
         return False  # tenants set their endpoint through the API (secret shown once there)
+
+    def get_changelist(self, request, **kwargs):
+        return EndpointChangeList
 
     def save_model(self, request, obj, form, change):
         # A URL is set only when it changed: setting one re-enables a disabled endpoint.
@@ -108,19 +137,21 @@ class CallbackEndpointAdmin(TenantScopedAdmin):
 
     @admin.display(description="health")
     def health(self, obj):
-        if not obj.enabled:
-            return format_html(
-                '<span style="color:#b02a37">disabled: {}</span>', obj.disabled_reason
-            )
-        if obj.failures:
-            return format_html(
-                '<span style="color:#c35a00">failing ({} in a row)</span>', obj.failures
-            )
-        return format_html('<span style="color:#1e7e34">ok</span>')
+        read = getattr(obj, "health_read", None) or endpoint_health(endpoint=obj)
+        return format_html(
+            '<div style="min-width:260px"><span style="background:{};color:#fff;padding:2px 8px;'
+            'border-radius:10px;font-size:11px;font-weight:600;white-space:nowrap">{}</span>'
+            '<div style="font-size:11px;color:#444;margin-top:3px">{}</div></div>',
+            HEALTH_COLOURS[read.level],
+            read.state,
+            read.detail,
+        )
 
     @admin.display(description="events")
     def events(self, obj):
-        return ", ".join(obj.event_types)
+        return format_html(
+            '<span style="font-size:11px">{}</span>', ", ".join(obj.event_types) or "—"
+        )
 
 
 class AttemptInline(admin.TabularInline):

@@ -83,6 +83,9 @@ def _get_urls():
 
 admin.site.get_urls = _get_urls
 admin.site.index_template = "admin/waypost_index.html"  # the index, with a link to Operations
+# Lists get the whole width (issue 19: they fit 1,400 px with their filters): the index, the
+# breadcrumbs and the operations page are the way around, not a sidebar on every page.
+admin.site.enable_nav_sidebar = False
 
 
 def _needing_change(name: str):

@@ -4,16 +4,65 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 
 from callbacks.models import CallbackEndpoint, CallbackEvent, CallbackStatus
+from callbacks.selectors import Level, endpoints_health
 from callbacks.services import url_shown
 from messaging.models import Message
 from messaging.selectors import FREE_PRICING_TYPES
+from messaging.states import ErrorClass
 from operations.metrics import queue_depths
 from tenants.models import SenderNumber, SenderStatus
 from webhooks.models import DeliveryStatus, WebhookDelivery
+from whatsapp import error_info
+
+
+def top_errors(*, messages, since, limit: int = 10) -> list[dict]:
+    """The most frequent errors of ``messages`` created since ``since``, each with what the
+    provider's table says of its code (``whatsapp.error_info``: title, meaning, who must act)
+    — or, for a code the table lacks, the title the provider sent last."""
+    rows = (
+        messages.filter(created_at__gte=since)
+        .exclude(error_code="")
+        .values("error_code", "error_class")
+        .annotate(n=Count("pk"), stored_title=Max("error_title"))
+        .order_by("-n", "error_code")[:limit]
+    )
+    errors = []
+    for row in rows:
+        info = error_info(row["error_code"])
+        kind = row["error_class"]
+        errors.append(
+            {
+                "code": row["error_code"],
+                "error_class": kind,
+                "class_label": ErrorClass(kind).label if kind in ErrorClass.values else kind,
+                "title": info.title if info else row["stored_title"],
+                "meaning": info.meaning if info else "",
+                "who_acts": info.who_acts.label if info else "",
+                "n": row["n"],
+            }
+        )
+    return errors
+
+
+def endpoints_in_trouble(*, tenant_ids) -> list[tuple]:
+    """(tenant slug, URL without credentials, health) for each endpoint that is not simply
+    fine — failing, disabled, stuck or waiting (``callbacks.selectors``)."""
+    endpoints = list(
+        CallbackEndpoint.objects.filter(tenant_id__in=tenant_ids)
+        .exclude(url="")
+        .select_related("tenant")
+        .order_by("tenant__slug")
+    )
+    health = endpoints_health(endpoints=endpoints)
+    return [
+        (e.tenant.slug, url_shown(e.url), health[e.tenant_id])
+        for e in endpoints
+        if health[e.tenant_id].level != Level.OK
+    ]
 
 
 def operations_overview(*, tenants, now=None) -> dict:
@@ -44,13 +93,7 @@ def operations_overview(*, tenants, now=None) -> dict:
             .values_list("stalled_reason", "n")
         ),
         "stalled_total": messages.filter(stalled=True).count(),
-        "top_errors": list(
-            messages.filter(created_at__gte=day)
-            .exclude(error_code="")
-            .values_list("error_code", "error_class")
-            .annotate(n=Count("pk"))
-            .order_by("-n")[:10]
-        ),
+        "top_errors": top_errors(messages=messages, since=day),
         "webhook_pending": WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).count(),
         "webhook_lag_seconds": int((now - oldest_pending).total_seconds()) if oldest_pending else 0,
         "queues": [(f"tenant.{t.slug}", depths.get(f"tenant.{t.slug}")) for t in tenants],
@@ -60,18 +103,7 @@ def operations_overview(*, tenants, now=None) -> dict:
                 "tenant__slug", "phone_number_id", "status_reason", "status_changed_at"
             )
         ),
-        "failing_endpoints": [  # URLs without the credentials they may carry
-            (slug, url_shown(url), *rest)
-            for slug, url, *rest in [
-                *CallbackEndpoint.objects.filter(tenant_id__in=ids)
-                .exclude(url="")
-                .filter(failures__gt=0)
-                .values_list("tenant__slug", "url", "failures", "retry_at"),
-                *CallbackEndpoint.objects.filter(tenant_id__in=ids, enabled=False)
-                .exclude(url="")
-                .values_list("tenant__slug", "url", "disabled_reason", "disabled_at"),
-            ]
-        ],
+        "failing_endpoints": endpoints_in_trouble(tenant_ids=ids),
         "callbacks_pending": CallbackEvent.objects.filter(
             tenant_id__in=ids, status=CallbackStatus.PENDING
         ).count(),

@@ -16,10 +16,13 @@ a key are changes of that object). A user without it does not see the action, an
 POST of it does nothing.
 """
 
+import re
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
+from django.utils.safestring import mark_safe
 
 from tenants.models import ApiKey, SenderNumber, SenderStatus, StaffScope, Tenant
 from tenants.scoping import TenantScopedAdmin
@@ -36,6 +39,22 @@ STATUS_COLOURS = {
     SenderStatus.BLOCKED: "#b02a37",
     SenderStatus.DISABLED: "#6c757d",
 }
+
+
+def code_spans(text: str) -> str:
+    """A help text written with Markdown's inline code (`` `manage.py retention` ``) as the
+    admin shows it: in ``<code>``, never with literal backticks. The rest is escaped."""
+    return mark_safe(re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(str(text))))  # noqa: S308
+
+
+def help_texts_shown(model) -> dict[str, str]:
+    """The help texts of ``model``'s fields that use inline code, for a ``ModelForm``'s
+    ``help_texts`` — which the admin shows for editable and read-only fields alike."""
+    return {
+        field.name: code_spans(field.help_text)
+        for field in model._meta.get_fields()
+        if "`" in str(getattr(field, "help_text", ""))
+    }
 
 
 # Only a superuser points a sender at a provider, a number, a WABA and a credential.
@@ -96,6 +115,10 @@ class TenantAdmin(TenantScopedAdmin):
     inlines = [SenderNumberInline]
     readonly_fields = ("active",)
     actions = ["activate", "deactivate"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs.setdefault("help_texts", help_texts_shown(Tenant))
+        return super().get_form(request, obj, change=change, **kwargs)
 
     def get_readonly_fields(self, request, obj=None):
         # The slug names the tenant's queue and its reserved credential variables.
