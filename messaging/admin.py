@@ -315,8 +315,7 @@ class MessageAdmin(ReadOnlyMixin, TenantScopedAdmin):
         "template_shown",
         "state_badge",
         "error",
-        "age",
-        "attempts",
+        "tries",
     )
     list_display_links = ("short_id",)
     list_filter = (
@@ -374,25 +373,40 @@ class MessageAdmin(ReadOnlyMixin, TenantScopedAdmin):
 
     # --- list columns ---
 
-    @admin.display(description="id", ordering="id")
+    # The columns fit 1,400 px beside the filters: long values wrap inside a bounded width
+    # (tests/operations/test_admin_browser.py measures it).
+
+    @admin.display(description="message", ordering="created_at")
     def short_id(self, obj):
-        return format_html('<code title="{}">{}</code>', obj.pk, str(obj.pk)[:8])
+        return format_html(
+            '<code title="{}">{}</code><div style="font-size:11px;color:#666" title="{}">{}</div>',
+            obj.pk,
+            str(obj.pk)[:8],
+            at_second(obj.created_at),
+            ago(obj.created_at),
+        )
 
     @admin.display(description="to")
     def recipient_display(self, obj):
         shown = obj.recipient if can_see_recipients() else mask_phone(obj.recipient)
-        return format_html("<code>{}</code>", shown)
+        return format_html("<code>{}</code>", shown or obj.recipient_user_id)
 
     @admin.display(description="template", ordering="template_name")
     def template_shown(self, obj):
-        return obj.template_name or "text"
+        return format_html(
+            '<span style="overflow-wrap:anywhere">{}</span>', obj.template_name or "text"
+        )
 
     @admin.display(description="state", ordering="state")
     def state_badge(self, obj):
         if not obj.stalled:
             return badge(obj.state)
-        stall = format_html(_BADGE, "#c35a00", obj.get_stalled_reason_display() or "stalled")
-        return format_html('{}<div style="margin-top:3px">{}</div>', badge(obj.state), stall)
+        return format_html(
+            '{}<div style="margin-top:3px;max-width:170px;font-size:11px;color:#c35a00;'
+            'font-weight:600">stalled: {}</div>',
+            badge(obj.state),
+            obj.get_stalled_reason_display() or "stalled",
+        )
 
     @admin.display(description="error", ordering="error_code")
     def error(self, obj):
@@ -400,17 +414,15 @@ class MessageAdmin(ReadOnlyMixin, TenantScopedAdmin):
             return ""
         info = _info(obj.error_code, obj.sender.provider)
         return format_html(
-            '<span title="{}"><code>{}</code> {}</span>',
+            '<div style="min-width:140px;max-width:220px" title="{}"><code>{}</code> {}</div>',
             info.meaning if info else obj.error_details,
             obj.error_code,
-            info.title if info else obj.error_title[:60],
+            info.title if info else obj.error_title[:80],
         )
 
-    @admin.display(description="created", ordering="created_at")
-    def age(self, obj):
-        return format_html(
-            '<span title="{}">{}</span>', obj.created_at.isoformat(), ago(obj.created_at)
-        )
+    @admin.display(description="tries", ordering="attempts")
+    def tries(self, obj):
+        return obj.attempts
 
     # The display methods below ask whether this user sees numbers: TenantScopedAdmin keeps the
     # request being answered (per thread) for them.

@@ -90,7 +90,7 @@ def test_an_on_call_person_opens_a_stalled_message(browser, live_server, tenant_
 
     log_in(browser, live_server)
     browser.get(f"{live_server.url}/admin/messaging/message/?stalled__exact=1")
-    browser.find_element(By.LINK_TEXT, message_id[:8]).click()
+    browser.find_element(By.PARTIAL_LINK_TEXT, message_id[:8]).click()
     page = browser.page_source
     assert "Sent, not delivered in time" in page and "flagged_stalled" in page
     Path(ARTIFACT).parent.mkdir(parents=True, exist_ok=True)
@@ -169,3 +169,75 @@ def test_a_message_whose_ledger_was_pruned_says_so(browser, live_server, tenant_
     shot.parent.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
+
+
+LISTS = [
+    "/admin/messaging/message/",
+    "/admin/messaging/contact/",
+    "/admin/messaging/messageevent/",
+    "/admin/webhooks/webhookdelivery/",
+    "/admin/callbacks/callbackendpoint/",
+    "/admin/callbacks/callbackevent/",
+    "/admin/tenants/sendernumber/",
+    "/admin/tenants/tenant/",
+]
+
+
+def test_the_lists_fit_1400_pixels(browser, live_server, client, tenant_a):
+    """At 1,400 px wide, every list the on-call person uses shows all its columns: the page
+    does not scroll sideways and neither does the table inside it (Django's list scrolls its
+    table in a box of its own). Rows hold the longest things they show: a stall's reason, an
+    error's title, a tenant's slug, an endpoint's health — screenshot
+    ``var/artifacts/message-list.png``."""
+    from callbacks.models import CallbackEndpoint
+    from callbacks.services import Item, callbacks_enqueue
+    from messaging.track.contacts import contact_resolve
+    from tenants.services import sender_set_status
+
+    from ..webhooks.helpers import envelope, post, status
+
+    User.objects.create_superuser("oncall", "oncall@example.com", "night-shift")
+    for sender in tenant_a.tenant.senders.all():
+        sender_set_status(sender=sender, status="disabled", reason="test", by="test")
+    template = MessageTemplateFactory(tenant=tenant_a.tenant, name="order_update_with_a_long_name")
+    for i, (code, stall) in enumerate(
+        [("131026", ""), ("131049", "accepted_no_status"), ("", "auth_ttl_passed")]
+    ):
+        message_id = tenant_a.client.post(
+            "/api/v1/messages",
+            body(template, to=f"+49151123456{i:02d}"),
+            format="json",
+            HTTP_IDEMPOTENCY_KEY=f"wide-{i}",
+        ).json()["id"]
+        Message.objects.filter(pk=message_id).update(
+            error_code=code,
+            error_class="never_retry" if code else "",
+            stalled=bool(stall),
+            stalled_reason=stall,
+            stalled_at=timezone.now() if stall else None,
+        )
+    contact_resolve(
+        tenant=tenant_a.tenant, wa_id="4915112345600", user_id="DE.13491208655302741918"
+    )
+    endpoint, _ = CallbackEndpoint.objects.get_or_create(tenant=tenant_a.tenant)
+    endpoint.url = "https://hooks.example.com/a/rather/long/path/to/the/waypost/callbacks"
+    endpoint.event_types = ["message.read", "message.delivered", "message.failed"]
+    endpoint.save()
+    callbacks_enqueue(tenant_id=tenant_a.tenant.pk, items=[Item("message.read", {"n": 1})])
+    number = tenant_a.tenant.senders.first().phone_number_id
+    post(client, envelope(number, statuses=[status("wamid.HBgLMTY1MDM4Nzk0", "sent", 1)]))
+
+    log_in(browser, live_server)
+    widths = {}
+    for path in LISTS:
+        browser.get(f"{live_server.url}{path}")
+        widths[path] = browser.execute_script(
+            "const box = document.querySelector('#changelist .results');"
+            "return [document.body.scrollWidth, box ? box.scrollWidth - box.clientWidth : 0];"
+        )
+        if path == LISTS[0]:
+            shot = ROOT / "var" / "artifacts" / "message-list.png"
+            shot.parent.mkdir(parents=True, exist_ok=True)
+            browser.save_screenshot(str(shot))
+    too_wide = {path: w for path, w in widths.items() if w[0] > 1400 or w[1] > 0}
+    assert not too_wide, f"[page width, table overflow] past 1,400 px: {too_wide}"
