@@ -15,7 +15,13 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from django.db import DatabaseError, InterfaceError, OperationalError, connection
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connection,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -83,6 +89,9 @@ def retries_transient_errors(fn):
             return fn(*args, **kwargs)
         except DatabaseError as exc:
             if is_transient(exc) and self.request.retries < 5:
+                # The worker keeps its connection between tasks (CELERY_DB_REUSE_MAX): one the
+                # server ended would fail every retry of this task, and of the next ones.
+                close_old_connections()
                 raise self.retry(exc=exc, countdown=min(30, 0.5 * 2**self.request.retries)) from exc
             raise
 

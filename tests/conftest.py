@@ -65,6 +65,8 @@ def _database_closed_to_others(closed: bool) -> None:
     the database opened again. Run from the ``postgres`` database: the test's own connection
     may be closed by then."""
     name = connection.settings_dict["NAME"]
+    if closed:
+        connection.ensure_connection()  # the flush needs it; a test may have closed it
     with _maintenance_connection() as maintenance:
         maintenance.execute(
             f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {"false" if closed else "true"}'
@@ -73,7 +75,7 @@ def _database_closed_to_others(closed: bool) -> None:
             maintenance.execute(
                 "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
                 "WHERE datname = %s AND pid <> %s",
-                [name, connection.connection.info.backend_pid if connection.connection else 0],
+                [name, connection.connection.info.backend_pid],
             )
 
 
