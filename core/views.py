@@ -4,6 +4,7 @@ import uuid
 
 from django.http import HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
 
 from core.api import error_body
 
@@ -23,6 +24,7 @@ def _resolves(path: str):
     return None if match.func is api_not_found else match
 
 
+@csrf_exempt  # the API authenticates by key, never by session: a POST gets its JSON 404 too
 def api_not_found(request, *args, **kwargs) -> HttpResponse:
     """Every path under ``/api/`` that no endpoint serves — in every configuration, also with
     ``DEBUG`` on, where Django's own 404 would be its HTML page listing every URL pattern.
