@@ -1,13 +1,11 @@
 """Signed Meta status webhooks for the load and fault-injection runs (``make bench``,
-``make chaos``): the wire format lives here, outside the product packages."""
+``make chaos``), built by the sandbox's wire module — the one builder of Meta's envelope
+outside the product."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-
 from devtools.stack import APP_SECRET
+from sandbox import wire
 
 
 def signed_status(sender: dict, wamid: str, recipient: str, status: str, n: int) -> tuple[str, str]:
@@ -15,41 +13,13 @@ def signed_status(sender: dict, wamid: str, recipient: str, status: str, n: int)
     ``X-Hub-Signature-256`` header under ``APP_SECRET``: ``(signature, body)``. ``sender`` is
     ``create_tenant``'s ``sender`` (``phone_number_id``, ``waba_id``); ``n`` makes the
     timestamp, and so the body, unique."""
-    value = {
-        "messaging_product": "whatsapp",
-        "metadata": {
-            "display_phone_number": "15550000000",
-            "phone_number_id": sender["phone_number_id"],
-        },
-        "statuses": [
-            {
-                "id": wamid,
-                "status": status,
-                "timestamp": str(1_790_000_000 + n),
-                "recipient_id": recipient.lstrip("+"),
-                **(
-                    {
-                        "pricing": {
-                            "billable": True,
-                            "pricing_model": "PMP",
-                            "type": "regular",
-                            "category": "utility",
-                        }
-                    }
-                    if status == "delivered"
-                    else {}
-                ),
-            }
-        ],
-    }
-    data = json.dumps(
-        {
-            "object": "whatsapp_business_account",
-            "entry": [
-                {"id": sender["waba_id"], "changes": [{"field": "messages", "value": value}]}
-            ],
-        },
-        separators=(",", ":"),
+    item = wire.status(
+        wamid,
+        status,
+        1_790_000_000 + n,
+        recipient_id=recipient.lstrip("+"),
+        pricing=wire.pricing("utility") if status == "delivered" else None,
     )
-    digest = hmac.new(APP_SECRET.encode(), data.encode(), hashlib.sha256).hexdigest()
-    return f"sha256={digest}", data
+    value = wire.messages_value(sender["phone_number_id"], "15550000000", statuses=[item])
+    body = wire.dumps(wire.envelope(sender["waba_id"], "messages", value))
+    return wire.sign(body, APP_SECRET), body.decode()

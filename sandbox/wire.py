@@ -175,16 +175,29 @@ def sign(body: bytes, secret: str) -> str:
 
 
 def envelope(
-    waba_id: str, field: str, value: dict[str, Any], *, time: int | None = None
+    waba_id: str | None,
+    field: str,
+    value: dict[str, Any],
+    *more: tuple[str, dict[str, Any]],
+    time: int | None = None,
 ) -> dict[str, Any]:
-    """§4.4: ``{"object": "whatsapp_business_account", "entry": [{"id", "changes": [...]}]}``."""
-    entry: dict[str, Any] = {"id": waba_id, "changes": [{"value": value, "field": field}]}
+    """§4.4: ``{"object": "whatsapp_business_account", "entry": [{"id", "time"?, "changes":
+    [{"value", "field"}, …]}]}`` — one entry with the change ``field``/``value`` and any
+    ``more`` ``(field, value)`` changes. The one builder of Meta's webhook envelope outside the
+    product: the sandbox's webhooks, the tests and the benchmarks use it. ``waba_id`` None
+    leaves the entry without its id (a delivery that names no account)."""
+    changes = [{"value": v, "field": f} for f, v in ((field, value), *more)]
+    entry: dict[str, Any] = {"changes": changes}
+    if waba_id is not None:
+        entry = {"id": waba_id, **entry}
     if time is not None:
         entry["time"] = time
     return {"object": "whatsapp_business_account", "entry": [entry]}
 
 
 def messages_value(phone_number_id: str, display_phone_number: str, **items: Any) -> dict[str, Any]:
+    """§4.4 a ``messages`` change's value: the number's metadata and the non-empty ``items``
+    (``statuses``, ``messages``, ``contacts``, ``errors``)."""
     value: dict[str, Any] = {
         "messaging_product": "whatsapp",
         "metadata": {
@@ -194,6 +207,25 @@ def messages_value(phone_number_id: str, display_phone_number: str, **items: Any
     }
     value.update({k: v for k, v in items.items() if v})
     return value
+
+
+def status(wamid: str, status: str, timestamp: int | str, **fields: Any) -> dict[str, Any]:
+    """§4.5 one ``statuses[]`` item: ``id``, ``status``, ``timestamp`` and any other fields
+    Meta sends (``recipient_id``, ``biz_opaque_callback_data``, ``errors``, ``pricing``…);
+    empty ones are left out."""
+    item: dict[str, Any] = {"id": wamid, "status": status, "timestamp": str(timestamp)}
+    item.update({k: v for k, v in fields.items() if v})
+    return item
+
+
+def pricing(category: str) -> dict[str, Any]:
+    """§11.3 a billable status's ``pricing`` (per-message pricing)."""
+    return {
+        "billable": True,
+        "pricing_model": "PMP",
+        "type": "regular",
+        "category": category.lower(),
+    }
 
 
 def dumps(data: Any) -> bytes:

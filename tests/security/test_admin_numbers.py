@@ -10,6 +10,7 @@ from django.contrib.auth.models import Permission, User
 from callbacks.models import CallbackEndpoint, CallbackEvent
 from callbacks.services import Item, callbacks_enqueue
 from messaging.models import Contact, Suppression
+from sandbox import wire
 from tenants.models import StaffScope
 from webhooks.models import WebhookDelivery
 
@@ -40,7 +41,7 @@ def pages(tenant_a):
         tenant=tenant, url="https://93.184.216.34/hook", event_types=["message.delivered"]
     )
     callbacks_enqueue(tenant_id=tenant.pk, items=[Item("message.delivered", {"to": f"+{NUMBER}"})])
-    body = {"entry": [{"changes": [{"value": {"messages": [{"from": NUMBER, "text": "hi"}]}}]}]}
+    body = wire.envelope(None, "messages", {"messages": [{"from": NUMBER, "text": "hi"}]})
     delivery = WebhookDelivery.objects.create(
         provider="360dialog",
         sender=sender,

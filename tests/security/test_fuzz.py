@@ -8,6 +8,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sandbox import wire
 from templates_registry.rules.definition import check_definition
 from templates_registry.rules.send import check_send
 from whatsapp import Provider, get_provider
@@ -126,10 +127,7 @@ def test_send_checks_never_raise(template, sent, policy):
 
 
 def _envelope(value) -> dict:
-    return {
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "waba", "changes": [{"field": "messages", "value": value}]}],
-    }
+    return wire.envelope("waba", "messages", value)
 
 
 @BUDGET

@@ -11,6 +11,7 @@ import json
 import pytest
 
 from messaging.models import Message
+from sandbox import wire
 from webhooks.models import RejectedWebhook, WebhookDelivery
 from webhooks.services import deliveries_drain
 
@@ -94,10 +95,7 @@ HOSTILE = {
         envelope("pn-a", statuses=[status("wamid.A", "teleported", T0)])
     ).encode(),
     "metadata missing": lambda good: json.dumps(
-        {
-            "object": "whatsapp_business_account",
-            "entry": [{"id": "w", "changes": [{"field": "messages", "value": {"statuses": []}}]}],
-        }
+        wire.envelope("w", "messages", {"statuses": []})
     ).encode(),
     "invalid UTF-8": lambda good: b'{"entry": "\xff\xfe"}',
     "NUL inside strings": lambda good: json.dumps(

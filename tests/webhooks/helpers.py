@@ -1,37 +1,34 @@
-"""Signed Meta-shaped webhook bodies for the tests."""
+"""Signed Meta-shaped webhook bodies for the tests, built by the sandbox's wire module (the one
+builder of Meta's envelope outside the product)."""
 
-import hashlib
-import hmac
 import json
 
+from sandbox import wire
+
 SECRET = "test-app-secret"  # config.settings.test WHATSAPP_APP_SECRET
+DISPLAY = "15550783881"
 
 
 def sign(body: bytes, secret: str = SECRET) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return wire.sign(body, secret)
 
 
 def envelope(phone_number_id, *, statuses=None, messages=None, contacts=None, waba="waba-1"):
-    value = {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550783881", "phone_number_id": phone_number_id},
-    }
-    for key, items in (("statuses", statuses), ("messages", messages), ("contacts", contacts)):
-        if items:
-            value[key] = items
-    return {
-        "object": "whatsapp_business_account",
-        "entry": [{"id": waba, "changes": [{"value": value, "field": "messages"}]}],
-    }
+    value = wire.messages_value(
+        phone_number_id, DISPLAY, statuses=statuses, messages=messages, contacts=contacts
+    )
+    return wire.envelope(waba, "messages", value)
 
 
 def status(wamid, name, ts, opaque=None, errors=None):
-    item = {"id": wamid, "status": name, "timestamp": str(ts), "recipient_id": "4915112345678"}
-    if opaque:
-        item["biz_opaque_callback_data"] = opaque
-    if errors:
-        item["errors"] = errors
-    return item
+    return wire.status(
+        wamid,
+        name,
+        ts,
+        recipient_id="4915112345678",
+        biz_opaque_callback_data=opaque,
+        errors=errors,
+    )
 
 
 def post(client, payload, *, signature=None, raw=None):

@@ -12,6 +12,7 @@ from django.utils import timezone
 from messaging.models import Contact, InboundMessage, Message, OrphanStatus, Suppression
 from messaging.states import EventSource, EventType
 from messaging.track.ledger import NewEvent, record
+from sandbox import wire
 from templates_registry.models import MessageTemplate
 from webhooks.models import WebhookDelivery
 from webhooks.services import deliveries_drain
@@ -219,10 +220,7 @@ def template_update(name, event, template_id="", field="message_template_status_
         "reason": extra.pop("reason", "NONE"),
         **extra,
     }
-    return {
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "waba-1", "time": T0, "changes": [{"value": value, "field": field}]}],
-    }
+    return wire.envelope("waba-1", field, value, time=T0)
 
 
 def test_template_updates_reach_the_registry(client, sender):

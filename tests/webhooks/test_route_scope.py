@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from sandbox import wire
 from templates_registry.models import MessageTemplate
 from tenants.models import SenderNumber
 from webhooks.models import WebhookDelivery
@@ -23,10 +24,7 @@ T0 = 1_750_030_000
 
 
 def change(field: str, value: dict, waba: str | None) -> dict:
-    entry: dict = {"time": T0, "changes": [{"field": field, "value": value}]}
-    if waba is not None:
-        entry["id"] = waba
-    return {"object": "whatsapp_business_account", "entry": [entry]}
+    return wire.envelope(waba, field, value, time=T0)
 
 
 def template_status(template_id: str, name: str, event: str, *, waba: str | None) -> dict:

@@ -18,6 +18,7 @@ import pytest
 from django.conf import settings
 
 from devtools.servers import free_port
+from sandbox import wire
 from whatsapp import ErrorClass, OutboundMessage, Provider, SubmitOutcome, get_provider
 from whatsapp.base import BaseProvider
 from whatsapp.dialog360 import Dialog360Provider
@@ -56,8 +57,7 @@ class Case:
 
 
 def _meta_sign(body: bytes, secret: str) -> dict:
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return {"X-Hub-Signature-256": f"sha256={digest}"}
+    return {"X-Hub-Signature-256": wire.sign(body, secret)}
 
 
 def _d360_sign(body: bytes, secret: str) -> dict:
@@ -68,10 +68,8 @@ def _meta_webhook(phone_number_id: str, events: list[dict]) -> bytes:
     statuses, messages = [], []
     for e in events:
         if e["kind"] == "status":
-            item = {"id": e["wamid"], "status": e["status"], "timestamp": str(e["at"])}
-            if e.get("code"):
-                item["errors"] = [{"code": e["code"], "title": "Failed"}]
-            statuses.append(item)
+            errors = [{"code": e["code"], "title": "Failed"}] if e.get("code") else None
+            statuses.append(wire.status(e["wamid"], e["status"], e["at"], errors=errors))
         elif e["kind"] == "inbound":
             messages.append(
                 {
@@ -84,16 +82,10 @@ def _meta_webhook(phone_number_id: str, events: list[dict]) -> bytes:
             )
         else:  # a status without its id
             statuses.append({"status": "sent", "timestamp": "1"})
-    value = {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550001111", "phone_number_id": phone_number_id},
-        "statuses": statuses,
-        "messages": messages,
-    }
-    body = {"object": "whatsapp_business_account", "entry": [{"id": WABA, "changes": [
-        {"field": "messages", "value": value}
-    ]}]}  # fmt: skip
-    return json.dumps(body).encode()
+    value = wire.messages_value(
+        phone_number_id, "15550001111", statuses=statuses, messages=messages
+    )
+    return json.dumps(wire.envelope(WABA, "messages", value)).encode()
 
 
 def _sandbox_case(sandbox, provider: BaseProvider, phone_number_id: str, sign) -> Case:

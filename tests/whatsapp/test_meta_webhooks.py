@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from sandbox import wire
 from whatsapp.meta import MetaCloudProvider
 from whatsapp.reports import InboundReport, StatusReport, TemplateEvent
 
@@ -80,39 +81,30 @@ def test_template_status_update(examples):
 
 
 def test_quality_account_and_system_error_events():
-    body = {
-        "object": "whatsapp_business_account",
-        "entry": [
+    body = wire.envelope(
+        "w",
+        "message_template_quality_update",
+        {
+            "previous_quality_score": "GREEN",
+            "new_quality_score": "YELLOW",
+            "message_template_id": 1,
+            "message_template_name": "t",
+            "message_template_language": "en-US",
+        },
+        (
+            "phone_number_quality_update",
+            {"display_phone_number": "1555", "event": "THROUGHPUT_UPGRADE"},
+        ),
+        ("account_update", {"event": "ACCOUNT_VIOLATION"}),
+        (
+            "messages",
             {
-                "id": "w",
-                "changes": [
-                    {
-                        "field": "message_template_quality_update",
-                        "value": {
-                            "previous_quality_score": "GREEN",
-                            "new_quality_score": "YELLOW",
-                            "message_template_id": 1,
-                            "message_template_name": "t",
-                            "message_template_language": "en-US",
-                        },
-                    },
-                    {
-                        "field": "phone_number_quality_update",
-                        "value": {"display_phone_number": "1555", "event": "THROUGHPUT_UPGRADE"},
-                    },
-                    {"field": "account_update", "value": {"event": "ACCOUNT_VIOLATION"}},
-                    {
-                        "field": "messages",
-                        "value": {
-                            "metadata": {"phone_number_id": "p"},
-                            "errors": [{"code": 130429, "title": "Rate limit hit"}],
-                        },
-                    },
-                    {"field": "some_future_field", "value": {"anything": True}},
-                ],
-            }
-        ],
-    }
+                "metadata": {"phone_number_id": "p"},
+                "errors": [{"code": 130429, "title": "Rate limit hit"}],
+            },
+        ),
+        ("some_future_field", {"anything": True}),
+    )
     events = META.parse_webhook(json.dumps(body).encode()).events
     assert [type(e).__name__ for e in events] == [
         "TemplateEvent",
@@ -209,32 +201,21 @@ def test_template_category_update():
 def test_components_update_and_throughput_upgrade():
     from whatsapp.reports import NumberEvent
 
-    body = {
-        "entry": [
-            {
-                "id": "w",
-                "changes": [
-                    {
-                        "field": "message_template_components_update",
-                        "value": {
-                            "message_template_id": 7,
-                            "message_template_name": "welcome",
-                            "message_template_language": "en_US",
-                            "message_template_element": "Hi {{1}}! Welcome to our service.",
-                            "message_template_footer": "Reply STOP to opt out",
-                        },
-                    },
-                    {
-                        "field": "phone_number_quality_update",
-                        "value": {
-                            "display_phone_number": "15550783881",
-                            "event": "THROUGHPUT_UPGRADE",
-                        },
-                    },
-                ],
-            }
-        ]
-    }
+    body = wire.envelope(
+        "w",
+        "message_template_components_update",
+        {
+            "message_template_id": 7,
+            "message_template_name": "welcome",
+            "message_template_language": "en_US",
+            "message_template_element": "Hi {{1}}! Welcome to our service.",
+            "message_template_footer": "Reply STOP to opt out",
+        },
+        (
+            "phone_number_quality_update",
+            {"display_phone_number": "15550783881", "event": "THROUGHPUT_UPGRADE"},
+        ),
+    )
     components, number = META.parse_webhook(json.dumps(body).encode()).events
     assert components.kind == "components"
     assert components.components == [
