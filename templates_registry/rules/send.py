@@ -62,22 +62,27 @@ def _distinct(items: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
+def _text(value: Any) -> str:
+    """A template's text as a string: a stored or synced template is not trusted to hold one."""
+    return value if isinstance(value, str) else ""
+
+
 def template_spec(
     components: list[dict], *, parameter_format: str = "POSITIONAL", category: str = ""
 ) -> TemplateSpec:
     by_type = {upper(c.get("type")): c for c in components if isinstance(c, dict)}
     header = by_type.get("HEADER")
     header_format = upper(header.get("format") or "TEXT") if header else None
-    header_text = header.get("text", "") if header and header_format == "TEXT" else ""
+    header_text = _text(header.get("text")) if header and header_format == "TEXT" else ""
     body = by_type.get("BODY", {})
-    body_text = body.get("text", "") or ""
+    body_text = _text(body.get("text"))
     body_params = _distinct(placeholders(body_text))
     if not body_text and upper(category) == TemplateCategory.AUTHENTICATION:
         body_params = ("1",)  # Meta-supplied body carries the one-time code as {{1}}
     buttons = []
     for index, button in enumerate((by_type.get("BUTTONS") or {}).get("buttons") or []):
         btype = upper(button.get("type"))
-        url = button.get("url", "") if btype == "URL" else ""
+        url = _text(button.get("url")) if btype == "URL" else ""
         buttons.append(
             ButtonSpec(
                 index=index,

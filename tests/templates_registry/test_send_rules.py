@@ -471,3 +471,15 @@ def test_sanitized_text_never_breaks_the_formatting_rules(value):
     fixed = sanitize_text(value)
     assert formatting_violations(fixed) == []
     assert sanitize_text(fixed) == fixed
+
+
+def test_a_template_whose_text_is_not_text_is_checked_without_a_crash():
+    """A stored or synced template is not trusted to hold strings (found by tests/security's
+    fuzzing): its placeholders are none, and the send is checked against that."""
+    result = check_send(
+        template_components=[{"type": "BODY", "text": [None]}],
+        send_components=[],
+        parameter_format="POSITIONAL",
+        policy="reject",
+    )
+    assert result.violations == []
