@@ -2,15 +2,16 @@
 the test tiers; and the flush of a transactional test with no other session in the database.
 
 Tiers (``-m unit`` / ``-m integration`` / ``-m system``; ``make test`` runs all three, ``make
-test-fast`` the first two). Every test gets exactly one, at collection:
+test-fast`` the first two). Every test gets exactly one, at collection — tests do not write the
+tier, they say what they need:
 
 * **system** — starts or needs a process of ours (the Celery worker, the sandbox, the Procfile
-  stack, a browser, the demo, the chaos run, schemathesis): marked ``system`` in its module, or
-  it uses the ``worker_process`` or ``sandbox_process`` fixture;
+  stack, a browser, the demo, the chaos run, schemathesis): marked ``system``, or it uses one of
+  the fixtures that start one (``worker_process``, ``sandbox_process``, ``browser``, …);
 * **integration** — PostgreSQL or Redis, nothing more: it uses the database (a ``django_db``
-  marker or a database fixture), or is marked ``integration`` (Redis only);
+  marker or a database fixture), or is marked ``redis``;
 * **unit** — everything else. ``make test-unit`` runs them with both services unreachable, so
-  a "unit" test that touches either fails there.
+  a "unit" test that needs either fails there.
 """
 
 from dataclasses import dataclass
@@ -32,11 +33,16 @@ _DATABASE_FIXTURES = {"db", "transactional_db", "live_server", "django_db_reset_
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
+        if item.get_closest_marker("unit") or item.get_closest_marker("integration"):
+            raise pytest.UsageError(
+                f"{item.nodeid}: the tier is derived (tests/conftest.py); mark what the test "
+                "needs instead: `system` (a process) or `redis`"
+            )
         names = set(getattr(item, "fixturenames", ()))
         if item.get_closest_marker("system") or names & _SYSTEM_FIXTURES:
             tier = pytest.mark.system
         elif (
-            item.get_closest_marker("integration")
+            item.get_closest_marker("redis")
             or item.get_closest_marker("django_db")
             or names & _DATABASE_FIXTURES
         ):

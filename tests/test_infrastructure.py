@@ -15,7 +15,7 @@ def test_database_is_postgresql(db):
         assert cursor.fetchone()[0].startswith("PostgreSQL")
 
 
-@pytest.mark.integration
+@pytest.mark.redis
 def test_redis_is_reachable_and_is_the_broker():
     client = redis.Redis.from_url(settings.REDIS_URL)
     assert client.ping()

@@ -19,7 +19,7 @@ from whatsapp.reports import StatusReport
 
 from ..messaging.conftest import make_live_tenant, send_batch, wait_states
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.redis
 EVENTS = ["message.delivered", "message.read", "message.failed"]
 
 

@@ -22,7 +22,7 @@ from ..factories import TenantFactory
 from ..waiting import wait_for
 from .hostile import bomb, gzip_bomb, head, ok, trickle_headers
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.redis
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from django.conf import settings
 from core.ratelimit import LocalRateLimiter, RedisRateLimiter
 
 
-@pytest.fixture(params=["local", pytest.param("redis", marks=pytest.mark.integration)])
+@pytest.fixture(params=["local", pytest.param("redis", marks=pytest.mark.redis)])
 def limiter(request):
     if request.param == "redis":
         return RedisRateLimiter(settings.REDIS_URL)

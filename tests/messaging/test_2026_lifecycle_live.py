@@ -10,7 +10,7 @@ from tenants.models import SenderNumber
 
 from .conftest import PROMO, message_body, promo_body, wait_for, wait_states
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.redis
 
 
 def test_marketing_goes_through_marketing_messages_lite_when_the_sender_says_so(shop, live):

@@ -10,7 +10,7 @@ from templates_registry.services import template_create
 
 from .conftest import PROMO, message_body, promo_body, wait_for, wait_states
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.redis
 
 
 def test_a_message_from_a_user_without_a_phone_number_is_stored_and_listed(shop, live):

@@ -13,7 +13,7 @@ from core import coordination
 from messaging.send import dispatch
 
 
-@pytest.fixture(params=["local", pytest.param("redis", marks=pytest.mark.integration)])
+@pytest.fixture(params=["local", pytest.param("redis", marks=pytest.mark.redis)])
 def store(request):
     return (
         coordination.LocalStore()
@@ -69,7 +69,7 @@ def published(monkeypatch):
     return calls
 
 
-@pytest.mark.integration
+@pytest.mark.redis
 def test_nudges_publish_one_drain_per_tenant_until_it_starts(published, tenant_id):
     for _ in range(5):
         dispatch.nudge(tenant_id=tenant_id, queue="tenant.x")

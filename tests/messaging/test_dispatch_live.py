@@ -18,7 +18,7 @@ from messaging.models import Message, MessageEvent
 
 from .conftest import message_body, send_batch, wait_states
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.redis
 
 
 @pytest.fixture

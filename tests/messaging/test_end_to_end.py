@@ -15,7 +15,7 @@ from webhooks.models import WebhookDelivery
 
 from .conftest import make_live_tenant, send_batch, wait_states
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.redis
 RANK = {"sent": 1, "failed": 2, "delivered": 3, "read": 4}  # messaging/states.py precedence
 
 

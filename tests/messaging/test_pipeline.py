@@ -12,7 +12,7 @@ from tenants.services import sender_set_status
 
 from .conftest import send, wait_states
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.redis
 
 
 def wait_for(predicate, timeout: float = 30.0):

@@ -10,7 +10,7 @@ from whatsapp import get_provider
 
 from .conftest import make_live_tenant
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.redis
 
 EDITED = [{"type": "BODY", "text": "Hello {{1}}, order {{2}} is on its way."}]
 

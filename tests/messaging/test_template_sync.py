@@ -7,7 +7,7 @@ from whatsapp import get_provider
 
 from .conftest import ORDER_UPDATE, make_live_tenant
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.redis
 
 
 def test_sync_pulls_all_pages_and_updates_the_registry(live):

@@ -17,7 +17,7 @@ from messaging.send import dispatch
 from ..messaging.conftest import make_live_tenant, send, send_batch, wait_states
 from ..webhooks.helpers import envelope, sign, status
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.redis
 PASS_SECONDS = 2
 
 

@@ -28,7 +28,7 @@ from whatsapp.reports import InboundReport, ItemError, StatusReport
 
 from .relay import BAD_NUMBER, KEY_REVOKED, THROTTLED, RelayProvider, RelayServer
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.redis
 
 SECRET = "contract-secret"
 WABA = "contract-waba"

@@ -11,7 +11,7 @@ from whatsapp.meta import (
 )
 from whatsapp.reports import StatusReport
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.redis
 
 TEMPLATE = {
     "name": "version_check",
