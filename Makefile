@@ -34,11 +34,11 @@ stack: $(STAMP)
 ## (pytest-xdist: one database and one Redis database per process) on a private PostgreSQL and
 ## Redis. About six minutes here (2 cores), the virtualenv included.
 test: test-unit
-	scripts/with-services.sh $(BIN)/pytest -n $(TEST_PROCESSES) -m "not unit" $(PYTEST_ARGS)
+	scripts/with-services.sh $(BIN)/pytest -n $(TEST_PROCESSES) --dist worksteal -m "not unit" $(PYTEST_ARGS)
 
 ## test-fast: the inner loop — unit and integration tiers, no processes started (< 2 minutes)
 test-fast: $(STAMP)
-	scripts/with-services.sh $(BIN)/pytest -n $(TEST_PROCESSES) -m "unit or integration" $(PYTEST_ARGS)
+	scripts/with-services.sh $(BIN)/pytest -n $(TEST_PROCESSES) --dist worksteal -m "unit or integration" $(PYTEST_ARGS)
 
 ## test-unit: the unit tier with PostgreSQL and Redis unreachable: a "unit" test that needs
 ## either fails here (seconds)

@@ -50,6 +50,14 @@ def pytest_collection_modifyitems(config, items):
         else:
             tier = pytest.mark.unit
         item.add_marker(tier)
+    # The tests that run for minutes (marked ``long``) first, then the other processes: under
+    # pytest-xdist they start at once instead of ending the run alone. A stable sort.
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("long") is None,
+            item.get_closest_marker("system") is None,
+        )
+    )
 
 
 def _transactional(request) -> bool:

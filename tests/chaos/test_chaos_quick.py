@@ -11,7 +11,7 @@ import pytest
 
 from devtools.servers import ROOT
 
-pytestmark = pytest.mark.system
+pytestmark = [pytest.mark.system, pytest.mark.long]
 
 
 def test_the_quick_chaos_run_meets_every_target(tmp_path, capsys):

@@ -20,7 +20,7 @@ from tests.conftest import make_tenant_client
 
 from ..factories import MessageTemplateFactory
 
-pytestmark = pytest.mark.system
+pytestmark = [pytest.mark.system, pytest.mark.long]
 CHECKS = ",".join(
     [
         "not_a_server_error",
