@@ -53,12 +53,17 @@ from dataclasses import dataclass
 
 from django.db import models
 
+from templates_registry.models import TemplateStatus
+from whatsapp import Classification, ErrorInfo, WhoActs
+from whatsapp import error_info as provider_error_info
+
 # A message's ``error_class`` values have one home, beside the provider codes they classify;
 # named here too because this module is the vocabulary of a message.
 from whatsapp.errors import ErrorClass
 
 __all__ = [
     "NOT_SUBMITTED",
+    "OWN_ERRORS",
     "ErrorClass",
     "EventSource",
     "EventType",
@@ -66,6 +71,7 @@ __all__ = [
     "MessageState",
     "StallReason",
     "decided_by_provider",
+    "error_info",
     "fold",
     "precedence",
 ]
@@ -196,3 +202,87 @@ def fold(facts: Iterable[Fact]) -> tuple[int, MessageState]:
         if ranked is not None and ranked[0] > best[0]:
             best = ranked
     return best
+
+
+# --- what a message's error code means --------------------------------------------------------
+
+
+def _own(code: str, title: str, meaning: str, who: WhoActs, error_class: ErrorClass) -> ErrorInfo:
+    return ErrorInfo(code, title, meaning, who, Classification(error_class))
+
+
+_IN_REVIEW = (TemplateStatus.PENDING, TemplateStatus.IN_APPEAL)
+
+#: The error codes Waypost gives a message itself, when no provider answered with one (the
+#: pipeline writes each from here: its code, its title, its class). A provider's codes and the
+#: reasons a send stores without one are the provider's table (``whatsapp.error_info``).
+OWN_ERRORS: dict[str, ErrorInfo] = {
+    info.code: info
+    for info in (
+        _own(
+            "expired",
+            "Not sent: its time to live passed first",
+            "The message could not be sent before its time to live passed (ttl_seconds, or an "
+            "authentication template's 10 minutes), so it was not sent at all.",
+            WhoActs.NOBODY,
+            ErrorClass.INVALID,
+        ),
+        _own(
+            "recipient_suppressed",
+            "Recipient opted out",
+            "The recipient is on the tenant's suppression list, so Waypost refused the message.",
+            WhoActs.RECIPIENT,
+            ErrorClass.INVALID,
+        ),
+        _own(
+            "marketing_stopped",
+            "The user stopped marketing messages from this business",
+            "The user stopped marketing messages from this business, so Waypost refused this "
+            "marketing template; other templates still go.",
+            WhoActs.RECIPIENT,
+            ErrorClass.INVALID,
+        ),
+        _own(
+            "template_not_sendable",
+            "Template not sendable",
+            "The template was disabled, rejected or deleted after the message was accepted, so "
+            "Waypost refused it.",
+            WhoActs.BUSINESS,
+            ErrorClass.INVALID,
+        ),
+        _own(
+            "missing_credential",
+            "The sender has no credential",
+            "Nothing was sent: the sender has no access token or API key, so sending from it "
+            "stops until one is set.",
+            WhoActs.OPERATOR,
+            ErrorClass.ALERT_TENANT,
+        ),
+        _own(
+            "worker_lost",
+            "The worker stopped during the submit; the outcome is unknown",
+            "The worker stopped while the request was in flight: the provider may have sent "
+            "it, so Waypost waits for a status instead of resending.",
+            WhoActs.NOBODY,
+            ErrorClass.AMBIGUOUS,
+        ),
+        *(
+            _own(
+                f"template_{status.lower()}",
+                f"Template is {status}",
+                f"The template is {status.lower().replace('_', ' ')} at the provider: the "
+                "message waits and is tried again when the template may be sent.",
+                # Review and appeal take their time; a pause, lock or limit needs the business.
+                WhoActs.NOBODY if status in _IN_REVIEW else WhoActs.BUSINESS,
+                ErrorClass.COOL_DOWN,
+            )
+            for status in sorted(TemplateStatus.WAITING)
+        ),
+    )
+}
+
+
+def error_info(code: str, *, provider: str) -> ErrorInfo | None:
+    """What a message's ``error_code`` means — title, meaning, who must act, class: Waypost's
+    own (:data:`OWN_ERRORS`) or its sender's ``provider``'s. None for an empty or unknown code."""
+    return OWN_ERRORS.get(code) or provider_error_info(code, provider=provider)

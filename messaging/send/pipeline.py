@@ -58,6 +58,7 @@ from messaging.send import dispatch
 from messaging.send.faults import crash_point
 from messaging.states import (
     NOT_SUBMITTED,
+    OWN_ERRORS,
     EventSource,
     EventType,
     MessageState,
@@ -309,42 +310,26 @@ def _current_templates(messages: list[Message]) -> dict:
 
 def _verdict(message: Message, status: str | None, suppressed: set, stopped: set):
     if message.pk in suppressed:
-        return _refuse("recipient_suppressed", "Recipient opted out", "recipient suppressed")
+        return _refuse("recipient_suppressed", "recipient suppressed")
     if message.pk in stopped:  # the user's "stop marketing messages" (user_preferences, §11.2)
-        return _refuse(
-            "marketing_stopped",
-            "The user stopped marketing messages from this business",
-            "marketing stopped",
-        )
+        return _refuse("marketing_stopped", "marketing stopped")
     if message.kind == MessageKind.TEXT:  # no template; the provider enforces the window (§6)
         return None
     if status in TemplateStatus.WAITING:
 
         def wait(batch, message, now):
-            _error(
-                batch,
-                message,
-                code=f"template_{status.lower()}",
-                title=f"Template is {status}",
-                error_class=ErrorClass.COOL_DOWN,
-            )
+            _own_error(batch, message, f"template_{status.lower()}")
             _schedule(batch, message, TEMPLATE_WAIT_SECONDS, now, f"template {status}")
 
         return wait
     if status not in TemplateStatus.SENDABLE:
-        return _refuse("template_not_sendable", f"Template is {status}", f"template {status}")
+        return _refuse("template_not_sendable", f"template {status}", title=f"Template is {status}")
     return None
 
 
 def _expire(batch, message, now):
     """Its time to live passed before it could be sent: never sent, ``expired``."""
-    _error(
-        batch,
-        message,
-        code="expired",
-        title="Not sent: its time to live passed first",
-        error_class=ErrorClass.INVALID,
-    )
+    _own_error(batch, message, "expired")
     batch.event(
         message,
         EventType.EXPIRED,
@@ -352,9 +337,9 @@ def _expire(batch, message, now):
     )
 
 
-def _refuse(code: str, title: str, reason: str):
+def _refuse(code: str, reason: str, *, title: str = ""):
     def refuse(batch, message, now):
-        _error(batch, message, code=code, title=title, error_class=ErrorClass.INVALID)
+        _own_error(batch, message, code, title=title)
         batch.event(message, EventType.REJECTED, detail={"reason": reason})
 
     return refuse
@@ -534,7 +519,7 @@ def _check_one(batch: _Batch, message: Message, result: SubmitResult, now, block
     if result.error.startswith(MISSING_CREDENTIAL):  # nothing was sent: a person must act
         answer = SendAnswer(
             error_title=result.error,
-            classification=Classification(ErrorClass.ALERT_TENANT),
+            classification=OWN_ERRORS["missing_credential"].classification,
             reason="missing_credential",
         )
     else:
@@ -607,6 +592,13 @@ def _error(batch: _Batch, message: Message, *, code, title="", details="", error
         error_details=details,
         error_class=error_class,
     )
+
+
+def _own_error(batch: _Batch, message: Message, code: str, *, title: str = "") -> None:
+    """One of Waypost's own errors (``OWN_ERRORS``: its title and class), ``title`` when the
+    message's says more."""
+    info = OWN_ERRORS[code]
+    _error(batch, message, code=code, title=title or info.title, error_class=info.error_class)
 
 
 def _schedule(batch: _Batch, message: Message, delay: float, now, reason: str) -> None:
@@ -713,13 +705,7 @@ def submits_resolve_stuck(*, tenant: Tenant | None = None, now=None, limit: int 
                 if answer is not None:  # the answer was stored, the check never ran
                     _check_one(batch, message, SubmitResult.from_detail(answer), now, blocked)
                     continue
-                _error(
-                    batch,
-                    message,
-                    code="worker_lost",
-                    title="The worker stopped during the submit; the outcome is unknown",
-                    error_class=ErrorClass.AMBIGUOUS,
-                )
+                _own_error(batch, message, "worker_lost")
                 batch.event(
                     message, EventType.SUBMIT_UNKNOWN, detail={"reason": "worker lost mid-submit"}
                 )
