@@ -1,8 +1,11 @@
 """The provider's error table: every code Waypost classifies has a title, what it means and who
 must act (the admin shows them), and ``error_info`` answers for a code as a message stores it."""
 
+import re
+
 import pytest
 
+from devtools.servers import ROOT
 from sandbox import wire
 from whatsapp import ErrorClass, Policy, Provider, WhoActs, error_info, provider_class
 from whatsapp.meta import MetaCloudProvider
@@ -75,3 +78,23 @@ def test_the_marketing_codes_say_their_policy_not_their_number():
     assert META.classify(131050, 400).policy == Policy.MARKETING_STOPPED
     assert META.classify(131049, 400).policy == Policy.MARKETING_LIMIT
     assert META.classify(131026, 400).policy == ""
+
+
+def test_the_documented_classification_is_the_tables():
+    """docs/meta-api.md §2 summarises the table by class: the same codes in the same classes."""
+
+    classes = {
+        "cool-down": ErrorClass.COOL_DOWN,
+        "retry with backoff": ErrorClass.RETRY_BACKOFF,
+        "ambiguous": ErrorClass.AMBIGUOUS,
+        "alert the tenant": ErrorClass.ALERT_TENANT,
+        "never retry": ErrorClass.NEVER_RETRY,
+    }
+    section = (ROOT / "docs/meta-api.md").read_text().split("## 2.")[1].split("\n## ")[0]
+    documented = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.split("|")]
+        if len(cells) > 3 and cells[1] in classes:
+            codes = re.sub(r"200\W299", "", cells[2])  # the permission range: meta_code_info
+            documented |= {int(c): classes[cells[1]] for c in re.findall(r"\b\d+\b", codes)}
+    assert documented == {code: info.error_class for code, info in META_ERRORS.items()}
