@@ -34,10 +34,7 @@ _DATABASE_FIXTURES = {"db", "transactional_db", "live_server", "django_db_reset_
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("unit") or item.get_closest_marker("integration"):
-            raise pytest.UsageError(
-                f"{item.nodeid}: the tier is derived (tests/conftest.py); mark what the test "
-                "needs instead: `system` (a process) or `redis`"
-            )
+            item.add_marker(pytest.mark.tier_written_by_hand)  # fails in setup, below
         names = set(getattr(item, "fixturenames", ()))
         if item.get_closest_marker("system") or names & _SYSTEM_FIXTURES:
             tier = pytest.mark.system
@@ -58,6 +55,15 @@ def pytest_collection_modifyitems(config, items):
             item.get_closest_marker("system") is None,
         )
     )
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("tier_written_by_hand"):
+        pytest.fail(
+            "the tier is derived (tests/conftest.py): mark what the test needs instead — "
+            "`system` (a process) or `redis`",
+            pytrace=False,
+        )
 
 
 def _transactional(request) -> bool:
