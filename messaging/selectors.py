@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import TruncDate
@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from core.errors import NotFound
 from messaging.models import Contact, InboundMessage, Message, MessageEvent
-from messaging.states import EventType, Fact, precedence
+from messaging.states import EventType, Fact, MessageState, precedence
+from messaging.sweeps import RULES, Rule
 from tenants.models import Tenant
 from whatsapp import SubmitResult, get_provider
 
@@ -56,20 +57,21 @@ def _sort_key(event: MessageEvent):
     return event.recorded_at, event.pk
 
 
+def message_next_rule(*, message: Message) -> tuple[Rule, datetime] | None:
+    """The reconciler's rule (``messaging.sweeps.RULES``) that acts on ``message`` first if
+    nothing else happens, and when; None if none watches its state."""
+    due = [(when, i) for i, rule in enumerate(RULES) if (when := rule.due_at(message))]
+    if not due:
+        return None
+    when, i = min(due)
+    return RULES[i], when
+
+
 def message_next_step(*, message: Message, now=None) -> str:
-    """What Waypost will do next with ``message``, and when — in words, for the admin."""
-    from django.conf import settings
-
-    from messaging.track.stalls import AUTH_TTL_SECONDS, HELD_SECONDS
-
+    """What Waypost will do next with ``message``, and when — in words, for the admin. The
+    reconciler's part is read from its rules, not restated here."""
     now = now or timezone.now()
     tenant, sender = message.tenant, message.sender
-    since = message.state_changed_at
-
-    def at(seconds) -> str:
-        when = since + timedelta(seconds=seconds)
-        return "now" if when <= now else f"at {when:%Y-%m-%d %H:%M:%S} UTC"
-
     if message.stalled:
         return (
             f"Stalled ({message.get_stalled_reason_display().lower()}) since "
@@ -77,42 +79,45 @@ def message_next_step(*, message: Message, now=None) -> str:
             "clears it by itself."
         )
     match message.state:
-        case "queued" | "retry_scheduled":
+        case MessageState.QUEUED | MessageState.RETRY_SCHEDULED:
             if not tenant.active:
-                return "Waits: the tenant is deactivated."
-            if sender.status != "active":
-                return (
+                lead = "Waits: the tenant is deactivated."
+            elif sender.status != "active":
+                lead = (
                     f"Waits for its sender to be reactivated ({sender.status}: "
                     f"{sender.status_reason})."
                 )
-            if message.next_attempt_at and message.next_attempt_at > now:
-                return f"Next attempt at {message.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC."
-            return "Due: the tenant's next drain sends it (now)."
-        case "submitting":
-            return (
-                "Being submitted; with no answer it becomes unknown "
-                f"{at(settings.WAYPOST_SUBMIT_STUCK_AFTER)}."
+            elif message.next_attempt_at and message.next_attempt_at > now:
+                lead = f"Next attempt at {message.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC."
+            else:
+                lead = "Due: the tenant's next drain sends it (now)."
+        case MessageState.SUBMITTING:
+            lead = "Being submitted."
+        case MessageState.UNKNOWN:
+            lead = (
+                f"Outcome unknown (the tenant's policy: {tenant.ambiguous_policy}); a status "
+                "webhook may still settle it."
             )
-        case "unknown":
-            return (
-                f"Outcome unknown: the tenant's policy ({tenant.ambiguous_policy}) applies "
-                f"{at(tenant.ambiguous_grace_seconds)} unless a status webhook settles it."
-            )
-        case "accepted":
-            return f"Waits for Meta's status; flagged stalled {at(tenant.stall_accepted_seconds)}."
-        case "held":
-            return f"Held by Meta (pacing); flagged stalled {at(HELD_SECONDS)}."
-        case "sent":
-            limit = (
-                min(tenant.stall_sent_seconds, AUTH_TTL_SECONDS)
-                if message.template_category == "AUTHENTICATION"
-                else tenant.stall_sent_seconds
-            )
-            return f"Waits for `delivered`; flagged stalled {at(limit)}."
-        case "delivered":
-            return "Delivered. `read` may never come (read receipts can be off): nothing to do."
+        case MessageState.ACCEPTED:
+            lead = "Waits for Meta's status."
+        case MessageState.HELD:
+            lead = "Held by Meta (pacing)."
+        case MessageState.SENT:
+            lead = "Waits for delivered."
+        case MessageState.DELIVERED:
+            return "Delivered. read may never come (read receipts can be off): nothing to do."
         case _:
             return "Final: nothing more will happen."
+    nxt = message_next_rule(message=message)
+    if nxt is None:
+        return lead
+    rule, when = nxt
+    at = (
+        f"at {when:%Y-%m-%d %H:%M:%S} UTC"
+        if when > now
+        else f"at its next pass (due since {when:%Y-%m-%d %H:%M:%S} UTC)"
+    )
+    return f"{lead} If still {message.state} {at}, the reconciler's rule “{rule.name}” {rule.does}."
 
 
 def message_payload(*, message: Message) -> dict | None:

@@ -33,6 +33,7 @@ from django_celery_beat.models import (
 
 from messaging.selectors import pricing_report
 from messaging.states import MessageState
+from operations.reconciler import rules_rows
 from operations.selectors import operations_overview
 from tenants.scoping import AllTenantsOnly, allowed_tenants
 
@@ -67,6 +68,7 @@ def operations_view(request):
             ],
             "tenant_id": shown[0].pk if chosen and shown else "",
             "pricing_rows": pricing_rows,
+            "rules": rules_rows(tenant=shown[0] if chosen and shown else None),
         },
     )
 

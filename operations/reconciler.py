@@ -4,42 +4,12 @@ in the admin); every pass is safe to run twice at once (each rule locks and re-c
 changes, in the ledger's lock order). Every action on a message is a ledger event with source
 ``reconciler``; every rule counts what it did (the task's result, logs, metrics).
 
-This app sits on top of the others and only orchestrates; each rule's code lives with the data
-it changes.
-
-======================  ==============================================  =========================
-Rule                    When (threshold: where it is set, default)      What it does
-======================  ==============================================  =========================
-accepted, no status     ``accepted`` for longer than the tenant's       flag ``stalled``
-                        ``stall_accepted_seconds`` (900)                (accepted_no_status)
-held too long           ``held`` (pacing) for over 1 hour: Meta         flag ``stalled``
-                        releases or drops held messages within the      (held_too_long)
-                        hour (p99)
-sent, not delivered     ``sent`` for longer than the tenant's           flag ``stalled``
-                        ``stall_sent_seconds`` (900)                    (sent_not_delivered)
-authentication TTL      an AUTHENTICATION template ``sent`` for over     flag ``stalled``
-                        10 minutes: Meta has dropped it (its TTL)       (auth_ttl_passed)
-stall cleared           a provider status moves a stalled message's     ``stall_cleared`` event
-                        state (applied with the webhook, not here)      naming the state
-unknown submit          ``unknown`` past the tenant's                   the tenant's policy:
-                        ``ambiguous_grace_seconds`` (900)               hold (flag stalled,
-                                                                        unknown_outcome) or
-                                                                        resend (new round)
-lost dispatch           a due message not picked up (a lost nudge)      nudge its tenant; a
-                        — ``WAYPOST_REDRIVE_AFTER`` (300 s) marks it    ``redriven`` event when
-                                                                        it waited that long
-dead submit             ``submitting`` for over                         ``unknown`` (never
-                        ``WAYPOST_SUBMIT_STUCK_AFTER`` (18 s) with no    resent blindly)
-                        answer: its worker died
-orphan statuses         parked for over ``WAYPOST_ORPHAN_TTL`` (7 days)  expired, counted
-webhook lag             a stored delivery still pending after           processed now, and
-                        ``WAYPOST_WEBHOOK_LAG_ALERT`` (60 s)            logged as an error
-callbacks expired       a callback not delivered within 24 hours        dead-lettered
-                        (also one whose endpoint a 410 disabled)        (replayable)
-messages expired        waiting past its ``expires_at`` (ttl_seconds;   ``expired``, never sent
-                        600 s for authentication) unclaimed: its        (a drain expires what
-                        sender blocked, its tenant paused               it claims itself)
-======================  ==============================================  =========================
+This app sits on top of the others and only orchestrates: ``RULES`` is the table of rules —
+the rules on messages from ``messaging.sweeps.RULES`` (which the message page reads too), then
+the two on webhook deliveries and client callbacks, which live above and below that app. Each
+rule names its condition, its threshold and where that is set, what it does and the function
+that does it; :func:`reconcile` runs them in order. The table is shown on the admin's operations
+page and rendered for the docs by :func:`rules_markdown` — it is not retyped anywhere else.
 
 Meta's quirks, and how the rules treat them (docs/meta-api.md §1.7, §8):
 
@@ -64,37 +34,81 @@ import logging
 from collections import Counter
 from datetime import timedelta
 
-from django.conf import settings
 from django.utils import timezone
 
-from callbacks.services import callbacks_expire
-from messaging.sweeps import messages_expire, messages_redrive, unknown_resolve
-from messaging.track.inbound import orphans_expire
-from messaging.track.stalls import stalls_flag
+from callbacks.services import RETRY_FOR, callbacks_expire
+from messaging import sweeps
+from messaging.sweeps import Fixed, Rule, Setting
 from webhooks.services import deliveries_overdue
 
 log = logging.getLogger(__name__)
 
+WEBHOOK_LAG = Setting("WAYPOST_WEBHOOK_LAG_ALERT")
+CALLBACK_RETRY_WINDOW = Fixed(
+    RETRY_FOR.total_seconds(), "a callback's retry window (callbacks.services.RETRY_FOR)"
+)
+
+
+def deliveries_lagging(*, now=None) -> int:
+    """Webhook deliveries still pending after ``WAYPOST_WEBHOOK_LAG_ALERT``: processed now."""
+    return deliveries_overdue(older_than=timedelta(seconds=WEBHOOK_LAG.seconds()), now=now)
+
+
+RULES: tuple[Rule, ...] = (
+    *sweeps.RULES,
+    Rule(
+        name="webhook lag",
+        when="a stored webhook delivery still pending after",
+        threshold=WEBHOOK_LAG,
+        does="processes it now and logs an error (the nudge and the 5-second beat missed it)",
+        counts="webhooks.overdue",
+        apply=deliveries_lagging,
+    ),
+    Rule(
+        name="callbacks expired",
+        when="a client callback not delivered (or its endpoint disabled by a 410) within",
+        threshold=CALLBACK_RETRY_WINDOW,
+        does="dead-letters it (replayable from the admin)",
+        counts="callbacks.expired",
+        apply=callbacks_expire,
+    ),
+)
+
 
 def reconcile(*, now=None) -> dict[str, int]:
-    """One pass of every rule; returns the counts (zero-valued ones left out)."""
+    """One pass of every rule in ``RULES``, in order; returns the counts (zero-valued ones left
+    out), keyed by each rule's ``counts`` name."""
     now = now or timezone.now()
     counts: Counter = Counter()
-    for reason, n in stalls_flag(now=now).items():
-        counts[f"stalled.{reason}"] += n
-    for action, n in unknown_resolve(now=now).items():
-        counts[f"unknown.{action}"] += n
-    for key, n in messages_redrive(now=now).items():
-        counts[f"dispatch.{key}"] += n
-    counts["orphans.expired"] += orphans_expire(
-        older_than=timedelta(seconds=settings.WAYPOST_ORPHAN_TTL), now=now
-    )
-    counts["webhooks.overdue"] += deliveries_overdue(
-        older_than=timedelta(seconds=settings.WAYPOST_WEBHOOK_LAG_ALERT), now=now
-    )
-    counts["callbacks.expired"] += callbacks_expire(now=now)
-    counts["messages.expired"] += messages_expire(now=now)
+    for rule in RULES:
+        counts.update(rule.run(now=now))
     result = {k: v for k, v in sorted(counts.items()) if v}
     if result:
         log.info("reconciler pass: %s", result)
     return result
+
+
+def rules_rows(*, tenant=None) -> list[dict[str, str]]:
+    """The table, one dict per rule in the order a pass runs them; with ``tenant``, each
+    threshold says that tenant's value."""
+    return [
+        {
+            "rule": rule.name,
+            "when": f"{rule.when} {rule.threshold.describe(tenant)}",
+            "does": rule.does,
+            "function": rule.function,
+        }
+        for rule in RULES
+    ]
+
+
+def rules_markdown() -> str:
+    """The table in Markdown, for the docs (the defaults, and the settings as configured)."""
+    lines = [
+        "| Rule | When | What it does | Applied by |",
+        "| --- | --- | --- | --- |",
+    ]
+    for row in rules_rows():
+        cells = [row["rule"], row["when"], row["does"], f"`{row['function']}`"]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,5 +1,6 @@
-"""Stalls: messages whose next status did not come. Flagged by the reconciler, cleared by the
-status that was missing. The rules' table, with Meta's quirks, is in ``operations.reconciler``.
+"""Stalls: messages whose next status did not come. Flagged by the reconciler's rules (which
+wait how long, for what: ``messaging.sweeps.RULES``), cleared by the status that was missing or
+by an operator (:func:`message_resolve`, :func:`message_mark_failed`).
 
 A stall is a flag (``stalled``, ``stalled_reason``, ``stalled_at``) and a ledger event, never a
 state change: Meta may still deliver the message, and its state must stay what the provider
@@ -11,76 +12,19 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from core import metrics
 from core.alerts import alert
 from core.errors import Conflict
 from messaging.models import Message
-from messaging.states import EventSource, EventType, MessageState, StallReason
+from messaging.states import EventSource, EventType
 from messaging.track.ledger import NewEvent, lock_messages, record
 from messaging.track.notify import notify
-from tenants.models import Tenant
 
 log = logging.getLogger(__name__)
-
-# Meta releases or drops a message held for quality assessment within an hour (p99).
-HELD_SECONDS = 3600
-# Authentication templates live 10 minutes at Meta (docs/meta-api.md §1.7): undelivered by then,
-# Meta has dropped them.
-AUTH_TTL_SECONDS = 600
-
-
-def _rules() -> list[tuple[str, str, Q]]:
-    """(reason, state, extra filter) with the per-tenant threshold field for each."""
-    return [
-        (StallReason.ACCEPTED_NO_STATUS, "stall_accepted_seconds", Q(state=MessageState.ACCEPTED)),
-        (StallReason.SENT_NOT_DELIVERED, "stall_sent_seconds", Q(state=MessageState.SENT)),
-    ]
-
-
-def stalls_flag(*, now=None, limit: int = 1000) -> Counter:
-    """One pass of the stall rules; returns how many messages were flagged, by reason."""
-    now = now or timezone.now()
-    counts: Counter = Counter()
-    candidates: dict = {}
-    thresholds = Tenant.objects.values_list(
-        "stall_accepted_seconds", "stall_sent_seconds"
-    ).distinct()
-    for reason, field, state_filter in _rules():
-        values = {row[0 if field == "stall_accepted_seconds" else 1] for row in thresholds}
-        when = Q()
-        for seconds in values:  # a handful of distinct thresholds: one condition each
-            when |= Q(
-                **{f"tenant__{field}": seconds},
-                state_changed_at__lte=now - timedelta(seconds=seconds),
-            )
-        if values:
-            _collect(candidates, reason, state_filter & when, limit)
-    auth = Q(state=MessageState.SENT, template_category="AUTHENTICATION")
-    _collect(
-        candidates,
-        StallReason.AUTH_TTL_PASSED,
-        auth & Q(state_changed_at__lte=now - timedelta(seconds=AUTH_TTL_SECONDS)),
-        limit,
-    )
-    held = Q(state=MessageState.HELD, state_changed_at__lte=now - timedelta(seconds=HELD_SECONDS))
-    _collect(candidates, StallReason.HELD_TOO_LONG, held, limit)
-    if candidates:
-        counts += stalls_mark(reasons=candidates, now=now)
-    return counts
-
-
-def _collect(candidates: dict, reason: str, query: Q, limit: int) -> None:
-    ids = Message.objects.filter(query, stalled=False).order_by("state_changed_at")
-    for pk in ids.values_list("pk", flat=True)[:limit]:
-        # An authentication template past its TTL says more than "sent, not delivered".
-        if pk not in candidates or reason == StallReason.AUTH_TTL_PASSED:
-            candidates[pk] = reason
 
 
 def stalls_mark(*, reasons: dict, now=None) -> Counter:

@@ -10,6 +10,7 @@ from django.utils import timezone
 from messaging.models import Message
 from messaging.states import EventSource, EventType
 from messaging.track.ledger import NewEvent, record
+from operations.reconciler import RULES
 from tenants.models import ApiKey, StaffScope
 
 from ..factories import MessageTemplateFactory
@@ -152,6 +153,8 @@ def test_the_operations_page(admin_client, tenant_a):
     ):
         assert heading in page
     assert f"tenant.{tenant_a.tenant.slug}" in page
+    for rule in RULES:  # the reconciler's rules, from its table
+        assert f"<td>{rule.name}</td>" in page.replace("&#x27;", "'")
     assert "Operations" in admin_client.get("/admin/").content.decode()
 
 
@@ -206,3 +209,11 @@ def test_the_operations_page_counts_what_the_invoice_will(admin_client, tenant_a
     assert "what Meta will count" in text
     row = f"<td>utility</td><td><code>{message.sender.phone_number_id}</code></td><td>DE</td>"
     assert row in text
+
+
+def test_the_operations_page_shows_a_chosen_tenants_thresholds(admin_client, tenant_a):
+    tenant_a.tenant.stall_sent_seconds = 300
+    tenant_a.tenant.save(update_fields=["stall_sent_seconds"])
+    page = admin_client.get("/admin/operations/", {"tenant": tenant_a.tenant.slug})
+    text = page.content.decode().replace("&#x27;", "'")
+    assert "the tenant's stall_sent_seconds: 5 min (default 15 min)" in text

@@ -193,3 +193,15 @@ def test_the_schedule_is_a_beat_row_made_by_a_data_migration():
     reconcile_job = PeriodicTask.objects.get(task="operations.reconcile")
     assert (reconcile_job.interval.every, reconcile_job.interval.period) == (60, "seconds")
     assert PeriodicTask.objects.get(task="webhooks.process").interval.every == 5
+
+
+def test_an_unknown_submit_past_its_grace_is_resolved_by_its_rule(sender):
+    message = message_in(
+        sender,
+        [EventType.SUBMIT_STARTED, EventType.SUBMIT_UNKNOWN],
+        age=timedelta(hours=1),
+        key="u",
+    )
+    counts = reconcile()
+    assert counts["unknown.held"] == 1
+    assert Message.objects.get(pk=message.pk).stalled_reason == "unknown_outcome"
