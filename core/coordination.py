@@ -15,7 +15,9 @@ says *what* is to be done; a ring only says *look now*.
 * **Who answers.** A bell with a ``task`` publishes that Celery task on a fresh ring (on the
   ring's ``queue``, with its ``args``; ``linger`` seconds later, so what arrives meanwhile is
   answered by the same run), and the task calls :meth:`Doorbell.answered` as it starts. A bell
-  without a task is answered by a process blocked in :meth:`Doorbell.wait`.
+  without a task is answered by a process blocked in :meth:`Doorbell.wait`. A ``background``
+  bell publishes from a thread of the ringing process, so the ringer never waits on the broker
+  (the webhook endpoint: a dead broker must not cost a delivery its connection timeout).
 * **Later.** ``ring(key, delay=s)`` (a task bell): a run in ``s`` seconds, capped at
   ``WAYPOST_COUNTDOWN_MAX`` (a longer wait is a chain of them); only the earliest pending one
   per key is published.
@@ -62,6 +64,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -200,8 +203,9 @@ class Doorbell:
 
     ``name`` prefixes its keys; ``task``: the Celery task that answers it (published on a fresh
     ring), or "" for a bell answered by :meth:`wait`; ``linger``: how long after a fresh ring
-    the task runs; ``before_publish(queue)``: called before each publish, False cancels it
-    (the drains announce a tenant's queue to the workers)."""
+    the task runs; ``background``: publish from a thread of this process, not the ringer's;
+    ``before_publish(queue)``: called before each publish, False cancels it (the drains
+    announce a tenant's queue to the workers)."""
 
     def __init__(
         self,
@@ -209,19 +213,22 @@ class Doorbell:
         *,
         task: str = "",
         linger: float = 0.0,
+        background: bool = False,
         before_publish: Callable[[str], bool] | None = None,
     ) -> None:
         self.name = name
         self.task = task
         self.linger = linger
+        self.background = background
         self.before_publish = before_publish
 
     def ring(
         self, key: str = "", *, queue: str | None = None, args: tuple = (), delay: float = 0.0
     ) -> bool:
         """Make sure the consumer for ``key`` runs now (or, for a task bell, in ``delay``
-        seconds). True when this ring woke it; False when a ring was already pending, or the
-        broker or Redis is unreachable (the consumer's safety net covers that)."""
+        seconds). True when this ring woke it (a background bell: handed to its publisher);
+        False when a ring was already pending, or the broker or Redis is unreachable (the
+        consumer's safety net covers that)."""
         if delay > 0:
             return self._ring_later(key, queue, args, delay)
         if self.task and broker_outage.ongoing:
@@ -233,10 +240,18 @@ class Doorbell:
         if fresh is False:
             return False
         countdown = self.linger if self.linger > 0 else None
+        if self.background:
+            _publisher.submit(lambda: self._publish_or_forget(queue, args, countdown, name, fresh))
+            return True
+        return self._publish_or_forget(queue, args, countdown, name, fresh)
+
+    def _publish_or_forget(
+        self, queue: str | None, args: tuple, countdown: float | None, name: str, fresh: bool | None
+    ) -> bool:
         if self._publish(queue, args, countdown=countdown):
             return True
         if fresh:
-            _stored(store.clear_pending, name)  # let the next ring try the broker again
+            _stored(get_store().clear_pending, name)  # let the next ring try the broker again
         return False
 
     def answered(self, key: str = "") -> None:
@@ -292,6 +307,45 @@ class Doorbell:
             broker_outage.failed()
             return False
         return True
+
+
+class _Publisher:
+    """The thread that publishes for background bells, one publish at a time. Started on first
+    use (after a pre-forking server forked), again in a forked child."""
+
+    def __init__(self) -> None:
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    def submit(self, job: Callable[[], object]) -> None:
+        self.jobs.put(job)
+        if self.thread is None or not self.thread.is_alive():
+            with self.lock:
+                if self.thread is None or not self.thread.is_alive():
+                    self.thread = threading.Thread(
+                        target=self._run, name="doorbell-publisher", daemon=True
+                    )
+                    self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            job = self.jobs.get()
+            try:
+                job()
+            except Exception:  # a publish never raises; anything else is a bug, logged
+                log.exception("doorbell publisher")
+
+
+_publisher = _Publisher()
+
+
+def _new_publisher() -> None:
+    global _publisher
+    _publisher = _Publisher()
+
+
+os.register_at_fork(after_in_child=_new_publisher)
 
 
 def _stored(operation: Callable, *args: Any, **kwargs: Any) -> Any:

@@ -160,10 +160,16 @@ return {granted, tostring(tokens)}
 
 
 class RedisRateLimiter:
-    """The buckets in Redis, on the process's client; holds no connection of its own."""
+    """The buckets in Redis, on the process's client for ``url`` (default ``REDIS_URL``:
+    ``core.coordination.redis_client``); it holds no connection of its own."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url
 
     def acquire(self, key: str, *, rate: float, count: int, burst: float) -> tuple[int, float]:
-        granted, tokens = _BUCKET(keys=[f"waypost:rl:{key}"], args=[rate, count, burst])
+        granted, tokens = _BUCKET(
+            keys=[f"waypost:rl:{key}"], args=[rate, count, burst], url=self.url
+        )
         return int(granted), _wait(count - int(granted), float(tokens), rate)
 
     def pair_acquire(self, key: str, *, interval: float, burst: int) -> float:
@@ -172,13 +178,17 @@ class RedisRateLimiter:
     def pair_acquire_many(self, keys: list[str], *, interval: float, burst: int) -> list[float]:
         if not keys:
             return []
-        waits = _GCRA(keys=[f"waypost:pair:{k}" for k in keys], args=[interval, burst])
+        waits = _GCRA(
+            keys=[f"waypost:pair:{k}" for k in keys], args=[interval, burst], url=self.url
+        )
         return [float(w) for w in waits]
 
     def spend(
         self, key: str, *, rate: float, burst: float, cost: float, need: float
     ) -> tuple[bool, float]:
-        granted, tokens = _SPEND(keys=[f"waypost:credit:{key}"], args=[rate, burst, cost, need])
+        granted, tokens = _SPEND(
+            keys=[f"waypost:credit:{key}"], args=[rate, burst, cost, need], url=self.url
+        )
         return bool(granted), 0.0 if granted else (need - float(tokens)) / rate
 
 

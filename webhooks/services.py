@@ -138,12 +138,16 @@ def rejected_record(
 
 # A ring runs the processor this long later, so what arrives meanwhile is one batch.
 PROCESSING_LINGER = 0.25
-_processing = Doorbell("webhooks", task="webhooks.process", linger=PROCESSING_LINGER)
+# Published from a thread of this process: a webhook never waits on the broker (a dead one
+# would cost each delivery the broker's connection timeout).
+_processing = Doorbell(
+    "webhooks", task="webhooks.process", linger=PROCESSING_LINGER, background=True
+)
 
 
 def processing_kick() -> None:
-    """Ask for the stored deliveries to be processed soon. Never raises, and returns at once
-    when the broker or Redis is down: the 5-second beat and the reconciler process them."""
+    """Ask for the stored deliveries to be processed soon. Never raises and never waits on the
+    broker; with it or Redis down, the 5-second beat and the reconciler process them."""
     _processing.ring()
 
 

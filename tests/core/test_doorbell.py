@@ -16,8 +16,10 @@ from core.coordination import REDIS_TIMEOUTS, Doorbell, redis_client
 from core.ratelimit import get_rate_limiter
 from webhooks import services as webhook_services
 
+from ..waiting import wait_for
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.integration)])
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 def store(request, monkeypatch):
     """The bells' state in process memory (``make demo``) or in Redis (every deployment)."""
     store = coordination.LocalStore() if request.param == "memory" else coordination.RedisStore()
@@ -77,7 +79,7 @@ def test_a_ring_from_another_thread_wakes_the_waiting_consumer(store, name):
     assert woke == [True]
 
 
-@pytest.mark.integration
+@pytest.mark.redis
 def test_a_wait_longer_than_the_clients_read_timeout_is_no_error(monkeypatch, name, caplog):
     monkeypatch.setattr(coordination, "get_store", coordination.RedisStore)
     caplog.set_level(logging.WARNING, logger="core.coordination")
@@ -126,16 +128,36 @@ def test_without_the_store_a_task_bell_publishes_anyway_and_a_wait_polls(
     assert Doorbell(name).wait(timeout=0.01) is False
 
 
+def test_a_background_bell_never_waits_on_the_broker(store, name, monkeypatch):
+    bell = Doorbell(name, task="webhooks.process", background=True)
+    broker_answers, published = threading.Event(), []
+
+    def slow_publish(queue, args, *, countdown):
+        broker_answers.wait(30)  # a dead broker's connection timeout
+        published.append(queue)
+        return False  # ... and then the publish fails
+
+    monkeypatch.setattr(bell, "_publish", slow_publish)
+    assert bell.ring() is True  # handed to the publisher thread, not waited for
+    assert bell.ring() is False  # pending meanwhile: absorbed
+    assert published == []
+    broker_answers.set()
+    wait_for(lambda: published, 10, "the background publish")
+    # The failed publish cleared its ring: the next ring tries the broker again.
+    wait_for(lambda: bell.ring(), 10, "a fresh ring after the failed publish")
+
+
 @pytest.mark.django_db
 def test_webhook_processing_is_rung_once_per_batch(store, name, monkeypatch):
     monkeypatch.setattr(webhook_services._processing, "name", name)
     published = recorder(webhook_services._processing, monkeypatch)
     for _ in range(3):
         webhook_services.processing_kick()
+    wait_for(lambda: published, 10, "the processor's run published")
     assert published == [(None, (), webhook_services.PROCESSING_LINGER)]
     webhook_services.deliveries_drain()  # the run answers before it reads
     webhook_services.processing_kick()
-    assert len(published) == 2
+    wait_for(lambda: len(published) == 2, 10, "the next run published")
 
 
 def test_the_callback_deliverer_waits_on_its_bell(store, name, monkeypatch):
@@ -154,7 +176,7 @@ def test_the_callback_deliverer_waits_on_its_bell(store, name, monkeypatch):
 # --- one Redis client per process ---------------------------------------------------------------
 
 
-@pytest.mark.integration
+@pytest.mark.redis
 def test_the_bells_and_the_rate_limits_share_one_redis_client(monkeypatch, name):
     made = []
     real = redis.Redis.from_url

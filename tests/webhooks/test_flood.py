@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from core.coordination import in_redis, redis_client
 from core.ratelimit import get_rate_limiter
 from webhooks import views
 from webhooks.models import RejectedWebhook, WebhookDelivery
@@ -60,13 +61,13 @@ def post_signed(client, body: bytes, *, signature: str, remote_addr: str):
 
 
 def _clear_budgets() -> None:
-    limiter = get_rate_limiter()
-    redis = getattr(limiter, "client", None)
-    if redis is not None:
+    if in_redis():
+        redis = redis_client()
         keys = list(redis.scan_iter("waypost:rl:webhooks:rejected*"))
         if keys:
             redis.delete(*keys)
     else:
+        limiter = get_rate_limiter()
         for key in [k for k in limiter.buckets if k.startswith("webhooks:rejected")]:
             del limiter.buckets[key]
 
