@@ -37,7 +37,7 @@ says *what* is to be done; a ring only says *look now*.
   ``drain``      tenant id   ``messaging.drain`` on the tenant's   the reconciler's sweep
                              queue                                 (``messages_redrive``)
   ``webhooks``   —           ``webhooks.process``, 0.25 s later    its 5-second beat; the
-                                                                   reconciler's overdue check
+                             (a background bell)                   reconciler's overdue check
   ``callbacks``  —           the deliverer, blocked in ``wait``    its one-second poll
   =============  ==========  ====================================  ==============================
 
