@@ -364,7 +364,7 @@ GROUPS: tuple[Group, ...] = (
                 str,
                 "",
                 production=REQUIRED,
-                doc="The Meta app's secret: verifies the webhooks' `X-Hub-Signature-256`.",
+                doc="The Meta app's secret: verifies the signature of every webhook Meta posts.",
             ),
             Setting(
                 "WHATSAPP_VERIFY_TOKEN",

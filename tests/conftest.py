@@ -189,8 +189,8 @@ def sandbox(sandbox_process, sink):
 def _no_outage_carried_over():
     """A test that took the broker (or Redis) down must not leave the next test's process
     skipping it for ``OUTAGE_SECONDS``."""
-    from core.coordination import broker_outage
+    from core.coordination import broker_outage, store_outage
     from tenants.throttling import limiter_outage
 
     yield
-    broker_outage.until = limiter_outage.until = 0.0
+    broker_outage.until = store_outage.until = limiter_outage.until = 0.0
