@@ -98,12 +98,35 @@ def template_rules_markdown() -> str:
     )
 
 
+def reconciler_rules_markdown() -> str:
+    """The reconciler's rules (``operations.reconciler.rules_markdown``) with every threshold at
+    its default: rendered by a process on the development settings whose environment sets no
+    ``WAYPOST_*`` variable and no service (the suite's settings, a chaos run, shorten some)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("WAYPOST_")
+        and k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")
+    }
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings.local"
+    code = (
+        "import django; django.setup(); "
+        "from operations.reconciler import rules_markdown; print(rules_markdown(), end='')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 #: page → (the code it is written from, its renderer)
 GENERATED: dict[str, tuple[str, Callable[[], str]]] = {
     "api/template-rules.md": (
         "templates_registry/rules/violations.py",
         template_rules_markdown,
     ),
+    "concepts/reconciler.md": ("operations/reconciler.py", reconciler_rules_markdown),
 }
 
 
