@@ -10,6 +10,10 @@ One interface, two implementations, chosen by ``WAYPOST_COORDINATION``
   server's clock, so workers with skewed clocks still agree;
 * ``memory`` (the embedded demo, one process): the same algorithms in process memory.
 
+Either takes a ``clock`` (a function returning seconds, as ``time.monotonic`` does) in place of
+its own: tests move time by hand instead of sleeping through a refill. The Redis limiter then
+sends the clock's reading with each call instead of asking the server's ``TIME``.
+
 Why the sender's bucket holds only ``WAYPOST_RATE_BURST_SECONDS`` (0.5) of tokens, not a full
 second's: requests granted together reach Meta spread out by queueing and network jitter ``d``,
 and Meta's own one-second bucket only absorbs that if ``burst + rate x d <= rate``. A full
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from functools import cache
 from typing import Protocol
 
@@ -58,7 +63,10 @@ class _Many:
 
 
 class LocalRateLimiter(_Many):
-    def __init__(self) -> None:
+    """The buckets in process memory, on ``clock`` (``time.monotonic`` unless given)."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
         self.lock = threading.Lock()
         self.buckets: dict[str, tuple[float, float]] = {}
         self.tat: dict[str, float] = {}
@@ -66,7 +74,7 @@ class LocalRateLimiter(_Many):
 
     def acquire(self, key: str, *, rate: float, count: int, burst: float) -> tuple[int, float]:
         with self.lock:
-            now = time.monotonic()
+            now = self.clock()
             tokens, last = self.buckets.get(key, (burst, now))
             tokens = min(burst, tokens + (now - last) * rate)
             granted = min(count, int(tokens))
@@ -76,7 +84,7 @@ class LocalRateLimiter(_Many):
 
     def pair_acquire(self, key: str, *, interval: float, burst: int) -> float:
         with self.lock:
-            now = time.monotonic()
+            now = self.clock()
             tat = max(self.tat.get(key, now), now)
             allow_at = tat - (burst - 1) * interval
             if allow_at > now:
@@ -88,7 +96,7 @@ class LocalRateLimiter(_Many):
         self, key: str, *, rate: float, burst: float, cost: float, need: float
     ) -> tuple[bool, float]:
         with self.lock:
-            now = time.monotonic()
+            now = self.clock()
             tokens, last = self.credit.get(key, (burst, now))
             tokens = min(burst, tokens + (now - last) * rate)
             granted = tokens >= need
@@ -100,9 +108,14 @@ def _wait(missing: int, tokens: float, rate: float) -> float:
     return 0.0 if missing <= 0 else (missing - tokens) / rate
 
 
+# Each script's last argument, when present, is the time to use (a limiter given a ``clock``);
+# without it the server's ``TIME``.
 _BUCKET = RedisScript("""
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local now = tonumber(ARGV[4])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
 local rate = tonumber(ARGV[1])
 local count = tonumber(ARGV[2])
 local burst = tonumber(ARGV[3])
@@ -118,8 +131,11 @@ return {granted, tostring(tokens)}
 """)
 
 _GCRA = RedisScript("""
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local now = tonumber(ARGV[3])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local waits = {}
@@ -138,8 +154,11 @@ return waits
 """)
 
 _SPEND = RedisScript("""
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local now = tonumber(ARGV[5])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
@@ -161,14 +180,20 @@ return {granted, tostring(tokens)}
 
 class RedisRateLimiter:
     """The buckets in Redis, on the process's client for ``url`` (default ``REDIS_URL``:
-    ``core.coordination.redis_client``); it holds no connection of its own."""
+    ``core.coordination.redis_client``); it holds no connection of its own. Time is the Redis
+    server's, unless a ``clock`` is given."""
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, *, clock: Callable[[], float] | None = None) -> None:
         self.url = url
+        self.clock = clock
+
+    def _now(self) -> list[str]:
+        """The scripts' optional last argument: the clock's reading, or nothing (``TIME``)."""
+        return [] if self.clock is None else [repr(self.clock())]
 
     def acquire(self, key: str, *, rate: float, count: int, burst: float) -> tuple[int, float]:
         granted, tokens = _BUCKET(
-            keys=[f"waypost:rl:{key}"], args=[rate, count, burst], url=self.url
+            keys=[f"waypost:rl:{key}"], args=[rate, count, burst, *self._now()], url=self.url
         )
         return int(granted), _wait(count - int(granted), float(tokens), rate)
 
@@ -179,7 +204,9 @@ class RedisRateLimiter:
         if not keys:
             return []
         waits = _GCRA(
-            keys=[f"waypost:pair:{k}" for k in keys], args=[interval, burst], url=self.url
+            keys=[f"waypost:pair:{k}" for k in keys],
+            args=[interval, burst, *self._now()],
+            url=self.url,
         )
         return [float(w) for w in waits]
 
@@ -187,7 +214,9 @@ class RedisRateLimiter:
         self, key: str, *, rate: float, burst: float, cost: float, need: float
     ) -> tuple[bool, float]:
         granted, tokens = _SPEND(
-            keys=[f"waypost:credit:{key}"], args=[rate, burst, cost, need], url=self.url
+            keys=[f"waypost:credit:{key}"],
+            args=[rate, burst, cost, need, *self._now()],
+            url=self.url,
         )
         return bool(granted), 0.0 if granted else (need - float(tokens)) / rate
 
