@@ -100,10 +100,11 @@ def _database_closed_to_others(closed: bool) -> None:
 
 
 @pytest.fixture
-def _database_opened_after_the_flush(django_db_blocker):
+def _database_opened_after_the_flush(request, django_db_blocker):
     yield
-    with django_db_blocker.unblock():
-        _database_closed_to_others(False)
+    if getattr(request.node, "_database_closed", False):
+        with django_db_blocker.unblock():
+            _database_closed_to_others(False)
 
 
 @pytest.fixture
@@ -118,6 +119,7 @@ def _django_db_helper(request, _database_opened_after_the_flush, _django_db_help
     database error; it finds the tables empty."""
     yield
     if _transactional(request):
+        request.node._database_closed = True
         with request.getfixturevalue("django_db_blocker").unblock():
             _database_closed_to_others(True)
 
