@@ -73,7 +73,6 @@ class Message(models.Model):
     template_category = models.CharField(max_length=16, blank=True)
     template_components = models.JSONField(default=list)
     parameters = models.JSONField(default=list, help_text="Send-time components, as sanitised.")
-    payload = models.JSONField(null=True, blank=True, help_text="The canonical provider payload.")
     # NULL until sent, not "": the unique constraint below lets any number of NULLs through.
     provider_message_id = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
     idempotency_key = models.CharField(max_length=255)

@@ -121,15 +121,15 @@ def message_next_step(*, message: Message, now=None) -> str:
 
 
 def message_payload(*, message: Message) -> dict | None:
-    """The provider request of the message's latest send: its last ``payload_built`` event
-    (rows from before 2026-11 kept it on the message), or None before the first send."""
+    """The provider request of the message's latest send: its last ``payload_built`` event, or
+    None before the first send (or once retention pruned the ledger)."""
     built = (
         MessageEvent.objects.filter(message=message, type=EventType.PAYLOAD_BUILT)
         .order_by("-round", "-id")
         .values_list("detail", flat=True)[:1]
     )
     detail = next(iter(built), None)
-    return (detail or {}).get("payload") or message.payload
+    return (detail or {}).get("payload")
 
 
 def message_timeline(*, message: Message) -> list[dict]:

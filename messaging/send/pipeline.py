@@ -375,7 +375,8 @@ def _prepare_submit(batch: _Batch, message: Message, template_status: str | None
     )
     batch.event(message, EventType.VALIDATED, detail=detail)
     # The payload is kept once, in its payload_built event (written once), not on the message
-    # row, which PostgreSQL copies on every state change; the submit uses it from memory.
+    # row, which PostgreSQL copies on every state change: it rides to the submit on the
+    # instance, as a plain attribute (Message has no such column).
     message.payload = build_payload(message)
     batch.event(message, EventType.PAYLOAD_BUILT, detail={"payload": message.payload})
     batch.change(message, attempts=message.attempts + 1)

@@ -41,12 +41,12 @@ def test_updates_each_row_with_its_own_values_in_one_statement():
     for i, m in enumerate(messages):
         m.provider_message_id = f"wamid.{i}"
         m.attempts = i + 1
-        m.payload = {"to": m.recipient, "n": [i, "ü"]}
+        m.metadata = {"to": m.recipient, "n": [i, "ü"]}
         m.next_attempt_at = None if i == 0 else soon
         m.billable = [None, True, False][i]
         m.sender = other if i == 2 else sender
         m.error_title = 'it\'s "quoted"; --'
-    fields = ["provider_message_id", "attempts", "payload", "next_attempt_at", "billable"]
+    fields = ["provider_message_id", "attempts", "metadata", "next_attempt_at", "billable"]
     with CaptureQueriesContext(connection) as queries:
         bulk_update(messages, [*fields, "sender", "error_title"])
     assert len(queries) == 1
@@ -54,7 +54,7 @@ def test_updates_each_row_with_its_own_values_in_one_statement():
         i = int(stored.idempotency_key[1:])
         assert stored.provider_message_id == f"wamid.{i}"
         assert stored.attempts == i + 1
-        assert stored.payload == {"to": stored.recipient, "n": [i, "ü"]}
+        assert stored.metadata == {"to": stored.recipient, "n": [i, "ü"]}
         assert stored.next_attempt_at == (None if i == 0 else soon)
         assert stored.billable is [None, True, False][i]
         assert stored.sender_id == (other.pk if i == 2 else sender.pk)

@@ -41,7 +41,6 @@ def test_a_sendable_message_is_claimed_and_committed_submitting_with_its_payload
     queued.refresh_from_db()
     assert (queued.state, queued.attempts) == ("submitting", 1)
     # The payload is kept once, in its event (not on the row PostgreSQL rewrites per state).
-    assert queued.payload is None
     payload = message_payload(message=queued)
     assert payload["biz_opaque_callback_data"] == str(queued.pk)
     assert result.messages[0].payload == payload  # what the submit sends
