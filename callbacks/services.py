@@ -486,16 +486,3 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
     except (TypeError, ValueError):
         return None
-
-
-def next_due_at():
-    """When the earliest pending event (of an enabled endpoint) is due, or None."""
-    first = (
-        CallbackEvent.objects.filter(
-            status=CallbackStatus.PENDING, tenant__callback_endpoint__enabled=True
-        )
-        .order_by("next_attempt_at")
-        .values_list("next_attempt_at", flat=True)
-        .first()
-    )
-    return first

@@ -49,11 +49,3 @@ callback_lag_seconds = Histogram(
     "From the change that caused a callback to the receiver's 2xx.",
     buckets=SLOW_BUCKETS,
 )
-
-
-def error_code_label(code, known) -> str:
-    """``code`` if it is one of ``known`` (the classification table's), else ``other``."""
-    try:
-        return str(int(code)) if int(code) in known else "other"
-    except (TypeError, ValueError):
-        return "other"

@@ -399,10 +399,6 @@ class ApiKey(models.Model):
     def __str__(self) -> str:
         return f"{self.tenant.slug}:{self.prefix}…"
 
-    @property
-    def is_active(self) -> bool:
-        return self.revoked_at is None
-
 
 class StaffScope(models.Model):
     """The tenants a staff user may see and act on in the admin. Superusers, and users with
