@@ -172,10 +172,12 @@ class SandboxProcess:
 @dataclass
 class Receiver:
     """A client app's callback endpoint: records every POST (with the time it answered), and
-    behaves as told — ``fail_first`` answers 503 that many times, ``delay`` sleeps first."""
+    behaves as told — ``fail_first`` answers 503 that many times, ``delay`` sleeps first.
+    ``arrived`` counts the POSTs as they come in, before any delay (a request in flight)."""
 
     url: str
     requests: list[tuple[float, dict, bytes, int]] = field(default_factory=list)
+    arrived: int = 0
     fail_first: int = 0
     delay: float = 0.0
     status: int = 200
@@ -193,6 +195,8 @@ def start_receiver(**behaviour) -> tuple[Receiver, ThreadingHTTPServer]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            with receiver.lock:
+                receiver.arrived += 1
             if receiver.delay:
                 time.sleep(receiver.delay)
             with receiver.lock:

@@ -11,6 +11,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from callbacks.models import CallbackEvent
+from core.coordination import Doorbell
 from devtools.servers import start_receiver
 from devtools.worker import CallbackDeliverer, worker_env
 from messaging.models import Message
@@ -18,6 +19,7 @@ from messaging.track.inbound import statuses_apply
 from whatsapp.reports import StatusReport
 
 from ..messaging.conftest import make_live_tenant, send_batch, wait_states
+from ..waiting import wait_for
 
 pytestmark = pytest.mark.redis
 EVENTS = ["message.delivered", "message.read", "message.failed"]
@@ -49,13 +51,25 @@ def deliver_statuses(tenant, ids, status="delivered"):
 
 
 def wait_delivered(receiver, count, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ids = {h["webhook-id"] for _, h, _ in receiver.delivered()}
-        if len(ids) >= count:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{len(ids)} of {count} callbacks delivered")
+    """Until the receiver has answered 2xx for ``count`` distinct webhook-ids."""
+
+    def distinct() -> int:
+        return len({h["webhook-id"] for _, h, _ in receiver.delivered()})
+
+    try:
+        wait_for(lambda: distinct() >= count, timeout, f"{count} callbacks delivered")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc} ({distinct()} were)") from None
+
+
+def wait_deliverer_listening():
+    """Until the deliverer process waits on its doorbell (``callbacks.deliverer``'s bell): a
+    fresh ring stays pending until the deliverer takes it, then the next ring is fresh again.
+    (Polled for less than a pending ring's 60 s TTL: only the deliverer can clear it.)"""
+    bell = Doorbell("callbacks")
+    bell.answered()
+    bell.ring()
+    wait_for(bell.ring, 30, "the callback deliverer taking a ring from its doorbell")
 
 
 def verified(receiver, secret) -> dict:
@@ -115,7 +129,7 @@ def test_nothing_is_lost_when_the_deliverer_is_killed_mid_delivery(worker_proces
         ids = send_batch(tenant, 5, "kill")
         wait_states(ids, {"accepted"})
         deliver_statuses(tenant, ids, "delivered")
-        time.sleep(1.0)  # the first request is in flight, waiting on the slow receiver
+        wait_for(lambda: receiver.arrived, 30, "the first callback in flight at the receiver")
         deliverer.kill()
         receiver.delay = 0
         deliverer = CallbackDeliverer(env)  # a new one, after the lease, delivers them all
@@ -126,14 +140,18 @@ def test_nothing_is_lost_when_the_deliverer_is_killed_mid_delivery(worker_proces
     seen = verified(receiver, secret)
     assert {d[0]["data"]["message_id"] for d in seen.values()} == set(ids)
     # The receiver's 200 is recorded a moment after it is sent.
-    deadline = time.monotonic() + 10
-    while CallbackEvent.objects.filter(status="delivered").count() < 5:
-        assert time.monotonic() < deadline, "the deliveries were not recorded"
-        time.sleep(0.1)
+    wait_for(
+        lambda: CallbackEvent.objects.filter(status="delivered").count() >= 5,
+        10,
+        "the five deliveries recorded",
+    )
 
 
 def test_a_slow_receiver_for_one_tenant_does_not_delay_another(worker_process, live, capsys):
-    slow, slow_server = start_receiver(delay=3.0)
+    # A's receiver holds each request 8 s (under an attempt's 10 s deadline): B's callbacks
+    # must all be answered while A's first is still held. One deliverer thread for both would
+    # deliver B only after A's attempt ended, at the earliest.
+    slow, slow_server = start_receiver(delay=8.0)
     fast, fast_server = start_receiver()
     deliverer = CallbackDeliverer(worker_env(live.url))
     try:
@@ -143,23 +161,24 @@ def test_a_slow_receiver_for_one_tenant_does_not_delay_another(worker_process, l
         subscribe(b, fast)
         a_ids, b_ids = send_batch(a, 10, "slow"), send_batch(b, 10, "fast")
         wait_states(a_ids + b_ids, {"accepted"})
-        deliver_statuses(a, a_ids)  # 10 events, 3 s each, for A
-        time.sleep(0.5)
+        deliver_statuses(a, a_ids)  # 10 events for A
+        wait_for(lambda: slow.arrived, 30, "A's first callback in flight at its slow receiver")
         changed = time.time()
         deliver_statuses(b, b_ids)
-        wait_delivered(fast, 10, timeout=20)
+        wait_delivered(fast, 10, timeout=60)
+        a_answered = len(slow.delivered())
         b_done = max(t for t, _, _ in fast.delivered()) - changed
-        a_done = len(slow.delivered())
+        slow.delay = 0  # the rest of A's go at once: the deliverer stops without waiting
     finally:
         deliverer.stop()
         slow_server.shutdown()
         fast_server.shutdown()
     with capsys.disabled():
-        print(f"\n[callbacks] B's 10 delivered {b_done:.2f}s after its changes; A had {a_done}")
-    assert b_done < 2.0 and a_done < 10
+        print(f"\n[callbacks] B's 10 delivered {b_done:.2f}s after its changes; A had {a_answered}")
+    assert a_answered == 0  # A's first request was still at its receiver
 
 
-def test_delivery_latency_from_state_change_to_the_receivers_200(worker_process, live, capsys):
+def test_changes_arriving_in_chunks_each_wake_the_idle_deliverer(worker_process, live, capsys):
     receiver, server = start_receiver()
     deliverer = CallbackDeliverer(worker_env(live.url))
     try:
@@ -167,20 +186,19 @@ def test_delivery_latency_from_state_change_to_the_receivers_200(worker_process,
         subscribe(tenant, receiver)
         ids = send_batch(tenant, 200, "lat")
         wait_states(ids, {"accepted"})
-        time.sleep(1)  # the deliverer is idle, waiting to be woken
+        wait_deliverer_listening()
         for chunk in range(0, 200, 20):  # changes arriving over time, as webhooks do
             deliver_statuses(tenant, ids[chunk : chunk + 20])
-            time.sleep(0.1)
-        wait_delivered(receiver, 200)
+            wait_delivered(receiver, chunk + 20)  # by the deliverer it woke, idle again after
     finally:
         deliverer.stop()
         server.shutdown()
     created = {f"msg_{e.pk.hex}": e.created_at.timestamp() for e in CallbackEvent.objects.all()}
+    assert {h["webhook-id"] for _, h, _ in receiver.delivered()} == set(created)
     lag = sorted((t - created[h["webhook-id"]]) * 1000 for t, h, _ in receiver.delivered())
     p50, p99 = statistics.median(lag), lag[int(len(lag) * 0.99) - 1]
-    with capsys.disabled():
+    with capsys.disabled():  # a figure, not asserted: bench/ measures the deployed stack's
         print(
-            f"\n[callbacks] latency state change → receiver's 200: "
+            f"\n[callbacks] latency state change → receiver's 200, from an idle deliverer: "
             f"p50 {p50:.0f} ms, p99 {p99:.0f} ms"
         )
-    assert p99 < 2000
