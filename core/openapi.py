@@ -1,12 +1,24 @@
-"""The API's error answers, in the OpenAPI schema: every operation documents the statuses it can
-answer besides its success — all in the one error shape (``core.api``) — so a client generated
-from ``/api/schema/`` (or a schema-driven fuzzer) knows them.
+"""The API in its OpenAPI schema, beyond what drf-spectacular derives from the serializers:
 
-A drf-spectacular postprocessing hook (``SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]``)."""
+* every operation documents the statuses it can answer besides its success — all in the one
+  error shape (``core.api``) — so a client generated from ``/api/schema/`` (or a schema-driven
+  fuzzer) knows them;
+* an input that refuses unknown keys (``core.api.RejectUnknownFields``) says so
+  (``additionalProperties: false``), with the constraints its serializer declares beyond its
+  fields' own (``openapi_properties``: a pattern, an enum, Meta's component formats;
+  ``openapi_schema``: e.g. "``to`` or ``recipient``");
+* an operation's answers link to the operations that follow it (``follow_ups``: OpenAPI
+  ``links``, e.g. from ``POST /api/v1/messages`` to the message and its cancel), so generated
+  clients and stateful fuzzers reach them with real ids.
+
+``error_responses`` is the drf-spectacular postprocessing hook
+(``SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]``) that writes the first and the last."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from drf_spectacular.extensions import OpenApiSerializerExtension
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -65,6 +77,7 @@ def error_responses(result: dict, generator, request, public) -> dict:
     ref = {"$ref": "#/components/schemas/Error"}
     for path, operations in result.get("paths", {}).items():
         for method, operation in operations.items():
+            _write_links(operation)
             responses = operation.setdefault("responses", {})
             for status, (description, applies) in ERRORS.items():
                 if status in responses or not applies(path, method):
@@ -94,3 +107,58 @@ def paginated(item_serializer):
             "results": item_serializer(many=True),
         },
     )
+
+
+# --- inputs that refuse unknown keys -------------------------------------------------------------
+
+
+class StrictInputExtension(OpenApiSerializerExtension):
+    """The schema of a ``RejectUnknownFields`` serializer: its fields as drf-spectacular maps
+    them, ``additionalProperties: false``, and what the serializer declares beyond its fields'
+    own constraints — ``openapi_properties`` (merged into each named property) and
+    ``openapi_schema`` (merged into the object)."""
+
+    target_class = "core.api.RejectUnknownFields"
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction) -> dict:
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        schema["additionalProperties"] = False
+        for name, extra in getattr(self.target, "openapi_properties", {}).items():
+            if name in schema["properties"]:
+                schema["properties"][name] = {**schema["properties"][name], **extra}
+        schema.update(getattr(self.target, "openapi_schema", {}))
+        return schema
+
+
+# --- links to the operations that follow ---------------------------------------------------------
+
+_LINKS = "x-follow-ups"
+
+
+def follow_ups(*statuses: int, **links: tuple[str, dict[str, str], str]) -> dict:
+    """``extensions`` for ``@extend_schema``: OpenAPI links from the answers with these
+    ``statuses`` to the operations that follow, each ``name=(operationId, {parameter: runtime
+    expression}, description)`` — e.g. ``GetMessage=("messages_retrieve", {"message_id":
+    "$response.body#/id"}, "The message, with its events.")``."""
+    return {
+        _LINKS: {
+            "statuses": [str(s) for s in statuses],
+            "links": {
+                name: {"operationId": operation, "parameters": parameters, "description": text}
+                for name, (operation, parameters, text) in links.items()
+            },
+        }
+    }
+
+
+def _write_links(operation: dict) -> None:
+    """The operation's ``follow_ups`` written as ``links`` of its answers (OpenAPI puts links
+    on a response, which ``@extend_schema`` cannot reach)."""
+    spec = operation.pop(_LINKS, None)
+    if not spec:
+        return
+    for status in spec["statuses"]:
+        response = operation.get("responses", {}).get(status)
+        if response is not None:
+            response.setdefault("links", {}).update(spec["links"])

@@ -12,8 +12,9 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import RejectUnknownFields
 from core.errors import ValidationFailed
-from core.openapi import paginated
+from core.openapi import follow_ups, paginated
 from messaging.models import Message, MessageKind
 from messaging.selectors import (
     inbound_list,
@@ -126,7 +127,7 @@ class TextBatchItemInput(BatchItemInput, TextMessageInput):
     pass
 
 
-class _BatchInputSchema(serializers.Serializer):
+class _BatchInputSchema(RejectUnknownFields, serializers.Serializer):
     messages = PolymorphicProxySerializer(
         component_name="BatchItemInput",
         serializers=[TemplateBatchItemInput, TextBatchItemInput],
@@ -143,6 +144,33 @@ class MessagePagination(CursorPagination):
     page_size = 50
     max_page_size = 500
     page_size_query_param = "page_size"
+
+
+# What ``_idempotency_key`` and the intake accept, in its canonical form: 1-255 printable
+# characters (HTTP drops spaces at either end).
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[!-~]([ -~]*[!-~])?$"},
+    OpenApiParameter.HEADER,
+    required=True,
+    description="Your unique key for this message: the same key and body again answer the "
+    "message already made (200, `Idempotent-Replayed: true`); with another body, 409.",
+)
+
+
+def _message_links(expression: str) -> dict:
+    return {
+        "GetMessage": (
+            "messages_retrieve",
+            {"message_id": expression},
+            "The message: its state, error and events.",
+        ),
+        "CancelMessage": (
+            "messages_cancel_create",
+            {"message_id": expression},
+            "Cancel it, while it is not yet submitted.",
+        ),
+    }
 
 
 def _idempotency_key(request) -> str:
@@ -172,7 +200,16 @@ class MessageListCreateApi(APIView):
             return value
 
     @extend_schema(
-        parameters=[Filters], responses=paginated(MessageOutput), operation_id="messages_list"
+        parameters=[Filters],
+        responses=paginated(MessageOutput),
+        operation_id="messages_list",
+        extensions=follow_ups(
+            200,
+            **{
+                f"{name}First": link
+                for name, link in _message_links("$response.body#/results/0/id").items()
+            },
+        ),
     )
     def get(self, request):
         filters = self.Filters(data=request.query_params)
@@ -183,11 +220,10 @@ class MessageListCreateApi(APIView):
         return paginator.get_paginated_response(MessageOutput(page, many=True).data)
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)
-        ],
+        parameters=[IDEMPOTENCY_KEY],
         request=MESSAGE_INPUT,
         responses={202: MessageOutput, 200: MessageOutput},
+        extensions=follow_ups(202, 200, **_message_links("$response.body#/id")),
     )
     def post(self, request):
         key = _idempotency_key(request)
@@ -237,7 +273,17 @@ class MessageBatchApi(APIView):
         messages = request.data.get("messages") if isinstance(request.data, dict) else None
         return len(messages) if isinstance(messages, list) and len(messages) <= MAX_BATCH else 1
 
-    @extend_schema(request=BATCH_INPUT, responses=BatchOutput)
+    @extend_schema(
+        request=BATCH_INPUT,
+        responses=BatchOutput,
+        extensions=follow_ups(
+            200,
+            **{
+                f"{name}First": link
+                for name, link in _message_links("$response.body#/results/0/message/id").items()
+            },
+        ),
+    )
     def post(self, request):
         items = validated(BatchInput, request.data)["messages"]
         results = message_create_batch(tenant=request.user.tenant, items=items)
@@ -257,7 +303,12 @@ class MessageBatchApi(APIView):
 
 
 class MessageDetailApi(APIView):
-    @extend_schema(responses=MessageOutput)
+    @extend_schema(
+        responses=MessageOutput,
+        extensions=follow_ups(
+            200, CancelMessage=_message_links("$response.body#/id")["CancelMessage"]
+        ),
+    )
     def get(self, request, message_id):
         message = message_get(tenant=request.user.tenant, message_id=message_id)
         data = message_output(message)
@@ -266,7 +317,11 @@ class MessageDetailApi(APIView):
 
 
 class MessageCancelApi(APIView):
-    @extend_schema(request=None, responses=MessageOutput)
+    @extend_schema(
+        request=None,
+        responses=MessageOutput,
+        extensions=follow_ups(200, GetMessage=_message_links("$response.body#/id")["GetMessage"]),
+    )
     def post(self, request, message_id):
         message = message_cancel(tenant=request.user.tenant, message_id=message_id)
         return Response(message_output(message))

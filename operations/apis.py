@@ -40,8 +40,8 @@ class TenantSettingsOutput(serializers.Serializer):
 
 
 class TenantSettingsInput(RejectUnknownFields, serializers.Serializer):
-    """The settings to change; any other key (a misspelling, a read-only field such as
-    ``slug``) is refused with ``unknown_field``, and nothing is changed."""
+    """The settings to change. Any other key (a misspelling, a read-only field such as `slug`)
+    is refused with `unknown_field`, and nothing is changed."""
 
     param_policy = serializers.ChoiceField(choices=ParamPolicy.choices, required=False)
     ambiguous_policy = serializers.ChoiceField(choices=AmbiguousPolicy.choices, required=False)

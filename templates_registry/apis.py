@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.openapi import paginated
+from core.api import RejectUnknownFields
+from core.openapi import follow_ups, paginated
+from templates_registry.formats import (
+    CATEGORY_SCHEMA,
+    DEFINITION_COMPONENTS,
+    LANGUAGE_SCHEMA,
+    PARAMETER_FORMAT_SCHEMA,
+    SEND_COMPONENTS,
+    TEMPLATE_NAME_SCHEMA,
+)
 from templates_registry.models import MessageTemplate
 from templates_registry.selectors import template_get, template_list
 from templates_registry.services import template_check_send, template_create, templates_sync
@@ -40,9 +49,33 @@ class TemplatePagination(CursorPagination):
     page_size_query_param = "page_size"
 
 
+_TEMPLATE_LINKS = {
+    "GetTemplate": (
+        "templates_retrieve",
+        {"template_id": "$response.body#/id"},
+        "The template, with its status (PENDING until the provider approves it).",
+    ),
+    "ValidateParameters": (
+        "templates_validate_create",
+        {"template_id": "$response.body#/id"},
+        "Check a message's parameters against this template.",
+    ),
+}
+
+
 class TemplateListCreateApi(APIView):
-    class CreateInput(serializers.Serializer):
-        """Meta's template-creation JSON; the definition rules check the content."""
+    @extend_schema_serializer(component_name="TemplateCreateInput")
+    class CreateInput(RejectUnknownFields, serializers.Serializer):
+        """Meta's template-creation JSON. The definition rules check the content and answer
+        their own codes (e.g. `template_name_invalid`); this schema states their limits."""
+
+        openapi_properties = {
+            "name": TEMPLATE_NAME_SCHEMA,
+            "language": LANGUAGE_SCHEMA,
+            "category": CATEGORY_SCHEMA,
+            "parameter_format": PARAMETER_FORMAT_SCHEMA,
+            "components": DEFINITION_COMPONENTS,
+        }
 
         name = serializers.CharField(max_length=600)
         language = serializers.CharField(max_length=32)
@@ -57,6 +90,13 @@ class TemplateListCreateApi(APIView):
         ],
         responses=paginated(TemplateOutput),
         operation_id="templates_list",
+        extensions=follow_ups(
+            200,
+            **{
+                f"{name}First": (operation, {"template_id": "$response.body#/results/0/id"}, text)
+                for name, (operation, _, text) in _TEMPLATE_LINKS.items()
+            },
+        ),
     )
     def get(self, request):
         templates = template_list(
@@ -68,7 +108,11 @@ class TemplateListCreateApi(APIView):
         page = paginator.paginate_queryset(templates, request, view=self)
         return paginator.get_paginated_response(TemplateOutput(page, many=True).data)
 
-    @extend_schema(request=CreateInput, responses={201: TemplateOutput})
+    @extend_schema(
+        request=CreateInput,
+        responses={201: TemplateOutput},
+        extensions=follow_ups(201, **_TEMPLATE_LINKS),
+    )
     def post(self, request):
         data = self.CreateInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -77,7 +121,10 @@ class TemplateListCreateApi(APIView):
 
 
 class TemplateDetailApi(APIView):
-    @extend_schema(responses=TemplateOutput)
+    @extend_schema(
+        responses=TemplateOutput,
+        extensions=follow_ups(200, ValidateParameters=_TEMPLATE_LINKS["ValidateParameters"]),
+    )
     def get(self, request, template_id):
         template = template_get(tenant=request.user.tenant, template_id=template_id)
         return Response(TemplateOutput(template).data)
@@ -86,9 +133,13 @@ class TemplateDetailApi(APIView):
 class TemplateValidateApi(APIView):
     """Dry run: check send-time parameters against the template under the tenant's policy."""
 
-    class Input(serializers.Serializer):
+    @extend_schema_serializer(component_name="TemplateValidateInput")
+    class Input(RejectUnknownFields, serializers.Serializer):
+        openapi_properties = {"components": SEND_COMPONENTS}
+
         components = serializers.JSONField()
 
+    @extend_schema_serializer(component_name="TemplateValidateOutput")
     class Output(serializers.Serializer):
         valid = serializers.BooleanField()
         components = serializers.JSONField()

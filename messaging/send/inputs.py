@@ -1,6 +1,8 @@
 """What the message API accepts, as DRF serializers: a template message or a text message, and a
 batch of them. ``message_input`` validates one body and returns typed data, raising the API's
-one error shape (``core.api``) with the codes clients already handle.
+one error shape (``core.api``) with the codes clients already handle. A key no serializer
+defines is refused (``unknown_field``), and each serializer states in the OpenAPI schema the
+constraints that are checked later (``openapi_properties``, ``core.openapi``).
 
 The checks that need the database (the template exists and is sendable, its parameters fit,
 the 24-hour window is open) are the services'; these are the checks of the body alone.
@@ -16,8 +18,9 @@ from typing import Any
 import phonenumbers
 from rest_framework import serializers
 
-from core.api import flatten_errors
+from core.api import UNKNOWN_FIELD, RejectUnknownFields, flatten_errors, validation_summary
 from core.errors import ValidationFailed
+from templates_registry.formats import LANGUAGE_SCHEMA, SEND_COMPONENTS, TEMPLATE_NAME_SCHEMA
 
 TEXT_MAX = 4096  # Meta's limit for a text message body
 # Metadata is the caller's own reference data (an order id, a user id), stored with the message
@@ -83,7 +86,16 @@ def normalise_user_id(raw: str) -> str:
     return value
 
 
-class _MessageInput(serializers.Serializer):
+class _MessageInput(RejectUnknownFields, serializers.Serializer):
+    # The checks below and in the services, stated in the schema: E.164 is the canonical form
+    # of what ``normalise_recipient`` accepts; exactly one of ``to`` and ``recipient``.
+    openapi_properties = {
+        "to": {"pattern": r"^\+[1-9][0-9]{6,14}$", "example": "+4915112345678"},
+        "recipient": {"pattern": BSUID.pattern, "example": "US.13491208655302741918"},
+        "metadata": {"example": {"order": "A-1042"}},
+    }
+    openapi_schema = {"oneOf": [{"required": ["to"]}, {"required": ["recipient"]}]}
+
     to = serializers.CharField(
         required=False,
         help_text="The recipient's phone number in international format (E.164), e.g. "
@@ -141,7 +153,13 @@ class _MessageInput(serializers.Serializer):
         return value
 
 
-class TemplateRefInput(serializers.Serializer):
+class TemplateRefInput(RejectUnknownFields, serializers.Serializer):
+    openapi_properties = {
+        "name": TEMPLATE_NAME_SCHEMA,
+        "language": LANGUAGE_SCHEMA,
+        "components": SEND_COMPONENTS,
+    }
+
     name = serializers.CharField(max_length=512)
     language = serializers.CharField(max_length=16, help_text="e.g. en_US")
     components = serializers.ListField(
@@ -160,7 +178,9 @@ class TemplateMessageInput(_MessageInput):
     template = TemplateRefInput()
 
 
-class TextContentInput(serializers.Serializer):
+class TextContentInput(RejectUnknownFields, serializers.Serializer):
+    openapi_properties = {"body": {"minLength": 1, "pattern": r"\S"}}
+
     body = serializers.CharField(max_length=TEXT_MAX, trim_whitespace=False)
 
     def validate_body(self, value: str) -> str:
@@ -181,7 +201,7 @@ class BatchItemInput(serializers.Serializer):
     idempotency_key = serializers.CharField(max_length=255)
 
 
-class BatchInput(serializers.Serializer):
+class BatchInput(RejectUnknownFields, serializers.Serializer):
     messages = serializers.ListField(
         child=serializers.DictField(),
         min_length=1,
@@ -195,6 +215,9 @@ def _raise(errors: Any) -> None:
     details = flatten_errors(errors)
     first = details[0]
     field, code = first["field"] or "", first["code"]
+    if code == UNKNOWN_FIELD:
+        code, message = validation_summary(details)
+        raise ValidationFailed(message, code=code, details=details)
     error_code = ERROR_CODES.get((field, code)) or ERROR_CODES.get((field, None))
     raise ValidationFailed(first["message"], code=error_code or "validation_error", details=details)
 

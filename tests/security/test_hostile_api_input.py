@@ -156,8 +156,8 @@ def test_to_and_recipient_together_are_refused(api, template):
 )
 def test_wrong_types_are_4xx(api, template, field):
     response = send(api, {**body(template), **field}, "t")
-    if "unknown_field" in field:  # ignored, as DRF does: the rest is valid
-        assert response.status_code == 202
+    if "unknown_field" in field:  # refused by name, not ignored: a misspelling is never silent
+        assert_refused(response, "unknown_field")
     else:
         assert_refused(response)
 

@@ -2,8 +2,14 @@
 generated requests (valid and invalid, from ``/api/schema/``) with a valid tenant key. Every
 answer must be a non-5xx that conforms to the schema (status code, content type, body).
 
+The schema states the constraints the API enforces (``core.openapi``,
+``templates_registry.formats``), so generated bodies reach the template lookup and the
+parameter rules rather than stopping at the first field; what no schema can state — a message
+names an approved template of the tenant and fits its placeholders; a template has one body —
+is still refused, with its own code.
+
 ``WAYPOST_FUZZ_EXAMPLES`` sets the fuzzing phase's examples per operation: 60 in ``make test``
-(about 1,500 cases with the coverage phase's, ~2 min); ``make chaos`` runs this test with 420
+(about 2,700 cases with the coverage phase's, ~3 min); ``make chaos`` runs this test with 420
 (over 5,000 cases, ~9 min) and publishes the count in docs/RELIABILITY.md. The run's own count
 is checked, so a schema that shrinks cannot make the test pass on a handful of cases.
 ``WAYPOST_FUZZ_REPORT``: also copy the summary there."""
