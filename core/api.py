@@ -1,4 +1,4 @@
-"""The one API error shape, for every 4xx the API returns.
+"""The one API error shape, for every error the API returns (4xx, and a bug's 500).
 
 ``{"error": {"code": "template_param_count", "message": "...", "details": [...]}}``
 
@@ -13,17 +13,24 @@ nothing. Such an answer's code is ``unknown_field`` and its message names every 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
+from django.core import signals
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from core.db import is_transient
 from core.errors import WaypostError
+
+request_log = logging.getLogger("django.request")
 
 # DRF's default codes are already stable snake_case; only these read better renamed.
 _RENAMED_CODES = {"parse_error": "malformed_request", "throttled": "rate_limited"}
@@ -110,7 +117,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
 
     response = drf_exception_handler(exc, context)
     if response is None:
-        return None  # a real server error: let Django/Sentry see it
+        return server_error(exc, context)
 
     if isinstance(exc, exceptions.ValidationError):
         details = flatten_errors(exc.detail)
@@ -119,6 +126,31 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         detail = exc.detail if isinstance(exc, exceptions.APIException) else ""
         code = getattr(detail, "code", None) or "error"
         response.data = error_body(_RENAMED_CODES.get(code, code), str(detail))
+    return response
+
+
+def server_error(exc: Exception, context: dict) -> Response | None:
+    """A bug: the API's JSON 500 in every configuration — also with ``DEBUG`` on, where Django
+    would answer its HTML traceback page (the exception is then named in ``details``). It is
+    reported as Django reports an uncaught exception: ``got_request_exception`` (Sentry; the
+    test client raises it in the test) and ``django.request``'s error log with the traceback.
+    A transient database error is left to ``core.db.DatabaseUnavailableMiddleware`` (503)."""
+    if isinstance(exc, DatabaseError) and is_transient(exc):
+        return None
+    request = context.get("request")
+    request = getattr(request, "_request", request)
+    signals.got_request_exception.send(sender=None, request=request)
+    request_log.error(
+        "Internal Server Error: %s",
+        getattr(request, "path", "?"),
+        exc_info=exc,
+        extra={"status_code": 500, "request": request},
+    )
+    details = [{"exception": f"{type(exc).__name__}: {exc}"}] if settings.DEBUG else []
+    response = Response(
+        error_body("internal_error", "Internal error; it has been reported.", details), status=500
+    )
+    response._has_been_logged = True  # logged above, with the traceback Django's log would lack
     return response
 
 

@@ -169,3 +169,23 @@ def test_a_post_to_a_path_the_api_lacks_is_a_json_404_not_a_csrf_page(tenant_a, 
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {tenant_a.raw_key}")
     assert_json_404(client.post("/api/v1/messages/null,null/cancel"), "message_not_found")
     assert_json_404(client.post("/api/v1/nothing-here", {}, format="json"), "not_found")
+
+
+# --- a bug: the JSON 500, also with DEBUG on; reported as Django reports one ---------------------
+
+
+def test_a_bug_answers_the_json_500_and_is_reported(tenant_a, debug, monkeypatch):
+    def broken(**kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("operations.apis.tenant_settings", broken)
+    client = APIClient(raise_request_exception=False)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tenant_a.raw_key}")
+    response = client.get("/api/v1/tenant")
+    assert response.status_code == 500 and response["Content-Type"] == "application/json"
+    error = response.json()["error"]
+    assert error["code"] == "internal_error"
+    assert error["details"] == ([{"exception": "RuntimeError: a bug"}] if debug else [])
+    # Reported through got_request_exception, as Django does: the test client raises it.
+    with pytest.raises(RuntimeError, match="a bug"):
+        tenant_a.client.get("/api/v1/tenant")
