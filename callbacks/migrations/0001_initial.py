@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ("tenants", "0006_tenant_stall_thresholds"),
+        ("tenants", "0001_squashed_0013_tenant_policies_help_text"),
     ]
 
     operations = [

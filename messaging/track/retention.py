@@ -15,8 +15,8 @@ The rules
 * **Archive first** when asked (``archive_dir``): the events go, one JSON object a line, to a
   gzip file per tenant and run (``ledger-<tenant>-<UTC time>.jsonl.gz``), written and closed
   before the batch's transaction deletes them — a failed write deletes nothing.
-* The ledger is append-only in the database (``0002_ledger_append_only``): its trigger lets a
-  DELETE through only inside a transaction that declared itself a retention purge
+* The ledger is append-only in the database (a trigger, made by messaging's first migration): it
+  lets a DELETE through only inside a transaction that declared itself a retention purge
   (PostgreSQL: ``SET LOCAL waypost.ledger_retention = 'on'``; SQLite, the embedded demo,
   has no session settings, so the purge lifts its delete trigger inside its own transaction).
   Nothing else can delete an event, by mistake or otherwise; UPDATE stays refused for all.
