@@ -4,7 +4,7 @@ sandbox as the provider, tenants whose senders point at it."""
 from __future__ import annotations
 
 import itertools
-import time
+from collections import Counter
 from dataclasses import dataclass
 
 import pytest
@@ -18,7 +18,7 @@ from tenants.models import Tenant
 from tenants.services import api_key_create, tenant_create
 from whatsapp import get_provider
 
-from ..waiting import wait_for  # noqa: F401  (the messaging tests import it from here)
+from ..waiting import wait_for  # (the messaging tests import it from here too)
 
 _numbers = itertools.count(1)
 
@@ -133,18 +133,20 @@ def send_batch(tenant: LiveTenant, count: int, prefix: str) -> list[str]:
 def wait_states(ids, states, timeout: float = 60.0) -> dict[str, str]:
     """Wait until every message is in one of ``states``; return {id: state}."""
     states = set(states)
-    deadline = time.monotonic() + timeout
     current: dict[str, str] = {}
-    while time.monotonic() < deadline:
-        current = {
-            str(pk): s for pk, s in Message.objects.filter(pk__in=ids).values_list("pk", "state")
-        }
-        if len(current) == len(ids) and set(current.values()) <= states:
-            return current
-        time.sleep(0.1)
-    from collections import Counter
 
-    raise AssertionError(f"timed out; states now {Counter(current.values())}")
+    def settled() -> bool:
+        current.clear()
+        current.update(
+            (str(pk), s) for pk, s in Message.objects.filter(pk__in=ids).values_list("pk", "state")
+        )
+        return len(current) == len(ids) and set(current.values()) <= states
+
+    try:
+        wait_for(settled, timeout, f"{len(ids)} message(s) in {sorted(states)}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; states now {Counter(current.values())}") from None
+    return current
 
 
 @pytest.fixture

@@ -78,6 +78,8 @@ def test_single_sends_at_low_rate_are_each_accepted_at_once(fresh_worker, http, 
         )
         assert response.status_code == 202, response.text
         ids.append(response.json()["id"])
+        # Not a wait: the load's shape. A low rate (at most 20/s), so that each single finds
+        # the worker idle — the case this test is about; nothing here waits for anything.
         time.sleep(0.05)
     wait_states(ids, {"accepted"}, timeout=10)  # far less than any sweep interval
     assert_nothing_redriven(ids)
