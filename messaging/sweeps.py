@@ -235,7 +235,7 @@ def stalls_flag(*, reason: str, candidates: Q, now=None, limit: int = 1000) -> d
         .values_list("pk", flat=True)[:limit]
     )
     reasons = {pk: reason for pk in ids}
-    return dict(stalls_mark(reasons=reasons, now=now)) if reasons else {}
+    return dict(stalls_mark(reasons=reasons, still=candidates, now=now)) if reasons else {}
 
 
 def messages_expire(*, now=None, limit: int = 1000) -> int:
@@ -355,7 +355,8 @@ def unknown_resolve(*, now=None, limit: int = 1000) -> dict[str, int]:
         else:
             held[message.pk] = StallReason.UNKNOWN_OUTCOME
     if held:  # policy hold: flagged stalled for an operator
-        counts["held"] = sum(stalls_mark(reasons=held, now=now).values())
+        still = Q(UNKNOWN_GRACE.passed(now=now), state=MessageState.UNKNOWN)
+        counts["held"] = sum(stalls_mark(reasons=held, still=still, now=now).values())
     return counts
 
 

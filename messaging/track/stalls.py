@@ -14,6 +14,7 @@ import logging
 from collections import Counter
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from core import metrics
@@ -27,15 +28,19 @@ from messaging.track.notify import notify
 log = logging.getLogger(__name__)
 
 
-def stalls_mark(*, reasons: dict, now=None) -> Counter:
-    """Flag ``{message id: reason}`` stalled, each once, with its event; in one transaction."""
+def stalls_mark(*, reasons: dict, still: Q | None = None, now=None) -> Counter:
+    """Flag ``{message id: reason}`` stalled, each once, with its event; in one transaction.
+
+    ``still``: what made them candidates, checked again once they are locked — a status
+    applied between a rule's choice and the lock (a ``delivered`` that just came) leaves the
+    message alone."""
     now = now or timezone.now()
     counts: Counter = Counter()
     with transaction.atomic():
         lock_messages(reasons)
-        messages = Message.objects.filter(pk__in=list(reasons), stalled=False).select_related(
-            "tenant"
-        )
+        messages = Message.objects.filter(
+            still or Q(), pk__in=list(reasons), stalled=False
+        ).select_related("tenant")
         events, flagged = [], []
         for message in messages:
             reason = reasons[message.pk]

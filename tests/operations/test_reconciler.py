@@ -205,3 +205,22 @@ def test_an_unknown_submit_past_its_grace_is_resolved_by_its_rule(sender):
     counts = reconcile()
     assert counts["unknown.held"] == 1
     assert Message.objects.get(pk=message.pk).stalled_reason == "unknown_outcome"
+
+
+def test_a_status_applied_after_the_rule_chose_the_message_leaves_it_unflagged(sender):
+    """The rule picks its candidates, then locks them: a ``delivered`` applied in between (the
+    webhook won the race) must not get the message flagged, nor a ``message.stalled``
+    callback sent for a delivered message."""
+    from django.db.models import Q
+
+    from messaging.states import MessageState, StallReason
+    from messaging.track.stalls import stalls_mark
+
+    quiet = message_in(sender, [EventType.ACCEPTED], age=timedelta(minutes=5), key="raced")
+    chosen = {quiet.pk: StallReason.ACCEPTED_NO_STATUS}  # the rule's choice, before the lock
+    record([NewEvent(quiet.pk, EventType.STATUS_DELIVERED, EventSource.PROVIDER)])
+
+    assert stalls_mark(reasons=chosen, still=Q(state=MessageState.ACCEPTED)) == {}
+    quiet.refresh_from_db()
+    assert quiet.state == MessageState.DELIVERED and not quiet.stalled
+    assert not quiet.events.filter(type=EventType.FLAGGED_STALLED).exists()
