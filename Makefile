@@ -44,7 +44,7 @@ test-fast: $(STAMP)
 ## either fails here (seconds)
 test-unit: $(STAMP)
 	DATABASE_URL=postgres://nobody@127.0.0.1:9/none REDIS_URL=redis://127.0.0.1:9/0 \
-		$(BIN)/pytest -q -m unit -p no:cacheprovider $(PYTEST_ARGS)
+		$(BIN)/pytest -q -n 2 -m unit -p no:cacheprovider $(PYTEST_ARGS)
 
 ## lint: ruff, formatting, import directions, missing migrations, nothing outside the repo referenced
 lint: $(STAMP)

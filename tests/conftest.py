@@ -14,6 +14,7 @@ tier, they say what they need:
   a "unit" test that needs either fails there.
 """
 
+import os
 from dataclasses import dataclass
 
 import psycopg
@@ -31,7 +32,9 @@ _SYSTEM_FIXTURES = {"worker_process", "sandbox_process", "sandbox", "live", "sho
 _DATABASE_FIXTURES = {"db", "transactional_db", "live_server", "django_db_reset_sequences"}
 
 
+@pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(config, items):
+    """Each test's tier before ``-m`` selects by it; the order of what is selected after."""
     for item in items:
         if item.get_closest_marker("unit") or item.get_closest_marker("integration"):
             item.add_marker(pytest.mark.tier_written_by_hand)  # fails in setup, below
@@ -47,14 +50,31 @@ def pytest_collection_modifyitems(config, items):
         else:
             tier = pytest.mark.unit
         item.add_marker(tier)
-    # The tests that run for minutes (marked ``long``) first, then the other processes: under
-    # pytest-xdist they start at once instead of ending the run alone. A stable sort.
-    items.sort(
-        key=lambda item: (
-            item.get_closest_marker("long") is None,
-            item.get_closest_marker("system") is None,
-        )
-    )
+    yield
+    # Processes first (a stable sort), and under pytest-xdist each test that runs for minutes
+    # (marked ``long``) at the head of a different process's share: they start at once instead
+    # of ending the run one after the other.
+    items.sort(key=lambda item: item.get_closest_marker("system") is None)
+    items[:] = _long_ones_leading(items, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+
+
+def _long_ones_leading(items: list, processes: int) -> list:
+    """``items`` with the ``long`` ones at the heads of the shares of ``processes``, in turn.
+    ``--dist worksteal`` hands each process an equal run of what is left, in order (idle ones
+    steal from the tails later): the same arithmetic here."""
+    long_ones = [item for item in items if item.get_closest_marker("long")]
+    rest = [item for item in items if not item.get_closest_marker("long")]
+    shares: list[list] = [[] for _ in range(max(processes, 1))]
+    for index, item in enumerate(long_ones):
+        shares[index % len(shares)].append(item)
+    left = len(items)
+    for number, share in enumerate(shares):
+        size = left // (len(shares) - number)
+        left -= size
+        take = max(size - len(share), 0)
+        share.extend(rest[:take])
+        del rest[:take]
+    return [item for share in shares for item in share] + rest
 
 
 def pytest_runtest_setup(item):
