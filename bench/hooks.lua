@@ -1,4 +1,4 @@
--- wrk script for bench/webhook_bench.py: cycles through pre-signed, unique webhook bodies.
+-- wrk script for bench/run.py (the webhook ingest figure): cycles through pre-signed, unique webhook bodies.
 -- The file named by WEBHOOK_BODIES holds one "signature<TAB>body" per line.
 local threads = {}
 

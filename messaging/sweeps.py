@@ -282,7 +282,7 @@ def messages_expire(*, now=None, limit: int = 1000) -> int:
 
 
 def messages_redrive(*, now=None, limit: int = 1000) -> dict[str, int]:
-    """The sweep: the safety net under ``messaging.dispatch``, safe to run twice at once.
+    """The sweep: the safety net under ``messaging.send.dispatch``, safe to run twice at once.
 
     * Nudges every tenant that has due messages. Normally each already has a drain pending or
       running and the nudge is a no-op; after a lost nudge (broker down at commit time, a

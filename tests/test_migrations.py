@@ -32,7 +32,6 @@ WAYPOST_0_1 = {
         "0010_api_rate",
         "0011_sender_meta_ids_and_reserved_credentials",
         "0012_api_rate_counts_batch_messages",
-        "0013_tenant_policies_help_text",
     ],
     "templates_registry": [
         "0001_initial",

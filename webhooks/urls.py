@@ -7,5 +7,5 @@ from webhooks import views
 
 urlpatterns = [
     path("whatsapp", views.MetaWebhookView.as_view(), name="webhook-whatsapp"),
-    path("360dialog/<str:token>", views.Dialog360WebhookView.as_view(), name="webhook-360dialog"),
+    path("360dialog/<slug:token>", views.Dialog360WebhookView.as_view(), name="webhook-360dialog"),
 ]

@@ -13,8 +13,10 @@ def drop_payload(apps, schema_editor):
         columns = connection.introspection.get_table_description(cursor, message._meta.db_table)
     if "payload" not in {column.name for column in columns}:
         return
+    # The historical model no longer has the field; give it back for this step, so that a
+    # SQLite older than 3.35.5, which rebuilds the table instead of dropping a column, finds it.
     payload = models.JSONField(null=True, blank=True)
-    payload.set_attributes_from_name("payload")
+    payload.contribute_to_class(message, "payload")
     schema_editor.remove_field(message, payload)
 
 

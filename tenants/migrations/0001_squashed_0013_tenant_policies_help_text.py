@@ -35,7 +35,6 @@ class Migration(migrations.Migration):
         ("tenants", "0010_api_rate"),
         ("tenants", "0011_sender_meta_ids_and_reserved_credentials"),
         ("tenants", "0012_api_rate_counts_batch_messages"),
-        ("tenants", "0013_tenant_policies_help_text"),
     ]
 
     initial = True

@@ -176,3 +176,10 @@ def test_a_routes_throughput_upgrade_applies_to_it_when_its_display_number_is_un
     )
     on_route(client, route, throughput_upgrade("15550009999", waba=route.waba_id))
     assert SenderNumber.objects.get(pk=route.pk).messages_per_second == 1000
+
+
+def test_a_route_token_with_a_nul_byte_is_a_404_not_a_500(client):
+    """360dialog route tokens are URL-safe (token_urlsafe): anything else never reaches the
+    database, where a NUL byte in a text parameter is an error."""
+    answer = client.post("/webhooks/360dialog/%00abc", b"{}", content_type="application/json")
+    assert answer.status_code == 404
