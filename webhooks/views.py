@@ -5,7 +5,8 @@ validate, store, answer (django-anymail's ``webhooks/base.py``).
   base's first (each passes, or raises a :class:`Refusal` carrying the answer), then stores the
   raw delivery with one INSERT and answers 200 at once: processing is nudged, never awaited. A
   GET is the provider's subscription handshake (``BaseProvider.verification_challenge``),
-  answered only on the route of a provider that has one; elsewhere a GET is a 405.
+  answered only on the route of a provider that has one; elsewhere a GET is a 405 (JSON, with
+  ``Allow``), like any other method.
 * :class:`SignedWebhookView` — a provider's app-wide route: every delivery is signed with the
   app's secret and may speak for every number.
 * :class:`SenderRouteWebhookView` — a route per sender: the secret token in the path says which
@@ -29,9 +30,10 @@ Route                                   View                         Authenticat
 
 The sandbox speaks Meta's format and signs as Meta does: it posts on Meta's route.
 
-Missing or wrong authentication → 401, nothing processed; a body naming a number or WABA other
-than its route's sender → 403; a body over ``WEBHOOK_MAX_BYTES`` → 413; a database briefly
-unavailable → 503 with ``Retry-After`` (``core.db``: the provider retries). Anything
+Missing or wrong authentication → 401, nothing processed; a refused handshake → 403
+(``verification_failed``); a body naming a number or WABA other than its route's sender → 403;
+a body over ``WEBHOOK_MAX_BYTES`` → 413; a method the route does not answer → 405; a database
+briefly unavailable → 503 with ``Retry-After`` (``core.db``: the provider retries). Anything
 authenticated is stored and answered 200 at once, even when it is not JSON (a retry would not
 help; operators see it flagged ``invalid``).
 
@@ -60,6 +62,7 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.utils.decorators import method_decorator
+from django.utils.log import log_response
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from redis.exceptions import RedisError
@@ -145,11 +148,30 @@ class WebhookView(View):
     # --- the handshake -----------------------------------------------------------------------
 
     def get(self, request, *args: Any, **kwargs: Any) -> HttpResponse:
+        """The handshake: the provider's challenge echoed as plain text, exactly as it asks
+        (Meta reads the body as the challenge); a refused one is the API's JSON 403."""
         verify_token = getattr(settings, self.adapter.verify_token_setting, "")
         challenge = self.adapter.verification_challenge(request.GET, verify_token)
         if challenge is None:
-            return HttpResponse("Forbidden", status=403, content_type="text/plain")
+            message = "The verification handshake was refused (wrong mode or verify token)."
+            return Refusal(403, "verification_failed", message).response()
         return HttpResponse(challenge, content_type="text/plain")
+
+    def http_method_not_allowed(self, request, *args: Any, **kwargs: Any) -> HttpResponse:
+        """Any other method (a GET where the provider has no handshake, a HEAD, a PUT): the
+        API's JSON 405, naming the allowed methods in ``Allow``."""
+        allowed = ", ".join(self._allowed_methods())
+        message = f"{request.method} is not allowed here; allowed: {allowed}."
+        response = Refusal(405, "method_not_allowed", message).response()
+        response["Allow"] = allowed
+        log_response(  # as Django's own 405 is logged
+            "Method Not Allowed (%s): %s",
+            request.method,
+            request.path,
+            response=response,
+            request=request,
+        )
+        return response
 
     # --- deliveries: validate, store, answer -------------------------------------------------
 

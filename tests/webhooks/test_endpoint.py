@@ -34,7 +34,10 @@ def test_handshake_answers_the_challenge(client):
     ],
 )
 def test_handshake_refuses_anything_else(client, params):
-    assert client.get("/webhooks/whatsapp", params).status_code == 403
+    refused = client.get("/webhooks/whatsapp", params)
+    assert refused.status_code == 403
+    assert refused["Content-Type"] == "application/json"
+    assert refused.json()["error"]["code"] == "verification_failed"
 
 
 def test_valid_signature_is_stored_and_answered_200(client):

@@ -73,6 +73,23 @@ def test_a_get_is_answered_only_where_the_provider_has_a_handshake(client):
     assert client.head("/webhooks/whatsapp", HANDSHAKE).status_code == 405
 
 
+@pytest.mark.parametrize(
+    "method, path, allowed",
+    [
+        ("get", "/webhooks/360dialog/some-token", "POST"),  # 360dialog has no handshake
+        ("put", "/webhooks/360dialog/some-token", "POST"),
+        ("delete", "/webhooks/whatsapp", "GET, POST"),
+    ],
+)
+def test_a_method_a_route_does_not_answer_is_the_apis_json_405(client, method, path, allowed):
+    response = getattr(client, method)(path)
+    assert response.status_code == 405
+    assert response["Content-Type"] == "application/json"
+    assert response["Allow"] == allowed
+    error = response.json()["error"]
+    assert error["code"] == "method_not_allowed" and method.upper() in error["message"]
+
+
 def test_the_checks_run_base_first():
     base = views.WebhookView.validate_request
     assert views.MetaWebhookView.validators == [base, views.SignedWebhookView.validate_request]
