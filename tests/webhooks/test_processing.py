@@ -1,8 +1,10 @@
 """Processing stored deliveries: statuses to the ledger in any order and any number of times,
 orphans, bad items, inbound messages and opt-outs, template updates, replay."""
 
+import functools
 import json
 import random
+import uuid
 from collections import Counter
 
 import pytest
@@ -14,10 +16,12 @@ from messaging.states import EventSource, EventType
 from messaging.track.ledger import NewEvent, record
 from sandbox import wire
 from templates_registry.models import MessageTemplate
+from webhooks import services
 from webhooks.models import WebhookDelivery
 from webhooks.services import deliveries_drain
 
 from ..factories import MessageTemplateFactory, SenderNumberFactory
+from ..waiting import wait_for
 from .helpers import envelope, post, status
 
 pytestmark = pytest.mark.django_db
@@ -283,3 +287,55 @@ def test_timeline_puts_a_whole_second_webhook_after_our_events_of_that_second(
     deliveries_drain()
     types = [e["type"] for e in message_timeline(message=message)]
     assert types == ["requested", "accepted", "status_sent"]
+
+
+# --- a run stopped by its time budget ---------------------------------------------------------
+
+
+@pytest.fixture
+def processing_runs(monkeypatch):
+    """The processor's doorbell with a name of this test's own, its published runs recorded
+    (no worker runs here); batches of one delivery, so a few deliveries are several batches."""
+    published: list = []
+
+    def publish(queue, args, *, countdown):
+        published.append(countdown)
+        return True
+
+    monkeypatch.setattr(services._processing, "name", f"webhooks-{uuid.uuid4().hex}")
+    monkeypatch.setattr(services._processing, "_publish", publish)
+    monkeypatch.setattr(
+        services, "deliveries_process", functools.partial(services.deliveries_process, limit=1)
+    )
+    return published
+
+
+def store_deliveries(count: int) -> None:
+    """Stored as the endpoint stores them, without its ring."""
+    for i in range(count):
+        body = envelope("pn-1", statuses=[status(f"wamid.b{i}", "sent", T0 + i)])
+        services.delivery_store(provider="meta", body=json.dumps(body).encode(), headers={})
+
+
+def pending() -> int:
+    return WebhookDelivery.objects.filter(status="pending").count()
+
+
+def test_a_run_stopped_by_its_budget_with_work_left_rings_for_the_next_run(processing_runs):
+    store_deliveries(3)
+    counts = deliveries_drain(budget_seconds=0)  # spent after its first batch
+    assert counts["deliveries"] == 1 and pending() == 2
+    wait_for(lambda: processing_runs, 10, "the next run published")
+    assert processing_runs == [services.PROCESSING_LINGER]
+    # That next run (webhooks.process) takes the rest, without waiting for the beat.
+    assert deliveries_drain()["deliveries"] == 2 and pending() == 0
+
+
+def test_a_run_that_empties_the_queue_does_not_ring(processing_runs, monkeypatch):
+    kicks: list = []
+    monkeypatch.setattr(services, "processing_kick", lambda: kicks.append(1))
+    store_deliveries(3)
+    assert deliveries_drain()["deliveries"] == 3 and pending() == 0
+    assert kicks == []
+    assert deliveries_drain(budget_seconds=0) == Counter()  # nothing pending: no ring either
+    assert kicks == []
