@@ -23,5 +23,7 @@ urlpatterns = [
     re_path(r"^api/", api_not_found, name="api-not-found"),
 ]
 
+handler400 = "core.api.json_bad_request"
+handler403 = "core.api.json_permission_denied"
 handler404 = "core.api.json_not_found"
 handler500 = "core.api.json_server_error"

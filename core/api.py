@@ -19,10 +19,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signals
+from django.core.exceptions import DisallowedHost, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
 from django.http import Http404, JsonResponse
+from django.utils.log import log_response
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -154,9 +155,71 @@ def server_error(exc: Exception, context: dict) -> Response | None:
     return response
 
 
+def is_api_path(path: str) -> bool:
+    """The paths whose every answer is JSON: the API's and the webhooks'."""
+    return path.startswith("/api/") or path.startswith("/webhooks/")
+
+
+def _bad_request_body(exception: Exception | None) -> dict:
+    if isinstance(exception, DisallowedHost):
+        return error_body("disallowed_host", "The Host header names a host this server is not.")
+    return error_body("bad_request", "The request is malformed.")
+
+
+def json_bad_request(request, exception=None) -> JsonResponse:
+    """handler400 (a ``SuspiciousOperation`` or ``BadRequest`` outside DRF, a bad ``Host``):
+    JSON under /api/ and /webhooks/, Django's page elsewhere. With ``DEBUG`` on Django answers
+    its technical page instead of calling this: :class:`JsonHostCheckMiddleware` covers the
+    bad ``Host`` there."""
+    if is_api_path(request.path):
+        return JsonResponse(_bad_request_body(exception), status=400)
+    from django.views.defaults import bad_request
+
+    return bad_request(request, exception)
+
+
+def json_permission_denied(request, exception=None) -> JsonResponse:
+    """handler403 (a ``PermissionDenied`` outside DRF, which answers its own): JSON under
+    /api/ and /webhooks/, Django's page elsewhere."""
+    if is_api_path(request.path):
+        message = "You do not have permission to perform this action."
+        return JsonResponse(error_body("permission_denied", message), status=403)
+    from django.views.defaults import permission_denied
+
+    return permission_denied(request, exception)
+
+
+class JsonHostCheckMiddleware:
+    """First in ``MIDDLEWARE``: a request to /api/ or /webhooks/ whose ``Host`` is not in
+    ``ALLOWED_HOSTS`` is answered the JSON 400 (``disallowed_host``) here, logged as Django
+    logs it (``django.security.DisallowedHost``). Without it Django raises on the first
+    ``request.get_host()`` (``SecurityMiddleware``'s https redirect, ``CommonMiddleware``) and,
+    with ``DEBUG`` on, answers its HTML technical page whatever ``handler400`` says."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if is_api_path(request.path_info):
+            try:
+                request.get_host()
+            except DisallowedHost as exc:
+                response = JsonResponse(_bad_request_body(exc), status=400)
+                log_response(
+                    str(exc),
+                    exception=exc,
+                    request=request,
+                    response=response,
+                    level="error",
+                    logger=logging.getLogger("django.security.DisallowedHost"),
+                )
+                return response
+        return self.get_response(request)
+
+
 def json_not_found(request, exception=None) -> JsonResponse:
     """handler404 for the whole site: JSON under /api/, Django's page elsewhere."""
-    if request.path.startswith("/api/") or request.path.startswith("/webhooks/"):
+    if is_api_path(request.path):
         return JsonResponse(
             error_body("not_found", "No such endpoint."), status=status.HTTP_404_NOT_FOUND
         )
@@ -167,7 +230,7 @@ def json_not_found(request, exception=None) -> JsonResponse:
 
 def json_server_error(request) -> JsonResponse:
     """handler500: the API never returns an HTML error page."""
-    if request.path.startswith("/api/") or request.path.startswith("/webhooks/"):
+    if is_api_path(request.path):
         return JsonResponse(
             error_body("internal_error", "Internal error; it has been reported."), status=500
         )

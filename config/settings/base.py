@@ -55,6 +55,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # A bad Host on /api/ and /webhooks/: their JSON 400, also with DEBUG on (see there).
+    "core.api.JsonHostCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's and API docs' static files from gunicorn, without a separate server.
     "whitenoise.middleware.WhiteNoiseMiddleware",

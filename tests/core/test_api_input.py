@@ -4,6 +4,9 @@
 import json
 
 import pytest
+from django.core.exceptions import DisallowedHost, PermissionDenied, SuspiciousOperation
+from django.test import RequestFactory
+from django.urls import get_resolver
 from rest_framework.test import APIClient
 
 from messaging.models import Message
@@ -189,3 +192,49 @@ def test_a_bug_answers_the_json_500_and_is_reported(tenant_a, debug, monkeypatch
     # Reported through got_request_exception, as Django does: the test client raises it.
     with pytest.raises(RuntimeError, match="a bug"):
         tenant_a.client.get("/api/v1/tenant")
+
+
+# --- a bad Host, Django's 400 and 403: JSON on /api/ and /webhooks/, also with DEBUG on ----------
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("get", "/api/v1/messages"),
+        ("post", "/api/v1/messages"),
+        ("get", "/webhooks/whatsapp"),
+        ("post", "/webhooks/360dialog/some-token"),
+    ],
+)
+def test_a_host_not_allowed_is_a_json_400_on_the_api_and_the_webhooks(client, debug, method, path):
+    response = getattr(client, method)(path, HTTP_HOST="evil.example")
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json", response.content[:200]
+    assert response.json()["error"]["code"] == "disallowed_host"
+
+
+def test_a_host_not_allowed_keeps_djangos_page_on_the_admin(client, debug):
+    response = client.get("/admin/login/", HTTP_HOST="evil.example")
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize(
+    "status, exception, code",
+    [
+        (400, SuspiciousOperation("odd"), "bad_request"),
+        (400, DisallowedHost("evil.example"), "disallowed_host"),
+        (403, PermissionDenied(), "permission_denied"),
+    ],
+)
+def test_djangos_400_and_403_are_json_on_the_api_and_the_webhooks(status, exception, code):
+    """The site's ``handler400`` and ``handler403`` (``config.urls``): what Django answers a
+    ``SuspiciousOperation`` or ``PermissionDenied`` raised outside DRF with ``DEBUG`` off."""
+    handler = get_resolver().resolve_error_handler(status)
+    for path in ("/api/v1/messages", "/webhooks/whatsapp"):
+        response = handler(RequestFactory().get(path), exception)
+        assert response.status_code == status
+        assert response["Content-Type"] == "application/json"
+        assert json.loads(response.content)["error"]["code"] == code
+    admin = handler(RequestFactory().get("/admin/"), exception)
+    assert admin.status_code == status and admin["Content-Type"].startswith("text/html")

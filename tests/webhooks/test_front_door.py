@@ -114,8 +114,9 @@ def test_the_webhook_routes_get_the_security_headers_and_the_host_check(producti
     for header in SECURITY_HEADERS:
         assert webhook.get(header), header
         assert webhook.get(header) == health.get(header), header
-    code, _, _ = call("/webhooks/whatsapp", query=HANDSHAKE, host="evil.example")
-    assert code == 400
+    code, headers, content = call("/webhooks/whatsapp", query=HANDSHAKE, host="evil.example")
+    assert code == 400 and headers["Content-Type"] == "application/json"
+    assert json.loads(content)["error"]["code"] == "disallowed_host"
 
 
 def test_a_webhook_sets_no_cookie_and_varies_on_none():
