@@ -144,7 +144,7 @@ class CallbackEndpointAdmin(TenantScopedAdmin):
             '<div style="font-size:11px;color:#444;margin-top:3px">{}</div></div>',
             HEALTH_COLOURS[read.level],
             read.state,
-            read.detail,
+            shown_numbers(read.detail),  # it quotes the receiver's answer
         )
 
     @admin.display(description="events")
@@ -155,14 +155,24 @@ class CallbackEndpointAdmin(TenantScopedAdmin):
 
 
 class AttemptInline(admin.TabularInline):
+    """What the receiver answered, its numbers masked as in the endpoint's health."""
+
     model = CallbackAttempt
-    fields = ("attempted_at", "status_code", "duration_ms", "error", "response_excerpt")
+    fields = ("attempted_at", "status_code", "duration_ms", "error_text", "answer")
     readonly_fields = fields
     extra = 0
     can_delete = False
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="error")
+    def error_text(self, obj):
+        return shown_numbers(obj.error) or "—"
+
+    @admin.display(description="response excerpt")
+    def answer(self, obj):
+        return shown_numbers(obj.response_excerpt) or "—"
 
 
 @admin.register(CallbackEvent)
@@ -191,12 +201,12 @@ class CallbackEventAdmin(TenantScopedAdmin):
         "next_attempt_at",
         "retry_until",
         "last_status_code",
-        "last_error",
+        "last_error_text",
         "created_at",
         "delivered_at",
         "body",
     )
-    exclude = ("payload",)
+    exclude = ("payload", "last_error")  # shown as body and last_error_text, numbers masked
     inlines = [AttemptInline]
     actions = ["replay"]
 
@@ -221,6 +231,10 @@ class CallbackEventAdmin(TenantScopedAdmin):
             COLOURS.get(obj.status, "#555"),
             obj.status,
         )
+
+    @admin.display(description="last error")
+    def last_error_text(self, obj):
+        return shown_numbers(obj.last_error) or "—"
 
     @admin.display(description="body")
     def body(self, obj):

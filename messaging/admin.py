@@ -415,9 +415,9 @@ class MessageAdmin(ReadOnlyMixin, TenantScopedAdmin):
         info = _info(obj.error_code, obj.sender.provider)
         return format_html(
             '<div style="min-width:140px;max-width:220px" title="{}"><code>{}</code> {}</div>',
-            info.meaning if info else obj.error_details,
+            info.meaning if info else shown_numbers(obj.error_details),
             obj.error_code,
-            info.title if info else obj.error_title[:80],
+            info.title if info else shown_numbers(obj.error_title)[:80],
         )
 
     @admin.display(description="tries", ordering="attempts")

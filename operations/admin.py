@@ -15,6 +15,7 @@ run — which declare no permission of their own, need the *change* permission."
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import django_celery_beat.admin as beat_admin  # registers its admins first: replaced below
@@ -31,11 +32,12 @@ from django_celery_beat.models import (
     SolarSchedule,
 )
 
+from core.logging import mask_phone
 from messaging.selectors import pricing_report
 from messaging.states import MessageState
 from operations.reconciler import rules_rows
 from operations.selectors import operations_overview
-from tenants.scoping import AllTenantsOnly, allowed_tenants
+from tenants.scoping import AllTenantsOnly, allowed_tenants, can_see_recipients
 
 
 def operations_view(request):
@@ -45,6 +47,11 @@ def operations_view(request):
     chosen = request.GET.get("tenant", "")
     shown = [t for t in tenants if t.slug == chosen] if chosen else tenants
     overview = operations_overview(tenants=shown)
+    if not can_see_recipients(request):  # an endpoint's health quotes its receiver's answer
+        overview["failing_endpoints"] = [
+            (slug, url, replace(health, detail=mask_phone(health.detail)))
+            for slug, url, health in overview["failing_endpoints"]
+        ]
     states = [s.value for s in MessageState]
     pricing_rows = []
     if chosen and shown:  # one tenant: what its Meta invoice will count, row by row

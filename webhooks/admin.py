@@ -97,7 +97,7 @@ class WebhookDeliveryAdmin(TenantScopedAdmin):
         "status",
         "events",
         "processed",
-        "error",
+        "error_text",
         "carried",
         "body_text",
         "body_sha256",
@@ -149,12 +149,19 @@ class WebhookDeliveryAdmin(TenantScopedAdmin):
             f"{lag:.1f}",
         )
 
+    # A delivery's error quotes what failed (an exception's repr, an item's body values): its
+    # numbers are masked like the body's.
     @admin.display(description="error")
     def error_shown(self, obj):
         if not obj.error:
             return ""
-        short = obj.error if len(obj.error) <= 80 else f"{obj.error[:80]}…"
-        return format_html('<span title="{}">{}</span>', obj.error, short)
+        error = shown_numbers(obj.error)
+        short = error if len(error) <= 80 else f"{error[:80]}…"
+        return format_html('<span title="{}">{}</span>', error, short)
+
+    @admin.display(description="error")
+    def error_text(self, obj):
+        return shown_numbers(obj.error) if obj.error else "—"
 
     @admin.display(description="what it carried")
     def carried(self, obj):
