@@ -88,7 +88,13 @@ class StatusReport:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> StatusReport:
+    def from_json(cls, data: dict, *, provider: str = "") -> StatusReport:
+        """A report stored by :meth:`as_json` (a parked status), whichever version stored it.
+
+        What older versions did not store is derived: from ``errors`` (stored before the error
+        was parsed into fields) its code and title; from ``provider``'s error table (Meta's
+        when not said) its class and policy when no ``error_policy`` was stored — so a 131050
+        parked before the upgrade still records the user's stop when it is re-applied."""
         known = {name for name in cls.__dataclass_fields__}
         values = {key: value for key, value in data.items() if key in known}
         values["occurred_at"] = datetime.fromisoformat(data["occurred_at"])
@@ -99,6 +105,14 @@ class StatusReport:
             code = legacy[0].get("code")
             values["error_code"] = code if isinstance(code, int) else None
             values["error_title"] = str(legacy[0].get("title", ""))[:255]
+        if values.get("error_code") is not None and "error_policy" not in data:
+            # Imported here: the registry's providers import this module.
+            from whatsapp.registry import Provider, error_info
+
+            info = error_info(values["error_code"], provider=provider or Provider.META)
+            if info is not None:
+                values.setdefault("error_class", str(info.classification.error_class))
+                values.setdefault("error_policy", str(info.classification.policy))
         return cls(**values)
 
 

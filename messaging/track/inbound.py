@@ -222,12 +222,14 @@ def orphans_resolve(*, wamids: list[str] | None = None) -> int:
     query = OrphanStatus.objects.filter(resolved_at__isnull=True, expired_at__isnull=True)
     if wamids is not None:
         query = query.filter(wamid__in=wamids)
-    orphans = list(query[:5000])
+    orphans = list(query.select_related("sender")[:5000])
     if not orphans:
         return 0
-    matched = statuses_apply(
-        reports=[StatusReport.from_json(o.report) for o in orphans], park=False
-    )
+    reports = [  # the sender's provider reads what an older Waypost did not store
+        StatusReport.from_json(o.report, provider=o.sender.provider if o.sender else "")
+        for o in orphans
+    ]
+    matched = statuses_apply(reports=reports, park=False)
     OrphanStatus.objects.filter(dedupe_key__in=matched).update(resolved_at=timezone.now())
     return len(matched)
 
