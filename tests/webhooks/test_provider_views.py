@@ -17,6 +17,7 @@ from webhooks.models import WebhookDelivery
 from whatsapp import Provider, get_provider, provider_class
 from whatsapp.registry import PROVIDERS
 
+from ..factories import SenderNumberFactory
 from ..whatsapp.relay import RelayProvider
 
 HANDSHAKE = {"hub.mode": "subscribe", "hub.verify_token": "test-verify-token", "hub.challenge": "7"}
@@ -31,12 +32,16 @@ def webhook_routes() -> dict[str, type]:
     }
 
 
+@pytest.mark.django_db
 def test_the_paths_providers_are_configured_with_do_not_change():
     assert reverse("webhook-whatsapp") == "/webhooks/whatsapp"
     assert reverse("webhook-360dialog", kwargs={"token": "t0k"}) == "/webhooks/360dialog/t0k"
+    # Every token a sender is given (secrets.token_urlsafe) is a slug: the same URLs resolve.
+    token = SenderNumberFactory().webhook_token
+    assert reverse("webhook-360dialog", kwargs={"token": token}) == f"/webhooks/360dialog/{token}"
     assert webhook_routes() == {
         "whatsapp": views.MetaWebhookView,
-        "360dialog/<str:token>": views.Dialog360WebhookView,
+        "360dialog/<slug:token>": views.Dialog360WebhookView,
     }
 
 
