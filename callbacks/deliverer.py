@@ -22,16 +22,8 @@ from django.db import close_old_connections, connection
 
 from callbacks import services
 from callbacks.transport import Transport
-from core.coordination import Doorbell
 
 log = logging.getLogger(__name__)
-_bell = Doorbell("callbacks")  # no task: answered by Deliverer.wait
-
-
-def wake_up() -> None:
-    """Called after a commit that added events: rings the deliverer's doorbell (never raises,
-    never blocks for long)."""
-    _bell.ring()
 
 
 class Deliverer:
@@ -66,7 +58,7 @@ class Deliverer:
 
     def wait(self) -> bool:
         """Until rung, or ``idle`` seconds at most (True when rung)."""
-        return _bell.wait(timeout=self.idle)
+        return services.DELIVERER_BELL.wait(timeout=self.idle)
 
     def _deliver(self, tenant_id) -> None:
         try:

@@ -69,6 +69,7 @@ from callbacks.transport import (
 )
 from core import metrics
 from core.alerts import alert
+from core.coordination import Doorbell
 from core.errors import Conflict, ValidationFailed
 from tenants.models import Tenant
 
@@ -304,12 +305,15 @@ def callbacks_replay(*, events) -> int:
 # --- waking the deliverer ------------------------------------------------------------------------
 
 
-def deliverer_wake() -> None:
-    """Ring the deliverer's doorbell: there is work (never raises: it also polls)."""
-    try:
-        from callbacks.deliverer import wake_up
+# No task answers it: the deliverer process waits on it (callbacks.deliverer.Deliverer.wait).
+DELIVERER_BELL = Doorbell("callbacks")
 
-        wake_up()
+
+def deliverer_wake() -> None:
+    """Ring the deliverer's doorbell after a commit that added events: there is work (never
+    raises, never blocks for long: the deliverer also polls)."""
+    try:
+        DELIVERER_BELL.ring()
     except Exception as exc:
         log.debug("could not wake the callback deliverer: %s", exc)
 

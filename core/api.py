@@ -29,16 +29,12 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from core.db import is_transient
-from core.errors import WaypostError
+from core.errors import WaypostError, error_body
 
 request_log = logging.getLogger("django.request")
 
 # DRF's default codes are already stable snake_case; only these read better renamed.
 _RENAMED_CODES = {"parse_error": "malformed_request", "throttled": "rate_limited"}
-
-
-def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict:
-    return {"error": {"code": code, "message": message, "details": details or []}}
 
 
 def flatten_errors(detail: Any, path: str = "") -> list[dict[str, Any]]:

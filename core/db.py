@@ -23,6 +23,8 @@ from django.db import (
     connection,
 )
 
+from core.errors import error_body
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -151,8 +153,6 @@ class DatabaseUnavailableMiddleware:
             return None
         from django.conf import settings
         from django.http import JsonResponse
-
-        from core.api import error_body
 
         log.warning(
             "%s %s: the database is unavailable (%s); answered 503",

@@ -64,3 +64,8 @@ class UpstreamError(WaypostError):
         super().__init__(message, code=code)
         self.status = 503 if unavailable else 502
         self.retry_after = retry_after if unavailable else None
+
+
+def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict:
+    """The one error shape of every answer under ``/api/`` and ``/webhooks/``."""
+    return {"error": {"code": code, "message": message, "details": details or []}}

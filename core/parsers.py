@@ -67,7 +67,7 @@ class RejectUnstorableQueryMiddleware:
             for key, values in request.GET.lists()
             for value in values
         ):
-            from core.api import error_body
+            from core.errors import error_body
 
             return JsonResponse(
                 error_body("malformed_request", "A query parameter contains a NUL character."),

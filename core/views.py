@@ -6,7 +6,7 @@ from django.http import HttpResponse, HttpResponsePermanentRedirect, JsonRespons
 from django.urls import Resolver404, resolve
 from django.views.decorators.csrf import csrf_exempt
 
-from core.api import error_body
+from core.errors import error_body
 
 
 def healthz(request) -> HttpResponse:

@@ -68,7 +68,7 @@ from django.views.decorators.csrf import csrf_exempt
 from redis.exceptions import RedisError
 
 from core import metrics
-from core.api import error_body
+from core.errors import error_body
 from core.coordination import OUTAGE_SECONDS, Outage
 from core.ratelimit import get_rate_limiter
 from tenants.models import SenderNumber

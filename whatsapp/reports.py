@@ -12,9 +12,13 @@ or both: every identifier is optional, and a report carries every one the provid
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from whatsapp.errors import ErrorInfo
+from whatsapp.meta_errors import meta_code_info
 
 
 @dataclass(frozen=True)
@@ -88,13 +92,16 @@ class StatusReport:
         }
 
     @classmethod
-    def from_json(cls, data: dict, *, provider: str = "") -> StatusReport:
+    def from_json(
+        cls, data: dict, *, error_info: Callable[[int], ErrorInfo | None] = meta_code_info
+    ) -> StatusReport:
         """A report stored by :meth:`as_json` (a parked status), whichever version stored it.
 
         What older versions did not store is derived: from ``errors`` (stored before the error
-        was parsed into fields) its code and title; from ``provider``'s error table (Meta's
-        when not said) its class and policy when no ``error_policy`` was stored — so a 131050
-        parked before the upgrade still records the user's stop when it is re-applied."""
+        was parsed into fields) its code and title; from ``error_info`` (the sender's provider's
+        table, ``BaseProvider.error_info``; Meta's when not said) its class and policy when no
+        ``error_policy`` was stored — so a 131050 parked before the upgrade still records the
+        user's stop when it is re-applied."""
         known = {name for name in cls.__dataclass_fields__}
         values = {key: value for key, value in data.items() if key in known}
         values["occurred_at"] = datetime.fromisoformat(data["occurred_at"])
@@ -106,10 +113,7 @@ class StatusReport:
             values["error_code"] = code if isinstance(code, int) else None
             values["error_title"] = str(legacy[0].get("title", ""))[:255]
         if values.get("error_code") is not None and "error_policy" not in data:
-            # Imported here: the registry's providers import this module.
-            from whatsapp.registry import Provider, error_info
-
-            info = error_info(values["error_code"], provider=provider or Provider.META)
+            info = error_info(values["error_code"])
             if info is not None:
                 values.setdefault("error_class", str(info.classification.error_class))
                 values.setdefault("error_policy", str(info.classification.policy))

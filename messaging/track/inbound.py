@@ -24,6 +24,7 @@ from messaging.track.contacts import contact_resolve, marketing_preference_recor
 from messaging.track.ledger import NewEvent, lock_messages, record
 from messaging.track.stalls import stalls_clear
 from tenants.models import SenderNumber
+from whatsapp import provider_class
 from whatsapp.errors import Policy
 from whatsapp.reports import InboundReport, PreferenceReport, StatusReport
 
@@ -217,6 +218,12 @@ def preferences_apply(*, reports: list[PreferenceReport]) -> int:
     return applied
 
 
+def _read_by(sender) -> dict:
+    """How a parked status of ``sender`` is read: its provider's error table (Meta's without
+    a sender)."""
+    return {"error_info": provider_class(sender.provider).error_info} if sender else {}
+
+
 def orphans_resolve(*, wamids: list[str] | None = None) -> int:
     """Re-apply parked statuses (those for ``wamids``, or all); returns how many matched."""
     query = OrphanStatus.objects.filter(resolved_at__isnull=True, expired_at__isnull=True)
@@ -226,8 +233,7 @@ def orphans_resolve(*, wamids: list[str] | None = None) -> int:
     if not orphans:
         return 0
     reports = [  # the sender's provider reads what an older Waypost did not store
-        StatusReport.from_json(o.report, provider=o.sender.provider if o.sender else "")
-        for o in orphans
+        StatusReport.from_json(o.report, **_read_by(o.sender)) for o in orphans
     ]
     matched = statuses_apply(reports=reports, park=False)
     OrphanStatus.objects.filter(dedupe_key__in=matched).update(resolved_at=timezone.now())

@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from callbacks import deliverer
+from callbacks import services as callback_services
 from core import coordination
 from core.coordination import REDIS_TIMEOUTS, Doorbell, redis_client
 from core.ratelimit import get_rate_limiter
@@ -161,9 +162,9 @@ def test_webhook_processing_is_rung_once_per_batch(store, name, monkeypatch):
 
 
 def test_the_callback_deliverer_waits_on_its_bell(store, name, monkeypatch):
-    monkeypatch.setattr(deliverer._bell, "name", name)
+    monkeypatch.setattr(callback_services.DELIVERER_BELL, "name", name)
     for _ in range(3):
-        deliverer.wake_up()
+        callback_services.deliverer_wake()
     waiting = deliverer.Deliverer(threads=1, idle_seconds=5)
     try:
         assert waiting.wait() is True
@@ -194,7 +195,7 @@ def test_the_bells_and_the_rate_limits_share_one_redis_client(monkeypatch, name)
     bell.ring()
     bell.wait(timeout=0.01)
     for _ in range(3):
-        deliverer.wake_up()
+        callback_services.deliverer_wake()
     assert len(made) == 1
     assert made[0]["socket_timeout"] == REDIS_TIMEOUTS["socket_timeout"]
     assert made[0]["socket_connect_timeout"] == REDIS_TIMEOUTS["socket_connect_timeout"]

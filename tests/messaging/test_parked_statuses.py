@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from messaging.models import Contact, Message, OrphanStatus
 from messaging.track.inbound import orphans_resolve
+from whatsapp import provider_class
 from whatsapp.errors import ErrorClass, Policy
 from whatsapp.reports import StatusReport
 
@@ -39,7 +40,8 @@ def test_a_stored_report_without_a_policy_gets_it_from_the_error_table():
     assert report.error_policy == Policy.MARKETING_STOPPED
     assert report.error_class == ErrorClass.NEVER_RETRY
     on_360dialog = StatusReport.from_json(
-        parked_before_the_upgrade("wamid.a", 131050), provider="360dialog"
+        parked_before_the_upgrade("wamid.a", 131050),
+        error_info=provider_class("360dialog").error_info,
     )
     assert on_360dialog.error_policy == Policy.MARKETING_STOPPED
 
