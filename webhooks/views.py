@@ -68,8 +68,8 @@ from django.views.decorators.csrf import csrf_exempt
 from redis.exceptions import RedisError
 
 from core import metrics
-from core.errors import error_body
 from core.coordination import OUTAGE_SECONDS, Outage
+from core.errors import error_body
 from core.ratelimit import get_rate_limiter
 from tenants.models import SenderNumber
 from webhooks import services
