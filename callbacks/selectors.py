@@ -18,6 +18,7 @@ from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from callbacks.models import CallbackAttempt, CallbackEndpoint, CallbackEvent, CallbackStatus
+from core.logging import mask_phone
 
 #: A pending event due longer ago than this is overdue: nothing is delivering it.
 OVERDUE_AFTER = timedelta(seconds=60)
@@ -90,7 +91,8 @@ def _last_attempt(endpoint: CallbackEndpoint) -> CallbackAttempt | None:
 
 def _outcome(attempt: CallbackAttempt) -> str:
     if attempt.status_code:
-        excerpt = attempt.response_excerpt.strip()[:60]
+        # Masked before it is cut: a number cut short would no longer look like one.
+        excerpt = mask_phone(attempt.response_excerpt.strip())[:60]
         said = f" ({excerpt})" if excerpt and not 200 <= attempt.status_code < 300 else ""
         return f"HTTP {attempt.status_code} in {attempt.duration_ms} ms{said}"
     return attempt.error or "no answer"

@@ -107,3 +107,19 @@ def test_an_endpoint_without_a_url_says_nothing_is_sent(endpoint):
     endpoint.refresh_from_db()
     health = endpoint_health(endpoint=endpoint)
     assert (health.state, health.level) == ("not configured", "off")
+
+
+def test_a_number_in_the_receivers_answer_is_masked_before_the_answer_is_cut(endpoint):
+    """Cut first, a number at the cut would keep too few digits to look like one, and the
+    admin's masking (tests/security/test_admin_numbers.py) would show them."""
+    [event] = enqueue(endpoint.tenant, 1, due_ago=timedelta(seconds=0))
+    answer = "x" * 48 + " +4915112345678 is not a known customer"
+    CallbackAttempt.objects.create(
+        event=event, url=endpoint.url, status_code=422, duration_ms=9, response_excerpt=answer
+    )
+    retry_at = timezone.now() + timedelta(minutes=5)
+    CallbackEndpoint.objects.filter(pk=endpoint.pk).update(failures=1, retry_at=retry_at)
+    CallbackEvent.objects.filter(pk=event.pk).update(next_attempt_at=retry_at)
+    endpoint.refresh_from_db()
+    detail = endpoint_health(endpoint=endpoint).detail
+    assert "HTTP 422" in detail and "+49151" not in detail and "4915112" not in detail, detail
