@@ -10,6 +10,7 @@ its last attempt.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -18,7 +19,6 @@ from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from callbacks.models import CallbackAttempt, CallbackEndpoint, CallbackEvent, CallbackStatus
-from core.logging import mask_phone
 
 #: A pending event due longer ago than this is overdue: nothing is delivering it.
 OVERDUE_AFTER = timedelta(seconds=60)
@@ -89,10 +89,17 @@ def _last_attempt(endpoint: CallbackEndpoint) -> CallbackAttempt | None:
     )
 
 
+def _cut(text: str, limit: int) -> str:
+    """``text`` to ``limit`` characters, never ending inside a number: a phone number cut
+    short no longer looks like one, and would escape the admin's masking."""
+    if len(text) <= limit:
+        return text
+    return re.sub(r"\+?[\d][\d ().-]*$", "", text[:limit]).rstrip() + "…"
+
+
 def _outcome(attempt: CallbackAttempt) -> str:
     if attempt.status_code:
-        # Masked before it is cut: a number cut short would no longer look like one.
-        excerpt = mask_phone(attempt.response_excerpt.strip())[:60]
+        excerpt = _cut(attempt.response_excerpt.strip(), 60)
         said = f" ({excerpt})" if excerpt and not 200 <= attempt.status_code < 300 else ""
         return f"HTTP {attempt.status_code} in {attempt.duration_ms} ms{said}"
     return attempt.error or "no answer"

@@ -109,9 +109,9 @@ def test_an_endpoint_without_a_url_says_nothing_is_sent(endpoint):
     assert (health.state, health.level) == ("not configured", "off")
 
 
-def test_a_number_in_the_receivers_answer_is_masked_before_the_answer_is_cut(endpoint):
-    """Cut first, a number at the cut would keep too few digits to look like one, and the
-    admin's masking (tests/security/test_admin_numbers.py) would show them."""
+def test_the_receivers_answer_is_never_cut_inside_a_number(endpoint):
+    """A number cut short keeps too few digits to look like one, and the admin's masking
+    (tests/security/test_admin_numbers.py) would show them: the cut drops it whole."""
     [event] = enqueue(endpoint.tenant, 1, due_ago=timedelta(seconds=0))
     answer = "x" * 48 + " +4915112345678 is not a known customer"
     CallbackAttempt.objects.create(
