@@ -20,6 +20,7 @@ it says more.
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -63,18 +64,28 @@ def duration(seconds: float) -> str:
 # --- thresholds: how long a rule waits, and where that is set --------------------------------
 
 
-class Threshold:
-    """How long a rule waits before it acts, where an operator changes that, and the two ways
-    the code asks: *which rows waited that long* (:meth:`passed`, SQL) and *when will this
-    message have* (:meth:`deadline`, the message page)."""
+class Threshold(ABC):
+    """When a rule acts, where an operator changes that, and the two ways the code asks:
+    *which rows waited that long* (:meth:`passed`, SQL) and *when will this message have*
+    (:meth:`deadline`, the message page)."""
 
-    since = "state_changed_at"  # what the wait is measured from
+    @abstractmethod
+    def describe(self, tenant: Tenant | None = None) -> str: ...
 
-    def seconds(self, tenant: Tenant | None = None) -> float:
-        raise NotImplementedError
+    @abstractmethod
+    def passed(self, *, now: datetime) -> Q: ...
 
-    def describe(self, tenant: Tenant | None = None) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def deadline(self, message: Message) -> datetime | None: ...
+
+
+class Wait(Threshold):
+    """A number of seconds since the message's state last changed."""
+
+    since = "state_changed_at"
+
+    @abstractmethod
+    def seconds(self, tenant: Tenant | None = None) -> float: ...
 
     def passed(self, *, now: datetime) -> Q:
         return Q(**{f"{self.since}__lte": now - timedelta(seconds=self.seconds())})
@@ -85,7 +96,7 @@ class Threshold:
 
 
 @dataclass(frozen=True)
-class TenantSetting(Threshold):
+class TenantSetting(Wait):
     """A tenant's own field (the admin's tenant page, ``PATCH /api/v1/tenant``)."""
 
     name: str
@@ -112,7 +123,7 @@ class TenantSetting(Threshold):
 
 
 @dataclass(frozen=True)
-class Setting(Threshold):
+class Setting(Wait):
     """A ``WAYPOST_*`` setting (the environment), the same for every tenant."""
 
     name: str
@@ -125,7 +136,7 @@ class Setting(Threshold):
 
 
 @dataclass(frozen=True)
-class Fixed(Threshold):
+class Fixed(Wait):
     """Not configurable: it is how the provider behaves (``why`` says what and where)."""
 
     value: float
