@@ -52,10 +52,8 @@ def _loading(sender=None, **kwargs) -> None:
 
 @signals.task_postrun.connect
 def _drop_a_broken_connection(**kwargs) -> None:
-    """Celery's Django fix-up keeps a worker's database connection for ``CELERY_DB_REUSE_MAX``
-    tasks — also one the server ended (a restart, a failover): every task after it would fail
-    with "the connection is closed". After each task, Django's own rule applies: a connection
-    that saw an error and no longer answers, or one past ``CONN_MAX_AGE``, is closed."""
-    from django.db import close_old_connections
+    """After each task (a retried one too), a connection the server ended is closed, so the
+    next task opens a new one (``core.db.drop_broken_connections``)."""
+    from core.db import drop_broken_connections
 
-    close_old_connections()
+    drop_broken_connections()

@@ -19,8 +19,8 @@ from django.db import (
     DatabaseError,
     InterfaceError,
     OperationalError,
-    close_old_connections,
     connection,
+    connections,
 )
 
 from core.errors import error_body
@@ -82,6 +82,21 @@ def retry_transient(
             time.sleep(delay * (0.5 + random.random()))  # noqa: S311
 
 
+def drop_broken_connections() -> None:
+    """Close each connection that met an error and no longer answers (the server ended it: a
+    restart, a failover, an administrator). A Celery worker keeps its connection between tasks
+    (``CELERY_DB_REUSE_MAX``), so without this every later task — a retry included — would fail
+    on it with "the connection is closed". Unlike Django's ``close_old_connections`` it leaves
+    healthy connections open whatever their age: reusing them is what the setting is for."""
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is None or not conn.errors_occurred:
+            continue
+        if conn.is_usable():
+            conn.errors_occurred = False
+        else:
+            conn.close()
+
+
 def retries_transient_errors(fn):
     """Bind the task, and retry it with backoff when a transient database error escaped the
     retries inside it. Any other ``DatabaseError`` is a bug: raised, not retried."""
@@ -91,9 +106,6 @@ def retries_transient_errors(fn):
             return fn(*args, **kwargs)
         except DatabaseError as exc:
             if is_transient(exc) and self.request.retries < 5:
-                # The worker keeps its connection between tasks (CELERY_DB_REUSE_MAX): one the
-                # server ended would fail every retry of this task, and of the next ones.
-                close_old_connections()
                 raise self.retry(exc=exc, countdown=min(30, 0.5 * 2**self.request.retries)) from exc
             raise
 

@@ -1,28 +1,14 @@
 """A connection the server ended (a PostgreSQL restart, an administrator's
 ``pg_terminate_backend``) is a transient error: the task is retried — on a new connection, not
-on the dead one the worker would otherwise keep between tasks (``CELERY_DB_REUSE_MAX``)."""
+on the dead one the worker would otherwise keep between tasks (``CELERY_DB_REUSE_MAX``). The
+Celery worker's ``task_postrun`` handler (config/celery_app.py) drops it after every task."""
 
 import psycopg
 import pytest
-from celery.exceptions import Retry
+from celery import signals
 from django.db import DatabaseError, connection
 
-from core.db import retries_transient_errors
-
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-class _Request:
-    retries = 0
-
-
-class _Task:
-    """What ``retries_transient_errors`` uses of a bound Celery task."""
-
-    request = _Request()
-
-    def retry(self, exc, countdown):
-        raise Retry(exc=exc, when=countdown)
 
 
 def _end_this_connection() -> None:
@@ -40,10 +26,20 @@ def _select_one() -> int:
         return cursor.fetchone()[0]
 
 
-def test_a_task_whose_connection_the_server_ended_is_retried_on_a_new_one():
-    task = retries_transient_errors(_select_one)
+def test_after_a_task_a_connection_the_server_ended_is_replaced():
+    import config.celery_app  # noqa: F401  (connects the worker's signal handlers)
+
     _end_this_connection()
-    with pytest.raises(Retry) as retried:
-        task(_Task())
-    assert isinstance(retried.value.exc, DatabaseError)
-    assert task(_Task()) == 1  # the retry runs on a fresh connection
+    with pytest.raises(DatabaseError):
+        _select_one()  # the task that met it fails (and is retried by its policy)
+    with pytest.raises(DatabaseError):
+        _select_one()  # without the handler, so would every later one
+    signals.task_postrun.send(sender=None)
+    assert _select_one() == 1
+
+
+def test_a_healthy_connection_is_kept_between_tasks():
+    _select_one()
+    before = connection.connection
+    signals.task_postrun.send(sender=None)
+    assert connection.connection is before
