@@ -10,9 +10,8 @@ run the same code:
 
 * sessions, authentication and messages — the classes below are Django's, doing nothing on
   :data:`WEBHOOK_PREFIX` (a webhook is authenticated by its signature or its route's token,
-  never by a session or a user). They were most of what the middleware costs a webhook:
-  skipping them takes about a fifth off an empty request's time in the handler (measured
-  in-process), within a few percent of a handler with no session middleware at all;
+  never by a session or a user), and they are most of what the middleware stack does
+  per request (a session lookup, a user, a message store);
 * CSRF — the webhook views are ``csrf_exempt`` (``CsrfViewMiddleware`` returns at once for them).
 
 They are subclasses, so Django's admin checks (``admin.E408`` to ``E410``) still find them.
