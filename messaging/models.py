@@ -78,6 +78,18 @@ class Message(models.Model):
     idempotency_key = models.CharField(max_length=255)
     request_hash = models.CharField(max_length=64)
     metadata = models.JSONField(default=dict, blank=True)
+    # A campaign's message (``campaigns``); referred to by name: campaigns sits above messaging.
+    campaign = models.ForeignKey(
+        "campaigns.Campaign",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="messages",
+        db_index=False,  # the partial index below
+    )
+    send_at = models.DateTimeField(
+        null=True, blank=True, help_text="Not sent before this time (the request's send_at)."
+    )
     # Projection of the ledger.
     state = models.CharField(
         max_length=16, choices=MessageState.choices, default=MessageState.QUEUED
@@ -157,6 +169,12 @@ class Message(models.Model):
                 fields=["tenant", "created_at"],
                 condition=models.Q(state__in=["queued", "retry_scheduled"]),
                 name="message_waiting_by_age",
+            ),
+            # A campaign's progress (counts by state) and its parked messages.
+            models.Index(
+                fields=["campaign", "state"],
+                condition=models.Q(campaign__isnull=False),
+                name="message_campaign_state",
             ),
             # The drain's wake-up: a tenant's earliest future attempt (retries, cool-downs).
             models.Index(

@@ -13,7 +13,7 @@ from devtools.servers import ROOT
 # Packages that are the product (the sandbox is a stand-in for the providers: it must speak
 # their formats, written independently; the tests and docs quote them).
 PRODUCT = ["config", "core", "tenants", "callbacks", "templates_registry", "messaging"]
-PRODUCT += ["webhooks", "operations", "devtools"]
+PRODUCT += ["media", "campaigns", "webhooks", "operations", "devtools"]
 # Strings that only appear in code that reads or writes a provider's wire format.
 WIRE_MARKERS = [
     "X-Hub-Signature-256",
@@ -51,8 +51,8 @@ def test_no_wire_format_outside_the_provider_package(package):
 
 
 PRODUCT = [
-    "config", "core", "tenants", "callbacks", "templates_registry", "messaging", "webhooks",
-    "operations", "whatsapp",
+    "config", "core", "tenants", "callbacks", "templates_registry", "media", "messaging",
+    "campaigns", "webhooks", "operations", "whatsapp",
 ]  # fmt: skip
 
 

@@ -49,7 +49,9 @@ INSTALLED_APPS = [
     "tenants",
     "templates_registry",
     "callbacks",
+    "media",
     "messaging",
+    "campaigns",
     "webhooks",
     "operations",
 ]

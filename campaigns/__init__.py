@@ -1,0 +1,62 @@
+"""Campaigns: one template, an audience of thousands, sent on schedule within Meta's limits.
+
+The design
+----------
+A **campaign** is a template, a sender and an **audience** (``CampaignRow``, one per recipient,
+its variables frozen at import). Its messages are ordinary Waypost messages (``Message.campaign``)
+— ledger, states, callbacks, retries, expiry — created from its rows a slice at a time by the
+**feeder**, never all at once.
+
+Modules, top to bottom (each imports only those below it)::
+
+    apis, admin, tasks      thin: call the services, render the selectors
+    selectors               progress, the report, the invalid rows (reads)
+    services                the state machine and its callbacks (writes)
+    feeder                  one pass: rows → messages, at the pace, inside the window and limit
+    audience                import (CSV or JSON rows, streamed) and preflight
+    windows                 send windows in the recipient's time zone (pure)
+    variables               a row's columns → the template's send-time components (pure)
+    models
+
+States::
+
+    draft ──start──▶ scheduled ──send_at──▶ running ⇄ paused ──▶ completed
+      └──────────────────┴────────cancel──────┴────────┴──────▶ cancelled
+
+* **draft**: created with its audience imported and preflighted. Nothing is sent.
+* **start** needs a preflight that passed, or ``skip_invalid`` (the invalid rows are then
+  ``skipped``, never sent). Without ``send_at`` (or with one in the past) it runs at once.
+* **running**: the feeder releases rows as messages. **paused** (by a user, or by Waypost when
+  the sender hits Meta's spam rate limit, 131048, during a marketing campaign): no row is
+  released, and the campaign's messages not yet claimed for submission are parked (their
+  ``next_attempt_at`` is pushed out) — within a second. Resume releases and un-parks.
+* **completed**: every row is released (or skipped, expired) and none of its messages is still
+  waiting to be submitted; delivered/read/failed go on arriving and the report follows them.
+* **cancelled**: unreleased rows are skipped; its messages not yet submitted are cancelled.
+
+The feeder (``campaigns.feeder``): pace, windows and the messaging limit
+-------------------------------------------------------------------------
+One pass per campaign, about once a second while it runs (a ``campaigns.feed`` task on the
+tenant's queue that schedules its own next pass; a beat job rings any campaign whose next pass
+is overdue — a safety net, never the normal path). A pass:
+
+1. **Pace.** The campaign may have at most ``rate * WAYPOST_CAMPAIGN_LEAD_SECONDS`` messages
+   released and not yet submitted, ``rate`` being the campaign's own ``messages_per_second`` or
+   ``WAYPOST_CAMPAIGN_SHARE`` of its sender's (default 80 %): the rest of the sender's rate, and
+   a queue that never holds more than a second of campaign work, are the transactional traffic's
+   room. An OTP sent during a 100,000-message campaign is claimed behind at most one lead's
+   worth of campaign messages, never behind the audience.
+2. **Window.** A row is released only while its recipient's local time (``windows``: the
+   number's time zone; the tenant's for a BSUID) is inside the campaign's send window. Rows
+   outside wait for the next opening; the pass schedules itself for the earliest one.
+3. **Limit.** Meta counts, per business portfolio, the unique users reached outside a
+   customer-service window in a moving 24 hours (``tenants.PortfolioLimit``,
+   ``messaging.selectors.portfolio_reach``). A pass releases at most what is left; when nothing
+   is, the campaign is **held at the limit** (``held_reason``, visible in the API and admin) and
+   looks again as the window moves — never sent into errors.
+4. **Release.** The chosen rows become messages through the same intake as the API's
+   (``messaging.send.intake.message_create_batch``), each with the idempotency key
+   ``campaign:<campaign id>:<row>`` — a pass that crashes and runs again creates nothing twice.
+   A row the intake refuses now (a template paused since the import, say) fails alone; the
+   campaign goes on.
+"""
