@@ -634,6 +634,35 @@ GROUPS: tuple[Group, ...] = (
         see=("Client callbacks", "concepts/callbacks.md"),
     ),
     Group(
+        "Campaigns",
+        "How campaigns are paced beside the tenant's own traffic, and how big an audience may be.",
+        (
+            Setting(
+                "WAYPOST_CAMPAIGN_SHARE",
+                float,
+                0.8,
+                doc="The share of its sender's messages per second a campaign may use (unless "
+                "the campaign sets its own, lower, rate): the rest is the room kept for the "
+                "tenant's transactional messages.",
+            ),
+            Setting(
+                "WAYPOST_CAMPAIGN_LEAD_SECONDS",
+                float,
+                1.0,
+                doc="Seconds of a campaign's sending released ahead as queued messages: an OTP "
+                "sent during a campaign waits behind at most this much campaign work; pause "
+                "takes effect within it.",
+            ),
+            Setting(
+                "WAYPOST_CAMPAIGN_MAX_ROWS",
+                int,
+                200_000,
+                doc="The most rows one campaign's audience may have.",
+            ),
+        ),
+        see=("Campaigns", "concepts/campaigns.md"),
+    ),
+    Group(
         "Metrics",
         "`/metrics`, for Prometheus.",
         (
