@@ -580,6 +580,14 @@ GROUPS: tuple[Group, ...] = (
                 doc="A stored webhook delivery still pending after this many seconds is "
                 "processed by the reconciler and logged as an error.",
             ),
+            Setting(
+                "WAYPOST_HEALTH_POLL_SECONDS",
+                int,
+                900,
+                doc="Each active sender's messaging limit and quality rating are asked of the "
+                "provider at most this often (`GET /{phone-number-id}`, the beat's "
+                "`operations.poll_sender_health` job); webhooks tell changes in between.",
+            ),
         ),
         see=("The reconciler", "concepts/reconciler.md"),
     ),
