@@ -84,6 +84,10 @@ EVENT_TYPES = (
     "message.stalled",
     "inbound.received",
     "template.status_changed",
+    "campaign.started",
+    "campaign.paused",
+    "campaign.completed",
+    "campaign.cancelled",
 )
 RETRY_FOR = timedelta(hours=24)
 SECRET_OVERLAP = timedelta(hours=24)
