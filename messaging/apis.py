@@ -68,6 +68,8 @@ class MessageOutput(serializers.ModelSerializer):
             "attempts",
             "next_attempt_at",
             "metadata",
+            "campaign",
+            "send_at",
             "idempotency_key",
             "created_at",
             "state_changed_at",

@@ -66,6 +66,7 @@ and the sweep nudges their tenants once it is back.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from celery import current_app as app
 from django.db.models import Q
@@ -77,6 +78,8 @@ from tenants.models import SenderStatus
 log = logging.getLogger(__name__)
 
 DRAIN_TASK = "messaging.drain"
+# "Until further notice": a paused campaign's messages (``messaging.send.requeue``).
+PARKED = datetime(2999, 1, 1, tzinfo=UTC)
 # After a claim skipped rows held by another transaction, look again this soon.
 RECHECK_DELAY = 0.2
 _announced: set[str] = set()

@@ -13,9 +13,11 @@ from __future__ import annotations
 import functools
 import json
 import re
+from datetime import timedelta
 from typing import Any
 
 import phonenumbers
+from django.utils import timezone
 from rest_framework import serializers
 
 from core.api import UNKNOWN_FIELD, RejectUnknownFields, flatten_errors, validation_summary
@@ -27,6 +29,7 @@ TEXT_MAX = 4096  # Meta's limit for a text message body
 # and returned with it; not a document store. Measured as compact JSON in UTF-8.
 METADATA_MAX_BYTES = 4096
 MAX_BATCH = 1000
+SEND_AT_MAX_DAYS = 35  # a schedule further out is a campaign plan, not a queued message
 
 # A field's first error → the error code clients see (otherwise ``validation_error``).
 ERROR_CODES = {
@@ -36,6 +39,7 @@ ERROR_CODES = {
     ("metadata", "too_large"): "metadata_too_large",
     ("template.components", None): "components_invalid",
     ("messages", "max_length"): "batch_too_large",
+    ("send_at", None): "send_at_invalid",
 }
 
 
@@ -121,8 +125,22 @@ class _MessageInput(RejectUnknownFields, serializers.Serializer):
         "(the provider keeps trying an undelivered message for up to 30 days).",
     )
 
+    send_at = serializers.DateTimeField(
+        required=False,
+        help_text="Not sent before this time (ISO 8601 with a time zone), at most "
+        f"{SEND_AT_MAX_DAYS} days ahead; it must come before the message's time to live "
+        "ends. Omitted or past: sent at once.",
+    )
+
     def validate_to(self, value: str) -> str:
         return normalise_recipient(value)
+
+    def validate_send_at(self, value):
+        if value > timezone.now() + timedelta(days=SEND_AT_MAX_DAYS):
+            raise serializers.ValidationError(
+                f"'send_at' is more than {SEND_AT_MAX_DAYS} days ahead.", code="too_far"
+            )
+        return value
 
     def validate_recipient(self, value: str) -> str:
         return normalise_user_id(value)

@@ -53,10 +53,11 @@ class _Prepared:
 class _Templates:
     """Per-request cache of a tenant's templates and default sender (batches reuse them)."""
 
-    def __init__(self, tenant: Tenant) -> None:
+    def __init__(self, tenant: Tenant, sender: SenderNumber | None = None) -> None:
         self.tenant = tenant
         self.templates: dict[tuple[str, str], MessageTemplate | None] = {}
         self._sender: SenderNumber | None = None
+        self._fixed = sender  # a campaign's sender: every message goes through it
 
     def get(self, name: str, language: str) -> MessageTemplate | None:
         key = (name, language)
@@ -70,6 +71,8 @@ class _Templates:
     def sender_for(self, template: MessageTemplate | None) -> SenderNumber:
         """The number its template was submitted through (the template is approved in that
         number's WABA), else the tenant's default sender (``tenants.selectors``)."""
+        if self._fixed is not None:
+            return self._fixed
         if template and template.sender_id and template.sender.tenant_id == self.tenant.pk:
             return template.sender
         if self._sender is None:
@@ -131,6 +134,7 @@ def _prepare(tenant: Tenant, key: str, body: dict, data: dict, cache: _Templates
         expires_at=_expires_at(data, template.category),
         state_changed_at=timezone.now(),
     )
+    _schedule(message, data)
     events = [_requested(message, key, body)]
     if check.sanitized:
         events.append(
@@ -169,7 +173,24 @@ def _prepare_text(tenant: Tenant, key: str, body: dict, data: dict, cache: _Temp
         expires_at=_expires_at(data, ""),
         state_changed_at=timezone.now(),
     )
+    _schedule(message, data)
     return _Prepared(message, [_requested(message, key, body)])
+
+
+def _schedule(message: Message, data: dict) -> None:
+    """``send_at``: the message is not due before it (``next_attempt_at``; the drain wakes for
+    it). One that would expire first is refused: it could never be sent."""
+    send_at = data.get("send_at")
+    if send_at is None or send_at <= message.state_changed_at:
+        return
+    if message.expires_at is not None and send_at >= message.expires_at:
+        raise ValidationFailed(
+            "'send_at' is after the message's time to live ends (ttl_seconds, or its "
+            "category's default): it could never be sent.",
+            code="send_at_after_expiry",
+            details=[{"field": "send_at", "code": "after_expiry"}],
+        )
+    message.send_at = message.next_attempt_at = send_at
 
 
 def _expires_at(data: dict, category: str):
@@ -248,11 +269,22 @@ class BatchItemResult:
     error: dict | None = None
 
 
-def message_create_batch(*, tenant: Tenant, items: list[dict]) -> list[BatchItemResult]:
+def message_create_batch(
+    *,
+    tenant: Tenant,
+    items: list[dict],
+    campaign_id=None,
+    sender: SenderNumber | None = None,
+    expires_at=None,
+) -> list[BatchItemResult]:
     """Up to 1,000 messages (``messaging.send.inputs.BatchInput``), each with its own
     ``idempotency_key``; per-item results. Each item is validated on its own: valid items are
-    stored and enqueued even when others are invalid."""
-    cache = _Templates(tenant)
+    stored and enqueued even when others are invalid.
+
+    A campaign's release (``campaigns.feeder``) passes its id, its sender and the moment its
+    time to live ends: every message is the campaign's, goes through that sender and expires
+    then (when that is sooner than its own time to live)."""
+    cache = _Templates(tenant, sender)
     keys = [item.get("idempotency_key") for item in items]
     stored = {
         m.idempotency_key: m
@@ -281,6 +313,11 @@ def message_create_batch(*, tenant: Tenant, items: list[dict]) -> list[BatchItem
         except WaypostError as exc:
             results.append(BatchItemResult(index, exc.status, error=exc.as_dict()))
             continue
+        if campaign_id is not None:
+            prepared.message.campaign_id = campaign_id
+            own = prepared.message.expires_at
+            if expires_at is not None and (own is None or expires_at < own):
+                prepared.message.expires_at = expires_at
         fresh[key] = prepared
         results.append(BatchItemResult(index, 202, prepared.message))
     if fresh:
@@ -331,3 +368,34 @@ def message_cancel(
         )
     message.refresh_from_db()
     return message
+
+
+def campaign_messages_cancel(*, campaign_id, reason: str, source: str = EventSource.API) -> int:
+    """A cancelled campaign: each of its messages not yet submitted is cancelled (a ledger
+    event each, under the messages' locks, in id order, a thousand at a time). Returns how
+    many."""
+    cancelled = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                Message.objects.select_for_update()  # waits out a drain's claim, then re-reads
+                .filter(campaign_id=campaign_id, state__in=NOT_SUBMITTED)
+                .order_by("pk")
+                .values_list("pk", "round")[:1000]
+            )
+            if not ids:
+                return cancelled
+            record(
+                [
+                    NewEvent(
+                        pk,
+                        EventType.CANCELLED,
+                        source,
+                        round=round_,
+                        detail={"reason": reason, "campaign": str(campaign_id)},
+                    )
+                    for pk, round_ in ids
+                ],
+                locked=True,
+            )
+            cancelled += len(ids)

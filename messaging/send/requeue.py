@@ -75,3 +75,25 @@ def messages_resume(*, tenant: Tenant) -> int:
     count = waiting.update(next_attempt_at=now)
     dispatch.nudge(tenant_id=tenant.pk, queue=tenant.queue_name)
     return count
+
+
+# A campaign's paused messages wait "until further notice": a ``next_attempt_at`` no drain
+# reaches (``dispatch.PARKED``), set and cleared only here.
+
+
+def campaign_messages_park(*, campaign_id) -> int:
+    """Its messages not yet claimed for submission stop being due (a paused campaign).
+    Messages a drain holds are being submitted: the update waits for that commit and then no
+    longer matches them. A retry keeps its own time. Returns how many were parked."""
+    return Message.objects.filter(
+        campaign_id=campaign_id, state=MessageState.QUEUED, next_attempt_at__isnull=True
+    ).update(next_attempt_at=dispatch.PARKED)
+
+
+def campaign_messages_unpark(*, campaign_id, tenant: Tenant) -> int:
+    """A resumed campaign: its parked messages are due again, and the tenant's drain rings."""
+    count = Message.objects.filter(
+        campaign_id=campaign_id, state__in=NOT_SUBMITTED, next_attempt_at=dispatch.PARKED
+    ).update(next_attempt_at=None)
+    transaction.on_commit(lambda: dispatch.nudge(tenant_id=tenant.pk, queue=tenant.queue_name))
+    return count
