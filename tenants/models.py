@@ -17,6 +17,7 @@ import re
 import secrets
 import time
 import uuid
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
@@ -44,6 +45,17 @@ meta_id_validator = RegexValidator(
 # No double underscore, so one tenant's names never start with another tenant's prefix
 # (``WAYPOST_ACME__X__TOKEN`` would otherwise be both acme's and acme--x's).
 _CREDENTIAL_NAME = re.compile(r"[A-Z0-9]+(?:_[A-Z0-9]+)*")
+
+
+def validate_time_zone(name: str) -> None:
+    """An IANA time zone name this Python knows (``Europe/Berlin``, ``UTC``)."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValidationError(
+            f"{name!r} is not a time zone: an IANA name such as Europe/Berlin or UTC.",
+            code="time_zone",
+        ) from None
 
 
 def credential_env_prefix(tenant: Tenant) -> str:
@@ -156,6 +168,13 @@ class Tenant(models.Model):
         default="STOP",
         help_text="Comma-separated; an inbound message that is one of these opts the user out.",
     )
+    time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        validators=[validate_time_zone],
+        help_text="The time zone of recipients known only by BSUID, for campaign send windows "
+        "(an IANA name: Europe/Berlin, America/Sao_Paulo). A phone number's own zone wins.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -174,6 +193,17 @@ class SenderStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     BLOCKED = "blocked", "Blocked (provider alert; sending stopped)"
     DISABLED = "disabled", "Disabled by an operator"
+
+
+class QualityRating(models.TextChoices):
+    """A number's quality rating as Meta reports it (``quality_rating``): how its recipients
+    received its recent messages (blocks, reports). It no longer lowers the messaging limit
+    (since October 2025) but decides automatic scaling and the 1,000 mps upgrade."""
+
+    GREEN = "GREEN", "Green (high)"
+    YELLOW = "YELLOW", "Yellow (medium)"
+    RED = "RED", "Red (low)"
+    UNKNOWN = "UNKNOWN", "Unknown"
 
 
 def _webhook_token() -> str:
@@ -245,6 +275,24 @@ class SenderNumber(models.Model):
         default=_webhook_token,
         editable=False,
         help_text="Secret in this sender's own webhook URL (/webhooks/360dialog/<token>).",
+    )
+    business_id = models.CharField(
+        "business portfolio id",
+        max_length=64,
+        blank=True,
+        validators=[meta_id_validator],
+        help_text="Meta's id of the business portfolio that owns the number's WABA (digits). "
+        "The messaging limit is the portfolio's, shared by all its numbers. Blank: the "
+        "tenant's one portfolio (every sender of the tenant left blank shares one limit).",
+    )
+    # Health, as the provider last reported it (``tenants.services``; history: SenderHealthEvent).
+    quality_rating = models.CharField(
+        max_length=8, choices=QualityRating.choices, blank=True, help_text="As Meta reports it."
+    )
+    health_checked_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When Waypost last asked the provider for the number's limit and quality.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -367,6 +415,96 @@ def waba_taken(*, waba_id: str, tenant: Tenant, sender: SenderNumber | None = No
     if sender is not None and sender.pk is not None:
         others = others.exclude(pk=sender.pk)
     return others.exists()
+
+
+class HealthSource(models.TextChoices):
+    """Where Waypost learned a fact about a sender's health."""
+
+    WEBHOOK = "webhook", "Provider webhook"
+    POLL = "poll", "Periodic poll of the provider"
+    PIPELINE = "pipeline", "Send pipeline (a provider's answer)"
+    OPERATOR = "operator", "Operator"
+
+
+class PortfolioLimit(models.Model):
+    """The messaging limit of one of a tenant's business portfolios: how many unique users its
+    numbers together may reach outside a customer-service window in a moving 24 hours
+    (``tenants.limits``; Meta's messaging-limits page). One row per portfolio, the latest fact;
+    how it changed is in ``SenderHealthEvent`` (kind ``limit``)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="portfolio_limits")
+    business_id = models.CharField(
+        "business portfolio id",
+        max_length=64,
+        blank=True,
+        help_text="Blank: the tenant's one portfolio (its senders without a portfolio id).",
+    )
+    limit = models.IntegerField(
+        null=True,
+        blank=True,
+        help_text="Unique users per moving 24 hours; -1 unlimited; empty unknown.",
+    )
+    tier = models.CharField(max_length=32, blank=True, help_text="What Meta said, as it said it.")
+    source = models.CharField(max_length=10, choices=HealthSource.choices)
+    learned_at = models.DateTimeField(help_text="When the fact was true (the provider's time).")
+
+    class Meta:
+        ordering = ["tenant", "business_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "business_id"], name="portfolio_limit_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}:{self.business_id or '(default portfolio)'} {self.tier}"
+
+
+class HealthKind(models.TextChoices):
+    QUALITY = "quality", "Quality rating"
+    LIMIT = "limit", "Messaging limit"
+    THROUGHPUT = "throughput", "Throughput"
+    ALERT = "alert", "Account alert"
+    SPAM_RATE_LIMIT = "spam_rate_limit", "Spam rate limit (131048)"
+
+
+class SenderHealthEvent(models.Model):
+    """What changed in a sender's (or its portfolio's) health, when, and from which source.
+    Append-only: written by ``tenants.services``, never changed (the admin shows it read-only).
+
+    A portfolio's event (a limit) names the sender it was learned through when there was one;
+    ``business_id`` always says the portfolio ("" the tenant's one)."""
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="health_events")
+    sender = models.ForeignKey(
+        SenderNumber,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="health_events",
+        db_index=False,  # the index below starts with it
+    )
+    business_id = models.CharField("business portfolio id", max_length=64, blank=True)
+    kind = models.CharField(max_length=16, choices=HealthKind.choices)
+    previous = models.CharField(max_length=100, blank=True)
+    value = models.CharField(max_length=100, blank=True)
+    source = models.CharField(max_length=10, choices=HealthSource.choices)
+    detail = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField()
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        verbose_name = "sender health event"
+        indexes = [
+            # A sender's history (the admin), and "spam-limited since?" (campaigns).
+            models.Index(fields=["sender", "kind", "-occurred_at"], name="health_sender_kind"),
+            # A tenant's history, newest first.
+            models.Index(fields=["tenant", "-occurred_at"], name="health_tenant_newest"),
+        ]
+
+    def __str__(self) -> str:
+        change = f"{self.previous} → {self.value}" if self.previous else self.value
+        return f"{self.kind}: {change} ({self.source})"
 
 
 class ApiKeyQuerySet(models.QuerySet):

@@ -4,20 +4,36 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
+from collections import Counter
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from core.alerts import alert
 from core.errors import Conflict, ValidationFailed
-from tenants.models import ApiKey, SenderNumber, SenderStatus, Tenant
+from tenants.limits import UNLIMITED, limit_label, parse_limit
+from tenants.models import (
+    ApiKey,
+    HealthKind,
+    HealthSource,
+    MissingCredential,
+    PortfolioLimit,
+    QualityRating,
+    SenderHealthEvent,
+    SenderNumber,
+    SenderStatus,
+    Tenant,
+)
 from tenants.signals import sending_resumed
-from whatsapp import Provider
+from whatsapp import Provider, ProviderError, get_provider
+
+log = logging.getLogger(__name__)
 
 KEY_PREFIX = "wp_"
 # last_used_at is informational: write it at most this often per key, not on every request.
@@ -197,6 +213,14 @@ def sender_throughput_raise(
             and "".join(ch for ch in number.display_phone_number if ch.isdigit()) != digits
         ):
             continue
+        _health_event(
+            number,
+            kind=HealthKind.THROUGHPUT,
+            previous=str(number.messages_per_second),
+            value=str(target),
+            source=HealthSource.WEBHOOK,
+            detail={"event": reason, "provider_allows": messages_per_second},
+        )
         number.messages_per_second = target
         number.status_reason = note[:255]
         number.status_changed_at = timezone.now()
@@ -221,3 +245,353 @@ def tenant_set_active(*, tenant: Tenant, active: bool) -> Tenant:
     if active and not was_active:
         transaction.on_commit(lambda: sending_resumed.send(sender=Tenant, tenant=tenant))
     return tenant
+
+
+# --- health: the messaging limit, quality, alerts, the spam rate limit ---------------------------
+#
+# Each fact is learned from whichever source tells it first — a webhook, the periodic poll, the
+# send pipeline, an operator — and a change is recorded as a SenderHealthEvent (what changed,
+# when, from which source). A fact older than the one held is ignored: a replayed or late
+# webhook never takes a limit or a rating back to what it was.
+
+
+def _health_event(
+    sender: SenderNumber | None,
+    *,
+    kind: str,
+    value: str,
+    source: str,
+    previous: str = "",
+    tenant: Tenant | None = None,
+    business_id: str | None = None,
+    detail: dict | None = None,
+    at: datetime | None = None,
+) -> SenderHealthEvent:
+    return SenderHealthEvent.objects.create(
+        tenant_id=tenant.pk if tenant is not None else sender.tenant_id,
+        sender=sender,
+        business_id=business_id if business_id is not None else sender.business_id,
+        kind=kind,
+        previous=previous[:100],
+        value=value[:100],
+        source=source,
+        detail=detail or {},
+        occurred_at=at or timezone.now(),
+    )
+
+
+def portfolio_limit_learn(
+    *,
+    tenant: Tenant,
+    business_id: str,
+    value,
+    source: str,
+    sender: SenderNumber | None = None,
+    at: datetime | None = None,
+) -> bool:
+    """What the provider (or an operator) says the portfolio's messaging limit is: ``value``
+    in either of Meta's forms (``TIER_2K``, ``2000``, ``-1``: ``tenants.limits.parse_limit``),
+    true at ``at`` (now when not said). Stored on the portfolio's ``PortfolioLimit``; a change
+    is recorded as a ``limit`` event (through ``sender`` when one told it), and a lowered limit
+    alerts the tenant's operators. True when the limit changed.
+
+    What is not learned: a fact older than the one held (a replayed webhook), and an unknown
+    value (``TIER_NOT_SET``, a shape not understood) over a known limit — "nothing known"
+    from one source does not erase what another said."""
+    limit = parse_limit(value)
+    tier = "" if value is None else str(value).strip()[:32]
+    at = at or timezone.now()
+    with transaction.atomic():
+        row, created = PortfolioLimit.objects.select_for_update().get_or_create(
+            tenant=tenant,
+            business_id=business_id,
+            defaults={"limit": limit, "tier": tier, "source": source, "learned_at": at},
+        )
+        if created:
+            previous = None
+        elif row.learned_at > at:
+            log.info(
+                "portfolio %r limit %r from %s is older than the one held",
+                business_id,
+                value,
+                source,
+            )
+            return False
+        elif limit is None and row.limit is not None:
+            log.warning(
+                "portfolio %r: %s said the limit is unknown (%r); keeping %s",
+                business_id,
+                source,
+                value,
+                limit_label(row.limit),
+            )
+            return False
+        else:
+            previous = row.limit
+            row.limit, row.tier, row.source, row.learned_at = limit, tier, source, at
+            row.save(update_fields=["limit", "tier", "source", "learned_at"])
+        if limit is None or (not created and previous == limit):
+            return False
+        _health_event(
+            sender,
+            tenant=tenant,
+            business_id=business_id,
+            kind=HealthKind.LIMIT,
+            previous="" if created else limit_label(previous),
+            value=limit_label(limit),
+            source=source,
+            detail={"said": tier, "limit": limit},
+            at=at,
+        )
+    if previous is not None and _lowered(previous, limit):
+        transaction.on_commit(
+            lambda: alert(
+                "business portfolio messaging limit lowered",
+                tenant=tenant.slug,
+                business_id=business_id,
+                previous=limit_label(previous),
+                limit=limit_label(limit),
+                source=source,
+            )
+        )
+    return True
+
+
+def _lowered(previous: int, limit: int) -> bool:
+    if previous == UNLIMITED:
+        return limit != UNLIMITED
+    return limit != UNLIMITED and limit < previous
+
+
+_QUALITY_WORDS = {"HIGH": "GREEN", "MEDIUM": "YELLOW", "LOW": "RED", "NA": "UNKNOWN"}
+_QUALITY_RANK = {QualityRating.GREEN: 3, QualityRating.YELLOW: 2, QualityRating.RED: 1}
+
+
+def sender_quality_learn(
+    *,
+    sender: SenderNumber,
+    quality: str,
+    source: str,
+    at: datetime | None = None,
+    detail: dict | None = None,
+) -> bool:
+    """The number's quality rating as the provider reports it (GREEN, YELLOW, RED, UNKNOWN;
+    HIGH, MEDIUM, LOW read as those), true at ``at``. A change is stored on the sender and
+    recorded as a ``quality`` event; a drop (to YELLOW or RED) alerts the tenant's operators —
+    Meta's quality decides automatic scaling of the limit and the 1,000 mps upgrade. A value
+    not understood, or older than the rating held, is not learned. True when it changed."""
+    word = str(quality or "").strip().upper()
+    rating = _QUALITY_WORDS.get(word, word)
+    if rating not in QualityRating.values:
+        if rating:
+            log.warning(
+                "sender %s: quality rating not understood: %r", sender.phone_number_id, quality
+            )
+        return False
+    at = at or timezone.now()
+    with transaction.atomic():
+        current = (
+            SenderNumber.objects.select_for_update()
+            .filter(pk=sender.pk)
+            .values_list("quality_rating", flat=True)
+            .first()
+        )
+        if current is None or current == rating:
+            return False
+        newer = SenderHealthEvent.objects.filter(
+            sender=sender, kind=HealthKind.QUALITY, occurred_at__gt=at
+        ).exists()
+        if newer:
+            return False
+        SenderNumber.objects.filter(pk=sender.pk).update(quality_rating=rating)
+        sender.quality_rating = rating
+        _health_event(
+            sender,
+            kind=HealthKind.QUALITY,
+            previous=current,
+            value=rating,
+            source=source,
+            detail=detail,
+            at=at,
+        )
+    if _QUALITY_RANK.get(rating, 0) and _QUALITY_RANK[rating] < _QUALITY_RANK.get(current, 4):
+        slug = Tenant.objects.filter(pk=sender.tenant_id).values_list("slug", flat=True).first()
+        transaction.on_commit(
+            lambda: alert(
+                f"sender quality rating dropped to {rating}",
+                tenant=slug or "",
+                level="error" if rating == QualityRating.RED else "warning",
+                sender=sender.phone_number_id,
+                previous=current or "(none)",
+                source=source,
+            )
+        )
+    return True
+
+
+# Meta's alert types about the messaging limit (account_alerts), in words for on-call people.
+ALERT_TITLES = {
+    "INCREASED_CAPABILITIES_ELIGIBILITY_DEFERRED": "Meta deferred its decision on raising the "
+    "business portfolio's messaging limit",
+    "INCREASED_CAPABILITIES_ELIGIBILITY_FAILED": "Meta refused to raise the business "
+    "portfolio's messaging limit",
+    "INCREASED_CAPABILITIES_ELIGIBILITY_NEED_MORE_INFO": "Meta needs more information before "
+    "raising the business portfolio's messaging limit",
+}
+
+
+def sender_alert_record(
+    *,
+    tenant: Tenant,
+    alert_type: str,
+    severity: str = "",
+    status: str = "",
+    description: str = "",
+    entity_type: str = "",
+    entity_id: str = "",
+    sender: SenderNumber | None = None,
+    business_id: str = "",
+    source: str = HealthSource.WEBHOOK,
+    at: datetime | None = None,
+) -> SenderHealthEvent | None:
+    """An alert the provider raised about the business (``account_alerts``): recorded as an
+    ``alert`` event (on ``sender`` when it names a number, else on the portfolio
+    ``business_id``), and sent to the tenant's operators unless its status is ``NONE`` (Meta
+    clearing it). The same alert told twice (a replayed webhook) is recorded once. Returns the
+    event, or None when it was already recorded."""
+    at = at or timezone.now()
+    alert_type = alert_type.strip().upper()
+    with transaction.atomic():
+        already = SenderHealthEvent.objects.filter(
+            tenant=tenant,
+            sender=sender,
+            business_id=business_id,
+            kind=HealthKind.ALERT,
+            value=alert_type[:100],
+            occurred_at=at,
+            detail__status=status,
+        ).exists()
+        if already:
+            return None
+        event = _health_event(
+            sender,
+            tenant=tenant,
+            business_id=business_id,
+            kind=HealthKind.ALERT,
+            value=alert_type,
+            source=source,
+            detail={
+                "severity": severity,
+                "status": status,
+                "description": description,
+                "entity_type": entity_type,
+                "entity_id": entity_id,
+            },
+            at=at,
+        )
+    if status != "NONE":
+        title = ALERT_TITLES.get(alert_type, f"provider account alert: {alert_type}")
+        transaction.on_commit(
+            lambda: alert(
+                title,
+                tenant=tenant.slug,
+                level="error" if severity == "CRITICAL" else "warning",
+                alert_type=alert_type,
+                description=description,
+                entity=f"{entity_type} {entity_id}".strip(),
+                business_id=business_id,
+            )
+        )
+    return event
+
+
+SPAM_RATE_LIMIT_CODE = "131048"
+
+
+def sender_spam_limited(*, sender: SenderNumber, detail: dict) -> SenderHealthEvent:
+    """Meta refused ``sender``'s messages for its spam rate limit (131048: earlier messages
+    were blocked or reported; sending more makes it worse). Recorded as a ``spam_rate_limit``
+    event — campaigns read them (``tenants.selectors.sender_spam_limited_since``) and pause
+    the sender's marketing campaigns — and the tenant's operators are alerted. The pipeline
+    calls it once per sender per pass."""
+    event = _health_event(
+        sender,
+        kind=HealthKind.SPAM_RATE_LIMIT,
+        value=SPAM_RATE_LIMIT_CODE,
+        source=HealthSource.PIPELINE,
+        detail=detail,
+    )
+    slug = Tenant.objects.filter(pk=sender.tenant_id).values_list("slug", flat=True).first()
+    transaction.on_commit(
+        lambda: alert(
+            "sender hit Meta's spam rate limit (131048): its marketing campaigns pause; look at "
+            "its quality and its recipients' reports",
+            tenant=slug or "",
+            level="error",
+            sender=sender.phone_number_id,
+            detail=detail,
+        )
+    )
+    return event
+
+
+# --- the periodic health poll ---------------------------------------------------------------------
+
+
+def senders_health_poll(*, now: datetime | None = None, limit: int = 100) -> dict[str, int]:
+    """One pass of the health poll (the beat's ``operations.poll_sender_health``): every active
+    sender of an active tenant not asked for ``WAYPOST_HEALTH_POLL_SECONDS`` is asked for its
+    portfolio's messaging limit and its quality rating (``BaseProvider.number_health``), at
+    most ``limit`` of them, longest unasked first, and what it says is learned (source
+    ``poll``).
+
+    Safe to run twice at once: the senders are claimed — ``health_checked_at`` set, under
+    ``SKIP LOCKED`` — and committed before any request leaves, so two passes never ask for the
+    same sender. A provider error or a missing credential is logged and counted, never fatal:
+    the sender is asked again after the interval. Returns the counts."""
+    now = now or timezone.now()
+    due_before = now - timedelta(seconds=settings.WAYPOST_HEALTH_POLL_SECONDS)
+    with transaction.atomic():
+        claimed = list(
+            SenderNumber.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("tenant")
+            .filter(status=SenderStatus.ACTIVE, tenant__active=True)
+            .filter(Q(health_checked_at__isnull=True) | Q(health_checked_at__lte=due_before))
+            .order_by(F("health_checked_at").asc(nulls_first=True), "pk")[:limit]
+        )
+        SenderNumber.objects.filter(pk__in=[s.pk for s in claimed]).update(health_checked_at=now)
+    counts: Counter = Counter()
+    for sender in claimed:
+        counts[sender_health_poll(sender=sender)] += 1
+    return {key: value for key, value in sorted(counts.items()) if value}
+
+
+def sender_health_poll(*, sender: SenderNumber) -> str:
+    """Ask the provider for ``sender``'s health now and learn it. Returns what happened:
+    ``changed`` (the limit or the rating changed), ``unchanged``, ``unsupported`` (the provider
+    cannot be asked) or ``failed`` (logged)."""
+    try:
+        health = get_provider(sender.provider).number_health(
+            credential=sender.credential(), phone_number_id=sender.phone_number_id
+        )
+    except (MissingCredential, ProviderError) as exc:
+        log.warning("health poll of sender %s failed: %s", sender.phone_number_id, exc)
+        return "failed"
+    if health is None:
+        return "unsupported"
+    at = timezone.now()
+    changed = False
+    if health.messaging_limit:
+        changed |= portfolio_limit_learn(
+            tenant=sender.tenant,
+            business_id=sender.business_id,
+            value=health.messaging_limit,
+            source=HealthSource.POLL,
+            sender=sender,
+            at=at,
+        )
+    if health.quality:
+        changed |= sender_quality_learn(
+            sender=sender, quality=health.quality, source=HealthSource.POLL, at=at
+        )
+    return "changed" if changed else "unchanged"

@@ -6,6 +6,9 @@
   commits it before any request leaves), which is why building and posting are two calls.
 * **Templates**: ``templates_request`` / ``template_request`` (translate) → create, edit or
   list with :class:`~whatsapp.errors.ProviderError` on any failure.
+* **Number health** (the periodic poll): ``number_health_request`` (translate; None where the
+  provider has no such request) → :meth:`BaseProvider.number_health` (GET) →
+  ``parse_number_health`` (translate), ``ProviderError`` on any failure.
 * **Webhooks**: ``verification_challenge`` (the provider's subscription handshake, a GET on its
   route, where it has one) and ``signature_valid`` (translate, constant time) at the door;
   ``parse_webhook`` (translate) later, into :mod:`whatsapp.reports`. The door itself is one
@@ -40,7 +43,7 @@ from whatsapp.errors import (
     classify_by_http_status,
     reason_info,
 )
-from whatsapp.reports import Parsed, RemoteTemplate
+from whatsapp.reports import NumberHealth, Parsed, RemoteTemplate
 
 
 class SubmitOutcome(StrEnum):
@@ -192,6 +195,17 @@ class BaseProvider:
         """The next page's URL, or "" at the end."""
         return ""
 
+    def number_health_request(
+        self, *, credential: str, phone_number_id: str
+    ) -> tuple[str, dict, dict] | None:
+        """(url, headers, query) asking for a number's messaging limit and quality rating;
+        None when the provider has no such request (the base: none)."""
+        return None
+
+    def parse_number_health(self, body: dict) -> NumberHealth:
+        """The answer to :meth:`number_health_request`."""
+        raise NotImplementedError
+
     def verification_challenge(self, params: Mapping[str, str], verify_token: str) -> str | None:
         """The provider's subscription handshake: given a GET's query ``params`` and the
         configured ``verify_token``, what to answer (200, as plain text), or None to refuse it.
@@ -314,6 +328,26 @@ class BaseProvider:
                 raise self._management_error(response.status_code, body)
             yield from (self.parse_template(item) for item in self.templates_page(body))
             url, params = self.next_page(body), None
+
+    # --- the number health sequence -----------------------------------------------------------
+
+    def number_health(self, *, credential: str, phone_number_id: str) -> NumberHealth | None:
+        """The number's portfolio messaging limit and its quality rating, as the provider
+        answers now; None when the provider cannot be asked. Any failure — transport, an
+        error answer, a body that is not JSON — is a :class:`ProviderError` (the poll logs it
+        and asks again next time)."""
+        request = self.number_health_request(credential=credential, phone_number_id=phone_number_id)
+        if request is None:
+            return None
+        url, headers, params = request
+        try:
+            response = self.session.get(url, params=params, headers=headers, timeout=self.timeout)
+            body = response.json()
+        except (requests.RequestException, ValueError) as exc:
+            raise ProviderError(f"number health request failed: {_describe(exc)}") from exc
+        if response.status_code != 200:
+            raise self._management_error(response.status_code, body)
+        return self.parse_number_health(as_dict(body))
 
     def _manage(self, url: str, headers: dict, body: dict, *, what: str) -> dict:
         result = self._post(url, headers, body)

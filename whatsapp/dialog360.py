@@ -8,6 +8,12 @@ what differs is translated here (docs/meta-api.md §7).
 * Errors: Meta's ``{"error": …}`` when Meta answered; 360dialog's own
   ``{"meta": {"httpCode", "developerMessage", "success"}}`` otherwise (no Meta code: classified
   by the HTTP status).
+* Number health: 360dialog does not proxy Graph's phone-number node (``/{phone-number-id}``);
+  its ``GET {base}/health_status`` passes a ``fields`` parameter on to the number's node
+  ("additional fields … are concatenated with ``health_status`` into a single ``fields``
+  param": 360dialog Messaging API reference, Health,
+  https://docs.360dialog.com/docs/messaging-api/api-reference/health), so the limit and the
+  quality rating are asked there, and answered in Meta's field names.
 * Webhooks: delivered to a sender's own route (``/webhooks/360dialog/<token>``: the token
   authenticates it); ``X-360dialog-Signature`` (hex HMAC-SHA256 of the body) is checked too when
   a secret is configured. No subscription handshake (Meta's ``hub.challenge`` is Meta's app
@@ -22,7 +28,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from whatsapp.base import BaseProvider, SendAnswer
-from whatsapp.meta import MetaCloudProvider
+from whatsapp.meta import HEALTH_FIELDS, MetaCloudProvider
 
 
 class Dialog360Provider(MetaCloudProvider):
@@ -51,6 +57,16 @@ class Dialog360Provider(MetaCloudProvider):
             message = str(meta.get("developerMessage", ""))
             return SendAnswer(error_title=message, error_details=message)
         return super().parse_error(http_status, body)
+
+    def number_health_request(
+        self, *, credential: str, phone_number_id: str
+    ) -> tuple[str, dict, dict] | None:
+        # The key names the number (see above); Meta's fields are passed on.
+        return (
+            f"{self.base_url}/health_status",
+            {"D360-API-KEY": credential},
+            {"fields": HEALTH_FIELDS},
+        )
 
     def templates_page(self, body: dict) -> list[dict]:
         return list(body.get("waba_templates") or body.get("data") or [])

@@ -5,6 +5,8 @@
   ``{"messages": [{"id": wamid, "message_status"?}]}`` or ``{"error": {...}}`` (§1.3, §1.5).
 * Templates: ``{waba_id}/message_templates`` (create, list with cursor paging) and
   ``{template_id}`` (edit) (§5).
+* Number health: ``GET {phone_number_id}?fields=whatsapp_business_manager_messaging_limit,
+  quality_rating`` (§3.3, Meta's messaging-limits page).
 * Webhooks: ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256(body, app secret)>`` (§4.2), the
   ``entry[].changes[]`` envelope (§4.4 to §4.9), the ``hub.*`` verification handshake (§4.1).
 * Errors: Meta's codes, what each means and who must act: :mod:`whatsapp.meta_errors` (§2).
@@ -24,9 +26,12 @@ from whatsapp.errors import ErrorInfo
 from whatsapp.meta_errors import META_ERRORS, meta_code_info
 from whatsapp.reports import (
     AccountEvent,
+    AlertEvent,
+    CapabilityEvent,
     InboundReport,
     ItemError,
     NumberEvent,
+    NumberHealth,
     Parsed,
     PreferenceReport,
     Pricing,
@@ -49,6 +54,8 @@ ACCEPTED = "accepted"
 CURRENT_GRAPH_VERSION = "v26.0"
 OLDEST_SUPPORTED_GRAPH_VERSION = "v21.0"
 THROUGHPUT_UPGRADE_MPS = 1000  # a number's throughput after THROUGHPUT_UPGRADE (§3.1)
+# What the health poll asks of a number (§3.3).
+HEALTH_FIELDS = "whatsapp_business_manager_messaging_limit,quality_rating"
 
 
 def is_user_id(value: str) -> bool:
@@ -155,6 +162,23 @@ class MetaCloudProvider(BaseProvider):
     def _auth(credential: str) -> dict:
         return {"Authorization": f"Bearer {credential}"}
 
+    # --- number health -----------------------------------------------------------------------
+
+    def number_health_request(
+        self, *, credential: str, phone_number_id: str
+    ) -> tuple[str, dict, dict] | None:
+        """``GET /{phone-number-id}?fields=whatsapp_business_manager_messaging_limit,
+        quality_rating`` (§3.3). Not ``messaging_limit_tier``: deprecated, it answers null."""
+        url = f"{self.base_url}/{self.graph_version}/{phone_number_id}"
+        return url, self._auth(credential), {"fields": HEALTH_FIELDS}
+
+    def parse_number_health(self, body: dict) -> NumberHealth:
+        return NumberHealth(
+            messaging_limit=_limit_field(body.get("whatsapp_business_manager_messaging_limit")),
+            quality=_text(body.get("quality_rating")).upper(),
+            raw=body,
+        )
+
     # --- webhooks ----------------------------------------------------------------------------
 
     def signature_valid(self, body: bytes, headers: Mapping[str, str], secret: str) -> bool:
@@ -215,6 +239,7 @@ class MetaCloudProvider(BaseProvider):
                 parsed.events.append(ItemError(f"entry[{e_index}]", "not an object"))
                 continue
             waba = str(entry.get("id", ""))
+            at = _entry_time(entry.get("time"))
             for c_index, change in enumerate(entry.get("changes") or []):
                 where = f"entry[{e_index}].changes[{c_index}]"
                 try:
@@ -226,7 +251,11 @@ class MetaCloudProvider(BaseProvider):
                     elif change_field in TEMPLATE_FIELDS:
                         parsed.events.append(_template(waba, change_field, value))
                     elif change_field == "phone_number_quality_update":
-                        parsed.events.append(_number(waba, value))
+                        parsed.events.append(_number(waba, value, at))
+                    elif change_field == "business_capability_update":
+                        parsed.events.append(_capability(waba, value, at))
+                    elif change_field == "account_alerts":
+                        parsed.events.append(_alert(waba, value, at))
                     else:
                         parsed.events.append(
                             AccountEvent(waba, change_field, str(value.get("event", "")), raw=value)
@@ -406,17 +435,90 @@ def _preferences(value: dict, out: list, where: str) -> None:
             )
 
 
-def _number(waba: str, value: dict) -> NumberEvent:
+def _entry_time(value: Any) -> datetime | None:
+    """An entry's ``time`` (Unix seconds), when it has a readable one."""
+    seconds = as_int(value)
+    return datetime.fromtimestamp(seconds, tz=UTC) if seconds and seconds > 0 else None
+
+
+def _text(value: Any) -> str:
+    """A field Meta writes as a string or a number (``TIER_2K`` or ``2000``); "" when absent."""
+    return "" if value is None or isinstance(value, dict | list) else str(value).strip()
+
+
+def _limit_field(value: Any) -> str:
+    """``whatsapp_business_manager_messaging_limit``: a tier name (``TIER_2K``); an object
+    holding one is read too (the field is young and Meta's shapes move)."""
+    if isinstance(value, dict):
+        for key in ("current_limit", "max_daily_conversations_per_business", "tier", "limit"):
+            if _text(value.get(key)):
+                return _text(value.get(key))
+        return ""
+    return _text(value)
+
+
+def _number(waba: str, value: dict, at: datetime | None = None) -> NumberEvent:
+    """``phone_number_quality_update`` (§11.4): ``event`` (``ONBOARDING``,
+    ``THROUGHPUT_UPGRADE``; older ``UPGRADE``, ``DOWNGRADE``, ``FLAGGED``, ``UNFLAGGED``), the
+    portfolio's limit in ``max_daily_conversations_per_business``, else in ``current_limit``
+    (removed by Meta in February 2026) — but never ``current_limit`` of a
+    ``THROUGHPUT_UPGRADE``: there it is the throughput level (Meta's example says
+    ``TIER_UNLIMITED`` beside a portfolio limit of ``TIER_2K``), and reading it as the
+    messaging limit would lift every campaign's limit. A quality rating when one is given."""
     event = str(value.get("event", "")).upper()
+    limit = _text(value.get("max_daily_conversations_per_business"))
+    if not limit and event != "THROUGHPUT_UPGRADE":
+        limit = _text(value.get("current_limit"))
     return NumberEvent(
         waba_id=waba,
         display_phone_number=str(value.get("display_phone_number", "")),
         event=event,
         messages_per_second=THROUGHPUT_UPGRADE_MPS if event == "THROUGHPUT_UPGRADE" else None,
-        messaging_limit=str(
-            value.get("max_daily_conversations_per_business") or value.get("current_limit") or ""
-        ),
+        messaging_limit=limit,
+        quality=_text(value.get("quality_rating") or value.get("quality")).upper(),
+        occurred_at=at,
         raw=value,
+    )
+
+
+def _capability(waba: str, value: dict, at: datetime | None = None) -> CapabilityEvent:
+    """``business_capability_update``: the portfolio's limit in
+    ``max_daily_conversations_per_business`` — ``TIER_2K`` in Meta's field table, ``2000`` in
+    its example payload: kept as written, ``tenants.limits`` reads both — else in
+    ``max_daily_conversation_per_phone`` (v23 and older, until February 2026)."""
+    limit = _text(value.get("max_daily_conversations_per_business"))
+    if not limit:
+        limit = _text(value.get("max_daily_conversation_per_phone"))
+    return CapabilityEvent(
+        waba_id=waba,
+        field="business_capability_update",
+        event="",
+        raw=value,
+        messaging_limit=limit,
+        max_phone_numbers=as_int(value.get("max_phone_numbers_per_business")),
+        occurred_at=at,
+    )
+
+
+def _alert(waba: str, value: dict, at: datetime | None = None) -> AlertEvent:
+    """``account_alerts``: ``entity_type``, ``entity_id`` and ``alert_info`` {``alert_severity``,
+    ``alert_status``, ``alert_type``, ``alert_description``} — read from ``alert_info`` as Meta's
+    reference nests them, or from the value itself where a payload puts them flat."""
+    info = value.get("alert_info") if isinstance(value.get("alert_info"), dict) else value
+    alert_type = _text(info.get("alert_type")).upper()
+    if not alert_type:
+        raise ValueError("names no alert_type")
+    return AlertEvent(
+        waba_id=waba,
+        field="account_alerts",
+        event=alert_type,
+        raw=value,
+        entity_type=_text(value.get("entity_type")).upper(),
+        entity_id=_text(value.get("entity_id")),
+        severity=_text(info.get("alert_severity")).upper(),
+        status=_text(info.get("alert_status")).upper(),
+        description=_text(info.get("alert_description")),
+        occurred_at=at,
     )
 
 

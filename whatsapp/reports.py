@@ -180,13 +180,18 @@ class TemplateEvent:
 @dataclass(frozen=True)
 class NumberEvent:
     """A change of a business number's capacity (``THROUGHPUT_UPGRADE``: 1,000 messages per
-    second) or messaging limit, named by its display number."""
+    second), of its portfolio's messaging limit or of its quality rating, named by its display
+    number (``phone_number_quality_update``). Meta marks these fields "subject to change":
+    every one but the event is optional."""
 
     waba_id: str
     display_phone_number: str
     event: str
     messages_per_second: int | None = None  # the new throughput, when the event sets one
+    # The portfolio's messaging limit as Meta wrote it (TIER_2K, 2000…: tenants.limits), or "".
     messaging_limit: str = ""
+    quality: str = ""  # GREEN, YELLOW, RED, UNKNOWN, or "" when not said
+    occurred_at: datetime | None = None  # the entry's time, when Meta gave one
     raw: dict = field(default_factory=dict, compare=False)
 
 
@@ -207,11 +212,50 @@ class RemoteTemplate:
 
 @dataclass(frozen=True)
 class AccountEvent:
-    """An account-level notice (number quality, account update…): recorded, not acted on."""
+    """An account-level notice (an account update…): recorded, not acted on — except the kinds
+    that are subclasses below, which Waypost acts on."""
 
     waba_id: str
     field: str
     event: str
+    raw: dict = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class CapabilityEvent(AccountEvent):
+    """``business_capability_update``: what the business portfolio owning the WABA may do —
+    its messaging limit (``max_daily_conversations_per_business``, a tier name or a number:
+    ``tenants.limits``) and how many numbers it may have."""
+
+    messaging_limit: str = ""
+    max_phone_numbers: int | None = None
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AlertEvent(AccountEvent):
+    """``account_alerts``: Meta tells the business something it should act on — a messaging
+    limit increase refused, deferred or needing more information
+    (``INCREASED_CAPABILITIES_ELIGIBILITY_*``), an Official Business Account decision, a lost
+    profile photo. ``entity_type`` says what ``entity_id`` is (``BUSINESS``: the portfolio,
+    ``PHONE_NUMBER``: a number's id). ``event`` is the alert's type."""
+
+    entity_type: str = ""
+    entity_id: str = ""
+    severity: str = ""  # CRITICAL, WARNING, INFORMATIONAL
+    status: str = ""  # ACTIVE, NONE
+    description: str = ""
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class NumberHealth:
+    """A number's health as the provider answers a poll (``BaseProvider.number_health``): its
+    portfolio's messaging limit as written (``TIER_2K``…; "" when not said) and its quality
+    rating (GREEN, YELLOW, RED, UNKNOWN; "" when not said)."""
+
+    messaging_limit: str = ""
+    quality: str = ""
     raw: dict = field(default_factory=dict, compare=False)
 
 
