@@ -71,7 +71,7 @@ from templates_registry.models import MessageTemplate, TemplateStatus
 from templates_registry.rules.limits import TemplateCategory
 from templates_registry.services import template_mark_paused
 from tenants.models import MissingCredential, SenderStatus, Tenant
-from tenants.services import sender_block
+from tenants.services import SPAM_RATE_LIMIT_CODE, sender_block, sender_spam_limited
 from whatsapp import (
     Classification,
     CoolDownScope,
@@ -98,6 +98,8 @@ class _Batch:
     events: list[NewEvent] = field(default_factory=list)
     changed: dict = field(default_factory=dict)  # message id -> Message with changed fields
     fields: set[str] = field(default_factory=set)
+    # Senders Meta refused for its spam rate limit (131048): sender id -> (sender, messages).
+    spam_limited: dict = field(default_factory=dict)
 
     def change(self, message: Message, **values) -> None:
         for name, value in values.items():
@@ -117,10 +119,15 @@ class _Batch:
         )
 
     def write(self) -> None:
-        """Inside the transaction that holds the messages' locks."""
+        """Inside the transaction that holds the messages' locks; a sender that met the spam
+        rate limit is reported once per batch (its campaigns pause: ``tenants.services``)."""
         if self.changed and self.fields:
             bulk_update(list(self.changed.values()), sorted(self.fields))
         record(self.events, locked=True)
+        for sender, messages in self.spam_limited.values():
+            sender_spam_limited(
+                sender=sender, detail={"error_code": SPAM_RATE_LIMIT_CODE, "messages": messages}
+            )
 
 
 @dataclass
@@ -652,6 +659,9 @@ def _apply_classification(batch, message, kind: Classification, now, blocked) ->
         )
         batch.event(message, EventType.SENDER_BLOCKED, detail={"reason": message.error_code})
     elif kind.error_class == ErrorClass.COOL_DOWN:
+        if message.error_code == SPAM_RATE_LIMIT_CODE:  # 131048: stop the sender's campaigns
+            _, count = batch.spam_limited.get(message.sender_id, (message.sender, 0))
+            batch.spam_limited[message.sender_id] = (message.sender, count + 1)
         if kind.scope == CoolDownScope.TEMPLATE and message.template_id:
             template_mark_paused(
                 template_id=message.template_id,
