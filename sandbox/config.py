@@ -79,6 +79,11 @@ class SandboxConfig:
     parent_user_ids: bool = False  # add parent BSUIDs (Meta enables them per business)
     # Meta leaves `contacts` (and recipient_user_id for phone sends) out of `failed` statuses.
     failed_status_contacts: bool = False
+    # Messaging limits (docs/meta-api.md §3.3): the moving window a portfolio's unique users
+    # are counted in. Meta's is 24 hours; shorter lets a test see the window move.
+    limit_window_seconds: float = 86400.0
+    # Media (§12): how long an uploaded media id stays usable. Meta's is 30 days.
+    media_ttl_seconds: float = 2592000.0
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply a partial update (from JSON), coercing to each field's type."""
@@ -112,6 +117,9 @@ class SandboxConfig:
         for name, rate in rates.items():
             if not 0.0 <= float(rate) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
+        for name in ("limit_window_seconds", "media_ttl_seconds"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
         self.error_rates = {str(int(k)): float(v) for k, v in self.error_rates.items()}
         self.fail_rules = [[str(p), int(c)] for p, c in self.fail_rules]
 

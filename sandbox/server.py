@@ -6,6 +6,12 @@ Meta-shaped routes
   POST /{version}/{phone_number_id}/marketing_messages  MM Lite: MARKETING templates only
   GET  /{version}/{waba_id}/message_templates           list, Graph cursor paging
   POST /{version}/{waba_id}/message_templates           create (PENDING, approved later)
+  POST /{version}/{phone_number_id}/media               upload (multipart) → {"id"}
+  GET  /{version}/{id}                                  a media's URL and metadata, or a
+                                                        phone number's ?fields= (its limit,
+                                                        quality_rating, throughput…)
+  DELETE /{version}/{media_id}                          delete an upload
+  GET  /whatsapp_business/attachments/?mid=             download an upload (the media URL)
 360dialog-shaped
   POST /messages  (and /v1/messages)                    send (D360-API-KEY header)
 Control and ground truth (``Authorization: Bearer <control token>``, all but ping; see
@@ -23,6 +29,11 @@ Control and ground truth (``Authorization: Bearer <control token>``, all but pin
   POST /_sandbox/template_category                      Meta recategorizes a template
   POST /_sandbox/template_components                    a template's body changes
   (POST /_sandbox/numbers with "throughput_upgrade": a THROUGHPUT_UPGRADE webhook)
+  GET/POST /_sandbox/limits                             portfolios' messaging limits, counts
+                                                        (+ business_capability_update)
+  POST /_sandbox/quality                                quality rating (+ webhook)
+  POST /_sandbox/account_alert                          an account_alerts webhook
+  POST /_sandbox/spam_limit                             131048 on every send from a number
 """
 
 from __future__ import annotations
@@ -42,8 +53,10 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox import checks, wire
+from sandbox import checks, limits, wire
+from sandbox.accounts import Accounts
 from sandbox.config import SandboxConfig
+from sandbox.media import MediaRoutes
 from sandbox.state import MessageRecord, State, TokenBucket
 from sandbox.users import Directory
 from sandbox.webhooks import Dispatcher
@@ -72,7 +85,7 @@ def _needs_phone_number(template: dict) -> bool:
     )
 
 
-class Sandbox:
+class Sandbox(Accounts, MediaRoutes):
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
         if config.seed is None:
@@ -156,6 +169,8 @@ class Sandbox:
                 return json_response(wire.error_body(wire.MetaError(code), rng), status=status)
         try:
             self.check_token(token)
+            if number.phone_number_id in self.state.spam_limited:  # POST /_sandbox/spam_limit
+                raise wire.MetaError(131048)
             try:
                 body = json.loads(await request.read())
             except ValueError:
@@ -191,11 +206,15 @@ class Sandbox:
             )
         )
 
+    def in_service_window(self, number, message: checks.SendRequest) -> bool:
+        """Whether the user wrote to this number in the last 24 hours (§6)."""
+        user = message.wa_id or message.user_id
+        last = self.state.last_inbound.get((number.phone_number_id, user))
+        return last is not None and time.time() - last <= SERVICE_WINDOW_S
+
     def check_content(self, number, message: checks.SendRequest) -> dict | None:
         if message.type == "text":  # free-form: only inside the 24-hour window (§6)
-            user = message.wa_id or message.user_id
-            last = self.state.last_inbound.get((number.phone_number_id, user))
-            if last is None or time.time() - last > SERVICE_WINDOW_S:
+            if not self.in_service_window(number, message):
                 raise wire.MetaError(131047)
             return None
         template = self.state.find_template(number, message.template_name, message.language)
@@ -216,6 +235,7 @@ class Sandbox:
         if not message.to and _needs_phone_number(template):
             raise wire.MetaError(131062)
         checks.check_template_parameters(template, message.components)
+        self.check_media_ids(message.components)
         return template
 
     def check_rate_limits(self, number, message: checks.SendRequest) -> None:
@@ -243,6 +263,7 @@ class Sandbox:
         endpoint: str = "messages",
     ) -> MessageRecord:
         user_id = message.user_id or self.users.user_id(number.waba_id or "0", message.wa_id)
+        failure = self.delivery_failure(number, message, template)
         record = MessageRecord(
             wamid=wire.new_wamid(self.rng),
             phone_number_id=number.phone_number_id,
@@ -260,18 +281,47 @@ class Sandbox:
             user_id=user_id,
             by_phone=bool(message.to),
             endpoint=endpoint,
+            limit_refused=isinstance(failure, limits.LimitReached),
         )
         self.state.record(record)
-        self.plan_statuses(number, record, (template or {}).get("category", "SERVICE"), version)
+        category = (template or {}).get("category", "SERVICE")
+        self.plan_statuses(number, record, category, version, failure)
         return record
 
-    def plan_statuses(self, number, record: MessageRecord, category: str, version: int) -> None:
-        """sent → delivered → read (or one `failed` for a failing recipient), at configured
+    def delivery_failure(
+        self, number, message: checks.SendRequest, template: dict | None
+    ) -> wire.MetaError | None:
+        """Why an accepted message will end in a `failed` status, if it will: a fail rule on
+        its recipient, or the portfolio's messaging limit — a template outside the user's
+        service window to a user the portfolio has not reached in the moving window, when it
+        has reached its limit (sandbox/limits.py). A message that will fail reaches no one, so
+        only the others are counted."""
+        code = next(
+            (code for pattern, code in self.config.fail_rules if re.search(pattern, message.to)),
+            None,
+        )
+        if code is not None:
+            return wire.MetaError(code)
+        if template is None or self.in_service_window(number, message):
+            return None
+        portfolio = self.state.portfolio(self.state.portfolio_key(number.waba_id))
+        user = message.wa_id or message.user_id
+        if portfolio.admit(user, time.time(), self.config.limit_window_seconds):
+            return None
+        self.state.stats.limit_refused += 1
+        return limits.LimitReached()
+
+    def plan_statuses(
+        self,
+        number,
+        record: MessageRecord,
+        category: str,
+        version: int,
+        failure: wire.MetaError | None = None,
+    ) -> None:
+        """sent → delivered → read (or one `failed` carrying ``failure``), at configured
         offsets; with reorder on, the same times are dealt to the statuses in shuffled order."""
         cfg = self.config
-        failure = next(
-            (code for pattern, code in cfg.fail_rules if re.search(pattern, record.to)), None
-        )
         if failure is not None:
             plan = [("failed", cfg.sent_after_ms)]
         else:
@@ -314,7 +364,7 @@ class Sandbox:
             elif status == "delivered" and version > 23:  # §4.9 (b)/(c): v24 moves pricing
                 event["pricing"] = pricing
             elif status == "failed":
-                event["errors"] = [wire.webhook_error(wire.MetaError(failure))]
+                event["errors"] = [wire.webhook_error(failure)]
             record.statuses_planned.append(status)
             if not self.dispatcher.schedule_status(
                 offset / 1000,
@@ -494,6 +544,35 @@ class Sandbox:
             ),
         )
 
+    # --- Graph nodes: GET/DELETE /{version}/{id} ------------------------------------------------
+
+    async def graph_node(self, request: web.Request) -> web.Response:
+        """``GET /{version}/{id}``: an uploaded media's URL and metadata, or a phone number's
+        fields (``?fields=a,b``; sandbox/accounts.py). Any other id is Graph's error 100."""
+        node_id = request.match_info["node_id"]
+        try:
+            self.check_token(self._token_from(request))
+            if (media := self.live_media(node_id)) is not None:
+                return json_response(self.media_info(request, media))
+            number = self.state.numbers.get(node_id)
+            if number is None:
+                raise _no_such_node("get", node_id)
+            fields = [f.strip() for f in request.query.get("fields", "").split(",") if f.strip()]
+            return json_response(self.number_fields(number, fields))
+        except wire.MetaError as exc:
+            return self.error(exc)
+
+    async def delete_node(self, request: web.Request) -> web.Response:
+        """``DELETE /{version}/{media-id}``: the media is gone (media reference)."""
+        node_id = request.match_info["node_id"]
+        try:
+            self.check_token(self._token_from(request))
+            if self.live_media(node_id) is None or not self.state.media.delete(node_id):
+                raise _no_such_node("delete", node_id)
+        except wire.MetaError as exc:
+            return self.error(exc)
+        return json_response({"success": True})
+
     # --- control -------------------------------------------------------------------------------
 
     async def ping(self, request: web.Request) -> web.Response:
@@ -537,39 +616,39 @@ class Sandbox:
         return json_response({"ok": True})
 
     async def register_number(self, request: web.Request) -> web.Response:
+        """``{phone_number_id, waba_id?, display_phone_number?, verified_name?, mps?,
+        d360_api_key?, business_id?, throughput_upgrade?}``. ``business_id`` puts the number's
+        WABA in that business portfolio: WABAs with the same business id share one messaging
+        limit (sandbox/limits.py)."""
         body = await request.json()
         if not isinstance(body, dict) or not body.get("phone_number_id"):
             return json_response({"error": "phone_number_id is required"}, status=400)
+        known = self.state.numbers.get(str(body["phone_number_id"]))
+        waba_id = str(body.get("waba_id", known.waba_id if known else ""))
+        if body.get("business_id") and not waba_id:
+            return json_response({"error": "business_id needs the number's waba_id"}, 400)
         number = self.state.number(str(body["phone_number_id"]))
-        number.waba_id = str(body.get("waba_id", number.waba_id))
+        number.waba_id = waba_id
         number.display_phone_number = str(
             body.get("display_phone_number", number.display_phone_number)
         )
+        number.verified_name = str(body.get("verified_name", number.verified_name))
         if body.get("mps") is not None:
             number.mps = int(body["mps"])
             self.state.buckets.pop(number.phone_number_id, None)
         number.d360_api_key = str(body.get("d360_api_key", number.d360_api_key))
+        if body.get("business_id"):
+            self.state.businesses[number.waba_id] = str(body["business_id"])
         if body.get("throughput_upgrade"):  # §3.1, §11.4: the number moves to 1,000 mps
-            number.mps = 1000
-            self.state.buckets.pop(number.phone_number_id, None)
-            value = {
-                "display_phone_number": number.display_phone_number,
-                "event": "THROUGHPUT_UPGRADE",
-                "max_daily_conversations_per_business": "TIER_UNLIMITED",
-            }
-            self.dispatcher.schedule_payload(
-                0,
-                wire.envelope(
-                    number.waba_id or "0",
-                    "phone_number_quality_update",
-                    value,
-                    time=int(time.time()),
-                ),
+            self.raise_throughput(number)
+            self.quality_update(
+                number, "THROUGHPUT_UPGRADE", max_daily_conversations_per_business="TIER_UNLIMITED"
             )
         return json_response(
             {
                 "phone_number_id": number.phone_number_id,
                 "waba_id": number.waba_id,
+                "business_id": self.state.businesses.get(number.waba_id),
                 "mps": number.mps,
             }
         )
@@ -766,17 +845,35 @@ class Sandbox:
                     r"/{version:v\d+\.\d+}/{phone_number_id}/marketing_messages",
                     self.marketing_send,
                 ),
+                web.get("/_sandbox/limits", self.get_limits),
+                web.post("/_sandbox/limits", self.set_limits),
+                web.post("/_sandbox/quality", self.quality),
+                web.post("/_sandbox/account_alert", self.account_alert),
+                web.post("/_sandbox/spam_limit", self.spam_limit),
+                web.post(r"/{version:v\d+\.\d+}/{phone_number_id}/media", self.upload_media),
+                web.get("/whatsapp_business/attachments/", self.download_media),
                 web.post("/_sandbox/user_preferences", self.user_preferences),
                 web.post("/_sandbox/template_category", self.template_category),
                 web.post("/_sandbox/template_components", self.template_components),
                 web.get(r"/{version:v\d+\.\d+}/{waba_id}/message_templates", self.list_templates),
                 web.post(r"/{version:v\d+\.\d+}/{waba_id}/message_templates", self.create_template),
                 web.post(r"/{version:v\d+\.\d+}/{template_id:\d+}", self.edit_template),
+                web.get(r"/{version:v\d+\.\d+}/{node_id}", self.graph_node),
+                web.delete(r"/{version:v\d+\.\d+}/{node_id}", self.delete_node),
             ]
         )
         app.on_startup.append(lambda _app: self.dispatcher.start())
         app.on_cleanup.append(lambda _app: self.dispatcher.stop())
         return app
+
+
+def _no_such_node(method: str, node_id: str) -> wire.MetaError:
+    """Graph's answer for an id it does not know (error 100, subcode 33 in Graph's words)."""
+    return wire.MetaError(
+        100,
+        f"Unsupported {method} request. Object with ID '{node_id}' does not exist, cannot be "
+        "loaded due to missing permissions, or does not support this operation.",
+    )
 
 
 def _encode_cursor(index: int) -> str:

@@ -11,6 +11,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox.limits import Portfolio
+from sandbox.media import MediaStore
+
 
 @dataclass
 class Number:
@@ -19,6 +22,8 @@ class Number:
     display_phone_number: str = "15550000000"
     mps: int | None = None  # None = the configured default
     d360_api_key: str = ""
+    verified_name: str = "Sandbox Business"
+    quality_rating: str = "GREEN"  # GREEN | YELLOW | RED | UNKNOWN (POST /_sandbox/quality)
 
 
 @dataclass(slots=True)
@@ -36,6 +41,7 @@ class MessageRecord:
     by_phone: bool = True  # addressed with `to` (else with `recipient`)
     endpoint: str = "messages"  # or marketing_messages (MM Lite)
     answered: bool = True
+    limit_refused: bool = False  # accepted, then failed: the portfolio's messaging limit
     statuses_planned: list[str] = field(default_factory=list)
     statuses_dropped: list[str] = field(default_factory=list)
 
@@ -53,6 +59,7 @@ class MessageRecord:
             "biz_opaque_callback_data": self.biz_opaque_callback_data,
             "submissions": submissions,
             "answered": self.answered,
+            "limit_refused": self.limit_refused,
             "accepted_at": self.accepted_at,
             "statuses_planned": self.statuses_planned,
             "statuses_dropped": self.statuses_dropped,
@@ -113,6 +120,8 @@ class Stats:
     webhook_events_sent: int = 0  # statuses / updates / inbound, counted once per 200
     webhook_events_dropped: int = 0
     webhook_events_duplicated: int = 0
+    limit_refused: int = 0  # accepted sends failed by the portfolio's messaging limit
+    media_uploads: int = 0
 
     def as_dict(self, pending: int) -> dict[str, Any]:
         return {
@@ -125,6 +134,8 @@ class Stats:
             "duplicate_submissions": self.duplicate_submissions,
             "templates_created": self.templates_created,
             "templates_edited": self.templates_edited,
+            "limit_refused": self.limit_refused,
+            "media_uploads": self.media_uploads,
             "webhooks": {
                 "posts": self.webhook_posts,
                 "posts_ok": self.webhook_posts_ok,
@@ -143,18 +154,59 @@ class State:
     def __init__(self) -> None:
         self.templates: dict[str, dict[tuple[str, str], dict]] = {}  # waba -> (name, lang) -> t
         self.template_ids = 1_000_000_000_000
+        self.media = MediaStore()  # one store for the run: media ids are never reused
         self.reset(everything=True)
 
     def reset(self, *, everything: bool = False) -> None:
+        """Forget the traffic: messages, windows, rate limiters (the spam limit too), counters,
+        the users each portfolio reached, uploaded media. ``everything`` forgets the accounts
+        too: templates, numbers, business ids and portfolio limits."""
         self.messages: dict[str, MessageRecord] = {}
         self.submissions: Counter = Counter()
         self.last_inbound: dict[tuple[str, str], float] = {}
         self.buckets: dict[str, TokenBucket] = {}
         self.pairs = PairLimiter()
+        self.spam_limited: set[str] = set()  # phone number ids answering 131048
         self.stats = Stats()
+        self.media.clear()
         if everything:
             self.templates = {}
             self.numbers: dict[str, Number] = {}
+            self.businesses: dict[str, str] = {}  # WABA id -> business (portfolio) id
+            self.portfolios: dict[tuple[str, str], Portfolio] = {}
+        for portfolio in self.portfolios.values():
+            portfolio.forget_traffic()
+
+    # --- business portfolios -------------------------------------------------------------------
+
+    def portfolio_key(self, waba_id: str) -> tuple[str, str]:
+        """A WABA's portfolio: its business's, else its own (the unregistered "" is "0")."""
+        waba_id = waba_id or "0"
+        business = self.businesses.get(waba_id)
+        return ("business", business) if business else ("waba", waba_id)
+
+    def portfolio(self, key: tuple[str, str]) -> Portfolio:
+        portfolio = self.portfolios.get(key)
+        if portfolio is None:
+            kind, ident = key
+            portfolio = self.portfolios[key] = Portfolio(
+                business_id=ident if kind == "business" else "",
+                waba_id=ident if kind == "waba" else "",
+            )
+        return portfolio
+
+    def wabas_of(self, key: tuple[str, str]) -> list[str]:
+        """Every WABA the sandbox knows in this portfolio (by its numbers or business ids)."""
+        known = {n.waba_id for n in self.numbers.values() if n.waba_id} | set(self.businesses)
+        if key[0] == "waba":
+            known.add(key[1])
+        return sorted(waba for waba in known if self.portfolio_key(waba) == key)
+
+    def known_portfolios(self) -> list[tuple[str, str]]:
+        keys = set(self.portfolios)
+        keys |= {self.portfolio_key(n.waba_id) for n in self.numbers.values() if n.waba_id}
+        keys |= {self.portfolio_key(waba) for waba in self.businesses}
+        return sorted(keys)
 
     # --- numbers and templates -----------------------------------------------------------------
 

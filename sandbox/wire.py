@@ -67,6 +67,7 @@ ERRORS: dict[int, tuple[int, str, str]] = {
         "Unable to deliver the message: the user has stopped marketing messages.",
     ),
     131051: (400, "Unsupported message type", "Message type is not currently supported."),
+    131053: (400, "Media upload error", "Unable to upload the media used in the message."),
     131062: (
         400,
         "Business-scoped User ID recipients are not supported for this message",
