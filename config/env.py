@@ -671,6 +671,27 @@ GROUPS: tuple[Group, ...] = (
         see=("Campaigns", "concepts/campaigns.md"),
     ),
     Group(
+        "Media",
+        "Files uploaded for template headers (`POST /api/v1/media`), kept in the database and "
+        "uploaded to the provider again before their media id expires.",
+        (
+            Setting(
+                "WAYPOST_MEDIA_MAX_BYTES",
+                int,
+                16 * 1024 * 1024,
+                doc="The largest file `POST /api/v1/media` takes (413 above it); Meta's own "
+                "limits still apply below it: images 5 MB, videos 16 MB, documents 100 MB.",
+            ),
+            Setting(
+                "WAYPOST_MEDIA_REFRESH_MARGIN",
+                int,
+                86_400,
+                doc="Seconds before a provider's media id expires (30 days after its upload) "
+                "from which a send naming the file uploads it again first.",
+            ),
+        ),
+    ),
+    Group(
         "Metrics",
         "`/metrics`, for Prometheus.",
         (
