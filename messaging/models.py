@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
+from django.db.models import F
 
 from core.logging import mask_phone
 from messaging.states import EventSource, EventType, MessageState, StallReason
@@ -163,10 +164,13 @@ class Message(models.Model):
                 condition=models.Q(stalled=False),
                 name="message_unstalled_by_state",
             ),
-            # The drain's claim: a tenant's due messages, oldest first (messaging.send.dispatch).
-            # Partial: only messages waiting to be sent, a small and short-lived set.
+            # The drain's claim: a tenant's due messages, its own before its campaigns', oldest
+            # first (messaging.send.dispatch). Partial: only messages waiting to be sent, a
+            # small and short-lived set.
             models.Index(
-                fields=["tenant", "created_at"],
+                F("tenant"),
+                F("campaign").asc(nulls_first=True),
+                F("created_at"),
                 condition=models.Q(state__in=["queued", "retry_scheduled"]),
                 name="message_waiting_by_age",
             ),

@@ -47,7 +47,7 @@ from functools import cache
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Min, Q
+from django.db.models import F, Min, Q
 from django.utils import timezone
 
 from core import metrics
@@ -208,7 +208,9 @@ def claim_batch(*, tenant: Tenant, now=None) -> Claim:
             Message.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(dispatch.due_messages(now=now), tenant=tenant)
             .select_related("sender")
-            .order_by("created_at")[:size]
+            # The tenant's own messages before its campaigns': an OTP sent during a campaign
+            # goes in the next claim, not behind the campaign's lead (``campaigns``).
+            .order_by(F("campaign_id").asc(nulls_first=True), "created_at")[:size]
         )
         claim.full = len(messages) == size
         for message in messages:
@@ -263,6 +265,7 @@ def _wake_for_later(tenant: Tenant, *, after) -> None:
         tenant=tenant,
         state__in=NOT_SUBMITTED,
         next_attempt_at__gt=after,
+        next_attempt_at__lt=dispatch.PARKED,  # a paused campaign's: no wake-up until resumed
         sender__status=SenderStatus.ACTIVE,
     ).aggregate(at=Min("next_attempt_at"))["at"]
     if earliest is not None:
