@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
         ("campaigns", "0002_overdue_schedule"),
         ("messaging", "0003_message_campaign_send_at"),
         ("templates_registry", "0001_squashed_0006_provider_lifecycle"),
-        ("tenants", "0014_sender_health_and_portfolio_limits"),
+        ("tenants", "0002_sender_health_and_portfolio_limits"),
     ]
 
     operations = [
