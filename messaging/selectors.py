@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from django.db.models import Count, F, Q, QuerySet
-from django.db.models.functions import TruncDate
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    Exists,
+    F,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
+from django.db.models.functions import Concat, Substr, TruncDate
 from django.utils import timezone
 
 from core.errors import NotFound
-from messaging.models import Contact, InboundMessage, Message, MessageEvent
+from messaging.models import Contact, InboundMessage, Message, MessageEvent, MessageKind
 from messaging.states import EventType, Fact, MessageState, precedence
 from messaging.sweeps import RULES, Rule
 from tenants.models import Tenant
@@ -301,3 +313,100 @@ def message_contact(*, message: Message) -> Contact | None:
     if not to:
         return None
     return Contact.objects.filter(to, tenant_id=message.tenant_id).order_by("pk").first()
+
+
+# --- the messaging limit: unique users reached per business portfolio ----------------------------
+
+#: Meta's messaging limit counts unique users reached in a moving window of this length.
+REACH_WINDOW = timedelta(hours=24)
+#: A template message in one of these states may have reached its user: it was submitted (or
+#: is being), and Meta did not refuse it before accepting it.
+REACH_STATES = (
+    MessageState.SUBMITTING,
+    MessageState.UNKNOWN,
+    MessageState.ACCEPTED,
+    MessageState.HELD,
+    MessageState.SENT,
+    MessageState.DELIVERED,
+    MessageState.READ,
+)
+
+
+def _reaching(*, tenant: Tenant, business_id: str, now: datetime) -> QuerySet[Message]:
+    """The portfolio's template messages that count towards its messaging limit at ``now``
+    (see :func:`portfolio_reach`)."""
+    since = now - REACH_WINDOW
+    # The user's customer-service window was open the whole time the message could have
+    # gone: they wrote before it was created, and within 24 hours of its last state change.
+    window_open = Contact.objects.filter(
+        tenant_id=OuterRef("tenant_id"),
+        last_inbound_at__lte=OuterRef("created_at"),
+        last_inbound_at__gt=OuterRef("state_changed_at") - REACH_WINDOW,
+    ).filter(
+        (Q(wa_id=Substr(OuterRef("recipient"), 2)) & ~Q(wa_id=""))
+        | (Q(user_id=OuterRef("recipient_user_id")) & ~Q(user_id=""))
+    )
+    return (
+        Message.objects.filter(
+            tenant=tenant,
+            sender__business_id=business_id,
+            kind=MessageKind.TEMPLATE,
+            attempts__gt=0,
+            state_changed_at__gt=since,
+        )
+        .filter(
+            Q(state__in=REACH_STATES)
+            | Q(state=MessageState.FAILED, provider_message_id__isnull=False)
+        )
+        .exclude(pricing_type__in=FREE_PRICING_TYPES)  # Meta priced it inside a window
+        .exclude(Exists(window_open))
+    )
+
+
+def _user_key():
+    """One user: the phone number, else the BSUID (prefixed: never equal to a number)."""
+    return Case(
+        When(~Q(recipient=""), then=F("recipient")),
+        default=Concat(Value("bsuid:"), F("recipient_user_id")),
+        output_field=CharField(),
+    )
+
+
+def portfolio_reach(*, tenant: Tenant, business_id: str, now: datetime | None = None) -> int:
+    """How many unique users the portfolio's senders reached with template messages outside a
+    customer-service window in the moving 24 hours before ``now`` — what Meta's messaging
+    limit counts (``tenants.selectors.portfolio_limit``). One query.
+
+    Conservative: it counts more than Meta may, never less. A message counts when it was
+    submitted (``attempts`` > 0) and not refused before acceptance — submitting, unknown,
+    accepted, held, sent, delivered, read, and failed after Meta accepted it; not queued,
+    rejected, cancelled, expired, or failed without ever being accepted — and its last state
+    change is inside the window (a later status keeps it counted longer than its send would).
+    It does not count when Meta priced it as inside a window (``free_customer_service``,
+    ``free_entry_point``) or when the user's window was open the whole time it could have
+    gone (the user wrote before it was created, and within 24 hours of its last state change);
+    a user who wrote only afterwards, in answer, still counts. A user is their phone number,
+    else their BSUID: one reached both ways counts twice."""
+    now = now or timezone.now()
+    return _reaching(tenant=tenant, business_id=business_id, now=now).aggregate(
+        users=Count(_user_key(), distinct=True)
+    )["users"]
+
+
+def portfolio_reach_oldest(
+    *, tenant: Tenant, business_id: str, now: datetime | None = None
+) -> datetime | None:
+    """When :func:`portfolio_reach` next drops: the moment the user counted longest ago leaves
+    the 24-hour window (the latest message that reached them + 24 hours); None when it counts
+    nobody. A campaign held at the limit sleeps until then. One query."""
+    now = now or timezone.now()
+    last = (
+        _reaching(tenant=tenant, business_id=business_id, now=now)
+        .annotate(user=_user_key())
+        .values("user")
+        .annotate(last=Max("state_changed_at"))
+        .order_by("last")
+        .values_list("last", flat=True)[:1]
+    )
+    latest = next(iter(last), None)
+    return latest + REACH_WINDOW if latest is not None else None
