@@ -7,6 +7,7 @@ demand, 131048 on demand, the fields of ``GET /{phone-number-id}``, and media up
 import hashlib
 
 import pytest
+import requests
 
 from ..fixtures import meta
 from ..waiting import wait_for
@@ -478,3 +479,18 @@ def test_a_reset_forgets_the_traffic_and_keeps_the_accounts_until_everything(rea
         f"/v24.0/{PHONE}", params={"fields": "whatsapp_business_manager_messaging_limit"}
     )
     assert limit.json()["whatsapp_business_manager_messaging_limit"] == "TIER_UNLIMITED"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/_sandbox/limits"),
+        ("POST", "/_sandbox/limits"),
+        ("POST", "/_sandbox/quality"),
+        ("POST", "/_sandbox/account_alert"),
+        ("POST", "/_sandbox/spam_limit"),
+    ],
+)
+def test_the_new_control_endpoints_need_the_control_token(sandbox_process, method, path):
+    answer = requests.request(method, sandbox_process.url + path, json={}, timeout=5)
+    assert answer.status_code == 401, answer.text
