@@ -31,6 +31,7 @@ OBJECT_ENDPOINTS = {
     ),
     "message-detail": ("get", "message", lambda m: f"/api/v1/messages/{m}", None),
     "message-cancel": ("post", "message", lambda m: f"/api/v1/messages/{m}/cancel", None),
+    "media-detail": ("get", "media", lambda m: f"/api/v1/media/{m.pk}", None),
 }
 COLLECTION_ENDPOINTS = {
     "template-list",
@@ -40,6 +41,7 @@ COLLECTION_ENDPOINTS = {
     "inbound-list",
     "pricing-report",
     "tenant-settings",  # the caller's own tenant only (tests/callbacks: another's is unreachable)
+    "media-upload",  # through the caller's own senders only (tests/media/test_api.py)
 }
 
 
@@ -62,10 +64,25 @@ def b_message(tenant_b):
     return response.json()["id"]
 
 
+@pytest.fixture
+def b_media(tenant_b):
+    from media.models import MediaAsset
+
+    return MediaAsset.objects.create(
+        tenant=tenant_b.tenant,
+        sender=tenant_b.tenant.senders.get(),
+        file=b"%PDF-1.7",
+        filename="b.pdf",
+        content_type="application/pdf",
+        size=8,
+        sha256="0" * 64,
+    )
+
+
 @pytest.mark.parametrize("name", sorted(OBJECT_ENDPOINTS))
-def test_other_tenants_object_is_404(name, tenant_a, tenant_b, b_template, b_message):
+def test_other_tenants_object_is_404(name, tenant_a, tenant_b, b_template, b_message, b_media):
     method, kind, path, payload = OBJECT_ENDPOINTS[name]
-    target = b_template if kind == "template" else b_message
+    target = {"template": b_template, "message": b_message, "media": b_media}[kind]
     foreign = getattr(tenant_a.client, method)(path(target), payload, format="json")
     assert foreign.status_code == 404, foreign.content
     assert foreign.json()["error"]["code"] == f"{kind}_not_found"
@@ -133,6 +150,8 @@ EVERY_ENDPOINT = {
     "inbound-list": ("get", "/api/v1/inbound"),
     "pricing-report": ("get", "/api/v1/reports/pricing"),
     "tenant-settings": ("get", "/api/v1/tenant"),
+    "media-upload": ("post", "/api/v1/media"),
+    "media-detail": ("get", "/api/v1/media/00000000-0000-0000-0000-000000000000"),
 }
 
 
