@@ -8,6 +8,7 @@ from operations.metrics import metrics_view
 api_v1 = [
     path("", include("templates_registry.urls")),
     path("", include("messaging.urls")),
+    path("", include("campaigns.urls")),
     path("", include("media.urls")),
     path("", include("operations.urls")),
 ]
