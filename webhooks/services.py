@@ -10,7 +10,9 @@ Processing (``deliveries_process``, a Celery task and the beat): claim pending d
 ``SELECT ... FOR UPDATE SKIP LOCKED``, have the provider that sent each parse it
 (``BaseProvider.parse_webhook`` into ``whatsapp.reports``), and apply all their
 events in one transaction through the services that own them: statuses and inbound messages
-to ``messaging``, template updates to ``templates_registry``. A bad item affects only itself;
+to ``messaging``, template updates to ``templates_registry``, a number's and its business
+portfolio's health — throughput, messaging limit, quality rating, account alerts — to
+``tenants`` (the senders found by the entry's WABA, or the route's own sender). A bad item affects only itself;
 a delivery whose processing fails is marked ``failed`` (replayable) without holding up the
 others. ``replay_webhooks`` re-processes stored deliveries: idempotent by construction.
 """
@@ -41,13 +43,20 @@ from messaging.track.inbound import (
     statuses_apply,
 )
 from templates_registry.services import template_apply_provider_update
-from tenants.models import SenderNumber
-from tenants.services import sender_throughput_raise
+from tenants.models import HealthSource, SenderNumber
+from tenants.services import (
+    portfolio_limit_learn,
+    sender_alert_record,
+    sender_quality_learn,
+    sender_throughput_raise,
+)
 from webhooks.models import DeliveryStatus, RejectedWebhook, WebhookDelivery
 from whatsapp import get_provider, provider_class
 from whatsapp.registry import PROVIDERS
 from whatsapp.reports import (
     AccountEvent,
+    AlertEvent,
+    CapabilityEvent,
     InboundReport,
     ItemError,
     NumberEvent,
@@ -167,8 +176,8 @@ def _apply(events: list) -> Counter:
     preferences = [e for e in events if isinstance(e, PreferenceReport)]
     if preferences:
         counts["preferences"] += preferences_apply(reports=preferences)
-    # Templates in one order for every processor (no deadlocks on template rows).
-    for e in sorted(events, key=lambda e: (type(e).__name__, getattr(e, "template_id", ""))):
+    # Templates (and portfolios) in one order for every processor (no deadlocks on their rows).
+    for e in sorted(events, key=_lock_order):
         if isinstance(e, TemplateEvent):
             template_apply_provider_update(
                 waba_id=e.waba_id,
@@ -184,10 +193,8 @@ def _apply(events: list) -> Counter:
                 components=e.components,
             )
             counts["templates"] += 1
-        elif isinstance(e, NumberEvent | _RouteNumberEvent):
-            number, route_sender = (
-                (e.event, e.sender) if isinstance(e, _RouteNumberEvent) else (e, None)
-            )
+        elif isinstance(e, NumberEvent) or _routed(e, NumberEvent):
+            number, route_sender = (e.event, e.sender) if isinstance(e, _Routed) else (e, None)
             if number.messages_per_second:
                 counts["senders_upgraded"] += sender_throughput_raise(
                     waba_id=number.waba_id,
@@ -196,6 +203,22 @@ def _apply(events: list) -> Counter:
                     reason=number.event,
                     sender=route_sender,
                 )
+            counts += _number_health(number, route_sender)
+            counts["other"] += 1
+        elif isinstance(e, CapabilityEvent) or _routed(e, CapabilityEvent):
+            capability, route_sender = (e.event, e.sender) if isinstance(e, _Routed) else (e, None)
+            counts += _limit_learn(
+                capability.waba_id,
+                capability.messaging_limit,
+                capability.occurred_at,
+                _senders_of(capability.waba_id, route_sender),
+            )
+            counts["other"] += 1
+        elif isinstance(e, AlertEvent) or _routed(e, AlertEvent):
+            account_alert, route_sender = (
+                (e.event, e.sender) if isinstance(e, _Routed) else (e, None)
+            )
+            counts += _alert_record(account_alert, _senders_of(account_alert.waba_id, route_sender))
             counts["other"] += 1
         elif isinstance(e, ItemError):
             log.warning("webhook item not understood at %s: %s", e.where, e.error)
@@ -205,13 +228,144 @@ def _apply(events: list) -> Counter:
     return counts
 
 
-@dataclass(frozen=True)
-class _RouteNumberEvent:
-    """A number's event that came through a sender's own route: it may change that sender
-    only, whatever other number of the WABA the body names."""
+def _lock_order(event) -> tuple:
+    inner = event.event if isinstance(event, _Routed) else event
+    return (
+        type(inner).__name__,
+        getattr(inner, "template_id", ""),
+        getattr(inner, "waba_id", ""),
+    )
 
-    event: NumberEvent
+
+@dataclass(frozen=True)
+class _Routed:
+    """A number's or the business's event (throughput, limit, quality, alert) that came
+    through a sender's own route: it may change that sender (and its portfolio) only, whatever
+    other number of the WABA the body names."""
+
+    event: NumberEvent | CapabilityEvent | AlertEvent
     sender: SenderNumber
+
+
+def _routed(event, kind: type) -> bool:
+    return isinstance(event, _Routed) and isinstance(event.event, kind)
+
+
+# --- a number's and its portfolio's health (tenants.services) ----------------------------------
+#
+# Whose: the route's own sender when the event came through one; else the senders of the WABA
+# the entry names (a WABA is one tenant's), each portfolio among them once.
+
+
+def _senders_of(waba_id: str, route_sender: SenderNumber | None) -> list[SenderNumber]:
+    if route_sender is not None:
+        return [route_sender]
+    return list(
+        SenderNumber.objects.filter(waba_id=waba_id).select_related("tenant").order_by("pk")
+    )
+
+
+def _by_display(senders: list[SenderNumber], display_phone_number: str) -> SenderNumber | None:
+    if len(senders) == 1 and not display_phone_number:
+        return senders[0]
+    return next(
+        (s for s in senders if _same_digits(s.display_phone_number, display_phone_number)), None
+    )
+
+
+def _same_digits(a: str, b: str) -> bool:
+    a, b = (re.sub(r"\D", "", number) for number in (a, b))
+    return bool(a) and a == b
+
+
+def _limit_learn(waba_id: str, value: str, at, senders: list[SenderNumber], *, via=None) -> Counter:
+    counts: Counter = Counter()
+    if not value:
+        return counts
+    if not senders:
+        log.warning("messaging limit %r for WABA %s: no sender has that WABA", value, waba_id)
+        counts["health_unmatched"] += 1
+        return counts
+    portfolios = {(s.tenant_id, s.business_id): s for s in senders}
+    for (_, business_id), sender in sorted(portfolios.items(), key=lambda kv: kv[0][1]):
+        counts["limits_changed"] += portfolio_limit_learn(
+            tenant=sender.tenant,
+            business_id=business_id,
+            value=value,
+            source=HealthSource.WEBHOOK,
+            sender=via if via is not None and via.business_id == business_id else None,
+            at=at,
+        )
+    return counts
+
+
+def _number_health(number: NumberEvent, route_sender: SenderNumber | None) -> Counter:
+    """``phone_number_quality_update``: the portfolio's limit, and the number's quality when
+    the event says one."""
+    if not (number.messaging_limit or number.quality):
+        return Counter()
+    senders = _senders_of(number.waba_id, route_sender)
+    own = route_sender or _by_display(senders, number.display_phone_number)
+    counts = _limit_learn(
+        number.waba_id, number.messaging_limit, number.occurred_at, senders, via=own
+    )
+    if number.quality:
+        if own is None:
+            log.warning(
+                "quality %s for number %s of WABA %s: no such sender",
+                number.quality,
+                mask_phone(number.display_phone_number),
+                number.waba_id,
+            )
+            counts["health_unmatched"] += 1
+        else:
+            counts["quality_changed"] += sender_quality_learn(
+                sender=own,
+                quality=number.quality,
+                source=HealthSource.WEBHOOK,
+                at=number.occurred_at,
+                detail={"event": number.event},
+            )
+    return counts
+
+
+def _alert_record(account_alert: AlertEvent, senders: list[SenderNumber]) -> Counter:
+    """``account_alerts``: on the number it names (``PHONE_NUMBER``), else on the portfolio —
+    the WABA's senders' (the ``BUSINESS`` id Meta names, when one of them has it)."""
+    counts: Counter = Counter()
+    if not senders:
+        log.warning(
+            "account alert %s for WABA %s: no sender has that WABA",
+            account_alert.event,
+            account_alert.waba_id,
+        )
+        counts["health_unmatched"] += 1
+        return counts
+    sender = None
+    if account_alert.entity_type == "PHONE_NUMBER":
+        sender = next((s for s in senders if s.phone_number_id == account_alert.entity_id), None)
+    business_ids = [s.business_id for s in senders]
+    if sender is not None:
+        business_id = sender.business_id
+    elif account_alert.entity_type == "BUSINESS" and account_alert.entity_id in business_ids:
+        business_id = account_alert.entity_id
+    else:
+        business_id = business_ids[0]
+    recorded = sender_alert_record(
+        tenant=senders[0].tenant,
+        alert_type=account_alert.event,
+        severity=account_alert.severity,
+        status=account_alert.status,
+        description=account_alert.description,
+        entity_type=account_alert.entity_type,
+        entity_id=account_alert.entity_id,
+        sender=sender,
+        business_id=business_id,
+        source=HealthSource.WEBHOOK,
+        at=account_alert.occurred_at,
+    )
+    counts["alerts"] += recorded is not None
+    return counts
 
 
 def _own_events(row: WebhookDelivery, events: list, senders: dict) -> list:
@@ -220,9 +374,10 @@ def _own_events(row: WebhookDelivery, events: list, senders: dict) -> list:
     already refuses such bodies; this also covers deliveries stored before that, and replays.)
 
     The route's token says which sender posted, so the route decides whose data an event may
-    touch, not the body: a template or number event that names no WABA is the route's
-    sender's WABA's (never looked up across all WABAs), and a number event changes the
-    route's own number only (:class:`_RouteNumberEvent`)."""
+    touch, not the body: a template, number or account event that names no WABA is the
+    route's sender's WABA's (never looked up across all WABAs), and a number's or the
+    business's event (throughput, limit, quality, alert) changes the route's own number and
+    portfolio only (:class:`_Routed`)."""
     if not provider_class(row.provider).per_sender_webhooks:
         return events  # the app-wide route, signed: the provider speaks for every number
     sender = senders.get(row.sender_id)
@@ -230,15 +385,22 @@ def _own_events(row: WebhookDelivery, events: list, senders: dict) -> list:
         return [ItemError("delivery", "its route's sender no longer exists")]
     own: list = []
     for event in events:
-        if isinstance(event, TemplateEvent | NumberEvent) and not event.waba_id:
+        if isinstance(event, TemplateEvent | NumberEvent | AccountEvent) and not event.waba_id:
             event = replace(event, waba_id=sender.waba_id)
         if not concerns_only(event, waba_id=sender.waba_id, phone_number_id=sender.phone_number_id):
             own.append(ItemError("delivery", "names another sender's number or WABA"))
         elif isinstance(event, NumberEvent):
             if _same_number(event.display_phone_number, sender.display_phone_number):
-                own.append(_RouteNumberEvent(event, sender))
+                own.append(_Routed(event, sender))
             else:
                 own.append(ItemError("delivery", "names another number of the WABA"))
+        elif isinstance(event, AlertEvent):
+            if event.entity_type == "PHONE_NUMBER" and event.entity_id != sender.phone_number_id:
+                own.append(ItemError("delivery", "names another number of the WABA"))
+            else:
+                own.append(_Routed(event, sender))
+        elif isinstance(event, CapabilityEvent):
+            own.append(_Routed(event, sender))
         else:
             own.append(event)
     return own
