@@ -7,6 +7,7 @@ import hmac
 import logging
 import secrets
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,6 +33,7 @@ from tenants.models import (
 )
 from tenants.signals import sending_resumed
 from whatsapp import Provider, ProviderError, get_provider
+from whatsapp.reports import NumberHealth
 
 log = logging.getLogger(__name__)
 
@@ -542,13 +544,14 @@ def senders_health_poll(*, now: datetime | None = None, limit: int = 100) -> dic
     """One pass of the health poll (the beat's ``operations.poll_sender_health``): every active
     sender of an active tenant not asked for ``WAYPOST_HEALTH_POLL_SECONDS`` is asked for its
     portfolio's messaging limit and its quality rating (``BaseProvider.number_health``), at
-    most ``limit`` of them, longest unasked first, and what it says is learned (source
-    ``poll``).
+    most ``limit`` of them, longest unasked first, ``HEALTH_POLL_THREADS`` at a time, and what
+    it says is learned (source ``poll``).
 
     Safe to run twice at once: the senders are claimed — ``health_checked_at`` set, under
     ``SKIP LOCKED`` — and committed before any request leaves, so two passes never ask for the
     same sender. A provider error or a missing credential is logged and counted, never fatal:
-    the sender is asked again after the interval. Returns the counts."""
+    the sender is asked again after the interval. Returns the counts by outcome
+    (:func:`sender_health_poll`)."""
     now = now or timezone.now()
     due_before = now - timedelta(seconds=settings.WAYPOST_HEALTH_POLL_SECONDS)
     with transaction.atomic():
@@ -560,16 +563,28 @@ def senders_health_poll(*, now: datetime | None = None, limit: int = 100) -> dic
             .order_by(F("health_checked_at").asc(nulls_first=True), "pk")[:limit]
         )
         SenderNumber.objects.filter(pk__in=[s.pk for s in claimed]).update(health_checked_at=now)
-    counts: Counter = Counter()
-    for sender in claimed:
-        counts[sender_health_poll(sender=sender)] += 1
-    return {key: value for key, value in sorted(counts.items()) if value}
+    if not claimed:
+        return {}
+    # The requests in threads (no database there), what they answered learned here.
+    with ThreadPoolExecutor(max_workers=min(HEALTH_POLL_THREADS, len(claimed))) as pool:
+        answers = list(pool.map(_health_ask, claimed))
+    counts = Counter(
+        _health_learn(sender, answer) for sender, answer in zip(claimed, answers, strict=True)
+    )
+    return dict(sorted(counts.items()))
+
+
+HEALTH_POLL_THREADS = 8
 
 
 def sender_health_poll(*, sender: SenderNumber) -> str:
     """Ask the provider for ``sender``'s health now and learn it. Returns what happened:
     ``changed`` (the limit or the rating changed), ``unchanged``, ``unsupported`` (the provider
     cannot be asked) or ``failed`` (logged)."""
+    return _health_learn(sender, _health_ask(sender))
+
+
+def _health_ask(sender: SenderNumber) -> NumberHealth | str:
     try:
         health = get_provider(sender.provider).number_health(
             credential=sender.credential(), phone_number_id=sender.phone_number_id
@@ -577,8 +592,12 @@ def sender_health_poll(*, sender: SenderNumber) -> str:
     except (MissingCredential, ProviderError) as exc:
         log.warning("health poll of sender %s failed: %s", sender.phone_number_id, exc)
         return "failed"
-    if health is None:
-        return "unsupported"
+    return "unsupported" if health is None else health
+
+
+def _health_learn(sender: SenderNumber, health: NumberHealth | str) -> str:
+    if isinstance(health, str):
+        return health
     at = timezone.now()
     changed = False
     if health.messaging_limit:
