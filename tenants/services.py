@@ -416,11 +416,16 @@ def sender_quality_learn(
             detail=detail,
             at=at,
         )
-    if _QUALITY_RANK.get(rating, 0) and _QUALITY_RANK[rating] < _QUALITY_RANK.get(current, 4):
+    # Worse than it was, or first told and not GREEN.
+    worse = rating in (QualityRating.YELLOW, QualityRating.RED) and (
+        _QUALITY_RANK[rating] < _QUALITY_RANK.get(current, 4)
+    )
+    if worse:
         slug = Tenant.objects.filter(pk=sender.tenant_id).values_list("slug", flat=True).first()
+        verb = "dropped to" if current in _QUALITY_RANK else "is"
         transaction.on_commit(
             lambda: alert(
-                f"sender quality rating dropped to {rating}",
+                f"sender quality rating {verb} {rating}",
                 tenant=slug or "",
                 level="error" if rating == QualityRating.RED else "warning",
                 sender=sender.phone_number_id,

@@ -120,7 +120,7 @@ def test_a_throughput_upgrade_raises_the_rate_and_teaches_the_limit_not_unlimite
     assert SenderHealthEvent.objects.get(kind=HealthKind.LIMIT).sender == sender
 
 
-def test_a_quality_drop_is_learned_recorded_and_alerted(
+def test_a_bad_quality_rating_is_learned_recorded_and_alerted(
     client, sender, caplog, django_capture_on_commit_callbacks
 ):
     value = {"display_phone_number": "15550783881", "event": "FLAGGED", "quality_rating": "RED"}
@@ -132,7 +132,7 @@ def test_a_quality_drop_is_learned_recorded_and_alerted(
     sender.refresh_from_db()
     assert sender.quality_rating == "RED"
     assert events(HealthKind.QUALITY) == [("", "RED", "webhook")]
-    assert "quality rating dropped to RED" in caplog.text
+    assert "sender quality rating is RED" in caplog.text  # first told: not GREEN
     other = SenderNumberFactory(tenant=sender.tenant, waba_id=WABA, display_phone_number="+1555999")
     other.refresh_from_db()
     assert other.quality_rating == ""  # the event named one number of the WABA
