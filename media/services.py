@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from core.db import retry_transient
@@ -447,6 +447,16 @@ def _provider_id(ref: Reference, sender: SenderNumber) -> str:
     known = _RESOLVED.get(key)
     if known is not None and known[1] - refresh_margin() > timezone.now():
         return known[0]
+    try:
+        return _provider_id_stored(ref, sender, key)
+    except DatabaseError as exc:  # past retry_transient's patience: nothing was sent, retry
+        raise MediaUnavailable(
+            f"the media file {ref.media_id} could not be read ({type(exc).__name__})",
+            code="media_upload_failed",
+        ) from exc
+
+
+def _provider_id_stored(ref: Reference, sender: SenderNumber, key: tuple[str, str]) -> str:
     asset = (
         retry_transient(lambda: _asset_for(ref.uuid, sender), what="media lookup")
         if ref.uuid is not None

@@ -259,6 +259,23 @@ OWN_ERRORS: dict[str, ErrorInfo] = {
             ErrorClass.ALERT_TENANT,
         ),
         _own(
+            "media_upload_failed",
+            "The header's media file could not be uploaded again",
+            "The provider's id for the file the message's header names was missing or about "
+            "to expire (it lasts 30 days), and uploading the file again failed: nothing was "
+            "sent; Waypost retries with backoff (the file's page in the admin says why).",
+            WhoActs.NOBODY,
+            ErrorClass.RETRY_BACKOFF,
+        ),
+        _own(
+            "media_not_found",
+            "The header's media file was deleted",
+            "The media file the message's header names was deleted after the message was "
+            "accepted, so Waypost refused it.",
+            WhoActs.BUSINESS,
+            ErrorClass.NEVER_RETRY,
+        ),
+        _own(
             "worker_lost",
             "The worker stopped during the submit; the outcome is unknown",
             "The worker stopped while the request was in flight: the provider may have sent "

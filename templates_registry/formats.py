@@ -224,11 +224,13 @@ _PARAMETER_NAME: Schema = {
 }
 _MEDIA: Schema = {
     "type": "object",
-    "description": "Exactly one of `id` (an uploaded media id) or `link` (http or https); a "
-    "document may have a `filename`.",
+    "description": "Exactly one of `id` (the provider's media id), `link` (http or https) or "
+    "`media_id` (a file uploaded with `POST /api/v1/media`: Waypost sends the provider's id, "
+    "uploaded again when it would expire); a document may have a `filename`.",
     "minProperties": 1,
     "properties": {
         "id": {"type": "string", "minLength": 1},
+        "media_id": {"type": "string", "format": "uuid"},
         "link": {"type": "string", "pattern": r"^https?://\S+$"},
         "filename": {"type": "string", "pattern": r"^[^/]*\S[^/]*$"},
     },

@@ -46,13 +46,14 @@ from datetime import datetime, timedelta
 from functools import cache
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Min, Q
 from django.utils import timezone
 
 from core import metrics
 from core.db import bulk_update, retry_transient
 from core.ratelimit import get_rate_limiter
+from media.services import MediaUnavailable, media_resolve_payload
 from messaging.models import Message, MessageEvent, MessageKind
 from messaging.send import dispatch
 from messaging.send.faults import crash_point
@@ -460,6 +461,7 @@ def submit(messages: list[Message]) -> list[SubmitResult]:
 
 
 MISSING_CREDENTIAL = "MissingCredential"
+MEDIA_ERRORS = ("media_upload_failed", "media_not_found")  # MediaUnavailable's codes
 MARKETING_LIMIT_WAIT = 86_400.0  # the per-user marketing limit: one more try a day later
 
 
@@ -469,13 +471,29 @@ def _send_one(message: Message) -> SubmitResult:
         credential = sender.credential()
     except MissingCredential as exc:
         return SubmitResult(outcome=SubmitOutcome.NOT_SENT, error=f"{MISSING_CREDENTIAL}: {exc}")
+    try:
+        payload = _with_provider_media(message)
+    except MediaUnavailable as exc:  # nothing was sent: retried, or refused (OWN_ERRORS)
+        return SubmitResult(outcome=SubmitOutcome.NOT_SENT, error=f"{exc.code}: {exc}")
     provider = get_provider(sender.provider)
     return provider.send_message(
         credential=credential,
         phone_number_id=sender.phone_number_id,
-        payload=message.payload,
+        payload=payload,
         marketing_lite=_marketing_lite(message),
     )
+
+
+def _with_provider_media(message: Message) -> dict:
+    """The payload with the provider's ids for the Waypost media files it names, uploaded again
+    first when theirs expire (``media.services``); the ``payload_built`` event keeps Waypost's
+    ids. A lookup opens this submit thread's own database connection: it is closed again, so
+    the submit threads hold no connection between sends."""
+    try:
+        return media_resolve_payload(sender=message.sender, payload=message.payload)
+    finally:
+        if connection.connection is not None and not connection.in_atomic_block:
+            connection.close()
 
 
 def _marketing_lite(message: Message) -> bool:
@@ -532,6 +550,12 @@ def _check_one(batch: _Batch, message: Message, result: SubmitResult, now, block
             error_title=result.error,
             classification=OWN_ERRORS["missing_credential"].classification,
             reason="missing_credential",
+        )
+    elif (media := result.error.partition(":")[0]) in MEDIA_ERRORS:  # nothing was sent
+        answer = SendAnswer(
+            error_title=result.error,
+            classification=OWN_ERRORS[media].classification,
+            reason=media,
         )
     else:
         answer = provider.answer(result)

@@ -472,15 +472,19 @@ def _check_media_header(spec: TemplateSpec, header: dict | None, result: SendChe
         )
         hint = "location {latitude, longitude}"
     else:
-        valid = isinstance(obj, dict) and (
-            (isinstance(obj.get("id"), str) and obj["id"] and "link" not in obj)
-            or (
-                isinstance(obj.get("link"), str)
-                and re.match(r"^https?://\S+$", obj["link"])
-                and "id" not in obj
-            )
+        # Meta's id or link, or Waypost's media_id (a file uploaded with POST /api/v1/media:
+        # the media app checks it is the tenant's, and puts the provider's id in its place).
+        named = [key for key in ("id", "link", "media_id") if isinstance(obj, dict) and key in obj]
+        valid = named == ["id"] and isinstance(obj["id"], str) and bool(obj["id"])
+        valid = valid or (
+            named == ["link"]
+            and isinstance(obj["link"], str)
+            and bool(re.match(r"^https?://\S+$", obj["link"]))
         )
-        hint = f"{expected_type} with exactly one of id or an http(s) link"
+        valid = valid or (
+            named == ["media_id"] and isinstance(obj["media_id"], str) and bool(obj["media_id"])
+        )
+        hint = f"{expected_type} with exactly one of id, an http(s) link or a Waypost media_id"
     if not valid:
         result.violations.append(
             violation("param_value_invalid", "header", "1", variant="media", hint=hint)

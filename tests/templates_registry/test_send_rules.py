@@ -227,6 +227,14 @@ CASES = [
     ),
     (
         "param_value_invalid",
+        "Waypost: a media_id names a file uploaded with POST /api/v1/media, alone",
+        IMAGE,
+        "POSITIONAL",
+        image({"type": "image", "image": {"media_id": "5b0c2f6e-8d7a-4c1e-9f3b-2a6d8e4c1b7a"}}),
+        image({"type": "image", "image": {"media_id": "5b0c2f6e", "id": "123"}}),
+    ),
+    (
+        "param_value_invalid",
         "§1.2 media link is http(s)",
         IMAGE,
         "POSITIONAL",
