@@ -7,7 +7,7 @@ import io
 from collections.abc import Iterator
 from datetime import timedelta
 
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, Max, Min, QuerySet
 from django.utils import timezone
 
 from campaigns.feeder import campaign_rate_limit
@@ -52,6 +52,18 @@ def campaign_progress(campaign: Campaign, now=None) -> dict:
 def invalid_rows(campaign: Campaign) -> QuerySet[CampaignRow]:
     """Rows never sent and why (invalid at preflight, skipped, refused at release, expired)."""
     return CampaignRow.objects.filter(campaign=campaign, outcome__in=NOT_SENT).order_by("number")
+
+
+def invalid_row_examples(campaign: Campaign) -> dict[str, str]:
+    """For each error code of the rows not sent, the message of one of them (the preflight
+    report counts codes only; the admin shows what a code means by an example)."""
+    return dict(
+        invalid_rows(campaign)
+        .exclude(error_message="")
+        .values_list("error_code")
+        .annotate(message=Min("error_message"))
+        .order_by()
+    )
 
 
 def invalid_rows_csv(campaign: Campaign, *, mask=None) -> Iterator[str]:
