@@ -11,10 +11,12 @@ from callbacks.models import CallbackEndpoint, CallbackEvent, CallbackStatus
 from callbacks.selectors import Level, endpoints_health
 from callbacks.services import url_shown
 from messaging.models import Message
-from messaging.selectors import FREE_PRICING_TYPES
+from messaging.selectors import FREE_PRICING_TYPES, portfolio_reach
 from messaging.states import ErrorClass
 from operations.metrics import queue_depths
+from tenants.limits import UNLIMITED
 from tenants.models import SenderNumber, SenderStatus
+from tenants.selectors import portfolios
 from webhooks.models import DeliveryStatus, WebhookDelivery
 from whatsapp import error_info
 
@@ -65,6 +67,55 @@ def endpoints_in_trouble(*, tenant_ids) -> list[tuple]:
     ]
 
 
+# Share of a portfolio's messaging limit reached from which it is shown as a warning.
+LIMIT_WARN_SHARE = 0.8
+
+
+def portfolios_health(*, tenants, now=None) -> list[dict]:
+    """Each business portfolio of ``tenants``: its messaging limit, the unique users reached in
+    the moving 24 hours (``messaging.selectors.portfolio_reach``, one query per portfolio),
+    what is left, and its senders with their quality rating."""
+    rows = []
+    for portfolio in portfolios(tenants=tenants):
+        reached = portfolio_reach(
+            tenant=portfolio.tenant, business_id=portfolio.business_id, now=now
+        )
+        limit = portfolio.limit
+        bounded = limit is not None and limit != UNLIMITED
+        left = max(0, limit - reached) if bounded else None
+        if not bounded:
+            level = "ok" if limit == UNLIMITED else "off"
+        elif reached >= limit:
+            level = "bad"
+        else:
+            level = "warn" if reached >= LIMIT_WARN_SHARE * limit else "ok"
+        rows.append(
+            {
+                "tenant": portfolio.tenant.slug,
+                "business_id": portfolio.business_id,
+                "limit": portfolio.limit_label,
+                "tier": portfolio.tier,
+                "source": portfolio.source,
+                "learned_at": portfolio.learned_at,
+                "reached": reached,
+                "left": left,
+                "percent": min(100, round(100 * reached / limit)) if bounded else None,
+                "level": level,
+                "senders": [
+                    {
+                        "phone_number_id": s.phone_number_id,
+                        "display_phone_number": s.display_phone_number,
+                        "quality_rating": s.quality_rating,
+                        "status": s.status,
+                        "health_checked_at": s.health_checked_at,
+                    }
+                    for s in portfolio.senders
+                ],
+            }
+        )
+    return rows
+
+
 def operations_overview(*, tenants, now=None) -> dict:
     now = now or timezone.now()
     hour, day = now - timedelta(hours=1), now - timedelta(days=1)
@@ -104,6 +155,7 @@ def operations_overview(*, tenants, now=None) -> dict:
             )
         ),
         "failing_endpoints": endpoints_in_trouble(tenant_ids=ids),
+        "portfolios": portfolios_health(tenants=tenants, now=now),
         "callbacks_pending": CallbackEvent.objects.filter(
             tenant_id__in=ids, status=CallbackStatus.PENDING
         ).count(),

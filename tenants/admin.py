@@ -21,14 +21,27 @@ import re
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.utils.html import escape, format_html
+from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from tenants.models import ApiKey, SenderNumber, SenderStatus, StaffScope, Tenant
+from tenants.limits import limit_label, parse_limit
+from tenants.models import (
+    ApiKey,
+    HealthSource,
+    PortfolioLimit,
+    QualityRating,
+    SenderHealthEvent,
+    SenderNumber,
+    SenderStatus,
+    StaffScope,
+    Tenant,
+)
 from tenants.scoping import TenantScopedAdmin
+from tenants.selectors import portfolio_limit, sender_health_history
 from tenants.services import (
     api_key_create,
     api_key_revoke,
+    portfolio_limit_learn,
     sender_set_status,
     tenant_set_active,
 )
@@ -39,6 +52,26 @@ STATUS_COLOURS = {
     SenderStatus.BLOCKED: "#b02a37",
     SenderStatus.DISABLED: "#6c757d",
 }
+# Meta's quality rating, as the provider reports it: learned, never typed in.
+HEALTH_FIELDS = ("quality_rating", "health_checked_at")
+QUALITY_COLOURS = {
+    QualityRating.GREEN: "#1e7e34",
+    QualityRating.YELLOW: "#b8860b",
+    QualityRating.RED: "#b02a37",
+    QualityRating.UNKNOWN: "#6c757d",
+}
+
+
+def quality_badge(rating: str):
+    """A sender's quality rating as a coloured badge ("—" when never told)."""
+    if not rating:
+        return "—"
+    return format_html(
+        '<span class="quality-badge" style="background:{};color:#fff;padding:2px 8px;'
+        'border-radius:10px;font-size:11px;font-weight:600;white-space:nowrap">{}</span>',
+        QUALITY_COLOURS.get(rating, "#555"),
+        QualityRating(rating).label if rating in QualityRating.values else rating,
+    )
 
 
 def code_spans(text: str) -> str:
@@ -90,11 +123,14 @@ class SenderNumberInline(admin.TabularInline):
         "waba_id",
         "display_phone_number",
         "credentials_env",
+        "business_id",
         "messages_per_second",
         *STATUS_FIELDS,
+        "quality_rating",
     )
-    # A status changes through the senders' actions, which record who and why.
-    readonly_fields = STATUS_FIELDS
+    # A status changes through the senders' actions, which record who and why; the quality is
+    # the provider's.
+    readonly_fields = (*STATUS_FIELDS, "quality_rating")
 
     def get_readonly_fields(self, request, obj=None):
         if request.user.is_superuser:
@@ -145,20 +181,74 @@ class TenantAdmin(TenantScopedAdmin):
 
 @admin.register(SenderNumber)
 class SenderNumberAdmin(TenantScopedAdmin):
+    """Senders, with their health: the quality rating as a badge, the portfolio's messaging
+    limit, and the health history (what changed, when, from which source) on each sender's
+    page — the provider's facts, read-only."""
+
     list_display = (
         "phone_number_id",
         "tenant",
         "status_badge",
+        "quality",
         "provider",
         "display_phone_number",
+        "portfolio",
         "messages_per_second",
     )
-    list_filter = ("provider", "status")
-    search_fields = ("phone_number_id", "waba_id", "display_phone_number", "tenant__slug")
+    list_filter = ("provider", "status", "quality_rating")
+    search_fields = (
+        "phone_number_id",
+        "waba_id",
+        "business_id",
+        "display_phone_number",
+        "tenant__slug",
+    )
     list_select_related = ("tenant",)
     form = SenderNumberForm
-    readonly_fields = STATUS_FIELDS
+    readonly_fields = (*STATUS_FIELDS, *HEALTH_FIELDS, "messaging_limit", "health_history")
     actions = ["reactivate", "disable"]
+
+    @admin.display(description="quality", ordering="quality_rating")
+    def quality(self, obj):
+        return quality_badge(obj.quality_rating)
+
+    @admin.display(description="portfolio", ordering="business_id")
+    def portfolio(self, obj):
+        return obj.business_id or "(the tenant's)"
+
+    @admin.display(description="portfolio messaging limit")
+    def messaging_limit(self, obj):
+        if obj.pk is None:
+            return "—"
+        limit = portfolio_limit(tenant=obj.tenant, business_id=obj.business_id)
+        return f"{limit_label(limit)} unique users per 24 hours, shared by the portfolio's senders"
+
+    @admin.display(description="health history")
+    def health_history(self, obj):
+        """The newest 50 events: the sender's own, and its portfolio's limit changes."""
+        events = list(sender_health_history(sender=obj)) if obj.pk else []
+        if not events:
+            return "Nothing learned yet."
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    f"{e.occurred_at:%Y-%m-%d %H:%M:%S}",
+                    e.get_kind_display(),
+                    f"{e.previous} → {e.value}" if e.previous else e.value,
+                    e.get_source_display(),
+                    e.detail.get("description") or e.detail.get("event") or "",
+                )
+                for e in events
+            ),
+        )
+        return format_html(
+            '<table class="health-history"><thead><tr><th>when (UTC)</th><th>what</th>'
+            "<th>change</th><th>source</th><th>detail</th></tr></thead><tbody>{}</tbody>"
+            "</table>",
+            rows,
+        )
 
     def get_readonly_fields(self, request, obj=None):
         if request.user.is_superuser:
@@ -208,6 +298,90 @@ class SenderNumberAdmin(TenantScopedAdmin):
                 by=str(request.user),
             )
         self.message_user(request, f"{verb.capitalize()} {queryset.count()} sender(s).")
+
+
+class PortfolioLimitForm(forms.ModelForm):
+    """An operator's word for a portfolio's limit, in either of Meta's forms."""
+
+    tier = forms.CharField(
+        label="messaging limit",
+        max_length=32,
+        help_text="As Meta says it — TIER_250, TIER_2K, TIER_10K, TIER_100K, TIER_UNLIMITED — or "
+        "a number (2000; -1 or unlimited). Meta's webhooks and the periodic poll overwrite it "
+        "when they say otherwise.",
+    )
+
+    class Meta:
+        model = PortfolioLimit
+        fields = ("tenant", "business_id", "tier")
+
+    def clean_tier(self):
+        value = self.cleaned_data["tier"].strip()
+        if parse_limit(value) is None:
+            raise ValidationError("Not a messaging limit: TIER_2K, 2000, -1 or unlimited.")
+        return value
+
+
+@admin.register(PortfolioLimit)
+class PortfolioLimitAdmin(TenantScopedAdmin):
+    """The messaging limit of each business portfolio, as last learned (``tenants.limits``);
+    an operator may set one Meta has not told (recorded with source *operator*)."""
+
+    form = PortfolioLimitForm
+    list_display = ("tenant", "business", "limit_shown", "tier", "source", "learned_at")
+    list_filter = ("tenant", "source")
+    list_select_related = ("tenant",)
+    search_fields = ("business_id", "tenant__slug")
+    readonly_fields = ("limit_shown", "source", "learned_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        # A portfolio is named once: a change is of its limit.
+        return (*self.readonly_fields, "tenant", "business_id") if obj else self.readonly_fields
+
+    @admin.display(description="business portfolio", ordering="business_id")
+    def business(self, obj):
+        return obj.business_id or "(the tenant's)"
+
+    @admin.display(description="limit (unique users / 24 h)", ordering="limit")
+    def limit_shown(self, obj):
+        return limit_label(obj.limit)
+
+    def save_model(self, request, obj, form, change):
+        portfolio_limit_learn(
+            tenant=obj.tenant,
+            business_id=obj.business_id,
+            value=form.cleaned_data["tier"],
+            source=HealthSource.OPERATOR,
+        )
+        # The admin goes on with ``obj`` (its history entry, the redirect): make it the row.
+        saved = PortfolioLimit.objects.get(tenant=obj.tenant, business_id=obj.business_id)
+        for field in PortfolioLimit._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(saved, field.attname))
+        obj._state.adding, obj._state.db = False, saved._state.db
+
+
+@admin.register(SenderHealthEvent)
+class SenderHealthEventAdmin(TenantScopedAdmin):
+    """Every sender's health history, append-only: nobody adds, changes or deletes one."""
+
+    list_display = ("occurred_at", "tenant", "sender", "business_id", "kind", "change", "source")
+    list_filter = ("tenant", "kind", "source")
+    list_select_related = ("tenant", "sender__tenant")
+    search_fields = ("sender__phone_number_id", "business_id", "value")
+    date_hierarchy = "occurred_at"
+
+    @admin.display(description="change")
+    def change(self, obj):
+        return f"{obj.previous} → {obj.value}" if obj.previous else obj.value
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 class ApiKeyCreateForm(forms.ModelForm):
