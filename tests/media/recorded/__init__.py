@@ -15,9 +15,11 @@ from functools import cache
 from pathlib import Path
 
 import requests
-from requests.adapters import BaseAdapter
+from requests.adapters import BaseAdapter, HTTPAdapter
 
 HERE = Path(__file__).resolve().parent
+#: An answer that is the real server's: the request goes out over the network.
+REAL = "<the real server>"
 
 
 @cache
@@ -61,7 +63,8 @@ class Sent:
 @dataclass
 class Recorded(BaseAdapter):
     """Answers with ``answers`` in turn (the last one repeats): each a recorded answer's name,
-    a ``(status, body)`` pair, or an exception to raise as the transport's."""
+    a ``(status, body)`` pair, an exception to raise as the transport's, or :data:`REAL` (the
+    request goes to the real server)."""
 
     answers: list = field(default_factory=list)
     sent: list[Sent] = field(default_factory=list)
@@ -75,6 +78,10 @@ class Recorded(BaseAdapter):
         item = self.answers[min(len(self.sent), len(self.answers)) - 1]
         if isinstance(item, Exception):
             raise item
+        if item == REAL:
+            return HTTPAdapter(max_retries=0).send(
+                request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies
+            )
         status, payload = answer(item) if isinstance(item, str) else item
         response = requests.Response()
         response.status_code = status
