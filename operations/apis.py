@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from callbacks.services import EVENT_TYPES
 from core.api import RejectUnknownFields
 from operations.services import tenant_settings, tenant_settings_update
-from tenants.models import AmbiguousPolicy, ParamPolicy
+from tenants.models import AmbiguousPolicy, ParamPolicy, validate_time_zone
 
 
 class TenantSettingsOutput(serializers.Serializer):
@@ -25,6 +25,7 @@ class TenantSettingsOutput(serializers.Serializer):
     stall_sent_seconds = serializers.IntegerField()
     opt_out_keywords = serializers.CharField()
     marketing_limit_retry = serializers.BooleanField()
+    time_zone = serializers.CharField()
     callback_url = serializers.CharField(allow_blank=True)
     callback_events = serializers.ListField(child=serializers.CharField())
     callback_secrets = serializers.IntegerField(
@@ -61,6 +62,13 @@ class TenantSettingsInput(RejectUnknownFields, serializers.Serializer):
         required=False,
         help_text="Retry a marketing message refused for Meta's per-user marketing limit "
         "(131049) once, after 24 hours.",
+    )
+    time_zone = serializers.CharField(
+        max_length=64,
+        required=False,
+        validators=[validate_time_zone],
+        help_text="The time zone of recipients known only by BSUID, for campaign send windows: "
+        "an IANA name (Europe/Berlin).",
     )
     # Not a URLField: the callback rules (callbacks.services.check_destination) judge the URL
     # whole — form, port, scheme, then resolution — and answer one code for each refusal.

@@ -18,6 +18,7 @@ TENANT_FIELDS = (
     "stall_sent_seconds",
     "opt_out_keywords",
     "marketing_limit_retry",
+    "time_zone",
 )
 
 
