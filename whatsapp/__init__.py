@@ -14,6 +14,8 @@ Layout (django-anymail's shape: a thick base owns the sequences, each provider o
                    error shape and code table, X-Hub-Signature-256, the webhook envelope
       dialog360.py 360dialog: its header, paths, own error shape and signature; Meta's
                    payloads, codes and envelope otherwise
+      media.py     the media upload for template headers (the messages endpoint's sibling),
+                   what a header takes, an uploaded id's 30 days
       registry.py  the ``Provider`` enum and the one mapping from it to a provider class
 
 Rules:
