@@ -79,9 +79,9 @@ STATE_COLOURS = {
     CampaignState.CANCELLED: "#495057",
 }
 HELD_SHORT = {
-    HeldReason.MESSAGING_LIMIT: "held at the messaging limit",
-    HeldReason.OUTSIDE_WINDOW: "outside the send window",
-    HeldReason.SENDER_INACTIVE: "sender blocked or disabled",
+    HeldReason.MESSAGING_LIMIT: "held at the limit",
+    HeldReason.OUTSIDE_WINDOW: "outside its window",
+    HeldReason.SENDER_INACTIVE: "sender inactive",
 }
 _BADGE = (
     '<span style="background:{};color:#fff;padding:2px 8px;border-radius:10px;font-size:11px;'
@@ -104,10 +104,19 @@ def state_badge(state: str):
 
 
 def held_badge(reason: str):
-    return format_html(_BADGE, "#c35a00", HELD_SHORT.get(reason, reason)) if reason else ""
+    """Why a running campaign waits, as a badge that may wrap (the list's column is narrow)."""
+    if not reason:
+        return ""
+    return format_html(
+        '<span title="{}" style="display:inline-block;background:#c35a00;color:#fff;'
+        'padding:2px 8px;border-radius:10px;font-size:11px;font-weight:600;max-width:120px">'
+        "{}</span>",
+        HeldReason(reason).label if reason in HeldReason.values else reason,
+        HELD_SHORT.get(reason, reason),
+    )
 
 
-def progress_bar(progress: dict, *, width: int = 180):
+def progress_bar(progress: dict, *, width: int = 130):
     """The audience as one bar: a segment per group of counts (``SEGMENTS``), each as wide as
     its share of the rows, what is still pending left blank; the percentage done beside."""
     counts = progress["counts"]
@@ -311,7 +320,8 @@ class CampaignAdmin(TenantScopedAdmin):
     @admin.display(description="campaign", ordering="name")
     def campaign(self, obj):
         return format_html(
-            '<div style="max-width:220px;overflow-wrap:anywhere"><strong>{}</strong></div>'
+            '<div style="min-width:90px;max-width:200px;overflow-wrap:anywhere">'
+            "<strong>{}</strong></div>"
             '<code style="font-size:11px" title="{}">{}</code>',
             obj.name,
             obj.pk,
@@ -321,7 +331,7 @@ class CampaignAdmin(TenantScopedAdmin):
     @admin.display(description="template", ordering="template__name")
     def template_shown(self, obj):
         return format_html(
-            '<span style="overflow-wrap:anywhere;max-width:180px;display:inline-block">{}</span>'
+            '<div style="max-width:150px;overflow-wrap:anywhere">{}</div>'
             '<div style="font-size:11px;color:#666">{} · {}</div>',
             obj.template.name,
             obj.template.language,
@@ -361,14 +371,16 @@ class CampaignAdmin(TenantScopedAdmin):
         )
         return format_html("{}{}", obj.rows_total, invalid)
 
-    @admin.display(description="due / started", ordering="send_at")
+    @admin.display(description="due / started (UTC)", ordering="send_at")
     def timing(self, obj):
         if obj.started_at:
             return format_html(
                 '<span title="{}">started {}</span>', at_second(obj.started_at), ago(obj.started_at)
             )
         if obj.send_at:
-            return format_html("at {} UTC", f"{obj.send_at:%Y-%m-%d %H:%M}")
+            return format_html(
+                'due<div style="white-space:nowrap">{}</div>', f"{obj.send_at:%Y-%m-%d %H:%M}"
+            )
         return "when started"
 
     @admin.display(description="created", ordering="created_at")
@@ -380,15 +392,18 @@ class CampaignAdmin(TenantScopedAdmin):
     # --- the campaign's page ---
 
     def get_fieldsets(self, request, obj=None):
-        sets = [(None, {"fields": ("summary",)})]
-        if obj is not None and obj.state in FINISHED:
-            sets.append(("Final report", {"fields": ("report_panel",)}))
-        sets += [
-            ("Progress", {"fields": ("progress_panel",)}),
+        """What matters first on top: a draft's preflight, a finished campaign's report."""
+        progress = ("Progress", {"fields": ("progress_panel",)})
+        checked = [
             ("Preflight", {"fields": ("preflight_panel",)}),
             ("Rows not sent", {"fields": ("invalid_rows_panel",)}),
         ]
-        return sets
+        summary = (None, {"fields": ("summary",)})
+        if obj is not None and obj.state == CampaignState.DRAFT:
+            return [summary, *checked, progress]
+        if obj is not None and obj.state in FINISHED:
+            return [summary, ("Final report", {"fields": ("report_panel",)}), progress, *checked]
+        return [summary, progress, *checked]
 
     change_form_template = "admin/campaigns/campaign/change_form.html"
 
