@@ -17,10 +17,11 @@ The life of a file::
 * **A media id belongs to the number it was uploaded through** (its app). A message that
   leaves from another number than the one its file was uploaded through gets the same file's
   asset for that number (created once, with the bytes, and uploaded).
-* **Each process remembers the ids it has resolved** (:data:`_RESOLVED`) until they come within
-  the margin of their expiry, so a campaign of thousands of messages naming one image reads the
-  database once per process, not once per message, and a submit thread rarely opens a
-  connection at all.
+* **Each process remembers the ids it has resolved** (:data:`_RESOLVED`) for a minute
+  (:data:`REMEMBER_SECONDS`), never past the margin before their expiry, so a campaign of
+  thousands of messages naming one image reads the database about once a minute per process,
+  not once per message, and a submit thread rarely opens a connection at all. A file deleted
+  meanwhile is refused within that minute.
 * **Failures at submit** are :class:`MediaUnavailable`, with the message's own error code:
   ``media_upload_failed`` (uploading again failed: the send is retried with backoff) or
   ``media_not_found`` (the file was deleted after the message was accepted: refused).
@@ -31,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import os
+import time
 import unicodedata
 from datetime import datetime, timedelta
 
@@ -421,9 +423,12 @@ def media_check_components(
             )
 
 
-#: (Waypost media id as named, sender id) → (provider media id, its expiry), per process.
-_RESOLVED: dict[tuple[str, str], tuple[str, datetime]] = {}
+#: (Waypost media id as named, sender id) → (provider media id, its expiry, when it was read:
+#: ``time.monotonic()``), per process.
+_RESOLVED: dict[tuple[str, str], tuple[str, datetime, float]] = {}
 _RESOLVED_MAX = 10_000
+#: How long a process uses an id it read without reading it again.
+REMEMBER_SECONDS = 60.0
 
 
 def media_resolve_payload(*, sender: SenderNumber, payload: dict) -> dict:
@@ -445,7 +450,11 @@ def media_resolve_payload(*, sender: SenderNumber, payload: dict) -> dict:
 def _provider_id(ref: Reference, sender: SenderNumber) -> str:
     key = (ref.media_id, str(sender.pk))
     known = _RESOLVED.get(key)
-    if known is not None and known[1] - refresh_margin() > timezone.now():
+    if (
+        known is not None
+        and time.monotonic() - known[2] < REMEMBER_SECONDS
+        and known[1] - refresh_margin() > timezone.now()
+    ):
         return known[0]
     try:
         return _provider_id_stored(ref, sender, key)
@@ -477,7 +486,7 @@ def _provider_id_stored(ref: Reference, sender: SenderNumber, key: tuple[str, st
             ) from exc
     if len(_RESOLVED) >= _RESOLVED_MAX:
         _RESOLVED.clear()
-    _RESOLVED[key] = (asset.provider_media_id, asset.expires_at)
+    _RESOLVED[key] = (asset.provider_media_id, asset.expires_at, time.monotonic())
     return asset.provider_media_id
 
 

@@ -11,6 +11,7 @@ from django.db import connection
 from django.utils import timezone
 
 from core.errors import ValidationFailed
+from media import services
 from media.models import MediaAsset
 from media.services import MediaUnavailable, media_check_components, media_resolve_payload
 from tenants.models import SenderNumber
@@ -154,6 +155,21 @@ def test_a_resolved_id_is_remembered_by_the_process(tenant_a, uploads, django_as
     with django_assert_num_queries(0):
         again = media_resolve_payload(sender=sender, payload=payload(header("image", image.pk)))
     assert header_media(again) == {"id": "1001"}
+
+
+def test_a_remembered_id_is_read_again_after_a_minute(tenant_a):
+    sender = tenant_a.tenant.senders.get()
+    image = asset_of(tenant_a.tenant)
+    body = payload(header("image", image.pk))
+    media_resolve_payload(sender=sender, payload=body)
+    key = (str(image.pk), str(sender.pk))
+    image.delete()  # a process that read it a moment ago still sends it
+    assert header_media(media_resolve_payload(sender=sender, payload=body)) == {"id": "1001"}
+    provider_id, expires_at, read_at = services._RESOLVED[key]
+    services._RESOLVED[key] = (provider_id, expires_at, read_at - services.REMEMBER_SECONDS)
+    with pytest.raises(MediaUnavailable) as failed:
+        media_resolve_payload(sender=sender, payload=body)
+    assert failed.value.code == "media_not_found"
 
 
 @pytest.mark.parametrize(
