@@ -338,14 +338,15 @@ def _reaching(*, tenant: Tenant, business_id: str, now: datetime) -> QuerySet[Me
     since = now - REACH_WINDOW
     # The user's customer-service window was open the whole time the message could have
     # gone: they wrote before it was created, and within 24 hours of its last state change.
+    # Found by number and by BSUID in two anti-joins (each an equality on a unique index of
+    # contacts; one join on either would be a nested loop over every contact of the tenant).
     window_open = Contact.objects.filter(
         tenant_id=OuterRef("tenant_id"),
         last_inbound_at__lte=OuterRef("created_at"),
         last_inbound_at__gt=OuterRef("state_changed_at") - REACH_WINDOW,
-    ).filter(
-        (Q(wa_id=Substr(OuterRef("recipient"), 2)) & ~Q(wa_id=""))
-        | (Q(user_id=OuterRef("recipient_user_id")) & ~Q(user_id=""))
     )
+    by_number = window_open.filter(wa_id=Substr(OuterRef("recipient"), 2)).exclude(wa_id="")
+    by_bsuid = window_open.filter(user_id=OuterRef("recipient_user_id")).exclude(user_id="")
     return (
         Message.objects.filter(
             tenant=tenant,
@@ -359,7 +360,8 @@ def _reaching(*, tenant: Tenant, business_id: str, now: datetime) -> QuerySet[Me
             | Q(state=MessageState.FAILED, provider_message_id__isnull=False)
         )
         .exclude(pricing_type__in=FREE_PRICING_TYPES)  # Meta priced it inside a window
-        .exclude(Exists(window_open))
+        .exclude(Exists(by_number))
+        .exclude(Exists(by_bsuid))
     )
 
 
