@@ -331,7 +331,7 @@ class CampaignAdmin(TenantScopedAdmin):
     @admin.display(description="template", ordering="template__name")
     def template_shown(self, obj):
         return format_html(
-            '<div style="max-width:150px;overflow-wrap:anywhere">{}</div>'
+            '<div style="min-width:100px;max-width:150px;overflow-wrap:anywhere">{}</div>'
             '<div style="font-size:11px;color:#666">{} · {}</div>',
             obj.template.name,
             obj.template.language,

@@ -102,7 +102,12 @@ def completed_campaign(tenant, template, *, key="done", name="October orders") -
     return campaign
 
 
-def staff(client, tenant, *, codenames=("view_campaign", "change_campaign", "add_campaign")):
+def staff(
+    client,
+    tenant,
+    *,
+    codenames=("view_campaign", "change_campaign", "add_campaign", "view_message"),
+):
     user = User.objects.create_user(f"staff{User.objects.count()}", password="pw", is_staff=True)
     user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
     StaffScope.objects.create(user=user).tenants.add(tenant)
@@ -146,6 +151,7 @@ def test_the_list_shows_state_progress_rows_and_a_masked_sender(staff_a, tenant_
     assert 'class="campaign-progress"' in page and "0.0 %" in page
     assert "3 invalid" in page and template.name in page
     assert sender.display_phone_number not in page and "+155*****111" in page
+    assert '<option value="pause">' in page  # the actions, for a user who may act
 
 
 def test_the_list_filters_by_state_and_finds_by_name(admin_client, tenant_a, template):
@@ -260,6 +266,11 @@ def test_a_completed_campaign_has_its_final_report(staff_a, tenant_a, template):
     # The progress bar: one segment per group, the percentage done.
     assert 'data-segment="read"' in page and 'data-segment="failed"' in page
     assert 'data-segment="not sent"' in page and "83.3 %" in page  # 10 of 12 rows sent
+    # Its messages, one click away (the messages' list, filtered by the campaign).
+    messages = staff_a.get(f"/admin/messaging/message/?campaign__id__exact={campaign.pk}")
+    assert messages.status_code == 200
+    listed = messages.content.decode()
+    assert all(str(m.pk)[:8] in listed for m in Message.objects.filter(campaign=campaign))
 
 
 # --- actions -------------------------------------------------------------------------------------
