@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 import requests
+from django.db import connection
 from django.utils import timezone
 
 from media.models import MediaAsset
@@ -78,6 +79,12 @@ def known_to_the_sandbox(sandbox, provider_id: str) -> bool:
     return answer.status_code == 200 and answer.json().get("id") == provider_id
 
 
+def database_sessions() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+        return cursor.fetchone()[0]
+
+
 def media_uploads(sandbox) -> int:
     return sandbox.get("/_sandbox/stats").json()["media_uploads"]
 
@@ -88,8 +95,10 @@ def test_a_send_naming_waypost_media_reaches_the_provider_with_its_id(shop, live
     media = uploaded.json()
     assert known_to_the_sandbox(live, media["provider_media_id"])
 
+    before = database_sessions()
     message = sent_and_drained(shop, media["id"], "sale-1")
     assert message.state == "accepted", (message.error_code, message.error_title)
+    assert database_sessions() == before  # the submit thread closed the one it opened
     # The ledger keeps Waypost's id; the sandbox, which refuses an id it does not know with
     # 131053, accepted the provider's.
     header = message_payload(message=message)["template"]["components"][0]["parameters"][0]
