@@ -12,9 +12,10 @@ Processing (``deliveries_process``, a Celery task and the beat): claim pending d
 events in one transaction through the services that own them: statuses and inbound messages
 to ``messaging``, template updates to ``templates_registry``, a number's and its business
 portfolio's health — throughput, messaging limit, quality rating, account alerts — to
-``tenants`` (the senders found by the entry's WABA, or the route's own sender). A bad item affects only itself;
-a delivery whose processing fails is marked ``failed`` (replayable) without holding up the
-others. ``replay_webhooks`` re-processes stored deliveries: idempotent by construction.
+``tenants`` (the senders found by the entry's WABA, or the route's own sender). A bad item
+affects only itself; a delivery whose processing fails is marked ``failed`` (replayable)
+without holding up the others. ``replay_webhooks`` re-processes stored deliveries:
+idempotent by construction.
 """
 
 from __future__ import annotations
