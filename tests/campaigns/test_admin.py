@@ -191,6 +191,14 @@ def test_staff_see_download_and_act_on_their_tenants_campaigns_only(
     assert str(mine.pk)[:8] in listing
 
 
+def test_what_a_user_typed_is_escaped_on_the_list_and_the_page(admin_client, tenant_a, template):
+    campaign = make_campaign(
+        tenant_a.tenant, template, [row("+4915100000001", name="<i>Ana</i>")], name="<b>x</b>"
+    )
+    for page in (admin_client.get(LIST).content.decode(), page_of(admin_client, campaign)):
+        assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page
+
+
 # --- the page: preflight, rows not sent, masking -------------------------------------------------
 
 
