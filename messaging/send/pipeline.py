@@ -18,7 +18,8 @@ How a drain is started, and the locks it shares with everyone else, are in
    ``next_attempt_at``. What may go is moved to ``submitting`` and **committed before any
    request leaves**, so no redelivery, race or crash can submit the same round twice.
 2. **Submit**: the requests go concurrently over the provider's pooled session; each exact
-   answer or exception is kept.
+   answer or exception is kept. A Waypost media file a header names becomes the provider's
+   media id first, in the submit thread (uploaded again when it would expire: ``media``).
 3. **Record** (one transaction, retried on transient database errors): each answer becomes a
    ``submit_responded`` event and is read and classified by its provider (``whatsapp``):
    accepted or held;
