@@ -3,8 +3,8 @@ provider id is still good — read-only (files come in through ``POST /api/v1/me
 
 The list never reads a file's bytes; a file's page shows an image as a preview. Deleting a
 file (Django's *delete* permission) refuses the messages still naming it when they come to be
-sent (``media_not_found``; within a minute: ``media.services.REMEMBER_SECONDS``). Scoped to the user's tenants like every tenant's object
-(``tenants.scoping``).
+sent (``media_not_found``; within a minute: ``media.services.REMEMBER_SECONDS``). Scoped to
+the user's tenants like every tenant's object (``tenants.scoping``).
 """
 
 from __future__ import annotations
