@@ -368,28 +368,22 @@ class StartInput(RejectUnknownFields, serializers.Serializer):
     skip_invalid = serializers.BooleanField(required=False, default=False)
 
 
-class _Action(APIView):
-    """POST /campaigns/{id}/<action>: one state change, answered with the campaign."""
+def _action(name: str, input_class, act, description: str) -> type[APIView]:
+    """``POST /campaigns/{id}/<name>``: one state change (``act(campaign, body)``), answered
+    with the campaign."""
 
-    def post(self, request, campaign_id):
-        campaign = campaign_get(tenant=request.user.tenant, campaign_id=campaign_id)
-        campaign = self.act(campaign, request.data if request.data else {})
-        return Response(CampaignOutput(campaign).data)
-
-
-def _action(name: str, input_class, act, description: str):
-    view = type(
-        f"Campaign{name.title()}Api",
-        (_Action,),
-        {"act": staticmethod(act), "__doc__": description},
-    )
-    view.post = extend_schema(
+    @extend_schema(
         request=input_class,
         responses=CampaignOutput,
         operation_id=f"campaigns_{name}",
         description=description,
-    )(view.post)
-    return view
+    )
+    def post(self, request, campaign_id):
+        campaign = campaign_get(tenant=request.user.tenant, campaign_id=campaign_id)
+        campaign = act(campaign, request.data if request.data else {})
+        return Response(CampaignOutput(campaign).data)
+
+    return type(f"Campaign{name.title()}Api", (APIView,), {"post": post, "__doc__": description})
 
 
 CampaignStartApi = _action(

@@ -6,9 +6,16 @@ A pass runs as the ``campaigns.feed`` task on the tenant's queue, rung through a
 (``core.coordination.Doorbell``) keyed by the campaign: at most one pass per campaign is
 pending, each schedules the next (:func:`schedule`), and :func:`overdue` — on the beat — rings
 any campaign whose next pass is late (a lost ring, a worker killed mid-pass). Every pass holds
-the campaign's row lock from start to end, so two passes of one campaign never overlap, and
+the campaign's row lock from start to end, so two passes of one campaign never overlap (and a
+pass never overlaps a pause or a cancel), and
 each row's message has the idempotency key ``campaign:<id>:<row>``: a pass repeated after a
 crash creates nothing twice.
+
+The campaign's lock is ``FOR NO KEY UPDATE``, never ``FOR UPDATE``: other transactions insert
+and update messages that reference the campaign, and PostgreSQL's foreign-key check takes
+``KEY SHARE`` on it at their commit (also for a row they updated twice); ``FOR UPDATE`` would
+block them while a pause waits for the very messages they hold — a deadlock
+``tests/campaigns/test_live.py`` met.
 """
 
 from __future__ import annotations
@@ -68,6 +75,13 @@ def schedule(campaign: Campaign, *, at: datetime) -> None:
     transaction.on_commit(lambda: _feeds.ring(key, queue=queue, args=(key,), delay=delay))
 
 
+def ring(campaigns: list[Campaign]) -> None:
+    """A pass for each of ``campaigns`` now (something they wait for changed)."""
+    for campaign in campaigns:
+        key = str(campaign.pk)
+        _feeds.ring(key, queue=campaign.tenant.queue_name, args=(key,))
+
+
 def overdue(*, now=None) -> int:
     """The safety net: ring every scheduled or running campaign whose next pass is more than
     ``OVERDUE_AFTER`` late. Returns how many (zero while the normal path works)."""
@@ -108,7 +122,7 @@ def feed(*, campaign_id) -> Pass:
     _feeds.answered(str(campaign_id))
     with transaction.atomic():
         campaign = (
-            Campaign.objects.select_for_update(of=("self",))
+            Campaign.objects.select_for_update(of=("self",), no_key=True)
             .select_related("tenant", "sender", "template")
             .filter(pk=campaign_id)
             .first()
@@ -213,7 +227,7 @@ def campaign_window(campaign: Campaign) -> SendWindow | None:
 def _limit_left(campaign: Campaign, now: datetime) -> int | None:
     """Unique users the portfolio may still reach now (None: no limit known, or unlimited):
     the limit, less those reached in the moving 24 hours, less the portfolio's template
-    messages released and not yet submitted (each may be a new user)."""
+    messages waiting to be submitted, first time or again (each may be a new user)."""
     business_id = portfolio_of(campaign.sender)
     limit = portfolio_limit(tenant=campaign.tenant, business_id=business_id)
     if limit is None or limit < 0:
@@ -223,8 +237,7 @@ def _limit_left(campaign: Campaign, now: datetime) -> int | None:
         tenant=campaign.tenant,
         sender__in=portfolio_senders(tenant=campaign.tenant, business_id=business_id),
         kind=MessageKind.TEMPLATE,
-        state__in=NOT_SUBMITTED,
-        attempts=0,
+        state__in=NOT_SUBMITTED,  # queued, or a retry: the reach counts neither yet
     ).count()
     return limit - reached - in_flight
 

@@ -145,8 +145,9 @@ def campaign_create(
 
 
 def _locked(campaign: Campaign) -> Campaign:
+    """The campaign, locked as the feeder locks it (``FOR NO KEY UPDATE``: see there why)."""
     return (
-        Campaign.objects.select_for_update(of=("self",))
+        Campaign.objects.select_for_update(of=("self",), no_key=True)
         .select_related("tenant", "sender", "template")
         .get(pk=campaign.pk)
     )
@@ -199,9 +200,15 @@ def campaign_pause(*, campaign: Campaign, reason: str = "", by: str = "api") -> 
 def campaign_resume(*, campaign: Campaign, reason: str = "", by: str = "api") -> Campaign:
     with transaction.atomic():
         campaign = _locked(campaign)
+        if campaign.state != CampaignState.PAUSED:
+            raise Conflict(
+                f"Only a paused campaign can be resumed; this one is {campaign.state}.",
+                code="campaign_state",
+                details=[{"state": campaign.state, "wanted": CampaignState.RUNNING}],
+            )
         now = timezone.now()
         later = campaign.send_at is not None and campaign.send_at > now
-        if campaign.state == CampaignState.PAUSED and campaign.started_at is None and later:
+        if campaign.started_at is None and later:
             state = CampaignState.SCHEDULED
         else:
             state = CampaignState.RUNNING

@@ -15,8 +15,24 @@ urlpatterns = [
         apis.CampaignInvalidRowsCsvApi.as_view(),
         name="campaign-invalid-rows",
     ),
-    path("campaigns/<uuid:campaign_id>/start", apis.CampaignStartApi.as_view()),
-    path("campaigns/<uuid:campaign_id>/pause", apis.CampaignPauseApi.as_view()),
-    path("campaigns/<uuid:campaign_id>/resume", apis.CampaignResumeApi.as_view()),
-    path("campaigns/<uuid:campaign_id>/cancel", apis.CampaignCancelApi.as_view()),
+    path(
+        "campaigns/<uuid:campaign_id>/start",
+        apis.CampaignStartApi.as_view(),
+        name="campaign-start",
+    ),
+    path(
+        "campaigns/<uuid:campaign_id>/pause",
+        apis.CampaignPauseApi.as_view(),
+        name="campaign-pause",
+    ),
+    path(
+        "campaigns/<uuid:campaign_id>/resume",
+        apis.CampaignResumeApi.as_view(),
+        name="campaign-resume",
+    ),
+    path(
+        "campaigns/<uuid:campaign_id>/cancel",
+        apis.CampaignCancelApi.as_view(),
+        name="campaign-cancel",
+    ),
 ]

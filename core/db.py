@@ -166,11 +166,13 @@ class DatabaseUnavailableMiddleware:
         from django.conf import settings
         from django.http import JsonResponse
 
+        cause = exception.__cause__ or exception
         log.warning(
-            "%s %s: the database is unavailable (%s); answered 503",
+            "%s %s: the database is unavailable (%s %s); answered 503",
             request.method,
             request.path,
             type(exception).__name__,
+            getattr(cause, "sqlstate", None) or "",
         )
         connection.close_if_unusable_or_obsolete()
         response = JsonResponse(

@@ -27,6 +27,9 @@ def worker_env(sandbox_url: str, **extra: str) -> dict[str, str]:
         "CELERY_VISIBILITY_TIMEOUT": "4",
         "CELERY_UNACKED_RESTORE_INTERVAL": "1",
         "CELERY_UNACKED_RESTORE_THROTTLE": "1",
+        # A countdown longer than the visibility timeout would be redelivered every few
+        # seconds until due (kombu restores unacked ETA tasks): wake-ups chain below it.
+        "WAYPOST_COUNTDOWN_MAX": "3",
         "WAYPOST_PROVIDER_READ_TIMEOUT": "1.5",
         "WAYPOST_SUBMIT_STUCK_AFTER": "3",
         # No sweep may hide a message the normal path left behind.

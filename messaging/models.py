@@ -165,14 +165,22 @@ class Message(models.Model):
                 name="message_unstalled_by_state",
             ),
             # The drain's claim: a tenant's due messages, its own before its campaigns', oldest
-            # first (messaging.send.dispatch). Partial: only messages waiting to be sent, a
-            # small and short-lived set.
+            # first (messaging.send.dispatch). DESC: PostgreSQL's DESC puts NULL (the tenant's
+            # own) first, the order the claim asks for (SQLite refuses NULLS FIRST in an index).
+            # Partial: only messages waiting to be sent, a small and short-lived set.
             models.Index(
                 F("tenant"),
-                F("campaign").asc(nulls_first=True),
+                F("campaign").desc(),
                 F("created_at"),
                 condition=models.Q(state__in=["queued", "retry_scheduled"]),
                 name="message_waiting_by_age",
+            ),
+            # The messaging limit's count (messaging.selectors.portfolio_reach): a tenant's
+            # submitted template messages by their last change, read by every campaign pass.
+            models.Index(
+                fields=["tenant", "state_changed_at"],
+                condition=models.Q(kind="template", attempts__gt=0),
+                name="message_reach",
             ),
             # A campaign's progress (counts by state) and its parked messages.
             models.Index(

@@ -32,7 +32,21 @@ OBJECT_ENDPOINTS = {
     "message-detail": ("get", "message", lambda m: f"/api/v1/messages/{m}", None),
     "message-cancel": ("post", "message", lambda m: f"/api/v1/messages/{m}/cancel", None),
     "media-detail": ("get", "media", lambda m: f"/api/v1/media/{m.pk}", None),
+    "campaign-detail": ("get", "campaign", lambda c: f"/api/v1/campaigns/{c}", None),
+    "campaign-report": ("get", "campaign", lambda c: f"/api/v1/campaigns/{c}/report", None),
+    "campaign-invalid-rows": (
+        "get",
+        "campaign",
+        lambda c: f"/api/v1/campaigns/{c}/invalid-rows.csv",
+        None,
+    ),
+    "campaign-start": ("post", "campaign", lambda c: f"/api/v1/campaigns/{c}/start", {}),
+    "campaign-pause": ("post", "campaign", lambda c: f"/api/v1/campaigns/{c}/pause", {}),
+    "campaign-resume": ("post", "campaign", lambda c: f"/api/v1/campaigns/{c}/resume", {}),
+    "campaign-cancel": ("post", "campaign", lambda c: f"/api/v1/campaigns/{c}/cancel", {}),
 }
+# What the owner gets where it is not 200: a draft cannot be paused or resumed.
+OWN_STATUS = {"campaign-pause": 409, "campaign-resume": 409}
 COLLECTION_ENDPOINTS = {
     "template-list",
     "template-sync",
@@ -42,6 +56,7 @@ COLLECTION_ENDPOINTS = {
     "pricing-report",
     "tenant-settings",  # the caller's own tenant only (tests/callbacks: another's is unreachable)
     "media-upload",  # through the caller's own senders only (tests/media/test_api.py)
+    "campaign-list",  # the caller's own (tests/campaigns/test_api.py), made from its templates
 }
 
 
@@ -79,15 +94,35 @@ def b_media(tenant_b):
     )
 
 
+@pytest.fixture
+def b_campaign(tenant_b):
+    template = MessageTemplateFactory(tenant=tenant_b.tenant)
+    row = {"to": "+4915112345678", "header.1": "A-1", "1": "Ana", "2": "A-1"}
+    response = tenant_b.client.post(
+        "/api/v1/campaigns",
+        {"template": {"name": template.name, "language": "en_US"}, "audience": [row]},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="b-campaign",
+    )
+    return response.json()["id"]
+
+
 @pytest.mark.parametrize("name", sorted(OBJECT_ENDPOINTS))
-def test_other_tenants_object_is_404(name, tenant_a, tenant_b, b_template, b_message, b_media):
+def test_other_tenants_object_is_404(
+    name, tenant_a, tenant_b, b_template, b_message, b_media, b_campaign
+):
     method, kind, path, payload = OBJECT_ENDPOINTS[name]
-    target = {"template": b_template, "message": b_message, "media": b_media}[kind]
+    target = {
+        "template": b_template,
+        "message": b_message,
+        "media": b_media,
+        "campaign": b_campaign,
+    }[kind]
     foreign = getattr(tenant_a.client, method)(path(target), payload, format="json")
     assert foreign.status_code == 404, foreign.content
     assert foreign.json()["error"]["code"] == f"{kind}_not_found"
     own = getattr(tenant_b.client, method)(path(target), payload, format="json")
-    assert own.status_code == 200, own.content
+    assert own.status_code == OWN_STATUS.get(name, 200), own.content
 
 
 def test_message_list_shows_only_own_messages(tenant_a, b_message):
@@ -152,6 +187,15 @@ EVERY_ENDPOINT = {
     "tenant-settings": ("get", "/api/v1/tenant"),
     "media-upload": ("post", "/api/v1/media"),
     "media-detail": ("get", "/api/v1/media/00000000-0000-0000-0000-000000000000"),
+    "campaign-list": ("post", "/api/v1/campaigns"),
+    **{
+        f"campaign-{name}": (
+            "get" if name in ("detail", "report", "invalid-rows") else "post",
+            f"/api/v1/campaigns/00000000-0000-0000-0000-000000000000"
+            + {"detail": "", "invalid-rows": "/invalid-rows.csv"}.get(name, f"/{name}"),
+        )
+        for name in ("detail", "report", "invalid-rows", "start", "pause", "resume", "cancel")
+    },
 }
 
 

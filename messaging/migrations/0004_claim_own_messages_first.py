@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
             model_name="message",
             index=models.Index(
                 models.F("tenant"),
-                models.OrderBy(models.F("campaign"), nulls_first=True),
+                models.OrderBy(models.F("campaign"), descending=True),
                 models.F("created_at"),
                 condition=models.Q(("state__in", ["queued", "retry_scheduled"])),
                 name="message_waiting_by_age",

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import Conflict, NotFound, ValidationFailed, WaypostError
+from media.services import media_check_components
 from messaging.models import Message, MessageKind
 from messaging.send import dispatch
 from messaging.send.inputs import country_of, message_input
@@ -116,6 +117,7 @@ def _prepare(tenant: Tenant, key: str, body: dict, data: dict, cache: _Templates
     check = template_check_send(
         template=template, components=spec["components"], policy=tenant.param_policy
     )
+    media_check_components(tenant=tenant, components=spec["components"])
     message = Message(
         tenant=tenant,
         sender=cache.sender_for(template),

@@ -212,7 +212,7 @@ def claim_batch(*, tenant: Tenant, now=None) -> Claim:
             .select_related("sender")
             # The tenant's own messages before its campaigns': an OTP sent during a campaign
             # goes in the next claim, not behind the campaign's lead (``campaigns``).
-            .order_by(F("campaign_id").asc(nulls_first=True), "created_at")[:size]
+            .order_by(F("campaign_id").desc(nulls_first=True), "created_at")[:size]
         )
         claim.full = len(messages) == size
         for message in messages:
