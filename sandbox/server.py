@@ -265,7 +265,7 @@ class Sandbox(Accounts, MediaRoutes):
         user_id = message.user_id or self.users.user_id(number.waba_id or "0", message.wa_id)
         failure = self.delivery_failure(number, message, template)
         record = MessageRecord(
-            wamid=wire.new_wamid(self.rng),
+            wamid=wire.new_wamid(),
             phone_number_id=number.phone_number_id,
             to=message.to,
             wa_id=message.wa_id,
@@ -684,7 +684,7 @@ class Sandbox(Accounts, MediaRoutes):
         message: dict[str, Any] = {} if hidden else {"from": wa_id}
         message |= {
             "from_user_id": user_id,
-            "id": wire.new_wamid(self.rng),
+            "id": wire.new_wamid(),
             "timestamp": str(int(now)),
         }
         if body.get("button"):
