@@ -30,7 +30,7 @@ from django.db.models.functions import Concat
 from rest_framework import serializers
 
 from campaigns.models import Campaign, CampaignRow, PreflightStatus, RowOutcome
-from campaigns.variables import ColumnError, components_from_variables, split_row
+from campaigns.variables import ColumnError, columns_for, components_from_variables, split_row
 from campaigns.windows import time_zones_for, zones_key
 from core.errors import ValidationFailed, WaypostError
 from messaging.models import Contact, Suppression
@@ -184,14 +184,18 @@ def _invalid(row: CampaignRow, code: str, message: str) -> CampaignRow:
     return row
 
 
-def audience_import(*, campaign: Campaign, rows: Iterable[dict]) -> int:
-    """Store and check every row (see the module docstring); returns how many. Inside the
-    caller's transaction: an audience that cannot be read leaves nothing behind."""
+def audience_import(*, campaign: Campaign, rows: Iterable[dict]) -> tuple[int, set[str]]:
+    """Store and check every row (see the module docstring); returns how many, and the
+    columns the audience used. Inside the caller's transaction: an audience that cannot be
+    read leaves nothing behind."""
     limit = settings.WAYPOST_CAMPAIGN_MAX_ROWS
     checker = _Checker(campaign)
     chunk: list[CampaignRow] = []
     count = 0
+    seen: set[str] = set()
     for count, raw in enumerate(rows, start=1):
+        if len(seen) < 200:  # a JSON row may nest its values: the CSV's columns are one set
+            seen.update(str(key).strip().lower() for key in raw)
         if count > limit:
             raise ValidationFailed(
                 f"The audience has more than {limit} rows (WAYPOST_CAMPAIGN_MAX_ROWS): split it "
@@ -206,7 +210,27 @@ def audience_import(*, campaign: Campaign, rows: Iterable[dict]) -> int:
         CampaignRow.objects.bulk_create(chunk)
     if count == 0:
         raise ValidationFailed("The audience has no rows.", code="audience_empty")
-    return count
+    return count, seen
+
+
+def columns_outlook(campaign: Campaign, seen: set[str]) -> dict:
+    """The columns the template needs and takes, and those of the audience it does not use —
+    a misspelt column is a warning here, not a surprise in the sent message."""
+    template = campaign.template
+    spec = {
+        "template_components": template.components,
+        "parameter_format": template.parameter_format,
+        "category": template.category,
+    }
+    required = columns_for(**spec)
+    accepted = set(columns_for(**spec, include_optional=True)) | {
+        f"body.{column}" for column in required if "." not in column
+    }
+    known = accepted | RECIPIENT_COLUMNS | {"metadata", "variables"}
+    unused = sorted(
+        column for column in seen if column not in known and not column.startswith("metadata.")
+    )
+    return {"required": required, "optional": sorted(accepted - set(required)), "unused": unused}
 
 
 # --- preflight -----------------------------------------------------------------------------------
@@ -300,8 +324,9 @@ def limit_outlook(campaign: Campaign, recipients: int) -> dict:
     }
 
 
-def preflight(*, campaign: Campaign) -> dict:
-    """The set-based checks, then the report, stored on the campaign (and returned)."""
+def preflight(*, campaign: Campaign, columns: set[str] = frozenset()) -> dict:
+    """The set-based checks, then the report, stored on the campaign (and returned).
+    ``columns``: those the audience used (``audience_import``)."""
     _mark_duplicates(campaign)
     _mark_refused(campaign)
     outcomes = dict(
@@ -316,24 +341,33 @@ def preflight(*, campaign: Campaign) -> dict:
     invalid = outcomes.get(RowOutcome.INVALID, 0)
     valid = outcomes.get(RowOutcome.PENDING, 0)
     limit = limit_outlook(campaign, valid)
+    outlook = columns_outlook(campaign, set(columns))
+    warnings = []
+    if not limit["fits"]:
+        warnings.append(
+            {
+                "code": "beyond_messaging_limit",
+                "message": f"{valid} recipients, {limit['remaining']} left of the portfolio's "
+                "messaging limit today: the rest is held at the limit until the 24-hour window "
+                "moves.",
+            }
+        )
+    if outlook["unused"]:
+        warnings.append(
+            {
+                "code": "columns_unused",
+                "message": "The template uses none of these columns: "
+                f"{', '.join(outlook['unused'])} (it takes {', '.join(outlook['required'])}).",
+            }
+        )
     report = {
         "rows": campaign.rows_total,
         "valid": valid,
         "invalid": invalid,
         "errors": errors,
         "messaging_limit": limit,
-        "warnings": (
-            []
-            if limit["fits"]
-            else [
-                {
-                    "code": "beyond_messaging_limit",
-                    "message": f"{valid} recipients, {limit['remaining']} left of the "
-                    "portfolio's messaging limit today: the rest is held at the limit until "
-                    "the 24-hour window moves.",
-                }
-            ]
-        ),
+        "columns": outlook,
+        "warnings": warnings,
     }
     campaign.rows_invalid = invalid
     campaign.preflight = report

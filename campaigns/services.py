@@ -130,9 +130,9 @@ def campaign_create(
     try:
         with transaction.atomic():
             campaign.save(force_insert=True)
-            campaign.rows_total = audience_import(campaign=campaign, rows=rows)
+            campaign.rows_total, columns = audience_import(campaign=campaign, rows=rows)
             campaign.save(update_fields=["rows_total"])
-            preflight(campaign=campaign)
+            preflight(campaign=campaign, columns=columns)
     except IntegrityError:
         existing = Campaign.objects.filter(tenant=tenant, idempotency_key=idempotency_key).first()
         if existing is None:

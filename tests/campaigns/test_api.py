@@ -262,3 +262,12 @@ def test_a_campaign_completes_when_nothing_waits_to_be_submitted(api, template):
     assert feeder.feed(campaign_id=campaign.pk).state == CampaignState.COMPLETED
     campaign.refresh_from_db()
     assert campaign.finished_at is not None and campaign.next_pass_at is None
+
+
+def test_the_report_names_the_columns_and_warns_of_unused_ones(api, template):
+    data = create(api, template, [row(nmae="typo")]).json()
+    assert data["preflight"]["columns"]["required"] == ["header.1", "1", "2"]
+    assert data["preflight"]["columns"]["unused"] == ["nmae"]
+    [warning] = data["preflight"]["warnings"]
+    assert warning["code"] == "columns_unused" and "nmae" in warning["message"]
+    assert data["preflight_status"] == "passed"  # a warning, not an invalid row
