@@ -37,10 +37,12 @@ def campaign_progress(campaign: Campaign, now=None) -> dict:
     if campaign.state in (CampaignState.RUNNING, CampaignState.SCHEDULED) and counts["pending"]:
         start = max(now, campaign.send_at or now)
         eta = (start + timedelta(seconds=counts["pending"] / max(rate, planned, 0.001))).isoformat()
-    sent = counts["rows"] - counts["invalid"] - counts["skipped"] - counts["pending"]
+    # Of the rows that will be sent (not the invalid or skipped ones): how many have been.
+    sendable = counts["rows"] - counts["invalid"] - counts["skipped"]
+    released = sendable - counts["pending"]
     return {
         "counts": counts,
-        "percent_done": round(100 * sent / counts["rows"], 1) if counts["rows"] else 0.0,
+        "percent_done": round(100 * released / sendable, 1) if sendable else 100.0,
         "rate_per_second": rate,
         "planned_rate_per_second": planned,
         "estimated_completion": eta,
