@@ -40,6 +40,7 @@ from messaging.selectors import portfolio_reach, portfolio_reach_oldest
 from messaging.send import dispatch
 from messaging.send.intake import message_create_batch
 from messaging.states import NOT_SUBMITTED, MessageState
+from templates_registry.models import TemplateStatus
 from templates_registry.rules.limits import TemplateCategory
 from tenants.models import SenderStatus
 from tenants.selectors import (
@@ -56,6 +57,7 @@ PASS_SECONDS = 1.0  # a running campaign's passes: its rate is released once a s
 WAITING_SECONDS = 2.0  # everything released: how often to look for the end
 LIMIT_RECHECK_SECONDS = 60.0  # held at the limit: look again at least this often
 SENDER_RECHECK_SECONDS = 5.0  # the sender is blocked or disabled
+TEMPLATE_RECHECK_SECONDS = 60.0  # the template is paused or in review
 OVERDUE_AFTER = timedelta(seconds=30)  # a pass this late is rung by the beat's safety net
 RELEASE_MAX = 1000  # rows per intake call
 
@@ -171,6 +173,22 @@ def _pass(campaign: Campaign, now: datetime, result: Pass) -> datetime | None:
         _hold(campaign, HeldReason.SENDER_INACTIVE, now)
         result.held = HeldReason.SENDER_INACTIVE
         return now + timedelta(seconds=SENDER_RECHECK_SECONDS)
+    # The template as it is now: Meta may have paused it (quality) or it may be gone. Each row
+    # would be refused on its own; the campaign waits, or stops, as a whole instead.
+    status = campaign.template.status
+    if status in TemplateStatus.WAITING:
+        _hold(campaign, HeldReason.TEMPLATE_WAITING, now)
+        result.held = HeldReason.TEMPLATE_WAITING
+        return now + timedelta(seconds=TEMPLATE_RECHECK_SECONDS)
+    if status not in TemplateStatus.SENDABLE:
+        transition(
+            campaign,
+            CampaignState.PAUSED,
+            by="waypost",
+            reason=f"The template is {status}: it cannot be sent; cancel, or resume once "
+            "it is approved again",
+        )
+        return None
     rate = campaign_rate_limit(campaign)
     queued = Message.objects.filter(campaign=campaign, state__in=NOT_SUBMITTED, attempts=0).count()
     budget = min(

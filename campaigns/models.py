@@ -49,6 +49,7 @@ class HeldReason(models.TextChoices):
     MESSAGING_LIMIT = "messaging_limit", "Held at the business portfolio's messaging limit"
     OUTSIDE_WINDOW = "outside_window", "Waiting for the send window to open"
     SENDER_INACTIVE = "sender_inactive", "The sender is blocked or disabled"
+    TEMPLATE_WAITING = "template_waiting", "The template is paused or in review at Meta"
 
 
 class Campaign(models.Model):

@@ -271,3 +271,43 @@ def test_the_report_names_the_columns_and_warns_of_unused_ones(api, template):
     [warning] = data["preflight"]["warnings"]
     assert warning["code"] == "columns_unused" and "nmae" in warning["message"]
     assert data["preflight_status"] == "passed"  # a warning, not an invalid row
+
+
+def test_meta_spam_rate_limit_pauses_a_running_marketing_campaign(api, tenant_a):
+    from callbacks.models import CallbackEvent
+    from callbacks.services import endpoint_configure
+    from tenants.services import sender_spam_limited
+
+    endpoint_configure(
+        tenant=tenant_a.tenant, url="https://client.example/hooks", event_types=["campaign.paused"]
+    )
+    promo = MessageTemplateFactory(
+        tenant=tenant_a.tenant,
+        category="MARKETING",
+        components=[{"type": "BODY", "text": "Sale, {{1}}!"}],
+    )
+    data = create(api, promo, [{"to": to, "1": "Ana"} for to in numbers(4)], start=True).json()
+    campaign = Campaign.objects.select_related("sender").get(pk=data["id"])
+    feeder.feed(campaign_id=campaign.pk)
+    sender_spam_limited(sender=campaign.sender, detail={"error_code": "131048"})
+    result = feeder.feed(campaign_id=campaign.pk)
+    campaign.refresh_from_db()
+    assert campaign.state == CampaignState.PAUSED and "131048" in campaign.state_reason
+    assert result.released == 0
+    assert set(Message.objects.values_list("next_attempt_at", flat=True)) == {dispatch.PARKED}
+    [event] = CallbackEvent.objects.filter(type="campaign.paused")
+    assert "131048" in event.payload["data"]["reason"]
+
+
+def test_a_paused_template_holds_the_campaign_and_a_disabled_one_pauses_it(api, template):
+    campaign = started(api, template, [row(to=to) for to in numbers(3)])
+    template.status = "PAUSED"
+    template.save()
+    assert feeder.feed(campaign_id=campaign.pk).held == HeldReason.TEMPLATE_WAITING
+    assert not Message.objects.exists()  # no row is burnt on a refusal
+    template.status = "DISABLED"
+    template.save()
+    feeder.feed(campaign_id=campaign.pk)
+    campaign.refresh_from_db()
+    assert campaign.state == CampaignState.PAUSED and "DISABLED" in campaign.state_reason
+    assert CampaignRow.objects.filter(outcome=RowOutcome.PENDING).count() == 3
