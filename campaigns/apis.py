@@ -13,7 +13,6 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.pagination import CursorPagination
-from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -32,7 +31,7 @@ from campaigns.windows import SendWindow
 from core.api import RejectUnknownFields
 from core.errors import ValidationFailed
 from core.openapi import paginated
-from core.parsers import JSONParser
+from core.parsers import BoundedMultiPartParser, JSONParser
 from messaging.send.inputs import SEND_AT_MAX_DAYS, validated
 from templates_registry.formats import LANGUAGE_SCHEMA, TEMPLATE_NAME_SCHEMA
 
@@ -224,8 +223,17 @@ def _request_fields(request) -> tuple[dict, object | None]:
     return fields, upload
 
 
+class AudienceParser(BoundedMultiPartParser):
+    """Refuses an audience file announcing more than ``WAYPOST_CAMPAIGN_MAX_UPLOAD_BYTES``
+    before reading any of it."""
+
+    limit_setting = "WAYPOST_CAMPAIGN_MAX_UPLOAD_BYTES"
+    code = "audience_too_large"
+    field = "audience"
+
+
 class CampaignListCreateApi(APIView):
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [JSONParser, AudienceParser]
 
     @extend_schema(
         parameters=[

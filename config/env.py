@@ -667,6 +667,14 @@ GROUPS: tuple[Group, ...] = (
                 200_000,
                 doc="The most rows one campaign's audience may have.",
             ),
+            Setting(
+                "WAYPOST_CAMPAIGN_MAX_UPLOAD_BYTES",
+                int,
+                100 * 1024 * 1024,
+                doc="The largest audience file (CSV) one request may upload, in bytes; a "
+                "larger one is refused (413) before it is read. JSON audiences are bounded by "
+                "`WEBHOOK_MAX_BYTES` (the request body read into memory).",
+            ),
         ),
         see=("Campaigns", "concepts/campaigns.md"),
     ),

@@ -41,6 +41,13 @@ class ValidationFailed(WaypostError):
     default_message = "The request is not valid."
 
 
+class PayloadTooLarge(ValidationFailed):
+    """A body (an upload) larger than the endpoint takes: 413."""
+
+    code = "payload_too_large"
+    status = 413
+
+
 class NotFound(WaypostError):
     code = "not_found"
     status = 404

@@ -54,6 +54,39 @@ class JSONParser(parsers.JSONParser):
         return data
 
 
+class BoundedMultiPartParser(parsers.MultiPartParser):
+    """DRF's multipart parser, refusing a body that announces more than the setting
+    ``limit_setting`` allows (bytes, plus :data:`ENVELOPE` for boundaries, part headers and the
+    other fields) before reading any of it: an upload is otherwise written whole to a
+    temporary file before the view can say no. The refusal is a 413 with the endpoint's
+    ``code``, naming the form ``field``."""
+
+    limit_setting = "WEBHOOK_MAX_BYTES"
+    code = "payload_too_large"
+    field = "file"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        from django.conf import settings
+
+        from core.errors import PayloadTooLarge
+
+        request = (parser_context or {}).get("request")
+        length = request.META.get("CONTENT_LENGTH") if request is not None else None
+        limit = getattr(settings, self.limit_setting)
+        if length and str(length).isdigit() and int(length) > limit + ENVELOPE:
+            raise PayloadTooLarge(
+                f"The request is {int(length)} bytes; the file may be at most {limit} bytes "
+                f"({self.limit_setting}).",
+                code=self.code,
+                details=[{"field": self.field, "code": "too_large", "max_bytes": limit}],
+            )
+        return super().parse(stream, media_type, parser_context)
+
+
+# The multipart envelope around an uploaded file: boundaries, part headers, the other fields.
+ENVELOPE = 64 * 1024
+
+
 class RejectUnstorableQueryMiddleware:
     """A query parameter with a NUL character under /api/ is a 400 ``malformed_request``
     (PostgreSQL cannot compare text with NUL: it would be a 500)."""

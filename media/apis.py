@@ -2,39 +2,27 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
-from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import RejectUnknownFields
 from core.errors import ValidationFailed
 from core.openapi import follow_ups
+from core.parsers import BoundedMultiPartParser
 from media.models import MediaAsset
 from media.selectors import media_get
-from media.services import MediaTooLarge, media_upload
-
-# The multipart envelope around the file: boundaries, part headers, the other fields.
-MULTIPART_OVERHEAD = 64 * 1024
+from media.services import media_upload
 
 
-class MediaParser(MultiPartParser):
-    """DRF's multipart parser, refusing a body that announces more than the largest file
-    (``WAYPOST_MEDIA_MAX_BYTES``) before reading any of it."""
+class MediaParser(BoundedMultiPartParser):
+    """Refuses a body announcing more than the largest file (``WAYPOST_MEDIA_MAX_BYTES``)
+    before reading any of it."""
 
-    def parse(self, stream, media_type=None, parser_context=None):
-        request = (parser_context or {}).get("request")
-        length = request.META.get("CONTENT_LENGTH") if request is not None else None
-        limit = settings.WAYPOST_MEDIA_MAX_BYTES
-        if length and str(length).isdigit() and int(length) > limit + MULTIPART_OVERHEAD:
-            raise MediaTooLarge(
-                f"The request is {int(length)} bytes; a file may be at most {limit} bytes "
-                "(WAYPOST_MEDIA_MAX_BYTES).",
-                details=[{"field": "file", "code": "too_large", "max_bytes": limit}],
-            )
-        return super().parse(stream, media_type, parser_context)
+    limit_setting = "WAYPOST_MEDIA_MAX_BYTES"
+    code = "media_too_large"
+    field = "file"
 
 
 class MediaOutput(serializers.ModelSerializer):

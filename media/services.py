@@ -42,7 +42,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from core.db import retry_transient
-from core.errors import UpstreamError, ValidationFailed, WaypostError
+from core.errors import PayloadTooLarge, UpstreamError, ValidationFailed, WaypostError
 from media.models import MediaAsset
 from media.references import Reference, references, substituted
 from tenants.models import MissingCredential, SenderNumber, Tenant
@@ -53,9 +53,8 @@ from whatsapp.media import HEADER_MEDIA, MEDIA_ID_LIFETIME, header_media_for, up
 _MB = 1024 * 1024
 
 
-class MediaTooLarge(ValidationFailed):
+class MediaTooLarge(PayloadTooLarge):
     code = "media_too_large"
-    status = 413
 
 
 class MediaTypeNotSupported(ValidationFailed):

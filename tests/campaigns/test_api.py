@@ -311,3 +311,18 @@ def test_a_paused_template_holds_the_campaign_and_a_disabled_one_pauses_it(api, 
     campaign.refresh_from_db()
     assert campaign.state == CampaignState.PAUSED and "DISABLED" in campaign.state_reason
     assert CampaignRow.objects.filter(outcome=RowOutcome.PENDING).count() == 3
+
+
+def test_an_audience_file_too_large_is_refused_before_it_is_read(api, template, settings):
+    settings.WAYPOST_CAMPAIGN_MAX_UPLOAD_BYTES = 1000
+    lines = ["to,header.1,1,2"] + [f"{to},A,Ana,A" for to in numbers(5000)]
+    upload = SimpleUploadedFile("big.csv", "\n".join(lines).encode(), content_type="text/csv")
+    response = api.post(
+        URL,
+        {"template": f'{{"name": "{template.name}", "language": "en_US"}}', "audience": upload},
+        format="multipart",
+        HTTP_IDEMPOTENCY_KEY="big",
+    )
+    assert response.status_code == 413, response.json()
+    assert response.json()["error"]["code"] == "audience_too_large"
+    assert not Campaign.objects.exists()
