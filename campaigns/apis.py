@@ -27,12 +27,12 @@ from campaigns.services import (
     campaign_resume,
     campaign_start,
 )
-from campaigns.windows import SendWindow
 from core.api import RejectUnknownFields
 from core.errors import ValidationFailed
 from core.openapi import paginated
 from core.parsers import BoundedMultiPartParser, JSONParser
 from messaging.send.inputs import SEND_AT_MAX_DAYS, validated
+from messaging.send.windows import SendWindow
 from templates_registry.formats import LANGUAGE_SCHEMA, TEMPLATE_NAME_SCHEMA
 
 IDEMPOTENCY_KEY = OpenApiParameter(

@@ -31,11 +31,11 @@ from rest_framework import serializers
 
 from campaigns.models import Campaign, CampaignRow, PreflightStatus, RowOutcome
 from campaigns.variables import ColumnError, columns_for, components_from_variables, split_row
-from campaigns.windows import time_zones_for, zones_key
 from core.errors import ValidationFailed, WaypostError
 from messaging.models import Contact, Suppression
 from messaging.selectors import portfolio_reach
 from messaging.send.inputs import METADATA_MAX_BYTES, normalise_recipient, normalise_user_id
+from messaging.send.windows import time_zones_for, zones_key
 from templates_registry.rules.limits import TemplateCategory
 from templates_registry.services import template_check_send
 from tenants.selectors import portfolio_limit, portfolio_of

@@ -32,13 +32,13 @@ from django.utils import timezone
 from campaigns.lifecycle import deadline, transition
 from campaigns.models import Campaign, CampaignRow, CampaignState, HeldReason, RowOutcome
 from campaigns.variables import ColumnError, components_from_variables
-from campaigns.windows import SendWindow, zones_from_key
 from core.coordination import Doorbell
 from core.db import bulk_update
 from messaging.models import Message, MessageKind
 from messaging.selectors import portfolio_reach, portfolio_reach_oldest
 from messaging.send import dispatch
 from messaging.send.intake import message_create_batch
+from messaging.send.windows import SendWindow, zones_from_key
 from messaging.states import NOT_SUBMITTED, MessageState
 from templates_registry.models import TemplateStatus
 from templates_registry.rules.limits import TemplateCategory
@@ -302,6 +302,7 @@ def _release(campaign: Campaign, rows: list[CampaignRow], ends) -> tuple[int, in
     """The rows as messages, through the API's own intake; each row records its message or
     why it was refused. Returns (released, failed)."""
     template = campaign.template
+    window = campaign_window(campaign)
     items, sendable = [], []
     for row in rows:
         try:
@@ -323,6 +324,8 @@ def _release(campaign: Campaign, rows: list[CampaignRow], ends) -> tuple[int, in
             },
             "metadata": row.metadata,
         }
+        if window is not None:  # kept on the message: a retry waits for the window too
+            item["send_window"] = window.as_dict()
         if row.recipient:
             item["to"] = row.recipient
         else:

@@ -14,7 +14,7 @@ import secrets
 
 from django import forms
 
-from campaigns.windows import DAY_NAMES, InvalidWindow, SendWindow
+from messaging.send.windows import DAY_NAMES, InvalidWindow, SendWindow
 from templates_registry.models import MessageTemplate, TemplateStatus
 from tenants.models import SenderNumber
 from tenants.scoping import allowed_tenants

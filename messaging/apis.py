@@ -70,6 +70,7 @@ class MessageOutput(serializers.ModelSerializer):
             "metadata",
             "campaign",
             "send_at",
+            "send_window",
             "idempotency_key",
             "created_at",
             "state_changed_at",

@@ -91,6 +91,12 @@ class Message(models.Model):
     send_at = models.DateTimeField(
         null=True, blank=True, help_text="Not sent before this time (the request's send_at)."
     )
+    send_window = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Sent only inside these local hours and days, in the recipient's time zones: "
+        '{"start", "end", "days", "zones"} (messaging.send.windows).',
+    )
     # Projection of the ledger.
     state = models.CharField(
         max_length=16, choices=MessageState.choices, default=MessageState.QUEUED

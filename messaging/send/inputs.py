@@ -22,6 +22,7 @@ from rest_framework import serializers
 
 from core.api import UNKNOWN_FIELD, RejectUnknownFields, flatten_errors, validation_summary
 from core.errors import ValidationFailed
+from messaging.send.windows import InvalidWindow, SendWindow
 from templates_registry.formats import LANGUAGE_SCHEMA, SEND_COMPONENTS, TEMPLATE_NAME_SCHEMA
 
 TEXT_MAX = 4096  # Meta's limit for a text message body
@@ -40,6 +41,7 @@ ERROR_CODES = {
     ("template.components", None): "components_invalid",
     ("messages", "max_length"): "batch_too_large",
     ("send_at", None): "send_at_invalid",
+    ("send_window", None): "send_window_invalid",
 }
 
 
@@ -90,6 +92,31 @@ def normalise_user_id(raw: str) -> str:
     return value
 
 
+class WindowInput(RejectUnknownFields, serializers.Serializer):
+    """A send window (``messaging.send.windows.SendWindow``): validated into one."""
+
+    openapi_properties = {
+        "start": {"pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9]$", "example": "09:00"},
+        "end": {"pattern": r"^([01][0-9]|2[0-4]):[0-5][0-9]$", "example": "20:00"},
+    }
+
+    start = serializers.CharField(required=False, help_text="Local time, e.g. 09:00.")
+    end = serializers.CharField(required=False, help_text="Local time, e.g. 20:00 (exclusive).")
+    days = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text='Days it opens: ["mon", …, "sun"] or ISO numbers 1 (Monday) … 7. '
+        "Omitted: every day.",
+    )
+
+    def to_internal_value(self, data):
+        checked = super().to_internal_value(data)
+        try:
+            return SendWindow.parse(dict(checked))
+        except InvalidWindow as exc:
+            raise serializers.ValidationError({exc.field: [str(exc)]}, code="invalid") from exc
+
+
 class _MessageInput(RejectUnknownFields, serializers.Serializer):
     # The checks below and in the services, stated in the schema: E.164 is the canonical form
     # of what ``normalise_recipient`` accepts; exactly one of ``to`` and ``recipient``.
@@ -130,6 +157,13 @@ class _MessageInput(RejectUnknownFields, serializers.Serializer):
         help_text="Not sent before this time (ISO 8601 with a time zone), at most "
         f"{SEND_AT_MAX_DAYS} days ahead; it must come before the message's time to live "
         "ends. Omitted or past: sent at once.",
+    )
+
+    send_window = WindowInput(
+        required=False,
+        help_text="Sent only inside these local hours and days, in the recipient's time zone "
+        "(from the number; the tenant's `time_zone` for a BSUID): outside them the message "
+        "waits for the next opening, its time to live still counting.",
     )
 
     def validate_to(self, value: str) -> str:
@@ -236,7 +270,11 @@ def _raise(errors: Any) -> None:
     if code == UNKNOWN_FIELD:
         code, message = validation_summary(details)
         raise ValidationFailed(message, code=code, details=details)
-    error_code = ERROR_CODES.get((field, code)) or ERROR_CODES.get((field, None))
+    error_code = (
+        ERROR_CODES.get((field, code))
+        or ERROR_CODES.get((field, None))
+        or ERROR_CODES.get((field.split(".", 1)[0], None))  # send_window.start → send_window
+    )
     raise ValidationFailed(first["message"], code=error_code or "validation_error", details=details)
 
 

@@ -23,6 +23,7 @@ from media.services import media_check_components
 from messaging.models import Message, MessageKind
 from messaging.send import dispatch
 from messaging.send.inputs import country_of, message_input
+from messaging.send.windows import time_zones_for, window_stored
 from messaging.states import (
     NOT_SUBMITTED,
     EventSource,
@@ -180,19 +181,43 @@ def _prepare_text(tenant: Tenant, key: str, body: dict, data: dict, cache: _Temp
 
 
 def _schedule(message: Message, data: dict) -> None:
-    """``send_at``: the message is not due before it (``next_attempt_at``; the drain wakes for
-    it). One that would expire first is refused: it could never be sent."""
+    """``send_at`` and ``send_window``: the message is not due before the first moment both
+    allow (``next_attempt_at``; the drain wakes for it). The window is kept on the message with
+    the recipient's time zones: the drain's claim checks it again before every attempt, a
+    retry included. One that could never be sent — it would expire first, or the window never
+    opens for this recipient — is refused."""
+    now = message.state_changed_at
     send_at = data.get("send_at")
-    if send_at is None or send_at <= message.state_changed_at:
-        return
-    if message.expires_at is not None and send_at >= message.expires_at:
-        raise ValidationFailed(
-            "'send_at' is after the message's time to live ends (ttl_seconds, or its "
-            "category's default): it could never be sent.",
-            code="send_at_after_expiry",
-            details=[{"field": "send_at", "code": "after_expiry"}],
+    if send_at is not None and send_at > now:
+        message.send_at = message.next_attempt_at = send_at
+    window = data.get("send_window")
+    if window is not None and not window.is_always:
+        zones = time_zones_for(
+            recipient=message.recipient,
+            user_id=message.recipient_user_id,
+            default=message.tenant.time_zone or "UTC",
         )
-    message.send_at = message.next_attempt_at = send_at
+        message.send_window = window_stored(window, zones)
+        start = message.next_attempt_at or now
+        opens = start if window.is_open(start, zones) else window.next_open(start, zones)
+        if opens is None:
+            raise ValidationFailed(
+                "The send window never opens for this recipient: its time zones "
+                f"({', '.join(zones)}) share no hour of it.",
+                code="send_window_never_open",
+                details=[{"field": "send_window", "code": "never_open"}],
+            )
+        if opens > now:
+            message.next_attempt_at = opens
+    due = message.next_attempt_at
+    if due is not None and message.expires_at is not None and due >= message.expires_at:
+        field = "send_window" if message.send_window and due != message.send_at else "send_at"
+        raise ValidationFailed(
+            f"'{field}' lets the message leave only after its time to live ends (ttl_seconds, "
+            "or its category's default): it could never be sent.",
+            code=f"{field}_after_expiry",
+            details=[{"field": field, "code": "after_expiry"}],
+        )
 
 
 def _expires_at(data: dict, category: str):

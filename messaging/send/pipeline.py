@@ -58,6 +58,7 @@ from media.services import MediaUnavailable, media_resolve_payload
 from messaging.models import Message, MessageEvent, MessageKind
 from messaging.send import dispatch
 from messaging.send.faults import crash_point
+from messaging.send.windows import window_of
 from messaging.states import (
     NOT_SUBMITTED,
     OWN_ERRORS,
@@ -220,7 +221,7 @@ def claim_batch(*, tenant: Tenant, now=None) -> Claim:
             if message.sender.tenant_id == tenant.pk:  # credential() reads it in submit threads
                 message.sender.tenant = tenant
         known = identities(messages)  # who each recipient is (messaging.track.contacts)
-        verdicts, statuses = _verdicts(messages, known)
+        verdicts, statuses = _verdicts(messages, known, now)
         ready = [m for m in messages if verdicts[m.pk] is None]
         allowed, pair_waits, claim.rate_wait = _rate_limit(ready, known)
         for message in messages:
@@ -280,12 +281,11 @@ def _wake_for_later(tenant: Tenant, *, after) -> None:
 # ==================================================================================================
 
 
-def _verdicts(messages: list[Message], known: Identities) -> tuple[dict, dict]:
+def _verdicts(messages: list[Message], known: Identities, now) -> tuple[dict, dict]:
     """({message id: None if it may go on, else a function writing why it does not},
-    {message id: its template's current status})."""
+    {message id: its template's current status}), as of the claim's ``now``."""
     templates = _current_templates(messages)
     refused = suppressed(messages, known)
-    now = timezone.now()
     expired = {m.pk for m in messages if m.expires_at is not None and m.expires_at <= now}
     stopped = {
         m.pk
@@ -300,10 +300,31 @@ def _verdicts(messages: list[Message], known: Identities) -> tuple[dict, dict]:
             template = templates.get((m.tenant_id, m.template_name, m.template_language))
             statuses[m.pk] = template.status if template else "DELETED"
     verdicts = {
-        m.pk: _expire if m.pk in expired else _verdict(m, statuses.get(m.pk), refused, stopped)
+        m.pk: _expire
+        if m.pk in expired
+        else _window_closed(m, now) or _verdict(m, statuses.get(m.pk), refused, stopped)
         for m in messages
     }
     return verdicts, statuses
+
+
+WINDOW_RECHECK = timedelta(hours=1)  # a window that never opens again: look again, until expiry
+
+
+def _window_closed(message: Message, now):
+    """None while the message's send window is open (or it has none); else a verdict moving
+    it to the window's next opening — still queued (or a retry), its time to live counting."""
+    if not message.send_window:
+        return None
+    window, zones = window_of(message.send_window)
+    if window.is_open(now, zones):
+        return None
+    opens = window.next_open(now, zones) or now + WINDOW_RECHECK
+
+    def wait(batch, message, now):
+        batch.change(message, next_attempt_at=opens)
+
+    return wait
 
 
 def _current_templates(messages: list[Message]) -> dict:

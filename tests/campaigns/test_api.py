@@ -4,6 +4,7 @@ state machine, the report — and one feeder pass at a time, driven by hand (no 
 import csv
 import io
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -326,3 +327,13 @@ def test_an_audience_file_too_large_is_refused_before_it_is_read(api, template, 
     assert response.status_code == 413, response.json()
     assert response.json()["error"]["code"] == "audience_too_large"
     assert not Campaign.objects.exists()
+
+
+def test_a_campaigns_messages_carry_its_window_so_a_retry_waits_for_it_too(api, template):
+    hour = timezone.now().astimezone(ZoneInfo("Europe/Berlin")).hour  # open now, an hour
+    window = {"start": f"{hour:02d}:00", "end": f"{hour + 1:02d}:00"}
+    campaign = started(api, template, [row()], window=window)
+    assert feeder.feed(campaign_id=campaign.pk).released == 1
+    message = Message.objects.get(campaign=campaign)
+    assert message.send_window["start"] == window["start"]
+    assert message.send_window["zones"] == ["Europe/Berlin"]

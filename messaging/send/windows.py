@@ -1,7 +1,8 @@
 """Send windows in the recipient's local time (pure: no database, no clock of its own).
 
-A campaign may say *when* its messages may leave, in the recipient's local time: not before
-09:00, not after 20:00, no Sundays. This module answers three questions for the feeder — is the
+A message — a single one with ``send_window``, or a campaign's — may say *when* it may leave,
+in the recipient's local time: not before 09:00, not after 20:00, no Sundays. This module
+answers three questions for the intake, the drain's claim and the campaign feeder — is the
 window open now, when does it next open, when does it close — for a recipient who may live in
 several time zones.
 
@@ -522,3 +523,18 @@ class SendWindow:
                         out.append((opens, closes))
             day += timedelta(days=1)
         return out
+
+
+# --- a message's window, as stored on it -------------------------------------------------------
+
+
+def window_stored(window: SendWindow, zones: Sequence[str]) -> dict[str, Any]:
+    """What ``Message.send_window`` holds: the window's JSON and the recipient's zones, decided
+    once at intake (the drain's claim reads them, never the phone number again)."""
+    return window.as_dict() | {"zones": list(zones)}
+
+
+def window_of(stored: dict[str, Any]) -> tuple[SendWindow, tuple[str, ...]]:
+    """``window_stored``'s reverse."""
+    window = SendWindow.parse({k: v for k, v in stored.items() if k != "zones"})
+    return window or SendWindow.always(), tuple(stored.get("zones") or ())

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from campaigns.windows import (
+from messaging.send.windows import (
     KEY_MAX,
     InvalidWindow,
     SendWindow,
