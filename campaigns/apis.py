@@ -31,8 +31,7 @@ from core.api import RejectUnknownFields
 from core.errors import ValidationFailed
 from core.openapi import paginated
 from core.parsers import BoundedMultiPartParser, JSONParser
-from messaging.send.inputs import SEND_AT_MAX_DAYS, validated
-from messaging.send.windows import SendWindow
+from messaging.send.inputs import SEND_AT_MAX_DAYS, WindowInput, validated
 from templates_registry.formats import LANGUAGE_SCHEMA, TEMPLATE_NAME_SCHEMA
 
 IDEMPOTENCY_KEY = OpenApiParameter(
@@ -51,21 +50,6 @@ class TemplateRef(RejectUnknownFields, serializers.Serializer):
 
     name = serializers.CharField(max_length=512)
     language = serializers.CharField(max_length=16)
-
-
-class WindowInput(RejectUnknownFields, serializers.Serializer):
-    openapi_properties = {
-        "start": {"pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9]$", "example": "09:00"},
-        "end": {"pattern": r"^([01][0-9]|2[0-4]):[0-5][0-9]$", "example": "20:00"},
-    }
-
-    start = serializers.CharField(required=False, help_text="Local time, e.g. 09:00.")
-    end = serializers.CharField(required=False, help_text="Local time, e.g. 20:00 (exclusive).")
-    days = serializers.ListField(
-        child=serializers.CharField(),
-        required=False,
-        help_text='Days the window opens: ["mon", …, "sun"] or ISO numbers 1 (Monday) … 7.',
-    )
 
 
 class CampaignInput(RejectUnknownFields, serializers.Serializer):
@@ -117,12 +101,6 @@ class CampaignInput(RejectUnknownFields, serializers.Serializer):
     skip_invalid = serializers.BooleanField(
         required=False, default=False, help_text="With start: send to the valid rows only."
     )
-
-    def validate_window(self, value):
-        try:
-            return SendWindow.parse(value)
-        except ValueError as exc:
-            raise serializers.ValidationError(str(exc), code="invalid") from exc
 
     def validate(self, data):
         if not data.get("template") and not data.get("template_id"):
