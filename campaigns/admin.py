@@ -44,8 +44,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 
-from campaigns.audience import csv_rows, file_digest
-from campaigns.feeder import campaign_window
+from campaigns.audience import campaign_window, csv_rows, file_digest
 from campaigns.forms import CampaignActionForm, CampaignCreateForm
 from campaigns.models import FINISHED, TRANSITIONS, Campaign, CampaignState, HeldReason
 from campaigns.selectors import (

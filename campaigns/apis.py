@@ -16,7 +16,13 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from campaigns.audience import INVALID_ROWS_SHOWN, csv_rows, file_digest, json_rows
+from campaigns.audience import (
+    INVALID_ROWS_SHOWN,
+    campaign_window,
+    csv_rows,
+    file_digest,
+    json_rows,
+)
 from campaigns.models import Campaign, CampaignState
 from campaigns.selectors import campaign_list, campaign_progress, invalid_rows, invalid_rows_csv
 from campaigns.services import (
@@ -29,9 +35,9 @@ from campaigns.services import (
 )
 from core.api import RejectUnknownFields
 from core.errors import ValidationFailed
-from core.openapi import paginated
+from core.openapi import follow_ups, paginated
 from core.parsers import BoundedMultiPartParser, JSONParser
-from messaging.send.inputs import SEND_AT_MAX_DAYS, WindowInput, validated
+from messaging.send.inputs import SEND_AT_MAX_DAYS, WindowInput, send_at_checked, validated
 from templates_registry.formats import LANGUAGE_SCHEMA, TEMPLATE_NAME_SCHEMA
 
 IDEMPOTENCY_KEY = OpenApiParameter(
@@ -102,6 +108,9 @@ class CampaignInput(RejectUnknownFields, serializers.Serializer):
         required=False, default=False, help_text="With start: send to the valid rows only."
     )
 
+    def validate_send_at(self, value):
+        return send_at_checked(value)
+
     def validate(self, data):
         if not data.get("template") and not data.get("template_id"):
             raise serializers.ValidationError(
@@ -151,8 +160,6 @@ class CampaignOutput(serializers.ModelSerializer):
         }
 
     def get_window(self, obj) -> dict | None:
-        from campaigns.feeder import campaign_window
-
         window = campaign_window(obj)
         return window.as_dict() if window else None
 
@@ -181,8 +188,8 @@ def _idempotency_key(request) -> str:
 def _request_fields(request) -> tuple[dict, object | None]:
     """The request's fields as one dict, and the CSV upload (multipart) if any."""
     upload = request.FILES.get("audience") if hasattr(request, "FILES") else None
-    if isinstance(request.data, dict) and not hasattr(request.data, "getlist"):
-        return dict(request.data), upload
+    if not hasattr(request.data, "getlist"):  # JSON: an object (anything else is refused)
+        return request.data, upload
     fields: dict = {}
     for key in request.data:
         if key == "audience" and upload is not None:
@@ -239,6 +246,20 @@ class CampaignListCreateApi(APIView):
         request={"application/json": CampaignInput, "multipart/form-data": CampaignInput},
         responses={201: CampaignOutput, 200: CampaignOutput},
         operation_id="campaigns_create",
+        extensions=follow_ups(
+            201,
+            200,
+            GetCampaign=("campaigns_retrieve", {"campaign_id": "$response.body#/id"}, "Progress."),
+            GetReport=("campaigns_report", {"campaign_id": "$response.body#/id"}, "The report."),
+            **{
+                f"{action.title()}Campaign": (
+                    f"campaigns_{action}",
+                    {"campaign_id": "$response.body#/id"},
+                    f"{action.title()} it.",
+                )
+                for action in ("start", "pause", "resume", "cancel")
+            },
+        ),
     )
     def post(self, request):
         key = _idempotency_key(request)

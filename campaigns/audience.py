@@ -27,15 +27,18 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Value
 from django.db.models.functions import Concat
+from django.utils import timezone
 from rest_framework import serializers
 
 from campaigns.models import Campaign, CampaignRow, PreflightStatus, RowOutcome
 from campaigns.variables import ColumnError, columns_for, components_from_variables, split_row
 from core.errors import ValidationFailed, WaypostError
+from media.references import references
+from media.services import media_check_components
 from messaging.models import Contact, Suppression
 from messaging.selectors import portfolio_reach
 from messaging.send.inputs import METADATA_MAX_BYTES, normalise_recipient, normalise_user_id
-from messaging.send.windows import time_zones_for, zones_key
+from messaging.send.windows import SendWindow, time_zones_for, zones_from_key, zones_key
 from templates_registry.rules.limits import TemplateCategory
 from templates_registry.services import template_check_send
 from tenants.selectors import portfolio_limit, portfolio_of
@@ -103,6 +106,15 @@ def json_rows(rows: list) -> Iterator[dict]:
         yield row
 
 
+def campaign_window(campaign: Campaign) -> SendWindow | None:
+    """The campaign's send window (None: it may send at any hour)."""
+    if campaign.window_start is None and campaign.window_end is None and not campaign.window_days:
+        return None
+    return SendWindow.from_fields(
+        start=campaign.window_start, end=campaign.window_end, days=campaign.window_days
+    )
+
+
 # --- import --------------------------------------------------------------------------------------
 
 
@@ -118,6 +130,9 @@ class _Checker:
         self.policy = self.campaign.tenant.param_policy
         self.default_zone = getattr(self.campaign.tenant, "time_zone", "") or "UTC"
         self.defaults = {str(k): str(v) for k, v in (self.campaign.defaults or {}).items()}
+        self.media_checked: dict[tuple, WaypostError | None] = {}
+        self.window = campaign_window(self.campaign)
+        self.window_opens: dict[str, bool] = {}
 
     def row(self, number: int, raw: dict) -> CampaignRow:
         row = CampaignRow(campaign=self.campaign, number=number)
@@ -135,6 +150,7 @@ class _Checker:
                 variables=row.variables,
             )
             template_check_send(template=self.template, components=components, policy=self.policy)
+            self._media(components)
         except ColumnError as exc:
             return _invalid(row, exc.code, str(exc))
         except WaypostError as exc:
@@ -146,6 +162,13 @@ class _Checker:
                 recipient=row.recipient, user_id=row.recipient_user_id, default=self.default_zone
             )
         )
+        if not self._window_opens(row.time_zones):
+            return _invalid(
+                row,
+                "send_window_never_open",
+                "The campaign's send window never opens for this recipient: its time zones "
+                f"({row.time_zones}) share no hour of it.",
+            )
         return row
 
     def _recipient(self, row: CampaignRow, to: str, user_id: str) -> None:
@@ -168,6 +191,30 @@ class _Checker:
                 "131062 otherwise).",
                 code="recipient_needs_phone_number",
             )
+
+    def _media(self, components: list) -> None:
+        """Waypost media named in the row must be the tenant's (``media_not_found`` at once,
+        as a single message gets it): checked once per distinct set of media ids."""
+        key = tuple(sorted((r.media_id, r.type) for r in references(components)))
+        if not key:
+            return
+        if key not in self.media_checked:
+            try:
+                media_check_components(tenant=self.campaign.tenant, components=components)
+                self.media_checked[key] = None
+            except WaypostError as exc:
+                self.media_checked[key] = exc
+        if self.media_checked[key] is not None:
+            raise self.media_checked[key]
+
+    def _window_opens(self, zones: str) -> bool:
+        """Whether the campaign's window opens within a week for these zones (once per key)."""
+        if self.window is None:
+            return True
+        if zones not in self.window_opens:
+            opens = self.window.next_open(timezone.now(), zones_from_key(zones))
+            self.window_opens[zones] = opens is not None
+        return self.window_opens[zones]
 
     @staticmethod
     def _metadata(metadata: dict) -> None:

@@ -29,6 +29,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from campaigns.audience import campaign_window
 from campaigns.lifecycle import deadline, transition
 from campaigns.models import Campaign, CampaignRow, CampaignState, HeldReason, RowOutcome
 from campaigns.variables import ColumnError, components_from_variables
@@ -38,7 +39,7 @@ from messaging.models import Message, MessageKind
 from messaging.selectors import portfolio_reach, portfolio_reach_oldest
 from messaging.send import dispatch
 from messaging.send.intake import message_create_batch
-from messaging.send.windows import SendWindow, zones_from_key
+from messaging.send.windows import zones_from_key
 from messaging.states import NOT_SUBMITTED, MessageState
 from templates_registry.models import TemplateStatus
 from templates_registry.rules.limits import TemplateCategory
@@ -230,16 +231,6 @@ def campaign_rate_limit(campaign: Campaign) -> float:
     share = max(1.0, campaign.sender.messages_per_second * settings.WAYPOST_CAMPAIGN_SHARE)
     own = campaign.messages_per_second
     return float(min(own, share)) if own else share
-
-
-def campaign_window(campaign: Campaign) -> SendWindow | None:
-    if campaign.window_start is None and campaign.window_end is None and not campaign.window_days:
-        return None
-    return SendWindow(
-        start=campaign.window_start,
-        end=campaign.window_end,
-        days=frozenset(int(day) for day in campaign.window_days),
-    )
 
 
 def _limit_left(campaign: Campaign, now: datetime) -> int | None:

@@ -34,7 +34,12 @@ def campaign_progress(campaign: Campaign, now=None) -> dict:
     rate = campaign_rate(campaign, now)
     planned = campaign_rate_limit(campaign)
     eta = None
-    if campaign.state in (CampaignState.RUNNING, CampaignState.SCHEDULED) and counts["pending"]:
+    waiting = campaign.held_reason  # held: no rate to extrapolate until it moves again
+    if (
+        campaign.state in (CampaignState.RUNNING, CampaignState.SCHEDULED)
+        and counts["pending"]
+        and not waiting
+    ):
         start = max(now, campaign.send_at or now)
         eta = (start + timedelta(seconds=counts["pending"] / max(rate, planned, 0.001))).isoformat()
     # Of the rows that will be sent (not the invalid or skipped ones): how many have been.

@@ -222,12 +222,13 @@ def campaign_cancel(*, campaign: Campaign, reason: str = "", by: str = "api") ->
     """Unreleased rows are skipped; its messages not yet submitted are cancelled."""
     with transaction.atomic():
         campaign = _locked(campaign)
-        transition(campaign, CampaignState.CANCELLED, by=by, reason=reason or "cancelled")
         CampaignRow.objects.filter(campaign=campaign, outcome=RowOutcome.PENDING).update(
             outcome=RowOutcome.SKIPPED,
             error_code="campaign_cancelled",
             error_message="The campaign was cancelled before this row was sent.",
         )
+        # After the rows: campaign.cancelled carries the counts as they end.
+        transition(campaign, CampaignState.CANCELLED, by=by, reason=reason or "cancelled")
     campaign_messages_cancel(campaign_id=campaign.pk, reason=reason or "campaign cancelled")
     return campaign
 

@@ -92,6 +92,15 @@ def normalise_user_id(raw: str) -> str:
     return value
 
 
+def send_at_checked(value):
+    """A ``send_at`` at most ``SEND_AT_MAX_DAYS`` ahead (a message's, a campaign's)."""
+    if value > timezone.now() + timedelta(days=SEND_AT_MAX_DAYS):
+        raise serializers.ValidationError(
+            f"'send_at' is more than {SEND_AT_MAX_DAYS} days ahead.", code="too_far"
+        )
+    return value
+
+
 class WindowInput(RejectUnknownFields, serializers.Serializer):
     """A send window (``messaging.send.windows.SendWindow``): validated into one."""
 
@@ -170,11 +179,7 @@ class _MessageInput(RejectUnknownFields, serializers.Serializer):
         return normalise_recipient(value)
 
     def validate_send_at(self, value):
-        if value > timezone.now() + timedelta(days=SEND_AT_MAX_DAYS):
-            raise serializers.ValidationError(
-                f"'send_at' is more than {SEND_AT_MAX_DAYS} days ahead.", code="too_far"
-            )
-        return value
+        return send_at_checked(value)
 
     def validate_recipient(self, value: str) -> str:
         return normalise_user_id(value)

@@ -3,6 +3,7 @@ state machine, the report — and one feeder pass at a time, driven by hand (no 
 
 import csv
 import io
+import uuid
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -337,3 +338,66 @@ def test_a_campaigns_messages_carry_its_window_so_a_retry_waits_for_it_too(api, 
     message = Message.objects.get(campaign=campaign)
     assert message.send_window["start"] == window["start"]
     assert message.send_window["zones"] == ["Europe/Berlin"]
+
+
+@pytest.mark.parametrize("body", [[None, None], "x", 3, None])
+def test_a_body_that_is_not_an_object_is_400(api, body):
+    response = api.post(URL, body, format="json", HTTP_IDEMPOTENCY_KEY="odd")
+    assert response.status_code == 400, response.content
+
+
+def test_a_campaign_send_at_more_than_35_days_ahead_is_400(api, template):
+    far = (timezone.now() + timedelta(days=40)).isoformat()
+    response = create(api, template, [row()], send_at=far)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "send_at_invalid"
+
+
+def test_cancelled_carries_the_counts_as_they_end(api, template, tenant_a):
+    from callbacks.models import CallbackEvent
+    from callbacks.services import endpoint_configure
+
+    endpoint_configure(
+        tenant=tenant_a.tenant,
+        url="https://client.example/hooks",
+        event_types=["campaign.cancelled"],
+    )
+    campaign = started(api, template, [row(to=to) for to in numbers(3)])
+    api.post(f"{URL}/{campaign.pk}/cancel", {}, format="json")
+    [event] = CallbackEvent.objects.filter(type="campaign.cancelled")
+    counts = event.payload["data"]["counts"]
+    assert (counts["pending"], counts["skipped"]) == (0, 3)
+
+
+def test_rows_naming_media_the_tenant_lacks_are_invalid_at_preflight(api, tenant_a):
+    from media.models import MediaAsset
+
+    promo = MessageTemplateFactory(
+        tenant=tenant_a.tenant,
+        components=[
+            {"type": "HEADER", "format": "IMAGE"},
+            {"type": "BODY", "text": "Hi {{1}}!"},
+        ],
+    )
+    own = MediaAsset.objects.create(
+        tenant=tenant_a.tenant,
+        sender=tenant_a.tenant.senders.get(),
+        file=b"\x89PNG\r\n\x1a\n",
+        filename="a.png",
+        content_type="image/png",
+        size=8,
+        sha256="1" * 64,
+    )
+    audience = [
+        {"to": "+4915100000001", "1": "Ana", "header.image": f"media:{own.pk}"},
+        {"to": "+4915100000002", "1": "Bo", "header.image": f"media:{uuid.uuid4()}"},
+    ]
+    data = create(api, promo, audience).json()
+    assert data["preflight"]["errors"] == {"media_not_found": 1}
+
+
+def test_rows_whose_zones_never_share_an_hour_of_the_window_are_invalid(api, template):
+    # An Australian mobile is placed by country: every Australian zone. A one-hour window
+    # is never open in all of them at once.
+    audience = [row(to="+61412345678"), row(to="+4915100000001")]
+    data = create(api, template, audience, window={"start": "09:00", "end": "10:00"}).json()
+    assert data["preflight"]["errors"] == {"send_window_never_open": 1}
