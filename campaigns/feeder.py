@@ -242,14 +242,15 @@ def _limit_left(campaign: Campaign, now: datetime) -> int | None:
     if limit is None or limit < 0:
         return None
     # Waiting first, then reached: each count is its own snapshot (READ COMMITTED), and a
-    # message a drain claims between the two moves from the first set to the second — counted
-    # twice this way, never missed (the other order missed every message claimed between
-    # them: at 10,000 rows on the Procfile stack, ~170 sends beyond the limit).
+    # message that moves between the two is counted twice this way, never missed (the other
+    # order missed every message claimed between them: at 10,000 rows on the Procfile stack,
+    # ~170 sends beyond the limit). ``submitting`` is in both sets on purpose: one that
+    # becomes a retry between the queries is still counted by the first.
     in_flight = Message.objects.filter(
         tenant=campaign.tenant,
         sender__in=portfolio_senders(tenant=campaign.tenant, business_id=business_id),
         kind=MessageKind.TEMPLATE,
-        state__in=NOT_SUBMITTED,  # queued, or a retry: the reach counts neither yet
+        state__in=[*NOT_SUBMITTED, MessageState.SUBMITTING],
     ).count()
     reached = portfolio_reach(tenant=campaign.tenant, business_id=business_id, now=now)
     return limit - reached - in_flight
