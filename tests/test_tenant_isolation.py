@@ -191,7 +191,7 @@ EVERY_ENDPOINT = {
     **{
         f"campaign-{name}": (
             "get" if name in ("detail", "report", "invalid-rows") else "post",
-            f"/api/v1/campaigns/00000000-0000-0000-0000-000000000000"
+            "/api/v1/campaigns/00000000-0000-0000-0000-000000000000"
             + {"detail": "", "invalid-rows": "/invalid-rows.csv"}.get(name, f"/{name}"),
         )
         for name in ("detail", "report", "invalid-rows", "start", "pause", "resume", "cancel")
