@@ -9,14 +9,19 @@ its variables frozen at import). Its messages are ordinary Waypost messages (``M
 
 Modules, top to bottom (each imports only those below it)::
 
-    apis, admin, tasks      thin: call the services, render the selectors
-    selectors               progress, the report, the invalid rows (reads)
-    services                the state machine and its callbacks (writes)
+    apis, admin, forms,     thin: call the services, render the selectors
+    tasks, signals
+    selectors               the campaign, progress, the report, the invalid rows (reads)
+    services                create, start, pause, resume, cancel (writes)
     feeder                  one pass: rows → messages, at the pace, inside the window and limit
+    lifecycle               the one state change (``transition``) and its callbacks
+    progress                counts by row outcome and message state
     audience                import (CSV or JSON rows, streamed) and preflight
-    windows                 send windows in the recipient's time zone (pure)
     variables               a row's columns → the template's send-time components (pure)
     models
+
+Send windows are ``messaging.send.windows``: a message keeps its window, and the drain's claim
+checks it before every attempt.
 
 States::
 
@@ -26,13 +31,16 @@ States::
 * **draft**: created with its audience imported and preflighted. Nothing is sent.
 * **start** needs a preflight that passed, or ``skip_invalid`` (the invalid rows are then
   ``skipped``, never sent). Without ``send_at`` (or with one in the past) it runs at once.
-* **running**: the feeder releases rows as messages. **paused** (by a user, or by Waypost when
-  the sender hits Meta's spam rate limit, 131048, during a marketing campaign): no row is
-  released, and the campaign's messages not yet claimed for submission are parked (their
-  ``next_attempt_at`` is pushed out) — within a second. Resume releases and un-parks.
+* **running**: the feeder releases rows as messages. **paused** (by a user; by Waypost when
+  the sender hits Meta's spam rate limit, 131048, during a marketing campaign, or when its
+  template can no longer be sent): no row is released, and every message of the campaign not
+  yet claimed for submission — due, waiting for its window, or a retry — is parked (its
+  ``next_attempt_at`` pushed out of reach) in the pause's own transaction; only what a drain
+  had already claimed still goes. Resume releases and un-parks.
 * **completed**: every row is released (or skipped, expired) and none of its messages is still
   waiting to be submitted; delivered/read/failed go on arriving and the report follows them.
-* **cancelled**: unreleased rows are skipped; its messages not yet submitted are cancelled.
+* **cancelled**: unreleased rows are skipped; its messages not yet submitted are parked at
+  once and then cancelled (a second cancel finishes that, should the first die half-way).
 
 The feeder (``campaigns.feeder``): pace, windows and the messaging limit
 -------------------------------------------------------------------------
@@ -51,12 +59,17 @@ is overdue — a safety net, never the normal path). A pass:
    outside wait for the next opening; the pass schedules itself for the earliest one.
 3. **Limit.** Meta counts, per business portfolio, the unique users reached outside a
    customer-service window in a moving 24 hours (``tenants.PortfolioLimit``,
-   ``messaging.selectors.portfolio_reach``). A pass releases at most what is left; when nothing
-   is, the campaign is **held at the limit** (``held_reason``, visible in the API and admin) and
-   looks again as the window moves — never sent into errors.
+   ``messaging.selectors.portfolio_reach``). A pass releases at most what is left — the limit,
+   less the users reached, less the portfolio's template messages waiting or being submitted —
+   holding the portfolio's row lock, so two campaigns of one portfolio never spend the same
+   room. When nothing is left, the campaign is **held at the limit** (``held_reason``, visible
+   in the API and admin) and looks again as the window moves, or at once when a new limit is
+   learned — never sent into errors. A sender blocked or disabled, or a template Meta has
+   paused, holds it the same way (``HeldReason``).
 4. **Release.** The chosen rows become messages through the same intake as the API's
    (``messaging.send.intake.message_create_batch``), each with the idempotency key
    ``campaign:<campaign id>:<row>`` — a pass that crashes and runs again creates nothing twice.
-   A row the intake refuses now (a template paused since the import, say) fails alone; the
-   campaign goes on.
+   A row the intake refuses now fails alone (``failed``, with the intake's code); the campaign
+   goes on. Each message keeps the campaign's window (a retry waits for it too) and expires
+   ``ttl_seconds`` after the campaign began sending.
 """

@@ -80,6 +80,7 @@ HELD_SHORT = {
     HeldReason.MESSAGING_LIMIT: "held at the limit",
     HeldReason.OUTSIDE_WINDOW: "outside its window",
     HeldReason.SENDER_INACTIVE: "sender inactive",
+    HeldReason.TEMPLATE_WAITING: "template paused",
 }
 _BADGE = (
     '<span style="background:{};color:#fff;padding:2px 8px;border-radius:10px;font-size:11px;'

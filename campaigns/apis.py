@@ -24,11 +24,16 @@ from campaigns.audience import (
     json_rows,
 )
 from campaigns.models import Campaign, CampaignState
-from campaigns.selectors import campaign_list, campaign_progress, invalid_rows, invalid_rows_csv
+from campaigns.selectors import (
+    campaign_get,
+    campaign_list,
+    campaign_progress,
+    invalid_rows,
+    invalid_rows_csv,
+)
 from campaigns.services import (
     campaign_cancel,
     campaign_create,
-    campaign_get,
     campaign_pause,
     campaign_resume,
     campaign_start,
@@ -36,7 +41,7 @@ from campaigns.services import (
 from core.api import RejectUnknownFields
 from core.errors import ValidationFailed
 from core.openapi import follow_ups, paginated
-from core.parsers import BoundedMultiPartParser, JSONParser
+from core.parsers import BoundedMultiPartParser, JSONParser, unstorable
 from messaging.send.inputs import SEND_AT_MAX_DAYS, WindowInput, send_at_checked, validated
 from templates_registry.formats import LANGUAGE_SCHEMA, TEMPLATE_NAME_SCHEMA
 
@@ -198,12 +203,15 @@ def _request_fields(request) -> tuple[dict, object | None]:
         if key in JSON_FIELDS and isinstance(value, str):
             try:
                 value = json.loads(value)
-            except ValueError as exc:
+                problem = unstorable(value)  # as the JSON parser refuses for a JSON body
+            except (ValueError, RecursionError):
+                problem = "not JSON"
+            if problem:
                 raise ValidationFailed(
-                    f"'{key}' must be JSON in a form field.",
+                    f"'{key}' must be JSON in a form field ({problem}).",
                     code="validation_error",
                     details=[{"field": key, "code": "invalid_json"}],
-                ) from exc
+                )
         fields[key] = value
     return fields, upload
 

@@ -32,7 +32,7 @@ from rest_framework import serializers
 
 from campaigns.models import Campaign, CampaignRow, PreflightStatus, RowOutcome
 from campaigns.variables import ColumnError, columns_for, components_from_variables, split_row
-from core.errors import ValidationFailed, WaypostError
+from core.errors import PayloadTooLarge, ValidationFailed, WaypostError
 from media.references import references
 from media.services import media_check_components
 from messaging.models import Contact, Suppression
@@ -53,7 +53,18 @@ INVALID_ROWS_SHOWN = 1000  # in the JSON report; the CSV download has every one
 
 def csv_rows(upload) -> Iterator[dict]:
     """The rows of an uploaded CSV file, one dict each, read as they are needed. The header
-    names are trimmed and lower-cased; a UTF-8 byte-order mark is skipped."""
+    names are trimmed and lower-cased; a UTF-8 byte-order mark is skipped. A file larger than
+    ``WAYPOST_CAMPAIGN_MAX_UPLOAD_BYTES`` (however it came: the API's parser refuses it from
+    its Content-Length already; the admin's form here), or a NUL character (PostgreSQL
+    cannot store one), is refused."""
+    limit = settings.WAYPOST_CAMPAIGN_MAX_UPLOAD_BYTES
+    if getattr(upload, "size", 0) > limit:
+        raise PayloadTooLarge(
+            f"The audience file is {upload.size} bytes; at most {limit} "
+            "(WAYPOST_CAMPAIGN_MAX_UPLOAD_BYTES).",
+            code="audience_too_large",
+            details=[{"field": "audience", "code": "too_large", "max_bytes": limit}],
+        )
     upload.seek(0)
     text = io.TextIOWrapper(upload, encoding="utf-8-sig", newline="")
     try:
@@ -72,6 +83,12 @@ def csv_rows(upload) -> Iterator[dict]:
         for values in reader:
             if not any(v.strip() for v in values):
                 continue  # a blank line is not a row
+            if any("\x00" in v for v in values):
+                raise ValidationFailed(
+                    f"Line {reader.line_num} of the audience file holds a NUL character.",
+                    code="audience_unreadable",
+                    details=[{"field": "audience", "code": "nul", "line": reader.line_num}],
+                )
             yield dict(zip(header, values, strict=False))
     except UnicodeDecodeError as exc:
         raise ValidationFailed(

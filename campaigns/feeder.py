@@ -36,14 +36,15 @@ from campaigns.variables import ColumnError, components_from_variables
 from core.coordination import Doorbell
 from core.db import bulk_update
 from messaging.models import Message, MessageKind
-from messaging.selectors import portfolio_reach, portfolio_reach_oldest
+from messaging.selectors import REACH_WINDOW, portfolio_reach, portfolio_reach_oldest
 from messaging.send import dispatch
 from messaging.send.intake import message_create_batch
+from messaging.send.requeue import campaign_messages_park
 from messaging.send.windows import zones_from_key
 from messaging.states import NOT_SUBMITTED, MessageState
 from templates_registry.models import TemplateStatus
 from templates_registry.rules.limits import TemplateCategory
-from tenants.models import SenderStatus
+from tenants.models import PortfolioLimit, SenderStatus
 from tenants.selectors import (
     portfolio_limit,
     portfolio_of,
@@ -241,17 +242,33 @@ def _limit_left(campaign: Campaign, now: datetime) -> int | None:
     limit = portfolio_limit(tenant=campaign.tenant, business_id=business_id)
     if limit is None or limit < 0:
         return None
+    # One pass at a time per portfolio from here to its commit: two campaigns of one
+    # portfolio would otherwise both read the same room and both release it. (Locks are taken
+    # campaign first, then portfolio; whoever learns a limit takes the portfolio's alone.)
+    list(
+        PortfolioLimit.objects.select_for_update()
+        .filter(tenant=campaign.tenant, business_id=business_id)
+        .values_list("pk", flat=True)
+    )
     # Waiting first, then reached: each count is its own snapshot (READ COMMITTED), and a
     # message that moves between the two is counted twice this way, never missed (the other
     # order missed every message claimed between them: at 10,000 rows on the Procfile stack,
     # ~170 sends beyond the limit). ``submitting`` is in both sets on purpose: one that
     # becomes a retry between the queries is still counted by the first.
-    in_flight = Message.objects.filter(
-        tenant=campaign.tenant,
-        sender__in=portfolio_senders(tenant=campaign.tenant, business_id=business_id),
-        kind=MessageKind.TEMPLATE,
-        state__in=[*NOT_SUBMITTED, MessageState.SUBMITTING],
-    ).count()
+    in_flight = (
+        Message.objects.filter(
+            tenant=campaign.tenant,
+            sender__in=portfolio_senders(tenant=campaign.tenant, business_id=business_id),
+            kind=MessageKind.TEMPLATE,
+            state__in=[*NOT_SUBMITTED, MessageState.SUBMITTING],
+        )
+        .exclude(
+            # Not sendable within the day (scheduled for later, or a paused campaign's): counted
+            # when they come near, not now — a single sent next week holds no campaign today.
+            next_attempt_at__gt=now + REACH_WINDOW
+        )
+        .count()
+    )
     reached = portfolio_reach(tenant=campaign.tenant, business_id=business_id, now=now)
     return limit - reached - in_flight
 
@@ -272,8 +289,6 @@ def _hold(campaign: Campaign, reason: str, now: datetime) -> None:
 
 
 def _pause_for_spam_limit(campaign: Campaign) -> None:
-    from messaging.send.requeue import campaign_messages_park
-
     transition(
         campaign,
         CampaignState.PAUSED,

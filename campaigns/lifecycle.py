@@ -67,9 +67,13 @@ def callback_data(campaign: Campaign) -> dict:
 
 
 def deadline(campaign: Campaign):
-    """When its rows stop being worth sending (``ttl_seconds`` after it was due to start), or
-    None."""
+    """When its rows stop being worth sending — ``ttl_seconds`` after it began sending: its
+    ``send_at``, or when it was started if that came later (a draft started after its
+    ``send_at`` had passed does not begin expired) — or None."""
     if not campaign.ttl_seconds:
         return None
-    start = campaign.send_at or campaign.started_at or campaign.created_at
-    return start + timedelta(seconds=campaign.ttl_seconds)
+    began = max(
+        (at for at in (campaign.send_at, campaign.started_at) if at is not None),
+        default=campaign.created_at,
+    )
+    return began + timedelta(seconds=campaign.ttl_seconds)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -13,6 +14,7 @@ from django.utils import timezone
 from campaigns.feeder import campaign_rate_limit
 from campaigns.models import Campaign, CampaignRow, CampaignState, RowOutcome
 from campaigns.progress import campaign_counts, campaign_rate
+from core.errors import NotFound
 from messaging.models import Message
 from messaging.selectors import FREE_PRICING_TYPES
 from tenants.models import Tenant
@@ -25,6 +27,17 @@ def campaign_list(*, tenant: Tenant, state: str | None = None) -> QuerySet[Campa
     if state:
         campaigns = campaigns.filter(state__in=state.split(","))
     return campaigns
+
+
+def campaign_get(*, tenant: Tenant, campaign_id) -> Campaign:
+    campaign = (
+        Campaign.objects.select_related("template", "sender", "tenant")
+        .filter(tenant=tenant, pk=campaign_id)
+        .first()
+    )
+    if campaign is None:
+        raise NotFound("No such campaign.", code="campaign_not_found")
+    return campaign
 
 
 def campaign_progress(campaign: Campaign, now=None) -> dict:
@@ -73,6 +86,16 @@ def invalid_row_examples(campaign: Campaign) -> dict[str, str]:
     )
 
 
+_FORMULA = re.compile(r"^(?:[=@\t\r]|[+-](?![0-9]))")
+
+
+def spreadsheet_safe(value: str) -> str:
+    """A cell a spreadsheet will show, not run: one that would start a formula (``=``, ``@``,
+    a tab or CR, or ``+``/``-`` not followed by a digit — ``+4915…`` stays a number) gets a
+    leading ``'`` (OWASP's advice on CSV injection). What a user typed reaches the download."""
+    return f"'{value}" if value and _FORMULA.match(value) else value
+
+
 def invalid_rows_csv(campaign: Campaign, *, mask=None) -> Iterator[str]:
     """The invalid rows as CSV lines (row, recipient, outcome, code, message), streamed a
     thousand at a time; ``mask`` hides numbers (the admin, for users without the permission)."""
@@ -92,7 +115,7 @@ def invalid_rows_csv(campaign: Campaign, *, mask=None) -> Iterator[str]:
         shown = recipient or user_id or raw
         if mask is not None:  # a raw value may be a number that failed to parse: masked too
             shown = mask(shown)
-        writer.writerow([number, shown, outcome, code, message])
+        writer.writerow([number, spreadsheet_safe(shown), outcome, code, spreadsheet_safe(message)])
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()

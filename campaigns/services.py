@@ -24,9 +24,10 @@ from campaigns.models import (
     PreflightStatus,
     RowOutcome,
 )
-from core.errors import Conflict, NotFound, ValidationFailed
+from core.errors import Conflict, ValidationFailed
 from messaging.send.intake import campaign_messages_cancel
 from messaging.send.requeue import campaign_messages_park, campaign_messages_unpark
+from messaging.states import EventSource
 from templates_registry.models import MessageTemplate
 from tenants.models import SenderNumber, Tenant
 from tenants.selectors import sender_default
@@ -134,9 +135,16 @@ def campaign_create(
             campaign.save(update_fields=["rows_total"])
             preflight(campaign=campaign, columns=columns)
     except IntegrityError:
+        # A concurrent request with the same key won the insert: the same answer as a replay.
         existing = Campaign.objects.filter(tenant=tenant, idempotency_key=idempotency_key).first()
         if existing is None:
             raise
+        if existing.request_hash != digest:
+            raise Conflict(
+                "This Idempotency-Key was used with a different request.",
+                code="idempotency_key_reused",
+                details=[{"campaign_id": str(existing.pk)}],
+            ) from None
         return existing, False
     return campaign, True
 
@@ -192,8 +200,6 @@ def campaign_pause(*, campaign: Campaign, reason: str = "", by: str = "api") -> 
         campaign = _locked(campaign)
         transition(campaign, CampaignState.PAUSED, by=by, reason=reason or "paused")
         campaign_messages_park(campaign_id=campaign.pk)
-        campaign.next_pass_at = None
-        campaign.save(update_fields=["next_pass_at"])
     return campaign
 
 
@@ -219,26 +225,24 @@ def campaign_resume(*, campaign: Campaign, reason: str = "", by: str = "api") ->
 
 
 def campaign_cancel(*, campaign: Campaign, reason: str = "", by: str = "api") -> Campaign:
-    """Unreleased rows are skipped; its messages not yet submitted are cancelled."""
+    """Unreleased rows are skipped; its messages not yet submitted are parked in the same
+    transaction (nothing more leaves from the moment it answers), then cancelled, each with
+    its ledger event. Cancelling a cancelled campaign again finishes that second step, should
+    the first call have died between the two; it changes nothing else."""
     with transaction.atomic():
         campaign = _locked(campaign)
-        CampaignRow.objects.filter(campaign=campaign, outcome=RowOutcome.PENDING).update(
-            outcome=RowOutcome.SKIPPED,
-            error_code="campaign_cancelled",
-            error_message="The campaign was cancelled before this row was sent.",
-        )
-        # After the rows: campaign.cancelled carries the counts as they end.
-        transition(campaign, CampaignState.CANCELLED, by=by, reason=reason or "cancelled")
-    campaign_messages_cancel(campaign_id=campaign.pk, reason=reason or "campaign cancelled")
-    return campaign
-
-
-def campaign_get(*, tenant: Tenant, campaign_id) -> Campaign:
-    campaign = (
-        Campaign.objects.select_related("template", "sender", "tenant")
-        .filter(tenant=tenant, pk=campaign_id)
-        .first()
+        if campaign.state != CampaignState.CANCELLED:
+            CampaignRow.objects.filter(campaign=campaign, outcome=RowOutcome.PENDING).update(
+                outcome=RowOutcome.SKIPPED,
+                error_code="campaign_cancelled",
+                error_message="The campaign was cancelled before this row was sent.",
+            )
+            # After the rows: campaign.cancelled carries the counts as they end.
+            transition(campaign, CampaignState.CANCELLED, by=by, reason=reason or "cancelled")
+            campaign_messages_park(campaign_id=campaign.pk)
+    campaign_messages_cancel(
+        campaign_id=campaign.pk,
+        reason=campaign.state_reason or "campaign cancelled",
+        source=EventSource.OPERATOR if by.startswith("admin:") else EventSource.API,
     )
-    if campaign is None:
-        raise NotFound("No such campaign.", code="campaign_not_found")
     return campaign

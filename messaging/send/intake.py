@@ -355,6 +355,10 @@ def message_create_batch(
                 new = [p.message for p in fresh.values()]
                 transaction.on_commit(lambda: _publish(new))
         except IntegrityError:
+            if campaign_id is not None:
+                # A campaign's keys are written by its feeder alone, under the campaign's lock:
+                # taken means an earlier pass stored them. Answer with what it stored.
+                return _stored_results(tenant, results)
             # A concurrent request took some keys: fall back to one at a time.
             for result in results:
                 if result.status == 202:
@@ -371,6 +375,25 @@ def message_create_batch(
                             None,
                             exc.as_dict(),
                         )
+    return results
+
+
+def _stored_results(tenant: Tenant, results: list[BatchItemResult]) -> list[BatchItemResult]:
+    """The fresh items of a batch whose insert met taken keys, answered with the messages
+    stored under those keys (200); a key with nothing stored is an error of its own."""
+    keys = [r.message.idempotency_key for r in results if r.status == 202]
+    stored = {
+        m.idempotency_key: m
+        for m in Message.objects.filter(tenant=tenant, idempotency_key__in=keys)
+    }
+    for result in results:
+        if result.status == 202:
+            found = stored.get(result.message.idempotency_key)
+            if found is None:
+                raise Conflict(
+                    "The batch's keys changed under it; send it again.", code="batch_conflict"
+                )
+            result.status, result.message = 200, found
     return results
 
 

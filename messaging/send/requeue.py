@@ -82,16 +82,19 @@ def messages_resume(*, tenant: Tenant) -> int:
 
 
 def campaign_messages_park(*, campaign_id) -> int:
-    """Its messages not yet claimed for submission stop being due (a paused campaign).
+    """Its messages not yet claimed for submission stop being due (a paused or cancelled
+    campaign) — every one, whatever its time: due now, waiting for its send window or the
+    pair limit, or a retry (after Meta's spam rate limit, sending again makes it worse).
     Messages a drain holds are being submitted: the update waits for that commit and then no
-    longer matches them. A retry keeps its own time. Returns how many were parked."""
-    return Message.objects.filter(
-        campaign_id=campaign_id, state=MessageState.QUEUED, next_attempt_at__isnull=True
-    ).update(next_attempt_at=dispatch.PARKED)
+    longer matches them. Returns how many were parked."""
+    return Message.objects.filter(campaign_id=campaign_id, state__in=NOT_SUBMITTED).update(
+        next_attempt_at=dispatch.PARKED
+    )
 
 
 def campaign_messages_unpark(*, campaign_id, tenant: Tenant) -> int:
-    """A resumed campaign: its parked messages are due again, and the tenant's drain rings."""
+    """A resumed campaign: its parked messages are due again (the claim works out a send
+    window or a pair limit anew), and the tenant's drain rings."""
     count = Message.objects.filter(
         campaign_id=campaign_id, state__in=NOT_SUBMITTED, next_attempt_at=dispatch.PARKED
     ).update(next_attempt_at=None)
