@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Value
-from django.db.models.functions import Concat
+from django.db.models import Count, Exists, OuterRef
+from django.db.models.functions import Substr
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -344,9 +344,8 @@ def _mark_refused(campaign: Campaign) -> None:
     if campaign.template.category != TemplateCategory.MARKETING:
         return
     stopped = Contact.objects.filter(tenant_id=tenant_id, marketing_stopped_at__isnull=False)
-    by_number = stopped.annotate(e164=Concat(Value("+"), "wa_id")).filter(
-        e164=OuterRef("recipient")
-    )
+    # The contact's wa_id is the number without its "+": compared that way, its index serves.
+    by_number = stopped.filter(wa_id=Substr(OuterRef("recipient"), 2))
     by_user = stopped.filter(user_id=OuterRef("recipient_user_id"))
     message = "The user asked to stop marketing messages (Meta would refuse: 131050)."
     for field, query in (("recipient", by_number), ("recipient_user_id", by_user)):
