@@ -12,15 +12,17 @@ limit and its status webhooks off; PostgreSQL with fsync on). Nothing is called 
 the load is HTTP from this script, the figures are the client's clock, the ledger's
 timestamps, ``/proc`` and PostgreSQL's own statement log.
 
-1. ``send`` — a sender of ``messages_per_second`` = ``--mps`` (200). Baseline: the tenant's
-   single sends of an OTP-like template, one every 1/``--rate`` s (5/s, open
-   loop) for ``--seconds`` (60) with nothing else running → p50/p95 ``requested`` →
-   ``accepted`` from the ledger. Then a campaign of ``--rows`` (20,000) rows, uploaded as a
-   CSV and started; once it sends, the same singles again, during it. Figures: the
-   campaign's rate (its messages' ``accepted`` events, first to last and between its 10th and
-   90th percentile) against ``WAYPOST_CAMPAIGN_SHARE`` x mps, the sender's busiest second
-   and busiest ten seconds (campaign and singles together) against mps, and the singles'
-   latencies beside the baseline's.
+1. ``send`` — once per ``--mps`` (200, then 100): a sender of that rate, registered at the
+   sandbox with the same rate (it refuses beyond it with 130429, as Meta does). Baseline: the
+   tenant's single sends of an OTP-like template, one every 1/``--rate`` s (5/s, open loop)
+   for ``--seconds`` (60) with nothing else running → p50/p95 ``requested`` → ``accepted``
+   from the ledger, and where the time went (→ ``submit_started``, → ``accepted``, how many
+   messages the single's claim took). Then a campaign of ``--rows`` (20,000) rows, uploaded
+   as a CSV and started; once it sends at its pace, the same singles again, during it.
+   Figures: the campaign's rate (its messages' ``accepted`` events, first to last and between
+   its 10th and 90th percentile) against ``WAYPOST_CAMPAIGN_SHARE`` x mps; what reached the
+   sandbox from the sender (its busiest second and ten seconds, campaign and singles
+   together) and what it refused; the singles' latencies beside the baseline's.
 2. ``import`` — ``POST /api/v1/campaigns`` as multipart with a CSV of 10,000 and of 100,000
    rows (a factory-like audience: numbers of five countries, two body variables, a metadata
    column; 1 % invalid numbers, 0.5 % duplicates; a few suppressed recipients): the wall time
@@ -30,8 +32,12 @@ timestamps, ``/proc`` and PostgreSQL's own statement log.
    sampled every 50 ms). The same two sizes again with PostgreSQL's ``log_statement = all``
    (set with ``ALTER SYSTEM`` for those requests only; untimed): every statement the serving
    connection issued, per 1,000 rows, and where the time went (the log's timestamps of the
-   campaign's insert, its last row insert and the commit). The sandbox's request counter
-   shows that no HTTP leaves during an import.
+   campaign's insert, its last row insert and the commit; the slowest statement). The
+   sandbox's request counter shows that no HTTP leaves during an import.
+
+Beside every figure: how busy the machine's CPU was, and how much of it other jobs used (CPU
+time outside this script's process tree, its PostgreSQL and its Redis) — a figure taken while
+something else ran on the machine says so.
 """
 
 from __future__ import annotations
