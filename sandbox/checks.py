@@ -114,6 +114,11 @@ def _spec(template: dict) -> dict[str, Any]:
     header_format = str(header.get("format", "TEXT")).lower() if header else None
     header_text = (header or {}).get("text", "") if header_format == "text" else ""
     body_text = by_type.get("BODY", {}).get("text", "")
+    if not body_text and str(template.get("category", "")).upper() == "AUTHENTICATION":
+        # Meta writes an authentication template's body itself ("{{1}} is your verification
+        # code.", add_security_recommendation and code_expiration_minutes aside): the code is
+        # its one parameter, sent as the body's and the button's.
+        body_text = "{{1}} is your verification code."
     buttons = []
     for button in (by_type.get("BUTTONS") or {}).get("buttons", []):
         btype = str(button.get("type", "")).upper()

@@ -227,3 +227,20 @@ def test_a_carousel_sends_with_as_many_cards_as_approved(ready):
     ready.post(f"/v24.0/{WABA}/message_templates", CAROUSEL)
     assert send(ready, carousel_send(3)).status_code == 200
     assert_meta_error(send(ready, carousel_send(2)), 400, 132012)
+
+
+def test_an_authentication_template_takes_its_code_as_the_bodys_one_parameter(ready):
+    """Meta writes the body ("{{1}} is your verification code."): the code is its parameter,
+    and the copy-code button's (Meta: authentication templates, send a template)."""
+    code = [{"type": "text", "text": "482913"}]
+    template = {
+        "name": "login_code",
+        "language": {"code": "en_US"},
+        "components": [
+            {"type": "body", "parameters": code},
+            {"type": "button", "sub_type": "url", "index": "0", "parameters": code},
+        ],
+    }
+    assert send(ready, message(template=template)).status_code == 200
+    without = {**template, "components": template["components"][1:]}
+    assert send(ready, message(template=without)).json()["error"]["code"] == 132000
