@@ -216,6 +216,12 @@ def claim_batch(*, tenant: Tenant, now=None) -> Claim:
             .order_by(F("campaign_id").desc(nulls_first=True), "created_at")[:size]
         )
         claim.full = len(messages) == size
+        if messages and messages[0].campaign_id is None and messages[-1].campaign_id is not None:
+            # The tenant's own messages (claimed first) go in a batch of their own: one claimed
+            # beside 49 of a campaign's would be accepted only once all 50 were submitted and
+            # recorded. The campaign's go in the next drain, rung at once (``full``).
+            messages = [m for m in messages if m.campaign_id is None]
+            claim.full = True
         for message in messages:
             message.tenant = tenant
             if message.sender.tenant_id == tenant.pk:  # credential() reads it in submit threads

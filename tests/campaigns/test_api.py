@@ -14,7 +14,7 @@ from django.utils import timezone
 from campaigns import feeder
 from campaigns.models import Campaign, CampaignRow, CampaignState, HeldReason, RowOutcome
 from messaging.models import Contact, Message, Suppression
-from messaging.send import dispatch
+from messaging.send import dispatch, pipeline
 from messaging.states import MessageState
 from tenants.services import portfolio_limit_learn
 
@@ -401,3 +401,35 @@ def test_rows_whose_zones_never_share_an_hour_of_the_window_are_invalid(api, tem
     audience = [row(to="+61412345678"), row(to="+4915100000001")]
     data = create(api, template, audience, window={"start": "09:00", "end": "10:00"}).json()
     assert data["preflight"]["errors"] == {"send_window_never_open": 1}
+
+
+def test_the_tenants_own_message_is_claimed_alone_not_beside_a_campaigns(api, template):
+    campaign = started(api, template, [row(to=to) for to in numbers(5)])
+    feeder.feed(campaign_id=campaign.pk)
+    single = api.post(
+        "/api/v1/messages",
+        {
+            "to": "+4915199999999",
+            "template": {
+                "name": template.name,
+                "language": "en_US",
+                "components": [
+                    {"type": "header", "parameters": [{"type": "text", "text": "O-1"}]},
+                    {
+                        "type": "body",
+                        "parameters": [
+                            {"type": "text", "text": "Ana"},
+                            {"type": "text", "text": "O-1"},
+                        ],
+                    },
+                ],
+            },
+        },
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="otp",
+    ).json()
+    first = pipeline.claim_batch(tenant=campaign.tenant)
+    assert [str(m.pk) for m in first.messages] == [single["id"]] and first.full
+    second = pipeline.claim_batch(tenant=campaign.tenant)
+    assert {m.campaign_id for m in second.messages} == {campaign.pk}
+    assert len(second.messages) == 5
