@@ -38,6 +38,9 @@ DEBUG = False
 INSTALLED_APPS = [*INSTALLED_APPS, "devtools"]
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+# Each process's sessions are its own to count (pg_stat_activity.application_name): a test's
+# worker process shares the test database.
+DATABASES["default"]["OPTIONS"] = {"application_name": f"waypost-test-{os.getpid()}"}
 CELERY_BROKER_URL = REDIS_URL
 WAYPOST_COORDINATION = "redis"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -14,7 +14,7 @@ from django.utils import timezone
 from media.models import MediaAsset
 from messaging.models import Message
 from messaging.selectors import message_payload
-from messaging.send import pipeline
+from messaging.send import dispatch, pipeline
 from templates_registry.services import template_create
 from whatsapp.meta import CURRENT_GRAPH_VERSION
 
@@ -33,6 +33,14 @@ SALE = {
         {"type": "BODY", "text": "Hi {{1}}, your spring order is ready for pickup."},
     ],
 }
+
+
+@pytest.fixture(autouse=True)
+def _drained_here_only(monkeypatch):
+    """These tests drain in this process: no drain is published for a worker process of the
+    suite (one may be running, consuming every tenant's queue) to race them."""
+    monkeypatch.setattr(dispatch, "nudge", lambda **kwargs: False)
+    monkeypatch.setattr(dispatch, "wake", lambda **kwargs: False)
 
 
 @pytest.fixture
@@ -80,8 +88,12 @@ def known_to_the_sandbox(sandbox, provider_id: str) -> bool:
 
 
 def database_sessions() -> int:
+    """This process's sessions (another process — a test's worker — has its own name)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name = current_setting('application_name')"
+        )
         return cursor.fetchone()[0]
 
 
