@@ -190,7 +190,6 @@ class SenderNumberAdmin(TenantScopedAdmin):
         "tenant",
         "status_badge",
         "quality",
-        "provider",
         "display_phone_number",
         "portfolio",
         "messages_per_second",
