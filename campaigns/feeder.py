@@ -35,8 +35,8 @@ from campaigns.models import Campaign, CampaignRow, CampaignState, HeldReason, R
 from campaigns.variables import ColumnError, components_from_variables
 from core.coordination import Doorbell
 from core.db import bulk_update
-from messaging.models import Message, MessageKind
-from messaging.selectors import REACH_WINDOW, portfolio_reach, portfolio_reach_oldest
+from messaging.models import Message
+from messaging.selectors import portfolio_reach_oldest, portfolio_usage
 from messaging.send import dispatch
 from messaging.send.intake import message_create_batch
 from messaging.send.requeue import campaign_messages_park
@@ -48,7 +48,6 @@ from tenants.models import PortfolioLimit, SenderStatus
 from tenants.selectors import (
     portfolio_limit,
     portfolio_of,
-    portfolio_senders,
     sender_spam_limited_since,
 )
 
@@ -237,7 +236,8 @@ def campaign_rate_limit(campaign: Campaign) -> float:
 def _limit_left(campaign: Campaign, now: datetime) -> int | None:
     """Unique users the portfolio may still reach now (None: no limit known, or unlimited):
     the limit, less those reached in the moving 24 hours, less the portfolio's template
-    messages waiting to be submitted, first time or again (each may be a new user)."""
+    messages waiting to be sent within the day, first time or again (each may be a new user)
+    — both counted in one snapshot (``messaging.selectors.portfolio_usage``)."""
     business_id = portfolio_of(campaign.sender)
     limit = portfolio_limit(tenant=campaign.tenant, business_id=business_id)
     if limit is None or limit < 0:
@@ -250,33 +250,18 @@ def _limit_left(campaign: Campaign, now: datetime) -> int | None:
         .filter(tenant=campaign.tenant, business_id=business_id)
         .values_list("pk", flat=True)
     )
-    # Waiting first, then reached: each count is its own snapshot (READ COMMITTED), and a
-    # message that moves between the two is counted twice this way, never missed (the other
-    # order missed every message claimed between them: at 10,000 rows on the Procfile stack,
-    # ~170 sends beyond the limit). ``submitting`` is in both sets on purpose: one that
-    # becomes a retry between the queries is still counted by the first.
-    in_flight = (
-        Message.objects.filter(
-            tenant=campaign.tenant,
-            sender__in=portfolio_senders(tenant=campaign.tenant, business_id=business_id),
-            kind=MessageKind.TEMPLATE,
-            state__in=[*NOT_SUBMITTED, MessageState.SUBMITTING],
-        )
-        .exclude(
-            # Not sendable within the day (scheduled for later, or a paused campaign's): counted
-            # when they come near, not now — a single sent next week holds no campaign today.
-            next_attempt_at__gt=now + REACH_WINDOW
-        )
-        .count()
-    )
-    reached = portfolio_reach(tenant=campaign.tenant, business_id=business_id, now=now)
-    return limit - reached - in_flight
+    reached, waiting = portfolio_usage(tenant=campaign.tenant, business_id=business_id, now=now)
+    return limit - reached - waiting
 
 
 def _limit_recheck(campaign: Campaign, now: datetime) -> datetime:
+    """When a campaign held at the limit looks again: when the oldest reach leaves the 24-hour
+    window, at the latest a minute on — sooner (``WAITING_SECONDS``) while messages of the
+    portfolio are waiting to be sent, each counted as a possible new user until it has been."""
     business_id = portfolio_of(campaign.sender)
+    _reached, waiting = portfolio_usage(tenant=campaign.tenant, business_id=business_id, now=now)
     oldest = portfolio_reach_oldest(tenant=campaign.tenant, business_id=business_id, now=now)
-    soonest = now + timedelta(seconds=LIMIT_RECHECK_SECONDS)
+    soonest = now + timedelta(seconds=WAITING_SECONDS if waiting else LIMIT_RECHECK_SECONDS)
     if oldest is not None:
         soonest = min(soonest, max(oldest, now + timedelta(seconds=PASS_SECONDS)))
     return soonest

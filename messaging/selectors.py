@@ -15,15 +15,16 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Value,
     When,
 )
-from django.db.models.functions import Concat, Substr, TruncDate
+from django.db.models.functions import Coalesce, Concat, Substr, TruncDate
 from django.utils import timezone
 
 from core.errors import NotFound
 from messaging.models import Contact, InboundMessage, Message, MessageEvent, MessageKind
-from messaging.states import EventType, Fact, MessageState, precedence
+from messaging.states import NOT_SUBMITTED, EventType, Fact, MessageState, precedence
 from messaging.sweeps import RULES, Rule
 from tenants.models import Tenant
 from whatsapp import SubmitResult, get_provider
@@ -393,6 +394,48 @@ def portfolio_reach(*, tenant: Tenant, business_id: str, now: datetime | None = 
     return _reaching(tenant=tenant, business_id=business_id, now=now).aggregate(
         users=Count(_user_key(), distinct=True)
     )["users"]
+
+
+def portfolio_usage(
+    *, tenant: Tenant, business_id: str, now: datetime | None = None
+) -> tuple[int, int]:
+    """(users the portfolio reached — :func:`portfolio_reach` —, template messages of the
+    portfolio waiting to be sent within the next 24 hours) in **one statement**: one snapshot,
+    so a message a drain claims while this runs is in exactly one of the two counts (a
+    campaign pass counts both against the limit; two queries would miss such a message or
+    count it twice). Messages scheduled further out are counted when they come near."""
+    now = now or timezone.now()
+    reached = (
+        _reaching(tenant=tenant, business_id=business_id, now=now)
+        .order_by()
+        .annotate(one=Value(1))
+        .values("one")
+        .annotate(users=Count(_user_key(), distinct=True))
+        .values("users")
+    )
+    waiting = (
+        Message.objects.filter(
+            tenant=tenant,
+            sender__business_id=business_id,
+            kind=MessageKind.TEMPLATE,
+            state__in=NOT_SUBMITTED,
+        )
+        .exclude(next_attempt_at__gt=now + REACH_WINDOW)
+        .order_by()
+        .annotate(one=Value(1))
+        .values("one")
+        .annotate(messages=Count("pk"))
+        .values("messages")
+    )
+    return (
+        Tenant.objects.filter(pk=tenant.pk)
+        .annotate(
+            reached=Coalesce(Subquery(reached), 0),
+            waiting=Coalesce(Subquery(waiting), 0),
+        )
+        .values_list("reached", "waiting")
+        .get()
+    )
 
 
 def portfolio_reach_oldest(

@@ -117,15 +117,15 @@ def test_two_campaigns_of_one_portfolio_never_release_past_its_limit(
         for n in range(2)
     ]
     meet = threading.Barrier(2)
-    real = feeder.portfolio_reach
+    real = feeder.portfolio_usage
 
-    def reach(**kwargs):  # without the portfolio's lock both passes count before either commits
+    def usage(**kwargs):  # without the portfolio lock both passes count before either commits
         # With it, the other pass waits for our commit and never meets us here.
         with contextlib.suppress(threading.BrokenBarrierError):
             meet.wait(timeout=1)
         return real(**kwargs)
 
-    monkeypatch.setattr(feeder, "portfolio_reach", reach)
+    monkeypatch.setattr(feeder, "portfolio_usage", usage)
 
     def run(campaign_id):
         try:

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from messaging.models import Contact, Message, MessageKind
-from messaging.selectors import portfolio_reach, portfolio_reach_oldest
+from messaging.selectors import portfolio_reach, portfolio_reach_oldest, portfolio_usage
 
 from ..factories import SenderNumberFactory
 
@@ -157,3 +157,23 @@ def test_the_count_next_drops_when_the_user_reached_longest_ago_leaves_the_windo
     sent(sender, "+4915100000003", ago=30)  # already out
     oldest = portfolio_reach_oldest(tenant=sender.tenant, business_id=sender.business_id, now=NOW)
     assert oldest == NOW - timedelta(hours=10) + timedelta(hours=24)
+
+
+def test_usage_counts_reached_and_waiting_in_one_statement(sender, django_assert_num_queries):
+    """The campaign feeder's count: both numbers from one snapshot (one query). Waiting: the
+    portfolio's template messages not yet submitted, unless scheduled beyond the day."""
+    sent(sender, "+4915100000001")
+    sent(sender, "+4915100000002")
+    sent(sender, "+4915100000003", state="queued", attempts=0, wamid=False)
+    sent(sender, "+4915100000004", state="retry_scheduled", wamid=False)
+    sent(
+        sender,
+        "+4915100000005",
+        state="queued",
+        attempts=0,
+        wamid=False,
+        next_attempt_at=NOW + timedelta(days=3),
+    )
+    with django_assert_num_queries(1):
+        usage = portfolio_usage(tenant=sender.tenant, business_id=sender.business_id, now=NOW)
+    assert usage == (2, 2)
