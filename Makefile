@@ -32,11 +32,11 @@ stack: $(STAMP)
 
 ## test: every tier — unit (with no services at all), then integration and system in parallel
 ## (pytest-xdist: one database and one Redis database per process) on a private PostgreSQL and
-## Redis. 5.5 minutes on a fresh clone of a 2-core machine, the virtualenv included.
+## Redis. 7 minutes on a fresh clone of a 2-core machine, the virtualenv included.
 test: test-unit
 	scripts/with-services.sh $(BIN)/pytest -n $(TEST_PROCESSES) --dist worksteal -m "not unit" $(PYTEST_ARGS)
 
-## test-fast: the inner loop — unit and integration tiers, no processes started (1.5 minutes)
+## test-fast: the inner loop — unit and integration tiers, no processes started (1.3 minutes)
 test-fast: $(STAMP)
 	scripts/with-services.sh $(BIN)/pytest -n $(TEST_PROCESSES) --dist worksteal -m "unit or integration" $(PYTEST_ARGS)
 
