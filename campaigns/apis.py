@@ -38,21 +38,14 @@ from campaigns.services import (
     campaign_resume,
     campaign_start,
 )
-from core.api import RejectUnknownFields
+from core.api import RejectUnknownFields, idempotency_key
 from core.errors import ValidationFailed
-from core.openapi import follow_ups, paginated
+from core.openapi import follow_ups, idempotency_key_parameter, paginated
 from core.parsers import BoundedMultiPartParser, JSONParser, unstorable
 from messaging.send.inputs import SEND_AT_MAX_DAYS, WindowInput, send_at_checked, validated
 from templates_registry.formats import LANGUAGE_SCHEMA, TEMPLATE_NAME_SCHEMA
 
-IDEMPOTENCY_KEY = OpenApiParameter(
-    "Idempotency-Key",
-    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[!-~]([ -~]*[!-~])?$"},
-    OpenApiParameter.HEADER,
-    required=True,
-    description="Your unique key for this campaign: the same key and request again answer the "
-    "campaign already made (200, `Idempotent-Replayed: true`); with another request, 409.",
-)
+IDEMPOTENCY_KEY = idempotency_key_parameter("campaign")
 JSON_FIELDS = ("template", "window", "defaults", "audience")
 
 
@@ -179,17 +172,6 @@ class CampaignPagination(CursorPagination):
     page_size_query_param = "page_size"
 
 
-def _idempotency_key(request) -> str:
-    key = request.headers.get("Idempotency-Key", "")
-    if not key:
-        raise ValidationFailed(
-            "The Idempotency-Key header is required.",
-            code="idempotency_key_missing",
-            details=[{"field": "Idempotency-Key", "code": "required"}],
-        )
-    return key
-
-
 def _request_fields(request) -> tuple[dict, object | None]:
     """The request's fields as one dict, and the CSV upload (multipart) if any."""
     upload = request.FILES.get("audience") if hasattr(request, "FILES") else None
@@ -270,7 +252,7 @@ class CampaignListCreateApi(APIView):
         ),
     )
     def post(self, request):
-        key = _idempotency_key(request)
+        key = idempotency_key(request)
         fields, upload = _request_fields(request)
         data = validated(CampaignInput, fields)
         start, skip_invalid = data.pop("start"), data.pop("skip_invalid")

@@ -29,7 +29,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from core.db import is_transient
-from core.errors import WaypostError, error_body
+from core.errors import ValidationFailed, WaypostError, error_body
 
 request_log = logging.getLogger("django.request")
 
@@ -233,3 +233,20 @@ def json_server_error(request) -> JsonResponse:
     from django.views.defaults import server_error
 
     return server_error(request)
+
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def idempotency_key(request) -> str:
+    """The request's ``Idempotency-Key`` header (400 ``idempotency_key_missing`` without one);
+    its length and characters are the intake's to check (``core.openapi.idempotency_key``
+    states them)."""
+    key = request.headers.get(IDEMPOTENCY_HEADER, "")
+    if not key:
+        raise ValidationFailed(
+            f"The {IDEMPOTENCY_HEADER} header is required.",
+            code="idempotency_key_missing",
+            details=[{"field": IDEMPOTENCY_HEADER, "code": "required"}],
+        )
+    return key

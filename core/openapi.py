@@ -162,3 +162,19 @@ def _write_links(operation: dict) -> None:
         response = operation.get("responses", {}).get(status)
         if response is not None:
             response.setdefault("links", {}).update(spec["links"])
+
+
+def idempotency_key_parameter(what: str):
+    """The ``Idempotency-Key`` header of a create (``core.api.idempotency_key`` reads it), for
+    ``@extend_schema(parameters=[…])``: 1-255 printable characters, the canonical form the
+    intake accepts (HTTP drops spaces at either end)."""
+    from drf_spectacular.utils import OpenApiParameter
+
+    return OpenApiParameter(
+        "Idempotency-Key",
+        {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[!-~]([ -~]*[!-~])?$"},
+        OpenApiParameter.HEADER,
+        required=True,
+        description=f"Your unique key for this {what}: the same key and request again answer "
+        f"the {what} already made (200, `Idempotent-Replayed: true`); with another, 409.",
+    )

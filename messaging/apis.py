@@ -12,9 +12,8 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import RejectUnknownFields
-from core.errors import ValidationFailed
-from core.openapi import follow_ups, paginated
+from core.api import RejectUnknownFields, idempotency_key
+from core.openapi import follow_ups, idempotency_key_parameter, paginated
 from messaging.models import Message, MessageKind
 from messaging.selectors import (
     inbound_list,
@@ -149,16 +148,7 @@ class MessagePagination(CursorPagination):
     page_size_query_param = "page_size"
 
 
-# What ``_idempotency_key`` and the intake accept, in its canonical form: 1-255 printable
-# characters (HTTP drops spaces at either end).
-IDEMPOTENCY_KEY = OpenApiParameter(
-    "Idempotency-Key",
-    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[!-~]([ -~]*[!-~])?$"},
-    OpenApiParameter.HEADER,
-    required=True,
-    description="Your unique key for this message: the same key and body again answer the "
-    "message already made (200, `Idempotent-Replayed: true`); with another body, 409.",
-)
+IDEMPOTENCY_KEY = idempotency_key_parameter("message")
 
 
 def _message_links(expression: str) -> dict:
@@ -174,17 +164,6 @@ def _message_links(expression: str) -> dict:
             "Cancel it, while it is not yet submitted.",
         ),
     }
-
-
-def _idempotency_key(request) -> str:
-    key = request.headers.get("Idempotency-Key", "")
-    if not key:
-        raise ValidationFailed(
-            "The Idempotency-Key header is required.",
-            code="idempotency_key_missing",
-            details=[{"field": "Idempotency-Key", "code": "required"}],
-        )
-    return key
 
 
 class MessageListCreateApi(APIView):
@@ -229,7 +208,7 @@ class MessageListCreateApi(APIView):
         extensions=follow_ups(202, 200, **_message_links("$response.body#/id")),
     )
     def post(self, request):
-        key = _idempotency_key(request)
+        key = idempotency_key(request)
         message, created = message_create(
             tenant=request.user.tenant,
             idempotency_key=key,
