@@ -102,6 +102,23 @@ def coordination_check(app_configs=None, **kwargs) -> list:
                 id="waypost.E005",
             )
         )
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout")
+    if (
+        broker.startswith("redis")  # rediss:// too
+        and visibility
+        and visibility <= settings.WAYPOST_COUNTDOWN_MAX
+    ):
+        errors.append(
+            Error(
+                f"WAYPOST_COUNTDOWN_MAX ({settings.WAYPOST_COUNTDOWN_MAX:g} s) is not below "
+                f"CELERY_VISIBILITY_TIMEOUT ({visibility} s): Redis would hand a delayed wake-up "
+                "(a retry's, a campaign's next pass) to a worker again every visibility timeout "
+                "until it is due, and it would run several times.",
+                hint="Keep WAYPOST_COUNTDOWN_MAX below CELERY_VISIBILITY_TIMEOUT (longer waits "
+                "are a chain of wake-ups).",
+                id="waypost.E006",
+            )
+        )
     if backend == "redis" and not settings.REDIS_URL:
         errors.append(
             Error(

@@ -28,7 +28,7 @@ def worker_env(sandbox_url: str, **extra: str) -> dict[str, str]:
         "CELERY_UNACKED_RESTORE_INTERVAL": "1",
         "CELERY_UNACKED_RESTORE_THROTTLE": "1",
         # A countdown longer than the visibility timeout would be redelivered every few
-        # seconds until due (kombu restores unacked ETA tasks): wake-ups chain below it.
+        # seconds until due (kombu restores unacked ETA tasks; core.checks E006 refuses it).
         "WAYPOST_COUNTDOWN_MAX": "3",
         "WAYPOST_PROVIDER_READ_TIMEOUT": "1.5",
         "WAYPOST_SUBMIT_STUCK_AFTER": "3",

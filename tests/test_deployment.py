@@ -172,6 +172,12 @@ def test_the_checks_refuse_process_memory_beside_a_shared_broker(monkeypatch):
         assert ids(checks.coordination_check()) == ["waypost.E003"]
     with override_settings(WAYPOST_COORDINATION="local"):
         assert ids(checks.coordination_check()) == ["waypost.E001"]
+    # A countdown Redis would redeliver before it is due (a test worker's 4 s visibility).
+    redis = {"CELERY_BROKER_URL": "redis://h/0", "WAYPOST_COORDINATION": "redis"}
+    with override_settings(**redis, CELERY_BROKER_TRANSPORT_OPTIONS={"visibility_timeout": 4}):
+        assert ids(checks.coordination_check()) == ["waypost.E006"]
+        with override_settings(WAYPOST_COUNTDOWN_MAX=3.0):
+            assert checks.coordination_check() == []
     # The development settings beside a real broker: a stack on debug settings, refused.
     with override_settings(WAYPOST_DEPLOYMENT="development", CELERY_BROKER_URL="redis://h/0"):
         assert ids(checks.coordination_check()) == ["waypost.E005"]
