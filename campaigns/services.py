@@ -25,12 +25,11 @@ from campaigns.models import (
     RowOutcome,
 )
 from core.errors import Conflict, ValidationFailed
-from messaging.send.intake import campaign_messages_cancel
+from messaging.send.intake import campaign_messages_cancel, template_sender
 from messaging.send.requeue import campaign_messages_park, campaign_messages_unpark
 from messaging.states import EventSource
 from templates_registry.models import MessageTemplate
 from tenants.models import SenderNumber, Tenant
-from tenants.selectors import sender_default
 
 
 def request_hash(fields: dict, audience_digest: str) -> str:
@@ -64,8 +63,8 @@ def _template(tenant: Tenant, data: dict) -> MessageTemplate:
 
 
 def _sender(tenant: Tenant, template: MessageTemplate, phone_number_id: str) -> SenderNumber:
-    """The sender named, else the one the template was submitted through, else the tenant's
-    default. A named sender must share the template's WABA (Meta approves a template there)."""
+    """The sender named — in the template's WABA (Meta approves a template there) — else the
+    one a single message of the template would go through (``template_sender``)."""
     if phone_number_id:
         sender = SenderNumber.objects.filter(tenant=tenant, phone_number_id=phone_number_id).first()
         if sender is None:
@@ -81,12 +80,7 @@ def _sender(tenant: Tenant, template: MessageTemplate, phone_number_id: str) -> 
                 details=[{"field": "sender", "code": "waba_mismatch"}],
             )
         return sender
-    if template.sender_id and template.sender.tenant_id == tenant.pk:
-        return template.sender
-    sender = sender_default(tenant=tenant)
-    if sender is None:
-        raise ValidationFailed("This tenant has no sender number.", code="no_sender")
-    return sender
+    return template_sender(tenant=tenant, template=template)
 
 
 def campaign_create(

@@ -71,17 +71,30 @@ class _Templates:
         return self.templates[key]
 
     def sender_for(self, template: MessageTemplate | None) -> SenderNumber:
-        """The number its template was submitted through (the template is approved in that
-        number's WABA), else the tenant's default sender (``tenants.selectors``)."""
+        """``template_sender``, with the tenant's default looked up once per request."""
         if self._fixed is not None:
             return self._fixed
-        if template and template.sender_id and template.sender.tenant_id == self.tenant.pk:
+        if _own_template_sender(self.tenant, template):
             return template.sender
         if self._sender is None:
-            self._sender = sender_default(tenant=self.tenant)
-        if self._sender is None:
-            raise ValidationFailed("This tenant has no sender number.", code="no_sender")
+            self._sender = template_sender(tenant=self.tenant, template=None)
         return self._sender
+
+
+def _own_template_sender(tenant: Tenant, template: MessageTemplate | None) -> bool:
+    return bool(template and template.sender_id and template.sender.tenant_id == tenant.pk)
+
+
+def template_sender(*, tenant: Tenant, template: MessageTemplate | None) -> SenderNumber:
+    """Who sends a message of ``template``: the number it was submitted through (the template
+    is approved in that number's WABA), else the tenant's default sender
+    (``tenants.selectors``). 400 ``no_sender`` without one."""
+    if _own_template_sender(tenant, template):
+        return template.sender
+    sender = sender_default(tenant=tenant)
+    if sender is None:
+        raise ValidationFailed("This tenant has no sender number.", code="no_sender")
+    return sender
 
 
 def _prepare(tenant: Tenant, key: str, body: dict, data: dict, cache: _Templates) -> _Prepared:
