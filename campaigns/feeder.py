@@ -196,11 +196,11 @@ def _pass(campaign: Campaign, now: datetime, result: Pass) -> datetime | None:
         math.ceil(rate * PASS_SECONDS),
         math.ceil(rate * settings.WAYPOST_CAMPAIGN_LEAD_SECONDS) - queued,
     )
-    left = _limit_left(campaign, now)
+    left, waiting = _limit_left(campaign, now)
     if left is not None and left <= 0:
         _hold(campaign, HeldReason.MESSAGING_LIMIT, now)
         result.held = HeldReason.MESSAGING_LIMIT
-        return _limit_recheck(campaign, now)
+        return _limit_recheck(campaign, now, waiting=waiting)
     if left is not None:
         budget = min(budget, left)
     if budget <= 0:
@@ -233,15 +233,16 @@ def campaign_rate_limit(campaign: Campaign) -> float:
     return float(min(own, share)) if own else share
 
 
-def _limit_left(campaign: Campaign, now: datetime) -> int | None:
-    """Unique users the portfolio may still reach now (None: no limit known, or unlimited):
+def _limit_left(campaign: Campaign, now: datetime) -> tuple[int | None, int]:
+    """(unique users the portfolio may still reach now — None: no limit known, or unlimited —,
+    its messages waiting). What is left:
     the limit, less those reached in the moving 24 hours, less the portfolio's template
     messages waiting to be sent within the day, first time or again (each may be a new user)
     — both counted in one snapshot (``messaging.selectors.portfolio_usage``)."""
     business_id = portfolio_of(campaign.sender)
     limit = portfolio_limit(tenant=campaign.tenant, business_id=business_id)
     if limit is None or limit < 0:
-        return None
+        return None, 0
     # One pass at a time per portfolio from here to its commit: two campaigns of one
     # portfolio would otherwise both read the same room and both release it. (Locks are taken
     # campaign first, then portfolio; whoever learns a limit takes the portfolio's alone.)
@@ -251,15 +252,14 @@ def _limit_left(campaign: Campaign, now: datetime) -> int | None:
         .values_list("pk", flat=True)
     )
     reached, waiting = portfolio_usage(tenant=campaign.tenant, business_id=business_id, now=now)
-    return limit - reached - waiting
+    return limit - reached - waiting, waiting
 
 
-def _limit_recheck(campaign: Campaign, now: datetime) -> datetime:
+def _limit_recheck(campaign: Campaign, now: datetime, *, waiting: int) -> datetime:
     """When a campaign held at the limit looks again: when the oldest reach leaves the 24-hour
     window, at the latest a minute on — sooner (``WAITING_SECONDS``) while messages of the
     portfolio are waiting to be sent, each counted as a possible new user until it has been."""
     business_id = portfolio_of(campaign.sender)
-    _reached, waiting = portfolio_usage(tenant=campaign.tenant, business_id=business_id, now=now)
     oldest = portfolio_reach_oldest(tenant=campaign.tenant, business_id=business_id, now=now)
     soonest = now + timedelta(seconds=WAITING_SECONDS if waiting else LIMIT_RECHECK_SECONDS)
     if oldest is not None:
