@@ -330,7 +330,7 @@ def test_an_audience_file_too_large_is_refused_before_it_is_read(api, template, 
     assert not Campaign.objects.exists()
 
 
-def test_a_campaigns_messages_carry_its_window_so_a_retry_waits_for_it_too(api, template):
+def test_a_campaigns_messages_carry_its_window_and_the_recipients_zones(api, template):
     hour = timezone.now().astimezone(ZoneInfo("Europe/Berlin")).hour  # open now, an hour
     window = {"start": f"{hour:02d}:00", "end": f"{hour + 1:02d}:00"}
     campaign = started(api, template, [row()], window=window)
