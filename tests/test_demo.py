@@ -76,8 +76,10 @@ def test_the_failed_row_shows_the_final_error_and_the_retried_one_beside_it(demo
     failed = [line for line in demo.lines if line[:error_at].split()[2:3] == ["failed"]]
     assert len(failed) == 1, demo.output
     assert failed[0][error_at:retried_at].strip() == "131026", failed[0]
-    assert failed[0][retried_at:status_at].strip() in ("", "131016"), failed[0]
-    retried = [line for line in demo.lines if line[retried_at:status_at].strip() == "131016"]
+    # The sandbox answers 131016 at random (25 %): the failed one may have been retried once
+    # or more before its final error, each retry's error shown.
+    assert set(failed[0][retried_at:status_at].split()) <= {"131016"}, failed[0]
+    retried = [line for line in demo.lines if "131016" in line[retried_at:status_at].split()]
     assert retried, "the retried messages show the error they were retried after"
 
 
