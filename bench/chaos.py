@@ -66,6 +66,7 @@ from devtools.stack import ROOT, TEMPLATE, Stack, body
 FULL = {
     "worker_kill": {"messages": 5_000, "kills": 5},
     "redis": {"messages": 2_000, "down_seconds": 10, "created_while_down": 200},
+    "redis_flaps": {"flaps": 20, "messages": 100},
     "postgres": {"messages": 1_000, "down_seconds": 15, "clients": 8},
     "faults": {"messages": 2_000},
     "gunicorn": {"seconds": 20, "kill_at": 6, "down_seconds": 3},
@@ -74,6 +75,7 @@ FULL = {
 QUICK = {
     "worker_kill": {"messages": 500, "kills": 2},
     "redis": {"messages": 300, "down_seconds": 4, "created_while_down": 30},
+    "redis_flaps": {"flaps": 6, "messages": 60},
     "postgres": {"messages": 200, "down_seconds": 6, "clients": 4},
     "faults": {"messages": 300},
     "gunicorn": {"seconds": 8, "kill_at": 3, "down_seconds": 2},
@@ -83,6 +85,7 @@ SCENARIOS = tuple(FULL)
 TITLES = {
     "worker_kill": "SIGKILL the worker during the run",
     "redis": "Redis restarted mid-run; down while messages are created",
+    "redis_flaps": "Redis stopped and started again and again while batches are sent",
     "postgres": "PostgreSQL restarted mid-run; clients retry with their keys",
     "faults": "Sandbox: 10% HTTP 500 (131000), 5% 130429, 2% timeout-after-accept; webhooks "
     "20% duplicated, reordered, 5% dropped",
@@ -335,6 +338,32 @@ class Chaos:
         outcome.detail["API latency while Redis was down (p50, max)"] = (
             f"{latencies[len(latencies) // 2] * 1000:.0f} ms, {latencies[-1] * 1000:.0f} ms"
         )
+        return outcome
+
+    def redis_flaps(self) -> Outcome:
+        """Redis stopped while a batch is in flight and started again (after 0 to 2 s), over and
+        over: each time the worker's broker connection breaks mid-task (acknowledgements on the
+        old channel, unacknowledged messages restored on its close). Every process survives
+        (the harness counts one that died as wrong), and each batch is sent."""
+        size = self.sizes["redis_flaps"]
+        tenant = self.tenant("flaps")
+        taken: set[str] = set()
+        pauses = [0.0, 0.5, 2.0]
+        for flap in range(size["flaps"]):
+            keys = [f"f{flap}-{i}" for i in range(size["messages"])]
+            sending = self.send_in_background(tenant, keys)
+            time.sleep(0.2 * (flap % 3))
+            progress(f"Redis flap {flap + 1}/{size['flaps']}")
+            self.service("redis", "stop")
+            time.sleep(pauses[flap % len(pauses)])
+            self.service("redis", "start")
+            sending.join()
+            taken |= tenant["taken"]
+        back = time.monotonic()
+        done = self.settle(tenant, taken, final=settled)
+        outcome = self.audit("redis_flaps", tenant, taken, statuses=False)
+        outcome.recovery_s = done - back
+        outcome.detail["flaps"] = size["flaps"]
         return outcome
 
     def postgres(self) -> Outcome:
@@ -633,6 +662,8 @@ RECOVERY = {
     "worker_kill": "recovery: from the last SIGKILL until every message was final.",
     "redis": "recovery: from Redis back (after the outage during creation) until every message "
     "was final.",
+    "redis_flaps": "recovery: from Redis back after the last flap until every message was final "
+    "(a worker that reconnects re-drives at once; the worker must survive every flap).",
     "postgres": "recovery: from PostgreSQL back until every message was final; clients retried "
     "503s (honouring `Retry-After`, capped at 2 s) and connection errors with the same key.",
     "faults": "recovery: from the last message taken until every state agreed with the "
@@ -780,6 +811,8 @@ def main() -> None:
                 outcome.notes.append(f"processes that died on their own: {dead}")
                 outcome.wrong += 1
                 for n in dead:
+                    last = [line for line in stack.log if line.startswith(f"{n} | ")][-15:]
+                    outcome.notes.append(f"{n}'s last lines: " + " ⏎ ".join(last))
                     stack.launch(n)
     fuzz = None if args.quick or args.no_fuzz else schemathesis_run()
     text = report(outcomes, args, time.monotonic() - started, fuzz)

@@ -40,6 +40,7 @@ def test_the_quick_chaos_run_meets_every_target(tmp_path, capsys):
     assert [r["scenario"] for r in results] == [
         "worker_kill",
         "redis",
+        "redis_flaps",
         "postgres",
         "faults",
         "gunicorn",
