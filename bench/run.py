@@ -87,6 +87,7 @@ QUICK = {
 }
 SCENARIOS = ("send", "singles", "e2e", "ingest", "fairness", "scale", "api", "callbacks")
 WRK_THREADS = 2
+SINGLES_CONNECTIONS = 8
 WARM_UP = "warm-up"
 # The messages a scenario measures: a tenant's, less its warm-up message.
 MEASURED = (
@@ -163,11 +164,18 @@ class Bench:
         return started
 
     def wrk(
-        self, url: str, *, script: str | None = None, seconds: float = 10, env=None, until=None
+        self,
+        url: str,
+        *,
+        script: str | None = None,
+        seconds: float = 10,
+        env=None,
+        until=None,
+        connections: int = 16,
     ) -> dict:
         """wrk for ``seconds``, or until ``until()`` is true (wrk cannot stop after a count:
         the script stops sending, and this interrupts wrk, which then reports)."""
-        cmd = [shutil.which("wrk") or "wrk", f"-t{WRK_THREADS}", "-c16", f"-d{seconds}s"]
+        cmd = [shutil.which("wrk") or "wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds}s"]
         cmd += ["--latency", *(["-s", script] if script else []), url]
         proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, text=True, env=os.environ | (env or {})
@@ -347,6 +355,9 @@ class Bench:
         }
 
     def singles(self) -> dict:
+        """Single sends from 8 keep-alive connections (``wrk -c8``: the issue's "8 client
+        threads", in C so the client's own CPU stays small) → all ``accepted``, and the bare
+        sender with as many messages right after, on the same stack."""
         count = self.sizes["singles"]
         tenant = self.tenant("singles")
         started = time.monotonic()
@@ -354,6 +365,7 @@ class Bench:
             f"{self.stack.url}/api/v1/messages",
             script=str(ROOT / "bench" / "singles.lua"),
             seconds=3600,
+            connections=SINGLES_CONNECTIONS,
             env={
                 "API_KEY": tenant["api_key"],
                 "PER_THREAD": str(count // WRK_THREADS),
@@ -366,8 +378,12 @@ class Bench:
             raise SystemExit(f"{load['errors']} single sends were refused")
         done = self.wait_state(tenant, load["requests"], "accepted")
         lags = self.lags_ms(tenant, "accepted")
+        rate = load["requests"] / (done - started)
+        bare = self.bare_sender(load["requests"])
         return {
-            "rate": load["requests"] / (done - started),
+            "rate": rate,
+            "bare": bare,
+            "ratio": rate / bare,
             "api_rate": load["requests"] / (api_done - started),
             "api_p99": load["p99"],
             "p50": pct(lags, 50),
@@ -629,8 +645,20 @@ def main() -> None:
     parser.add_argument("--runs", type=int, help="runs per scenario (3; --quick: 1)")
     parser.add_argument("--only", nargs="+", choices=SCENARIOS, help="these scenarios only")
     parser.add_argument("--out", type=Path, help="where to write the results")
+    parser.add_argument(
+        "--size",
+        action="append",
+        default=[],
+        metavar="NAME=N",
+        help="one scenario's size instead of the default, e.g. --size singles=3000",
+    )
     args = parser.parse_args()
-    sizes = QUICK if args.quick else FULL
+    sizes = dict(QUICK if args.quick else FULL)
+    for item in args.size:
+        name, _, value = item.partition("=")
+        if name not in sizes or not value.isdigit():
+            parser.error(f"--size {item}: NAME=N with NAME one of {', '.join(sizes)}")
+        sizes[name] = int(value)
     runs = args.runs or (1 if args.quick else 3)
     chosen = args.only or SCENARIOS
     out = args.out or ROOT / "bench" / ("results/quick.md" if args.quick else "RESULTS.md")
@@ -702,17 +730,17 @@ def report(r: dict, sizes: dict, runs: int, args, elapsed: float) -> str:
             f"| 1 | Send: {sizes['send']:,} over HTTP in batches of 1,000 → all `accepted` | "
             f"**{fmt(s['rate'], '{:,.0f}')} msg/s** (intake {fmt(s['intake'], '{:,.0f}')} msg/s)"
             f" | bare fire-and-forget sender {fmt(s['bare'], '{:,.0f}')} msg/s; ratio "
-            f"**{fmt(s['ratio'], '{:.2f}')}x** | ≥ 700 msg/s, ≥ 2x |"
+            f"**{fmt(s['ratio'], '{:.2f}')}x** | ≥ 2x (goal 3x) |"
         )
     if s := r.get("singles"):
-        bare = statistics.median(r["send"]["bare"]) if "send" in r else None
         row(
-            f"| 2 | Singles: {sizes['singles']:,} `POST /api/v1/messages`, 16 connections → all "
-            f"`accepted` | **{fmt(s['rate'], '{:,.0f}')} msg/s**; request → `accepted` p50 "
+            f"| 2 | Singles: {sizes['singles']:,} `POST /api/v1/messages`, "
+            f"{SINGLES_CONNECTIONS} keep-alive connections → all `accepted` | "
+            f"**{fmt(s['rate'], '{:,.0f}')} msg/s**; request → `accepted` p50 "
             f"{fmt(s['p50'], '{:,.0f}')} ms, p99 {fmt(s['p99'], '{:,.0f}')} ms (API "
-            f"{fmt(s['api_rate'], '{:,.0f}')} req/s) | "
-            + (f"bare sender {bare:,.0f} msg/s" if bare else "—")
-            + " | ≥ 500 msg/s |"
+            f"{fmt(s['api_rate'], '{:,.0f}')} req/s) | bare sender, as many messages "
+            f"{fmt(s['bare'], '{:,.0f}')} msg/s; ratio **{fmt(s['ratio'], '{:.2f}')}x** | "
+            "≥ 1.0x (goal 1.5x) |"
         )
     if s := r.get("e2e"):
         row(

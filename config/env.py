@@ -530,6 +530,16 @@ GROUPS: tuple[Group, ...] = (
                 "the fairness of 100 for ~5 % of throughput (`bench/RESULTS.md`).",
             ),
             Setting(
+                "WAYPOST_LOOKUP_CACHE_SECONDS",
+                float,
+                1.0,
+                test=0.0,
+                doc="How long a process may use an API key, tenant, template or sender it read "
+                "from the database for a send before it reads it again (`core.lookups`): a key "
+                "revoked or a template paused in another process takes effect within this time "
+                "(at once in the process that changed it). 0 reads every time (the tests).",
+            ),
+            Setting(
                 "WAYPOST_SUBMIT_CONCURRENCY",
                 int,
                 32,

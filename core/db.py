@@ -21,6 +21,7 @@ from django.db import (
     OperationalError,
     connection,
     connections,
+    transaction,
 )
 
 from core.errors import error_body
@@ -145,6 +146,55 @@ def bulk_update(objs: list, fields: list[str]) -> None:
             f"WHERE t.{quote(pk.column)} = v.{quote(pk.column)}",
             params,
         )
+
+
+def insert_together(*groups: list) -> None:
+    """INSERT each group of new model instances (one model per group, in order) — in one
+    statement on PostgreSQL, the groups before the last as data-modifying ``WITH`` clauses: a
+    message and its first ledger events are one round trip, not an ORM object graph per row
+    (single sends, issue 21). Each row is what ``bulk_create`` writes: the fields' ``pre_save``
+    (``auto_now_add`` is set on the instance) and ``get_db_prep_save``; an auto primary key is
+    left to the database (not read back). Foreign keys are checked at the statement's end, so
+    a later group may reference an earlier one's rows. Other databases (the SQLite demo) get a
+    ``bulk_create`` per group inside one transaction. A unique violation raises
+    ``IntegrityError`` as the ORM's would; the caller's transaction, if any, is used."""
+    groups = tuple(g for g in groups if g)
+    if not groups:
+        return
+    if connection.vendor != "postgresql":
+        with transaction.atomic(savepoint=False):
+            for group in groups:
+                type(group[0]).objects.bulk_create(group)
+        return
+    clauses, params = [], []
+    for objs in groups:
+        sql, values = _insert_sql(objs)
+        clauses.append(sql)
+        params.extend(values)
+    *before, last = clauses
+    prefix = (
+        "WITH " + ", ".join(f"w{i} AS ({c})" for i, c in enumerate(before)) + " " if before else ""
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(prefix + last, params)
+    for objs in groups:
+        for obj in objs:
+            obj._state.adding, obj._state.db = False, connection.alias
+
+
+def _insert_sql(objs: list) -> tuple[str, list]:
+    meta, quote = objs[0]._meta, connection.ops.quote_name
+    fields = [
+        f
+        for f in meta.concrete_fields
+        if not (f.primary_key and f.get_internal_type().endswith("AutoField"))
+    ]
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields]
+    names = ", ".join(quote(f.column) for f in fields)
+    rows = ", ".join([row] * len(objs))
+    # identifiers from the model, quoted; every value a parameter
+    return f"INSERT INTO {quote(meta.db_table)} ({names}) VALUES {rows}", params  # noqa: S608
 
 
 class DatabaseUnavailableMiddleware:

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from core.alerts import alert
 from core.errors import Conflict, ValidationFailed
+from core.lookups import ProcessCache
 from tenants.limits import UNLIMITED, limit_label, parse_limit
 from tenants.models import (
     ApiKey,
@@ -66,24 +67,44 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     return api_key
 
 
+# The API key behind a request, with its tenant: read at most once a second per process
+# (core.lookups; cleared in this process when a key or tenant is saved: tenants.apps).
+api_keys: ProcessCache[ApiKey | None] = ProcessCache("api keys")
+_used_at: dict = {}  # key id -> (last_used_at as read, when this process last wrote it)
+
+
 def api_key_authenticate(*, raw: str) -> ApiKey | None:
-    """Return the active key that ``raw`` is, or None. Compares hashes in constant time."""
+    """Return the active key that ``raw`` is, or None. Compares hashes in constant time. The
+    key (and its tenant) may come from this process's cache: it is read-only."""
     if not raw.startswith(KEY_PREFIX):
         return None
     prefix, sep, secret = raw[len(KEY_PREFIX) :].partition("_")
     if not sep or not prefix or not secret:
         return None
-    found = ApiKey.objects.active().select_related("tenant").filter(prefix=prefix)[:1]
-    api_key = next(iter(found), None)  # the prefix is unique: no ORDER BY to build
+    api_key = api_keys.get(prefix, lambda: _active_key(prefix))
     if api_key is None or not hmac.compare_digest(api_key.key_hash, _hash(secret)):
         return None
     now = timezone.now()
-    stale = api_key.last_used_at is None or api_key.last_used_at < now - LAST_USED_RESOLUTION
-    if stale:  # at most one write per key per resolution, and no query at all otherwise
+    # What this process wrote counts while it reads the same (cached) row it wrote after.
+    seen, written = _used_at.get(api_key.pk, (None, None))
+    used = written if written and seen == api_key.last_used_at else api_key.last_used_at
+    if used is None or used < now - LAST_USED_RESOLUTION:
+        # At most one write per key per resolution and process, and no query otherwise.
+        _used_at[api_key.pk] = (api_key.last_used_at, now)
         ApiKey.objects.filter(pk=api_key.pk).filter(
             Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
         ).update(last_used_at=now)
     return api_key
+
+
+def api_keys_forget(**kwargs) -> None:
+    """A key or tenant changed: this process reads every key again (``post_save`` receiver)."""
+    api_keys.clear()
+
+
+def _active_key(prefix: str) -> ApiKey | None:
+    found = ApiKey.objects.active().select_related("tenant").filter(prefix=prefix)[:1]
+    return next(iter(found), None)  # the prefix is unique: no ORDER BY to build
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,12 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from core.db import insert_together
 from core.errors import Conflict, NotFound, ValidationFailed, WaypostError
+from core.lookups import ProcessCache
 from media.services import media_check_components
 from messaging.models import Message, MessageKind
 from messaging.send import dispatch
@@ -30,7 +32,7 @@ from messaging.states import (
     EventType,
 )
 from messaging.track.inbound import service_window_open
-from messaging.track.ledger import NewEvent, record
+from messaging.track.ledger import NewEvent, first_events, record
 from templates_registry.models import MessageTemplate
 from templates_registry.rules.limits import DEFAULT_TTL_SECONDS
 from templates_registry.services import template_check_send
@@ -52,33 +54,48 @@ class _Prepared:
     events: list[NewEvent] = field(default_factory=list)
 
 
+# What a send is validated against — a tenant's templates (with their numbers) and its default
+# sender — read at most once a second per process (core.lookups; cleared in this process when
+# a template, sender or tenant is saved: messaging.signals). The drain's claim reads the
+# template's status again before the message leaves.
+send_lookups: ProcessCache = ProcessCache("send lookups")
+
+
+def send_lookups_forget(**kwargs) -> None:
+    """A template, sender or tenant changed: this process reads them again."""
+    send_lookups.clear()
+
+
+def _template(tenant_id, name: str, language: str) -> MessageTemplate | None:
+    found = MessageTemplate.objects.select_related("sender").filter(
+        tenant_id=tenant_id, name=name, language=language
+    )[:1]  # unique per tenant: no ORDER BY to build
+    return next(iter(found), None)
+
+
 class _Templates:
-    """Per-request cache of a tenant's templates and default sender (batches reuse them)."""
+    """A request's templates and default sender (from ``send_lookups``)."""
 
     def __init__(self, tenant: Tenant, sender: SenderNumber | None = None) -> None:
         self.tenant = tenant
-        self.templates: dict[tuple[str, str], MessageTemplate | None] = {}
-        self._sender: SenderNumber | None = None
         self._fixed = sender  # a campaign's sender: every message goes through it
 
     def get(self, name: str, language: str) -> MessageTemplate | None:
-        key = (name, language)
-        if key not in self.templates:
-            found = MessageTemplate.objects.select_related("sender").filter(
-                tenant=self.tenant, name=name, language=language
-            )[:1]  # unique per tenant: no ORDER BY to build
-            self.templates[key] = next(iter(found), None)
-        return self.templates[key]
+        tenant_id = self.tenant.pk
+        return send_lookups.get(
+            ("template", tenant_id, name, language), lambda: _template(tenant_id, name, language)
+        )
 
     def sender_for(self, template: MessageTemplate | None) -> SenderNumber:
-        """``template_sender``, with the tenant's default looked up once per request."""
+        """``template_sender``, the tenant's default sender read once per second at most."""
         if self._fixed is not None:
             return self._fixed
         if _own_template_sender(self.tenant, template):
             return template.sender
-        if self._sender is None:
-            self._sender = template_sender(tenant=self.tenant, template=None)
-        return self._sender
+        tenant = self.tenant
+        return send_lookups.get(
+            ("default sender", tenant.pk), lambda: template_sender(tenant=tenant, template=None)
+        )
 
 
 def _own_template_sender(tenant: Tenant, template: MessageTemplate | None) -> bool:
@@ -263,6 +280,20 @@ def _replay(tenant: Tenant, key: str, body: dict) -> Message | None:
     return existing
 
 
+def _insert(prepared: list[_Prepared]) -> None:
+    """The messages and their first events, in one statement (``core.db.insert_together``),
+    published once committed. Inside a caller's transaction, in a savepoint: a taken key's
+    ``IntegrityError`` leaves that transaction usable for the replay lookup."""
+    messages = [p.message for p in prepared]
+    rows = first_events([e for p in prepared for e in p.events])
+    if connection.in_atomic_block:
+        with transaction.atomic():
+            insert_together(messages, rows)
+    else:  # autocommit: the statement is the transaction, no BEGIN and COMMIT round trips
+        insert_together(messages, rows)
+    transaction.on_commit(lambda: _publish(messages))
+
+
 def _publish(messages: list[Message]) -> None:
     """After the commit: nudge each tenant's dispatch once (``messaging.send.dispatch``)."""
     tenants = {m.tenant_id: m.tenant for m in messages}
@@ -288,10 +319,7 @@ def message_create(
             return existing, False
         raise
     try:
-        with transaction.atomic():
-            prepared.message.save(force_insert=True)
-            record(prepared.events, locked=True)  # a row this transaction inserted
-            transaction.on_commit(lambda: _publish([prepared.message]))
+        _insert([prepared])
     except IntegrityError:
         # A concurrent request with the same key won the insert: answer with its message.
         existing = _replay(tenant, idempotency_key, body)
@@ -362,11 +390,7 @@ def message_create_batch(
         results.append(BatchItemResult(index, 202, prepared.message))
     if fresh:
         try:
-            with transaction.atomic():
-                Message.objects.bulk_create([p.message for p in fresh.values()])
-                record([e for p in fresh.values() for e in p.events], locked=True)
-                new = [p.message for p in fresh.values()]
-                transaction.on_commit(lambda: _publish(new))
+            _insert(list(fresh.values()))
         except IntegrityError:
             if campaign_id is not None:
                 # A campaign's keys are written by its feeder alone, under the campaign's lock:

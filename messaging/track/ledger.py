@@ -67,25 +67,38 @@ def record(events: list[NewEvent], *, locked: bool = False) -> None:
         _record(events, locked=locked)
 
 
+def first_events(events: list[NewEvent]) -> list[MessageEvent]:
+    """The rows of a new message's first events, for the caller to insert with the message
+    itself (``core.db.insert_together``: one statement). They are the events that start a
+    message — ``requested``, ``sanitized`` — which move no state (every message starts
+    ``queued``) and cannot repeat a stored fact (the message is new): nothing to project."""
+    for e in events:
+        ranked = precedence(Fact(e.type, e.round))
+        if ranked and ranked[0] > 0:
+            raise ValueError(f"{e.type} moves a message's state: record() it")
+    return _rows(events, timezone.now())
+
+
+def _rows(events: list[NewEvent], now) -> list[MessageEvent]:
+    return [
+        MessageEvent(
+            message_id=e.message_id,
+            type=e.type,
+            source=e.source,
+            round=e.round,
+            occurred_at=e.occurred_at or now,
+            detail=e.detail,
+            dedupe_key=e.dedupe_key or f"{e.type}:{e.round}",
+        )
+        for e in events
+    ]
+
+
 def _record(events: list[NewEvent], *, locked: bool) -> None:
     if not locked:
         lock_messages({e.message_id for e in events})
     now = timezone.now()
-    MessageEvent.objects.bulk_create(
-        [
-            MessageEvent(
-                message_id=e.message_id,
-                type=e.type,
-                source=e.source,
-                round=e.round,
-                occurred_at=e.occurred_at or now,
-                detail=e.detail,
-                dedupe_key=e.dedupe_key or f"{e.type}:{e.round}",
-            )
-            for e in events
-        ],
-        ignore_conflicts=True,
-    )
+    MessageEvent.objects.bulk_create(_rows(events, now), ignore_conflicts=True)
     best: dict[Any, tuple[int, str]] = {}
     for e in events:
         ranked = precedence(Fact(e.type, e.round))
