@@ -175,7 +175,8 @@ class Bench:
     ) -> dict:
         """wrk for ``seconds``, or until ``until()`` is true (wrk cannot stop after a count:
         the script stops sending, and this interrupts wrk, which then reports)."""
-        cmd = [shutil.which("wrk") or "wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds}s"]
+        cmd = [shutil.which("wrk") or "wrk", f"-t{WRK_THREADS}", f"-c{connections}"]
+        cmd += [f"-d{seconds}s"]
         cmd += ["--latency", *(["-s", script] if script else []), url]
         proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, text=True, env=os.environ | (env or {})

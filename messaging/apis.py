@@ -12,7 +12,10 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.api import RejectUnknownFields, idempotency_key
+from core.api import IDEMPOTENCY_HEADER, RejectUnknownFields, idempotency_key
+from core.errors import WaypostError
+from core.lean import bearer, json_object, lean, respond
+from core.lean import error as lean_error
 from core.openapi import follow_ups, idempotency_key_parameter, paginated
 from messaging.models import Message, MessageKind
 from messaging.selectors import (
@@ -33,6 +36,9 @@ from messaging.send.inputs import (
 )
 from messaging.send.intake import message_cancel, message_create, message_create_batch
 from messaging.states import MessageState
+from tenants.authentication import TenantPrincipal
+from tenants.services import api_key_authenticate
+from tenants.throttling import api_request_allowed
 
 
 class MessageOutput(serializers.ModelSerializer):
@@ -219,6 +225,42 @@ class MessageListCreateApi(APIView):
         if not created:
             response["Idempotent-Replayed"] = "true"
         return response
+
+    @classmethod
+    def as_view(cls, **initkwargs):
+        """DRF's view, with the lean single send (``core.lean``) in front of its POST."""
+        return lean(super().as_view(**initkwargs), _lean_create, methods={"POST"})
+
+
+ALLOW = "GET, POST, HEAD, OPTIONS"  # what DRF answers for MessageListCreateApi
+
+
+def _lean_create(request):
+    """``MessageListCreateApi.post`` for the plain request — a valid key of an active tenant,
+    a JSON body the input rules take, an Idempotency-Key, a token in the tenant's bucket —
+    without DRF around it (``core.lean``: None otherwise, and DRF answers)."""
+    raw = bearer(request)
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    api_key = api_key_authenticate(raw=raw) if raw and key else None
+    if api_key is None or not api_key.tenant.active:
+        return None
+    body = json_object(request)
+    if body is None:
+        return None
+    try:
+        data = message_input(body)
+    except WaypostError:
+        return None
+    tenant = api_key.tenant
+    if not api_request_allowed(tenant):
+        return None
+    request.user = TenantPrincipal(tenant=tenant, api_key=api_key)
+    try:
+        message, created = message_create(tenant=tenant, idempotency_key=key, body=body, data=data)
+    except WaypostError as exc:
+        return lean_error(exc, allow=ALLOW)
+    headers = None if created else {"Idempotent-Replayed": "true"}
+    return respond(message_output(message), 202, allow=ALLOW, headers=headers)
 
 
 @functools.cache

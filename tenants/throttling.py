@@ -40,6 +40,24 @@ log = logging.getLogger(__name__)
 limiter_outage = Outage(OUTAGE_SECONDS)
 
 
+def api_request_allowed(tenant) -> bool:
+    """One API request of ``tenant`` at one token: True when its bucket had it (now spent), or
+    when nothing throttles (rate 0, Redis down: fails open). The lean single-send path
+    (``messaging.apis``) asks this; DRF's throttle below answers the same for every view."""
+    rate = tenant.api_requests_per_second
+    if not rate or limiter_outage.ongoing:
+        return True
+    try:
+        granted, _wait = get_rate_limiter().spend(
+            f"api:{tenant.pk}", rate=float(rate), burst=float(rate), cost=1, need=1.0
+        )
+    except RedisError as exc:
+        log.warning("API throttle unavailable (%s): request let through", type(exc).__name__)
+        limiter_outage.failed()
+        return True
+    return granted
+
+
 class TenantRateThrottle(BaseThrottle):
     def __init__(self) -> None:
         self._wait: float | None = None
