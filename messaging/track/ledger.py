@@ -95,15 +95,16 @@ def _rows(events: list[NewEvent], now) -> list[MessageEvent]:
     ]
 
 
-# One statement of constant text for any number of events: each column one array parameter.
-# Django's bulk_create built (and psycopg parsed) a statement of its own per batch size — a
-# quarter of the worker's CPU in a drain pass (py-spy, bench/NOTES.md, issue 21).
+# One statement of constant text for any number of events, passed as one JSON document that
+# PostgreSQL unpacks: Django's bulk_create built (and psycopg quoted, value by value) a
+# statement of its own per batch — a quarter of the worker's CPU in a drain pass (py-spy,
+# bench/NOTES.md, issue 21); arrays per column were still quoted element by element.
 _INSERT_EVENTS = """
     INSERT INTO messaging_messageevent
         (message_id, type, source, round, occurred_at, recorded_at, detail, dedupe_key)
-    SELECT m, t, s, r, o, %s, d::jsonb, k
-    FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::int[], %s::timestamptz[], %s::text[],
-                %s::text[]) AS e(m, t, s, r, o, d, k)
+    SELECT m, t, s, r, o, %s, d, k
+    FROM json_to_recordset(%s::json)
+        AS e(m uuid, t text, s text, r int, o timestamptz, d jsonb, k text)
     ON CONFLICT (message_id, dedupe_key) DO NOTHING
 """
 
@@ -113,17 +114,20 @@ def _insert(events: list[NewEvent], now) -> None:
     if connection.vendor != "postgresql":
         MessageEvent.objects.bulk_create(_rows(events, now), ignore_conflicts=True)
         return
-    columns = (
-        [str(e.message_id) for e in events],
-        [e.type for e in events],
-        [e.source for e in events],
-        [e.round for e in events],
-        [e.occurred_at or now for e in events],
-        [json.dumps(e.detail) for e in events],
-        [e.dedupe_key or f"{e.type}:{e.round}" for e in events],
-    )
+    rows = [
+        {
+            "m": str(e.message_id),
+            "t": e.type,
+            "s": e.source,
+            "r": e.round,
+            "o": (e.occurred_at or now).isoformat(),
+            "d": e.detail,
+            "k": e.dedupe_key or f"{e.type}:{e.round}",
+        }
+        for e in events
+    ]
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT_EVENTS, [now, *columns])
+        cursor.execute(_INSERT_EVENTS, [now, json.dumps(rows)])
 
 
 def _record(events: list[NewEvent], *, locked: bool) -> None:
