@@ -30,7 +30,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from core.db import bulk_update, retry_transient
+from core.db import retry_transient
 from messaging.models import Message
 from messaging.send import dispatch
 from messaging.send.pipeline import submits_resolve_stuck
@@ -273,7 +273,6 @@ def messages_expire(*, now=None, limit: int = 1000) -> int:
             for message in waiting:
                 message.error_code, message.error_class = "expired", ErrorClass.INVALID
                 message.error_title = "Not sent: its time to live passed first"
-            bulk_update(waiting, ["error_code", "error_class", "error_title"])
             record(
                 [
                     NewEvent(
@@ -286,6 +285,8 @@ def messages_expire(*, now=None, limit: int = 1000) -> int:
                     for m in waiting
                 ],
                 locked=True,
+                changed=waiting,
+                fields=["error_code", "error_class", "error_title"],
             )
         return len(waiting)
 

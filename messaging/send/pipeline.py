@@ -52,7 +52,7 @@ from django.db.models import F, Min, Q
 from django.utils import timezone
 
 from core import metrics
-from core.db import bulk_update, retry_transient
+from core.db import retry_transient
 from core.ratelimit import get_rate_limiter
 from media.services import MediaUnavailable, media_resolve_payload
 from messaging.models import Message, MessageEvent, MessageKind
@@ -124,9 +124,12 @@ class _Batch:
     def write(self) -> None:
         """Inside the transaction that holds the messages' locks; a sender that met the spam
         rate limit is reported once per batch (its campaigns pause: ``tenants.services``)."""
-        if self.changed and self.fields:
-            bulk_update(list(self.changed.values()), sorted(self.fields))
-        record(self.events, locked=True)
+        record(
+            self.events,
+            locked=True,
+            changed=list(self.changed.values()),
+            fields=sorted(self.fields),
+        )
         for sender, messages in self.spam_limited.values():
             sender_spam_limited(
                 sender=sender, detail={"error_code": SPAM_RATE_LIMIT_CODE, "messages": messages}

@@ -17,7 +17,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from callbacks.services import Item, callbacks_enqueue
-from core.db import bulk_update
 from messaging.models import Contact, InboundMessage, Message, OrphanStatus, Suppression
 from messaging.states import EventSource, EventType
 from messaging.track.contacts import contact_resolve, marketing_preference_record, window_open
@@ -132,24 +131,6 @@ def statuses_apply(*, reports: list[StatusReport], park: bool = True) -> set[str
                 dedupe_key=report.dedupe_key,
             )
         )
-    if changed:
-        bulk_update(
-            list(changed.values()),
-            [
-                "provider_message_id",
-                "error_code",
-                "error_title",
-                "error_details",
-                "error_class",
-                "recipient",
-                "recipient_user_id",
-                "pricing_model",
-                "pricing_type",
-                "pricing_category",
-                "billable",
-                "priced_at",
-            ],
-        )
     tenants = {m.tenant_id: m.tenant for m in locked.values()}
     for tenant_id, wa_id, user_id in sorted(identified - _linked(identified)):
         contact_resolve(tenant=tenants[tenant_id], wa_id=wa_id, user_id=user_id)
@@ -162,12 +143,29 @@ def statuses_apply(*, reports: list[StatusReport], park: bool = True) -> set[str
             at=when,
         )
     ranks_before = {m.pk: m.state_rank for m in locked.values() if m.stalled}
-    record(events, locked=True)
+    # The status fields and the state projection in one UPDATE (one row version per message).
+    record(events, locked=True, changed=list(changed.values()), fields=STATUS_FIELDS)
     if ranks_before:  # the missing status arrived: the stall clears itself, and says so
         stalls_clear(ranks_before=ranks_before)
     if orphans:
         OrphanStatus.objects.bulk_create(orphans, ignore_conflicts=True)
     return matched
+
+
+STATUS_FIELDS = [
+    "provider_message_id",
+    "error_code",
+    "error_title",
+    "error_details",
+    "error_class",
+    "recipient",
+    "recipient_user_id",
+    "pricing_model",
+    "pricing_type",
+    "pricing_category",
+    "billable",
+    "priced_at",
+]
 
 
 def _linked(identified: set) -> set:

@@ -55,17 +55,26 @@ def lock_messages(ids) -> list:
     )
 
 
-def record(events: list[NewEvent], *, locked: bool = False) -> None:
+def record(
+    events: list[NewEvent],
+    *,
+    locked: bool = False,
+    changed: list[Message] = (),
+    fields: list[str] = (),
+) -> None:
     """Append ``events`` and project them onto their messages (call inside a transaction).
 
     ``locked``: the caller already holds the messages' row locks (the pipeline's claim, a row
-    it just inserted); otherwise they are taken here, in id order."""
-    if not events:
+    it just inserted); otherwise they are taken here, in id order. ``changed`` and ``fields``:
+    the caller's own changes to those messages (the pipeline's attempts, answers, next
+    attempts), written in the same ``UPDATE`` as the state projection — one row version per
+    message per pass, not two."""
+    if not events and not (changed and fields):
         return
     # No savepoint inside the caller's transaction (two round trips per call on the hot path):
     # an error here rolls the whole transaction back, which is what every caller wants.
     with transaction.atomic(savepoint=False):
-        _record(events, locked=locked)
+        _record(events, locked=locked, changed=list(changed), fields=list(fields))
 
 
 def first_events(events: list[NewEvent]) -> list[MessageEvent]:
@@ -130,38 +139,27 @@ def _insert(events: list[NewEvent], now) -> None:
         cursor.execute(_INSERT_EVENTS, [now, json.dumps(rows)])
 
 
-def _record(events: list[NewEvent], *, locked: bool) -> None:
+def _record(
+    events: list[NewEvent], *, locked: bool, changed: list[Message], fields: list[str]
+) -> None:
     if not locked:
-        lock_messages({e.message_id for e in events})
+        lock_messages({e.message_id for e in events} | {m.pk for m in changed})
     now = timezone.now()
-    _insert(events, now)
+    if events:
+        _insert(events, now)
     best: dict[Any, tuple[int, str]] = {}
     for e in events:
         ranked = precedence(Fact(e.type, e.round))
         pk = e.message_id if isinstance(e.message_id, uuid.UUID) else uuid.UUID(str(e.message_id))
         if ranked and ranked[0] > best.get(pk, (-1, ""))[0]:
             best[pk] = ranked
-    # Where the messages stand before (we hold their locks): what changes is logged, counted
-    # and, for the states a client is told about, announced.
-    moving = [pk for pk, (rank, _state) in best.items() if rank > 0]
-    before = {
-        pk: (rank, slug, wamid, created)
-        for pk, rank, slug, wamid, created in Message.objects.filter(pk__in=moving).values_list(
-            "pk", "state_rank", "tenant__slug", "provider_message_id", "created_at"
-        )
-    }
-    by_rank: dict[tuple[int, str], list] = defaultdict(list)
-    for message_id, ranked in best.items():
-        by_rank[ranked].append(message_id)
-    for (rank, state), ids in by_rank.items():
-        if rank <= 0:
-            continue  # `requested`: every message starts there (state_rank 0, queued)
-        Message.objects.filter(pk__in=ids, state_rank__lt=rank).update(
-            state=state, state_rank=rank, state_changed_at=now
-        )
-    changed = {pk: best[pk][1] for pk, (rank, *_rest) in before.items() if best[pk][0] > rank}
-    for pk, state in changed.items():
-        _rank, slug, wamid, created = before[pk]
+    moving = {pk: ranked for pk, ranked in best.items() if ranked[0] > 0}
+    if connection.vendor == "postgresql":
+        moved = _project(moving, changed, fields, now)
+    else:
+        moved = _project_orm(moving, changed, fields, now)
+    # What changed is logged, counted and, for the states a client is told about, announced.
+    for pk, (state, slug, wamid, created) in moved.items():
         log.info(
             "message %s is %s",
             pk,
@@ -171,4 +169,83 @@ def _record(events: list[NewEvent], *, locked: bool) -> None:
         metrics.state_changes.labels(tenant=slug, state=state).inc()
         if state == "delivered":
             metrics.delivered_seconds.observe((now - created).total_seconds())
-    notify({pk: (STATE_EVENTS[s], {}) for pk, s in changed.items() if s in STATE_EVENTS})
+    notify({pk: (STATE_EVENTS[s[0]], {}) for pk, s in moved.items() if s[0] in STATE_EVENTS})
+
+
+def _project(moving: dict, changed: list[Message], fields: list[str], now) -> dict:
+    """One ``UPDATE … FROM (VALUES …)`` for every message that moves or that the caller
+    changed: each moves to its new state only if it outranks the stored one (``state_rank``),
+    and takes the caller's fields (a flag per row says whether it has any). The stored rank is
+    read in the same statement (a ``FROM`` item sees the rows before the update; we hold their
+    locks). Returns {id: (state, tenant slug, wamid, created)} of the messages that moved."""
+    own = {m.pk: m for m in changed} if fields else {}
+    ids = list(dict.fromkeys([*moving, *own]))
+    if not ids:
+        return {}
+    meta, quote = Message._meta, connection.ops.quote_name
+    columns = [meta.get_field(name) for name in fields]
+    row = (
+        "(%s::uuid, %s::int, %s::text, %s::bool"
+        + "".join(f", %s::{f.db_type(connection)}" for f in columns)
+        + ")"
+    )
+    params: list = []
+    for pk in ids:
+        rank, state = moving.get(pk, (0, None))
+        message = own.get(pk)
+        params += [pk, rank, state, message is not None]
+        params += [
+            f.get_db_prep_save(getattr(message, f.attname), connection) if message else None
+            for f in columns
+        ]
+    names = ", ".join(quote(f.column) for f in columns)
+    sets = "".join(
+        f", {quote(f.column)} = CASE WHEN v.chg THEN v.{quote(f.column)} "
+        f"ELSE t.{quote(f.column)} END"
+        for f in columns
+    )
+    values = ", ".join([row] * len(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(  # identifiers from the model, quoted; every value a parameter
+            "UPDATE messaging_message AS t SET "  # noqa: S608
+            "state = CASE WHEN v.rank > o.rank THEN v.state ELSE t.state END, "
+            "state_changed_at = CASE WHEN v.rank > o.rank THEN %s ELSE t.state_changed_at END, "
+            f"state_rank = GREATEST(o.rank, v.rank){sets} "
+            f"FROM (VALUES {values}) AS v(id, rank, state, chg{', ' if names else ''}{names}), "
+            "(SELECT id, state_rank AS rank FROM messaging_message WHERE id = ANY(%s)) AS o "
+            "WHERE t.id = v.id AND o.id = v.id "
+            "RETURNING t.id, v.rank > o.rank, t.state, "
+            "(SELECT slug FROM tenants_tenant WHERE id = t.tenant_id), "
+            "t.provider_message_id, t.created_at",
+            [now, *params, ids],
+        )
+        returned = cursor.fetchall()
+    return {
+        pk: (state, slug, wamid, created)
+        for pk, moved, state, slug, wamid, created in returned
+        if moved
+    }
+
+
+def _project_orm(moving: dict, changed: list[Message], fields: list[str], now) -> dict:
+    """``_project`` for other databases (the SQLite demo), statement by statement."""
+    if changed and fields:
+        Message.objects.bulk_update(changed, fields)
+    before = {
+        pk: (rank, slug, wamid, created)
+        for pk, rank, slug, wamid, created in Message.objects.filter(
+            pk__in=list(moving)
+        ).values_list("pk", "state_rank", "tenant__slug", "provider_message_id", "created_at")
+    }
+    by_rank: dict[tuple[int, str], list] = defaultdict(list)
+    for message_id, ranked in moving.items():
+        by_rank[ranked].append(message_id)
+    for (rank, state), ids in by_rank.items():
+        Message.objects.filter(pk__in=ids, state_rank__lt=rank).update(
+            state=state, state_rank=rank, state_changed_at=now
+        )
+    return {
+        pk: (moving[pk][1], slug, wamid, created)
+        for pk, (rank, slug, wamid, created) in before.items()
+        if moving[pk][0] > rank
+    }
