@@ -562,6 +562,15 @@ GROUPS: tuple[Group, ...] = (
         "per-tenant ones are in the tenant settings below.",
         (
             Setting(
+                "WAYPOST_SUBMIT_LOST_AFTER",
+                float,
+                120.0,
+                doc="A claimed batch whose submit step has not begun this long after the claim "
+                "is taken as lost (its chained task was dropped: a broker that restarted "
+                "empty): its messages are sent again — nothing of it left. Long enough for the "
+                "busiest queue to reach a chained step.",
+            ),
+            Setting(
                 "WAYPOST_SUBMIT_STUCK_AFTER",
                 float,
                 Derived("`WAYPOST_PROVIDER_CONNECT_TIMEOUT` + `WAYPOST_PROVIDER_READ_TIMEOUT` + 5"),

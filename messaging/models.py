@@ -343,3 +343,18 @@ class InboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} from {self.contact}"
+
+
+class SubmitBatch(models.Model):
+    """A claimed batch whose submit step began: the one row that lets a batch's requests leave
+    once (``messaging.send.pipeline``). The submit step inserts it before any request; a
+    redelivered step finds it and sends nothing; the stuck-submit rule inserts it to retire a
+    batch whose submit step never began, then sends its messages again — safely, as nothing of
+    it left. Durable on purpose: a Redis that restarted empty must not forget a started batch."""
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    started_at = models.DateTimeField(auto_now_add=True)
+    started_by = models.CharField(max_length=12, help_text="submit, or reconciler")
+
+    def __str__(self) -> str:
+        return f"batch {self.id} ({self.started_by})"

@@ -17,10 +17,10 @@ Nothing is published per message.
   of API calls therefore cost one task, not one per call.
 * **Drain** (``messaging.send.pipeline.drain``). Claims up to ``WAYPOST_BATCH_SIZE`` of the tenant's
   due messages, oldest first, with ``SELECT … FOR UPDATE SKIP LOCKED``, and runs the four steps
-  — validate, transform, submit, check acceptance — over that batch in one task: a lone OTP is a
-  batch of one and goes at once; a burst of singles becomes batches. A drain that claimed a full
-  batch nudges again before it submits, so a second worker process takes the next batch while
-  the first waits on HTTP.
+  — validate, transform, submit, check acceptance — over that batch, the last three as chained
+  tasks on the tenant's queue: a lone OTP is a batch of one and goes at once; a burst of
+  singles becomes batches. A drain that claimed a full batch nudges again before its chain
+  runs, so a second worker process claims the next batch while the first one's is submitted.
 * **Fairness** is per message: each drain handles at most one batch and every tenant has its
   own queue, which workers consume in turn; a tenant with a backlog has at most one pending
   drain (plus one wake-up) on its queue, so another tenant's message waits for at most one

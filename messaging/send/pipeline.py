@@ -1,38 +1,51 @@
-"""The send pipeline: one drain pass over one batch of a tenant's due messages.
+"""The send pipeline: one drain pass over one batch of a tenant's due messages, in four steps —
+the design card's chain, per claimed batch.
 
-    claim (validate → transform → rate limit → submitting) ─commit─▶ submit (HTTP)
-        ─▶ record each answer and check acceptance ─commit─▶ schedule what comes next
+    validate (claim: validate → rate limit → submitting) ─commit─▶ transform (payloads)
+        ─▶ submit (HTTP, once per batch) ─▶ check acceptance (record each answer) ─commit─▶
+        schedule what comes next
 
-How a drain is started, and the locks it shares with everyone else, are in
-``messaging.send.dispatch``. One pass:
+The worker runs the steps after the claim as chained Celery tasks on the tenant's queue
+(``messaging.tasks``: ``messaging.drain`` → ``transform`` → ``submit`` → ``check``), each handing
+the next a :class:`Work` (ids, payloads, answers) as JSON; :func:`drain` runs all four in one
+process (tests, a chain that could not be published). How a drain is started, and the locks it
+shares with everyone else, are in ``messaging.send.dispatch``.
 
-1. **Claim** (one transaction). Lock up to ``WAYPOST_BATCH_SIZE`` of the tenant's due messages,
-   oldest first, ``FOR UPDATE SKIP LOCKED``. *Validate* re-checks what can change after the API
-   call — tenant active, template still sendable (:data:`TemplateStatus.SENDABLE`; PAUSED and
-   not-yet-approved wait, DISABLED and the like are refused), recipient not suppressed; a due
-   retry starts a new round. *Transform* has the sender's provider build the request body,
-   with the message id as its callback data, so a status webhook can be matched even when the
-   send response is lost. The sender's rate limit and the recipient pair limit decide what
-   may go now: what the sender's bucket cannot take yet is left untouched (still due, the drain
-   wakes when tokens are back); a recipient over the pair limit gets a later
-   ``next_attempt_at``. What may go is moved to ``submitting`` and **committed before any
-   request leaves**, so no redelivery, race or crash can submit the same round twice.
-2. **Submit**: the requests go concurrently over the provider's pooled session; each exact
-   answer or exception is kept. A Waypost media file a header names becomes the provider's
-   media id first, in the submit thread (uploaded again when it would expire: ``media``).
-3. **Record** (one transaction, retried on transient database errors): each answer becomes a
-   ``submit_responded`` event and is read and classified by its provider (``whatsapp``):
-   accepted or held;
-   retry with backoff, cool-down, refused, sender blocked (alert), or unknown (ambiguous). The
-   answer is recorded whatever state the status webhooks have already reached — it is a fact,
-   and the state projection ranks it; only the pipeline's own reactions (retry, refuse, block)
-   are skipped for a message the provider has already reported on.
-4. **Next**: nudge again if due messages remain (at once after a full batch), and schedule a
-   wake-up for the tenant's earliest future attempt.
+1. **Validate** (:func:`validate`, one transaction). Lock up to ``WAYPOST_BATCH_SIZE`` of the
+   tenant's due messages, oldest first, ``FOR UPDATE SKIP LOCKED``, and re-check what can change
+   after the API call — tenant active, template still sendable (:data:`TemplateStatus.SENDABLE`;
+   PAUSED and not-yet-approved wait, DISABLED and the like are refused), recipient not
+   suppressed, send window open; a due retry starts a new round. The sender's rate limit and
+   the recipient pair limit decide what may go now: what the sender's bucket cannot take yet
+   is left untouched (still due, the drain wakes when tokens are back); a recipient over the
+   pair limit gets a later ``next_attempt_at``. What may go is moved to ``submitting`` — its
+   ``submit_started`` event names the claim's batch — and **committed before any request
+   leaves**, so no redelivery, race or crash can submit the same round twice.
+2. **Transform** (:func:`transform`). The sender's provider builds each request body, with
+   the message id as its callback data (a status webhook can be matched even when the send
+   response is lost); it is kept once, in a ``payload_built`` event (one statement).
+3. **Submit** (:func:`submit_step`). The batch's ``SubmitBatch`` row is inserted first: a
+   step that finds it (a redelivered task; a batch the stuck rule retired) sends nothing. The
+   requests go concurrently over the provider's pooled session; each exact answer or
+   exception is kept. A Waypost media file a header names becomes the provider's media id
+   first, in the submit thread (uploaded again when it would expire: ``media``).
+4. **Check acceptance** (:func:`check`, one transaction, retried on transient database
+   errors): each answer becomes a ``submit_responded`` event and is read and classified by its
+   provider (``whatsapp``): accepted or held; retry with backoff, cool-down, refused, sender
+   blocked (alert), or unknown (ambiguous). The answer is recorded whatever state the status
+   webhooks have already reached — it is a fact, and the state projection ranks it; only the
+   pipeline's own reactions (retry, refuse, block) are skipped for a message the provider has
+   already reported on. Then the tenant's earliest future attempt gets a wake-up.
 
-A message left ``submitting`` by a dead worker becomes ``unknown`` — never resent — once
-``WAYPOST_SUBMIT_STUCK_AFTER`` has passed (:func:`submits_resolve_stuck`, run by each drain for
-its tenant and by the sweep); one whose answer was recorded is classified instead.
+After the claim the drain nudges again if due messages remain (at once after a full batch), so
+another worker process claims the next batch while this one's chain runs.
+
+A message left ``submitting`` (:func:`submits_resolve_stuck`, run by each drain for its tenant
+and by the sweep): its batch's submit began longer than ``WAYPOST_SUBMIT_STUCK_AFTER`` ago —
+its worker died mid-request — so it is classified if its answer was recorded, else becomes
+``unknown`` (never resent blindly); its batch's submit never began within
+``WAYPOST_SUBMIT_LOST_AFTER`` — the chained task was dropped — so the batch is retired (its row
+inserted) and the messages go again in a new round: none of them left.
 """
 
 from __future__ import annotations
@@ -40,6 +53,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+import uuid
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -55,7 +69,7 @@ from core import metrics
 from core.db import retry_transient
 from core.ratelimit import get_rate_limiter
 from media.services import MediaUnavailable, media_resolve_payload
-from messaging.models import Message, MessageEvent, MessageKind
+from messaging.models import Message, MessageEvent, MessageKind, SubmitBatch
 from messaging.send import dispatch
 from messaging.send.faults import crash_point
 from messaging.send.windows import window_of
@@ -69,7 +83,7 @@ from messaging.states import (
 )
 from messaging.track.contacts import Identities, identities, marketing_preference_record, suppressed
 from messaging.track.inbound import orphans_resolve
-from messaging.track.ledger import NewEvent, lock_messages, record
+from messaging.track.ledger import NewEvent, append, lock_messages, record
 from templates_registry.models import MessageTemplate, TemplateStatus
 from templates_registry.rules.limits import TemplateCategory
 from templates_registry.services import template_mark_paused
@@ -154,6 +168,12 @@ class Pass:
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if v}
 
+    def add(self, other: Pass) -> None:
+        """A later step's figures into this pass's."""
+        for name, value in other.__dict__.items():
+            if value:
+                setattr(self, name, getattr(self, name) + value)
+
 
 # ==================================================================================================
 # the drain
@@ -161,37 +181,161 @@ class Pass:
 
 
 def drain(*, tenant_id) -> Pass:
-    """One pass over one batch of the tenant's due messages (see the module docstring)."""
+    """One pass over one batch of the tenant's due messages, every step in this process (the
+    worker runs the steps after the claim as chained tasks: ``messaging.tasks``)."""
     started = time.monotonic()
+    result, work = validate(tenant_id=tenant_id)
+    if work is not None:
+        result.add(finish(work))
+    result.elapsed_ms = int((time.monotonic() - started) * 1000)
+    return result
+
+
+def finish(work: Work) -> Pass:
+    """transform → submit → check, in this process."""
+    sent = submit_step(transform(work))
+    return check(sent) if sent is not None else Pass()
+
+
+@dataclass
+class Work:
+    """What one step of a batch hands the next — through the broker as JSON (``as_dict``) when
+    the steps are chained tasks; ``messages`` rides along only within one process."""
+
+    tenant_id: str
+    queue: str
+    batch: str  # the claim's id: its submit_started events and its SubmitBatch row name it
+    ids: list[str]
+    claimed_at: str  # what "due" meant for the claim (the wake-up after the pass starts there)
+    payloads: list[dict] | None = None
+    results: list[dict] | None = None
+    messages: list[Message] | None = field(default=None, repr=False)
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "messages"}
+
+    @classmethod
+    def of(cls, data: dict) -> Work:
+        return cls(**data)
+
+
+def validate(*, tenant_id) -> tuple[Pass, Work | None]:
+    """The drain's claim (validate, rate limit, commit ``submitting``): the first step. Returns
+    what it did, and the batch for the next steps when it claimed messages to send."""
     dispatch.drain_started(tenant_id)
     tenant = Tenant.objects.filter(pk=tenant_id).first()
     result = Pass()
     if tenant is None or not tenant.active:
-        return result
+        return result, None
     result.stuck = submits_resolve_stuck(tenant=tenant)
     mark = time.monotonic()
     claim = retry_transient(lambda: claim_batch(tenant=tenant), what="drain claim")
     result.claimed, result.rate_wait = len(claim.messages) + claim.settled, claim.rate_wait
     _nudge_for_more(tenant, claim)
-    result.claim_ms, mark = int((time.monotonic() - mark) * 1000), time.monotonic()
-    if claim.messages:
-        answers = submit(claim.messages)
-        crash_point("after_http")
-        result.submit_ms, mark = int((time.monotonic() - mark) * 1000), time.monotonic()
-        # The answers exist only in memory (Meta's wamids among them): worth waiting out a
-        # database restart for, rather than leaving the messages to be resolved as unknown.
-        accepted = retry_transient(
-            lambda: record_answers(claim.messages, answers),
-            what="recording send answers",
-            patience=settings.WAYPOST_RECORD_PATIENCE,
+    result.claim_ms = int((time.monotonic() - mark) * 1000)
+    if not claim.messages:
+        _wake_for_later(tenant.pk, tenant.queue_name, after=claim.now)
+        return result, None
+    return result, Work(
+        tenant_id=str(tenant.pk),
+        queue=tenant.queue_name,
+        batch=claim.batch,
+        ids=[str(m.pk) for m in claim.messages],
+        claimed_at=claim.now.isoformat(),
+        messages=claim.messages,
+    )
+
+
+def transform(work: Work) -> Work:
+    """Each claimed message's request body, built by its sender's provider and kept once, in
+    its ``payload_built`` event (one statement; the message row, which PostgreSQL copies on
+    every state change, does not hold it)."""
+    messages = work.messages or _claimed(work.ids)
+    work.payloads = [build_payload(m) for m in messages]
+    append(
+        [
+            NewEvent(
+                m.pk,
+                EventType.PAYLOAD_BUILT,
+                EventSource.PIPELINE,
+                round=m.round,
+                detail={"payload": payload},
+            )
+            for m, payload in zip(messages, work.payloads, strict=True)
+        ]
+    )
+    work.messages = messages
+    return work
+
+
+def submit_step(work: Work) -> Work | None:
+    """The requests, once per batch: the batch's ``SubmitBatch`` row is inserted first, and a
+    step that finds it already there (a redelivered task; the stuck-submit rule retired the
+    batch) sends nothing and returns None."""
+    mark = time.monotonic()
+    messages = work.messages or _claimed(work.ids)
+    if not batch_begin(work.batch, by="submit"):
+        log.warning("batch %s: its submit already began elsewhere; not sent again", work.batch)
+        return None
+    for message, payload in zip(messages, work.payloads, strict=True):
+        message.payload = payload  # a plain attribute: Message has no such column
+    results = submit(messages)
+    crash_point("after_http")
+    work.results = [r.as_detail() | {"elapsed_ms": r.elapsed_ms} for r in results]
+    work.messages = messages
+    log.debug("batch %s submitted in %d ms", work.batch, (time.monotonic() - mark) * 1000)
+    return work
+
+
+def check(work: Work) -> Pass:
+    """Record every answer and check acceptance; then the tenant's next wake-up."""
+    mark = time.monotonic()
+    claimed = work.messages or [Message(pk=uuid.UUID(pk)) for pk in work.ids]
+    results = [SubmitResult.from_detail(d) for d in work.results]
+    # The answers exist only here (Meta's wamids among them): worth waiting out a database
+    # restart for, rather than leaving the messages to be resolved as unknown.
+    accepted = retry_transient(
+        lambda: record_answers(claimed, results),
+        what="recording send answers",
+        patience=settings.WAYPOST_RECORD_PATIENCE,
+    )
+    crash_point("after_record")
+    _wake_for_later(work.tenant_id, work.queue, after=datetime.fromisoformat(work.claimed_at))
+    return Pass(
+        submitted=len(claimed),
+        accepted=len(accepted),
+        submit_ms=sum(int(d.get("elapsed_ms", 0)) for d in work.results) // max(1, len(claimed)),
+        record_ms=int((time.monotonic() - mark) * 1000),
+    )
+
+
+def batch_begin(batch: str, *, by: str) -> bool:
+    """Insert the batch's ``SubmitBatch`` row; True when this call inserted it. One statement,
+    committed at once outside a transaction: the row must outlive a step that dies
+    mid-request."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO messaging_submitbatch (id, started_at, started_by) VALUES (%s, %s, %s) "
+            "ON CONFLICT (id) DO NOTHING RETURNING id",
+            [
+                uuid.UUID(batch).hex if connection.vendor != "postgresql" else uuid.UUID(batch),
+                timezone.now(),
+                by,
+            ],
         )
-        crash_point("after_record")
-        result.record_ms = int((time.monotonic() - mark) * 1000)
-        result.submitted, result.accepted = len(claim.messages), len(accepted)
-    _wake_for_later(tenant, after=claim.now)
-    result.elapsed_ms = int((time.monotonic() - started) * 1000)
-    log.debug("drain %s: %s", tenant.slug, result)
-    return result
+        return cursor.fetchone() is not None
+
+
+def _claimed(ids: list[str]) -> list[Message]:
+    """The batch's messages in the claim's order, with what a submit reads (sender, tenant)."""
+    found = {
+        str(m.pk): m for m in Message.objects.filter(pk__in=ids).select_related("tenant", "sender")
+    }
+    messages = [found[pk] for pk in ids if pk in found]
+    for message in messages:
+        if message.sender.tenant_id == message.tenant_id:  # credential() reads it
+            message.sender.tenant = message.tenant
+    return messages
 
 
 @dataclass
@@ -201,6 +345,7 @@ class Claim:
     full: bool = False  # the batch was full: more may be due
     rate_wait: float = 0.0  # the sender's bucket was empty for this long
     now: datetime | None = None  # what "due" meant for this claim
+    batch: str = field(default_factory=lambda: uuid.uuid4().hex)  # names the claimed batch
 
 
 def claim_batch(*, tenant: Tenant, now=None) -> Claim:
@@ -248,7 +393,7 @@ def claim_batch(*, tenant: Tenant, now=None) -> Claim:
                 batch.change(message, next_attempt_at=now + timedelta(seconds=wait))
                 claim.settled += 1
             else:
-                _prepare_submit(batch, message, statuses.get(message.pk))
+                _prepare_submit(batch, message, statuses.get(message.pk), claim.batch)
                 claim.messages.append(message)
         batch.write()
         crash_point("before_claim_commit")
@@ -269,12 +414,12 @@ def _nudge_for_more(tenant: Tenant, claim: Claim) -> None:
         dispatch.wake(tenant_id=tenant.pk, queue=tenant.queue_name, delay=dispatch.RECHECK_DELAY)
 
 
-def _wake_for_later(tenant: Tenant, *, after) -> None:
+def _wake_for_later(tenant_id, queue: str, *, after) -> None:
     """Schedule a drain for the tenant's earliest attempt that was not yet due when this pass
     claimed (retries, cool-downs, pair limits) — including one that fell due while this pass
     was busy submitting: that one gets a drain at once."""
     earliest = Message.objects.filter(
-        tenant=tenant,
+        tenant_id=tenant_id,
         state__in=NOT_SUBMITTED,
         next_attempt_at__gt=after,
         next_attempt_at__lt=dispatch.PARKED,  # a paused campaign's: no wake-up until resumed
@@ -282,7 +427,7 @@ def _wake_for_later(tenant: Tenant, *, after) -> None:
     ).aggregate(at=Min("next_attempt_at"))["at"]
     if earliest is not None:
         delay = (earliest - timezone.now()).total_seconds()
-        dispatch.wake(tenant_id=tenant.pk, queue=tenant.queue_name, delay=delay)
+        dispatch.wake(tenant_id=tenant_id, queue=queue, delay=delay)
 
 
 # ==================================================================================================
@@ -408,21 +553,19 @@ def build_payload(message: Message) -> dict:
     return get_provider(message.sender.provider).build_payload(outbound)
 
 
-def _prepare_submit(batch: _Batch, message: Message, template_status: str | None) -> None:
-    """validated → payload built → submit started (the claim), in the claim's transaction."""
+def _prepare_submit(
+    batch: _Batch, message: Message, template_status: str | None, batch_id: str
+) -> None:
+    """validated → submit started (the claim), in the claim's transaction; the payload is the
+    next step's (``transform``)."""
     detail = (
         {"kind": "text"}
         if message.kind == MessageKind.TEXT
         else {"template_status": template_status}
     )
     batch.event(message, EventType.VALIDATED, detail=detail)
-    # The payload is kept once, in its payload_built event (written once), not on the message
-    # row, which PostgreSQL copies on every state change: it rides to the submit on the
-    # instance, as a plain attribute (Message has no such column).
-    message.payload = build_payload(message)
-    batch.event(message, EventType.PAYLOAD_BUILT, detail={"payload": message.payload})
     batch.change(message, attempts=message.attempts + 1)
-    detail = {"attempt": message.attempts}
+    detail = {"attempt": message.attempts, "batch": batch_id}
     if _marketing_lite(message):
         detail["endpoint"] = "marketing_messages"
     batch.event(message, EventType.SUBMIT_STARTED, detail=detail)
@@ -755,9 +898,12 @@ def submits_resolve_stuck(*, tenant: Tenant | None = None, now=None, limit: int 
     query = Message.objects.filter(state=MessageState.SUBMITTING, state_changed_at__lt=stuck_before)
     if tenant is not None:
         query = query.filter(tenant=tenant)
-    ids = list(query.order_by("pk").values_list("pk", flat=True)[:limit])
-    if not ids:
+    claimed = dict(query.order_by("pk").values_list("pk", "state_changed_at")[:limit])
+    if not claimed:
         return 0
+    ids, resent = _batches_not_begun(claimed, now)
+    if not ids:
+        return resent
 
     def resolve() -> int:
         batch, blocked = _Batch(), {}
@@ -782,7 +928,85 @@ def submits_resolve_stuck(*, tenant: Tenant | None = None, now=None, limit: int 
             _block_senders(blocked)
         return len(messages)
 
-    return retry_transient(resolve, what="resolving stuck submits")
+    return resent + retry_transient(resolve, what="resolving stuck submits")
+
+
+def _batches_not_begun(claimed: dict, now) -> tuple[list, int]:
+    """Sort the messages left ``submitting`` (id → when they were claimed) by their batch:
+    one whose submit step began (its ``SubmitBatch`` row) longer ago than the stuck time lost
+    its worker mid-request — returned, for the stuck rule; one whose step began recently is
+    still sending — left alone. A batch whose submit step never began is waiting in the queue
+    or was dropped with its task: after ``WAYPOST_SUBMIT_LOST_AFTER`` it is retired (its row
+    inserted here, so a late step sends nothing) and its messages go again in a new round —
+    nothing of it left. Returns (ids for the stuck rule, how many were sent again)."""
+    stuck_before = now - timedelta(seconds=settings.WAYPOST_SUBMIT_STUCK_AFTER)
+    lost_before = now - timedelta(seconds=settings.WAYPOST_SUBMIT_LOST_AFTER)
+    batch_of = {  # each message's latest round's batch (rounds ascending: the last wins)
+        message_id: detail.get("batch")
+        for message_id, detail in MessageEvent.objects.filter(
+            message_id__in=list(claimed), type=EventType.SUBMIT_STARTED
+        )
+        .order_by("round")
+        .values_list("message_id", "detail")
+    }
+    began = dict(
+        SubmitBatch.objects.filter(pk__in={b for b in batch_of.values() if b}).values_list(
+            "pk", "started_at"
+        )
+    )
+    stuck, lost = [], defaultdict(list)
+    for message_id, claimed_at in claimed.items():
+        batch = batch_of.get(message_id)
+        if not batch:  # claimed before batches were named: the stuck rule, as then
+            stuck.append(message_id)
+        elif uuid.UUID(batch) in began:
+            if began[uuid.UUID(batch)] < stuck_before:
+                stuck.append(message_id)
+        elif claimed_at < lost_before:
+            lost[batch].append(message_id)
+    resent = 0
+    for batch, message_ids in lost.items():
+        if batch_begin(batch, by="reconciler"):  # else its step began just now: it sends
+            resent += retry_transient(
+                lambda message_ids=message_ids, batch=batch: _send_again(message_ids, batch),
+                what="sending a lost batch again",
+            )
+    return stuck, resent
+
+
+def _send_again(ids: list, batch: str) -> int:
+    """A new round for the retired batch's messages still ``submitting``, due at once."""
+    events, queues = [], {}
+    with transaction.atomic():
+        lock_messages(ids)
+        messages = list(
+            Message.objects.filter(pk__in=ids, state=MessageState.SUBMITTING).select_related(
+                "tenant"
+            )
+        )
+        for message in messages:
+            message.round, message.next_attempt_at = message.round + 1, None
+            queues[message.tenant_id] = message.tenant.queue_name
+            events.append(
+                NewEvent(
+                    message.pk,
+                    EventType.REQUEUED,
+                    EventSource.RECONCILER,
+                    round=message.round,
+                    detail={"reason": "its batch's submit step never began", "batch": batch},
+                )
+            )
+        record(events, locked=True, changed=messages, fields=["round", "next_attempt_at"])
+        for tenant_id, queue in queues.items():
+            transaction.on_commit(
+                lambda tenant_id=tenant_id, queue=queue: dispatch.nudge(
+                    tenant_id=tenant_id, queue=queue
+                )
+            )
+    log.warning(
+        "batch %s: its submit step never began; %d message(s) go again", batch, len(messages)
+    )
+    return len(messages)
 
 
 def _answers(messages: list[Message]) -> dict:

@@ -77,15 +77,28 @@ def record(
         _record(events, locked=locked, changed=list(changed), fields=list(fields))
 
 
+def append(events: list[NewEvent]) -> None:
+    """Append facts that move no state (a ``payload_built``), one statement, without the
+    messages' locks: nothing is projected, and a fact stored twice is one row. Anything that
+    may move a state goes through :func:`record`."""
+    _moving_none(events)
+    if events:
+        _insert(events, timezone.now())
+
+
+def _moving_none(events: list[NewEvent]) -> None:
+    for e in events:
+        ranked = precedence(Fact(e.type, e.round))
+        if ranked and ranked[0] > 0:
+            raise ValueError(f"{e.type} moves a message's state: record() it")
+
+
 def first_events(events: list[NewEvent]) -> list[MessageEvent]:
     """The rows of a new message's first events, for the caller to insert with the message
     itself (``core.db.insert_together``: one statement). They are the events that start a
     message — ``requested``, ``sanitized`` — which move no state (every message starts
     ``queued``) and cannot repeat a stored fact (the message is new): nothing to project."""
-    for e in events:
-        ranked = precedence(Fact(e.type, e.round))
-        if ranked and ranked[0] > 0:
-            raise ValueError(f"{e.type} moves a message's state: record() it")
+    _moving_none(events)
     return _rows(events, timezone.now())
 
 

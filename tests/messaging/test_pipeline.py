@@ -37,13 +37,13 @@ def test_happy_path_to_accepted_with_the_wamid(worker_process, acme, live):
     assert [e["type"] for e in timeline] == [
         "requested",
         "validated",
-        "payload_built",
         "submit_started",
+        "payload_built",
         "submit_responded",
         "accepted",
     ]
     assert [e["state"] for e in timeline if e["state"]] == ["queued", "submitting", "accepted"]
-    assert timeline[2]["detail"]["payload"]["biz_opaque_callback_data"] == message_id
+    assert timeline[3]["detail"]["payload"]["biz_opaque_callback_data"] == message_id
 
 
 def test_never_retry_errors_reject(worker_process, acme, live):

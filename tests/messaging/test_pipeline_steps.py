@@ -35,21 +35,35 @@ def make_due(message):
     Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
 
 
-def test_a_sendable_message_is_claimed_and_committed_submitting_with_its_payload(queued):
+def test_a_sendable_message_is_claimed_and_committed_submitting_then_its_payload_built(queued):
     result = claim(queued)
     assert [m.pk for m in result.messages] == [queued.pk]
     queued.refresh_from_db()
     assert (queued.state, queued.attempts) == ("submitting", 1)
+    started = queued.events.get(type="submit_started")
+    assert started.detail == {"attempt": 1, "batch": result.batch}  # the batch it belongs to
+    assert message_payload(message=queued) is None  # the next step's
+    work = pipeline.transform(
+        pipeline.Work(
+            tenant_id=str(queued.tenant_id),
+            queue=queued.tenant.queue_name,
+            batch=result.batch,
+            ids=[str(queued.pk)],
+            claimed_at=result.now.isoformat(),
+        )
+    )
     # The payload is kept once, in its event (not on the row PostgreSQL rewrites per state).
     payload = message_payload(message=queued)
     assert payload["biz_opaque_callback_data"] == str(queued.pk)
-    assert result.messages[0].payload == payload  # what the submit sends
+    assert work.payloads == [payload]  # what the submit sends
     assert [e.type for e in queued.events.order_by("id")] == [
         "requested",
         "validated",
-        "payload_built",
         "submit_started",
+        "payload_built",
     ]
+    queued.refresh_from_db()
+    assert queued.state == "submitting"  # the payload moves no state
 
 
 def test_a_template_paused_after_the_api_call_makes_the_message_wait(queued):

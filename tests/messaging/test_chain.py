@@ -1,0 +1,82 @@
+"""The drain's chain, step by step, in this process against the sandbox (no worker): a batch's
+requests leave once however often its submit step runs, a batch whose submit never began is
+sent again (nothing of it left), and one whose submit began is never sent again blindly."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from messaging.models import Message, SubmitBatch
+from messaging.send import pipeline
+
+from .conftest import send
+
+pytestmark = pytest.mark.redis
+
+
+def submissions(sandbox, message_id) -> int:
+    found = sandbox.get(
+        "/_sandbox/messages", params={"biz_opaque_callback_data": str(message_id)}
+    ).json()["data"]
+    return sum(record["submissions"] for record in found)
+
+
+def claimed(tenant) -> pipeline.Work:
+    _result, work = pipeline.validate(tenant_id=tenant.tenant.pk)
+    assert work is not None
+    work.messages = None  # as a chained task gets it: ids only, through the broker
+    return pipeline.Work.of(work.as_dict())
+
+
+def test_the_steps_as_chained_tasks_see_them_send_and_record(acme, live):
+    message_id = send(acme, "k1")["id"]
+    work = claimed(acme)
+    assert Message.objects.get(pk=message_id).state == "submitting"  # before any request
+    sent = pipeline.submit_step(pipeline.Work.of(pipeline.transform(work).as_dict()))
+    result = pipeline.check(pipeline.Work.of(sent.as_dict()))
+    assert (result.submitted, result.accepted) == (1, 1)
+    assert Message.objects.get(pk=message_id).state == "accepted"
+    assert submissions(live, message_id) == 1
+    assert SubmitBatch.objects.get(pk=work.batch).started_by == "submit"
+
+
+def test_a_redelivered_submit_step_sends_nothing(acme, live):
+    message_id = send(acme, "k1")["id"]
+    work = pipeline.transform(claimed(acme))
+    again = pipeline.Work.of(work.as_dict())
+    assert pipeline.submit_step(work) is not None
+    assert pipeline.submit_step(again) is None  # the task redelivered after its worker died
+    assert submissions(live, message_id) == 1
+
+
+def test_a_batch_whose_submit_never_began_goes_again_and_its_late_step_sends_nothing(
+    acme, live, settings
+):
+    message_id = send(acme, "k1")["id"]
+    work = pipeline.transform(claimed(acme))  # ... and its submit task was lost with Redis
+    settings.WAYPOST_SUBMIT_LOST_AFTER = 60
+    soon = timezone.now() + timedelta(seconds=30)
+    assert pipeline.submits_resolve_stuck(now=soon) == 0  # may still be in the queue
+    later = timezone.now() + timedelta(seconds=61)
+    assert pipeline.submits_resolve_stuck(now=later) == 1
+    message = Message.objects.get(pk=message_id)
+    assert (message.state, message.round) == ("queued", 1)
+    assert message.events.filter(type="requeued", round=1).exists()
+    assert SubmitBatch.objects.get(pk=work.batch).started_by == "reconciler"
+    assert pipeline.submit_step(pipeline.Work.of(work.as_dict())) is None  # the late step
+    assert submissions(live, message_id) == 0
+    pipeline.drain(tenant_id=acme.tenant.pk)  # the new round goes
+    assert Message.objects.get(pk=message_id).state == "accepted"
+    assert submissions(live, message_id) == 1
+
+
+def test_a_batch_whose_submit_began_is_never_sent_again_blindly(acme, live):
+    message_id = send(acme, "k1")["id"]
+    work = pipeline.transform(claimed(acme))
+    assert pipeline.batch_begin(work.batch, by="submit")  # began, then its worker died
+    soon = timezone.now() + timedelta(seconds=1)
+    assert pipeline.submits_resolve_stuck(now=soon) == 0  # still within the stuck time
+    later = timezone.now() + timedelta(hours=1)
+    assert pipeline.submits_resolve_stuck(now=later) == 1
+    assert Message.objects.get(pk=message_id).state == "unknown"
