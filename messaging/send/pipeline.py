@@ -87,7 +87,7 @@ from messaging.track.ledger import NewEvent, append, lock_messages, record
 from templates_registry.models import MessageTemplate, TemplateStatus
 from templates_registry.rules.limits import TemplateCategory
 from templates_registry.services import template_mark_paused
-from tenants.models import MissingCredential, SenderStatus, Tenant
+from tenants.models import MissingCredential, SenderNumber, SenderStatus, Tenant
 from tenants.services import SPAM_RATE_LIMIT_CODE, sender_block, sender_spam_limited
 from whatsapp import (
     Classification,
@@ -208,6 +208,7 @@ class Work:
     ids: list[str]
     claimed_at: str  # what "due" meant for the claim (the wake-up after the pass starts there)
     payloads: list[dict] | None = None
+    senders: list[list] | None = None  # per message: [sender id, template category]
     results: list[dict] | None = None
     messages: list[Message] | None = field(default=None, repr=False)
 
@@ -249,22 +250,38 @@ def validate(*, tenant_id) -> tuple[Pass, Work | None]:
 def transform(work: Work) -> Work:
     """Each claimed message's request body, built by its sender's provider and kept once, in
     its ``payload_built`` event (one statement; the message row, which PostgreSQL copies on
-    every state change, does not hold it)."""
-    messages = work.messages or _claimed(work.ids)
-    work.payloads = [build_payload(m) for m in messages]
+    every state change, does not hold it). As a chained task it reads the fields a payload
+    needs, not whole rows."""
+    if work.messages is not None:
+        rows = [
+            ({name: getattr(m, name) for name in PAYLOAD_FIELDS}, m.sender.provider, m.round)
+            for m in work.messages
+        ]
+        work.senders = [[m.sender_id, m.template_category] for m in work.messages]
+    else:
+        found = {
+            str(row["id"]): row
+            for row in Message.objects.filter(pk__in=work.ids).values(
+                *PAYLOAD_FIELDS, "round", "sender_id", "sender__provider", "template_category"
+            )
+        }
+        ordered = [found[pk] for pk in work.ids if pk in found]
+        work.ids = [str(row["id"]) for row in ordered]
+        rows = [(row, row["sender__provider"], row["round"]) for row in ordered]
+        work.senders = [[str(row["sender_id"]), row["template_category"]] for row in ordered]
+    work.payloads = [payload_of(row, provider) for row, provider, _round in rows]
     append(
         [
             NewEvent(
-                m.pk,
+                row["id"],
                 EventType.PAYLOAD_BUILT,
                 EventSource.PIPELINE,
-                round=m.round,
+                round=round_,
                 detail={"payload": payload},
             )
-            for m, payload in zip(messages, work.payloads, strict=True)
+            for (row, _provider, round_), payload in zip(rows, work.payloads, strict=True)
         ]
     )
-    work.messages = messages
     return work
 
 
@@ -272,8 +289,7 @@ def submit_step(work: Work) -> Work | None:
     """The requests, once per batch: the batch's ``SubmitBatch`` row is inserted first, and a
     step that finds it already there (a redelivered task; the stuck-submit rule retired the
     batch) sends nothing and returns None."""
-    mark = time.monotonic()
-    messages = work.messages or _claimed(work.ids)
+    messages = work.messages or _sendable(work)
     if not batch_begin(work.batch, by="submit"):
         log.warning("batch %s: its submit already began elsewhere; not sent again", work.batch)
         return None
@@ -282,8 +298,6 @@ def submit_step(work: Work) -> Work | None:
     results = submit(messages)
     crash_point("after_http")
     work.results = [r.as_detail() | {"elapsed_ms": r.elapsed_ms} for r in results]
-    work.messages = messages
-    log.debug("batch %s submitted in %d ms", work.batch, (time.monotonic() - mark) * 1000)
     return work
 
 
@@ -326,16 +340,19 @@ def batch_begin(batch: str, *, by: str) -> bool:
         return cursor.fetchone() is not None
 
 
-def _claimed(ids: list[str]) -> list[Message]:
-    """The batch's messages in the claim's order, with what a submit reads (sender, tenant)."""
-    found = {
-        str(m.pk): m for m in Message.objects.filter(pk__in=ids).select_related("tenant", "sender")
+def _sendable(work: Work) -> list[Message]:
+    """What a submit reads of each message — its sender (with the sender's tenant, for the
+    credential) and template category — as unsaved shells: the senders are one query."""
+    senders = {
+        str(sender.pk): sender
+        for sender in SenderNumber.objects.filter(
+            pk__in={sender_id for sender_id, _category in work.senders}
+        ).select_related("tenant")
     }
-    messages = [found[pk] for pk in ids if pk in found]
-    for message in messages:
-        if message.sender.tenant_id == message.tenant_id:  # credential() reads it
-            message.sender.tenant = message.tenant
-    return messages
+    return [
+        Message(pk=uuid.UUID(pk), sender=senders[sender_id], template_category=category)
+        for pk, (sender_id, category) in zip(work.ids, work.senders, strict=True)
+    ]
 
 
 @dataclass
@@ -532,25 +549,44 @@ def _refuse(code: str, reason: str, *, title: str = ""):
     return refuse
 
 
+PAYLOAD_FIELDS = (
+    "id",
+    "kind",
+    "recipient",
+    "recipient_user_id",
+    "template_name",
+    "template_language",
+    "parameters",
+    "text_body",
+)
+
+
 def build_payload(message: Message) -> dict:
     """The request body of the message's send, in its sender's provider's format."""
-    if message.kind == MessageKind.TEXT:
+    row = {name: getattr(message, name) for name in PAYLOAD_FIELDS}
+    return payload_of(row, message.sender.provider)
+
+
+def payload_of(row: dict, provider: str) -> dict:
+    """``build_payload`` from the message's ``PAYLOAD_FIELDS`` alone (a chained step reads
+    those, not whole rows)."""
+    if row["kind"] == MessageKind.TEXT:
         outbound = OutboundMessage(
-            recipient=message.recipient,
-            recipient_user_id=message.recipient_user_id,
-            callback_data=str(message.pk),
-            text=message.text_body,
+            recipient=row["recipient"],
+            recipient_user_id=row["recipient_user_id"],
+            callback_data=str(row["id"]),
+            text=row["text_body"],
         )
     else:
         outbound = OutboundMessage(
-            recipient=message.recipient,
-            recipient_user_id=message.recipient_user_id,
-            callback_data=str(message.pk),
-            template_name=message.template_name,
-            template_language=message.template_language,
-            components=message.parameters or [],
+            recipient=row["recipient"],
+            recipient_user_id=row["recipient_user_id"],
+            callback_data=str(row["id"]),
+            template_name=row["template_name"],
+            template_language=row["template_language"],
+            components=row["parameters"] or [],
         )
-    return get_provider(message.sender.provider).build_payload(outbound)
+    return get_provider(provider).build_payload(outbound)
 
 
 def _prepare_submit(
