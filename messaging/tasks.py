@@ -24,6 +24,9 @@ from messaging.send import pipeline
 
 log = logging.getLogger(__name__)
 TASK_OPTIONS = {"acks_late": True, "ignore_result": True}
+# A step hands its batch (payloads, answers) to the next as its return value, which the worker
+# logs at INFO: a line's worth is enough.
+STEP_OPTIONS = TASK_OPTIONS | {"resultrepr_maxsize": 160}
 
 
 @shared_task(name="messaging.drain", bind=True, **TASK_OPTIONS)
@@ -43,14 +46,14 @@ def drain(tenant_id: str) -> dict:
     return result.as_dict()
 
 
-@shared_task(name="messaging.transform", bind=True, **TASK_OPTIONS)
+@shared_task(name="messaging.transform", bind=True, **STEP_OPTIONS)
 @retries_transient_errors
 def transform(work: dict) -> dict:
     """Build each claimed message's request body."""
     return pipeline.transform(pipeline.Work.of(work)).as_dict()
 
 
-@shared_task(name="messaging.submit", bind=True, **TASK_OPTIONS)
+@shared_task(name="messaging.submit", bind=True, **STEP_OPTIONS)
 @retries_transient_errors
 def submit(work: dict) -> dict | None:
     """Send the batch's requests, once (None when its submit already began elsewhere)."""
@@ -58,7 +61,7 @@ def submit(work: dict) -> dict | None:
     return sent.as_dict() if sent is not None else None
 
 
-@shared_task(name="messaging.check", bind=True, **TASK_OPTIONS)
+@shared_task(name="messaging.check", bind=True, **STEP_OPTIONS)
 @retries_transient_errors
 def check(work: dict | None) -> dict:
     """Record the answers and check acceptance."""

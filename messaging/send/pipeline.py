@@ -50,6 +50,7 @@ inserted) and the messages go again in a new round: none of them left.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -213,11 +214,24 @@ class Work:
     messages: list[Message] | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "messages"}
+        """For the broker: the nested parts as one JSON text each — kombu's decoder calls a
+        Python hook per JSON object, and a batch's payloads are hundreds of them."""
+        data = {k: v for k, v in self.__dict__.items() if k != "messages"}
+        for name in NESTED:
+            if data[name] is not None:
+                data[name] = json.dumps(data[name])
+        return data
 
     @classmethod
     def of(cls, data: dict) -> Work:
+        data = dict(data)
+        for name in NESTED:
+            if isinstance(data.get(name), str):
+                data[name] = json.loads(data[name])
         return cls(**data)
+
+
+NESTED = ("payloads", "senders", "results")
 
 
 def validate(*, tenant_id) -> tuple[Pass, Work | None]:
