@@ -530,6 +530,16 @@ GROUPS: tuple[Group, ...] = (
                 "the fairness of 100 for ~5 % of throughput (`bench/RESULTS.md`).",
             ),
             Setting(
+                "WAYPOST_CHAIN_MIN_BATCH",
+                int,
+                10,
+                doc="A claimed batch of at least this many messages runs its transform, submit "
+                "and check steps as chained Celery tasks; a smaller one (a lone OTP) runs them "
+                "in the drain's own task: three task hops cost more than a few messages' work "
+                "and would queue an OTP three more times (`bench/NOTES.md`). 1 chains every "
+                "batch.",
+            ),
+            Setting(
                 "WAYPOST_LOOKUP_CACHE_SECONDS",
                 float,
                 1.0,

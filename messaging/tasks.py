@@ -6,6 +6,8 @@ A drain is the design card's chain, per claimed batch (``messaging.send.pipeline
 ``messaging.drain`` claims and validates; ``messaging.transform`` → ``messaging.submit`` →
 ``messaging.check`` follow as chained tasks on the tenant's queue, so Celery's own tooling shows
 each step, and one worker process submits a batch while another records the previous one.
+A batch smaller than ``WAYPOST_CHAIN_MIN_BATCH`` (a lone OTP) runs the steps in the drain's own
+task: the hops would cost more than its work, and queue it three more times.
 When the chain cannot be published (the broker went away after the claim), the drain runs the
 steps itself rather than leave the claimed batch waiting for the stuck-submit rule.
 
@@ -16,6 +18,7 @@ A transient database error (deadlock, lost connection) inside a step is retried 
 import logging
 
 from celery import chain, shared_task
+from django.conf import settings
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
@@ -34,7 +37,9 @@ STEP_OPTIONS = TASK_OPTIONS | {"resultrepr_maxsize": 160}
 def drain(tenant_id: str) -> dict:
     """Validate: claim one batch of the tenant's due messages, then chain the other steps."""
     result, work = pipeline.validate(tenant_id=tenant_id)
-    if work is not None:
+    if work is not None and len(work.ids) < settings.WAYPOST_CHAIN_MIN_BATCH:
+        result.add(pipeline.finish(work))  # a few messages: cheaper, and sooner, right here
+    elif work is not None:
         queue, data = work.queue, work.as_dict()
         steps = [transform.s(data), submit.s(), check.s()]
         chained = chain(*(step.set(queue=queue) for step in steps))
