@@ -243,6 +243,8 @@ def validate(*, tenant_id) -> tuple[Pass, Work | None]:
     if tenant is None or not tenant.active:
         return result, None
     result.stuck = submits_resolve_stuck(tenant=tenant)
+    if _in_flight(tenant):  # the batches in flight ring for the next claim when they are done
+        return result, None
     mark = time.monotonic()
     claim = retry_transient(lambda: claim_batch(tenant=tenant), what="drain claim")
     result.claimed, result.rate_wait = len(claim.messages) + claim.settled, claim.rate_wait
@@ -328,6 +330,10 @@ def check(work: Work) -> Pass:
         patience=settings.WAYPOST_RECORD_PATIENCE,
     )
     crash_point("after_record")
+    if Message.objects.filter(
+        dispatch.due_messages(now=timezone.now()), tenant_id=work.tenant_id
+    ).exists():
+        dispatch.nudge(tenant_id=work.tenant_id, queue=work.queue)  # claims waited for this one
     _wake_for_later(work.tenant_id, work.queue, after=datetime.fromisoformat(work.claimed_at))
     return Pass(
         submitted=len(claimed),
@@ -429,6 +435,23 @@ def claim_batch(*, tenant: Tenant, now=None) -> Claim:
         batch.write()
         crash_point("before_claim_commit")
     return claim
+
+
+IN_FLIGHT_BATCHES = 2  # a tenant's claimed batches whose steps are still running, at most
+
+
+def _in_flight(tenant: Tenant) -> bool:
+    """Whether the tenant already has ``IN_FLIGHT_BATCHES`` full batches claimed and not yet
+    checked — claimed within the stuck time (older ones are the stuck rule's). A drain then
+    claims nothing: its chained steps would queue behind theirs while the claimed messages
+    wait ``submitting``; their check step rings for the next claim instead. Two batches keep a
+    worker process submitting while another records."""
+    limit = IN_FLIGHT_BATCHES * settings.WAYPOST_BATCH_SIZE
+    recent = timezone.now() - timedelta(seconds=settings.WAYPOST_SUBMIT_STUCK_AFTER)
+    in_flight = Message.objects.filter(
+        tenant=tenant, state=MessageState.SUBMITTING, state_changed_at__gte=recent
+    )
+    return in_flight[:limit].count() >= limit
 
 
 def _nudge_for_more(tenant: Tenant, claim: Claim) -> None:
