@@ -25,7 +25,6 @@ provider* — what makes retries safe when the provider has no idempotency key:
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -154,10 +153,9 @@ class BaseProvider:
         # The environment (proxy variables, REQUESTS_CA_BUNDLE) is read once, here, not on
         # every request: with trust_env requests looks for ~/.netrc and stats the CA path per
         # send — 7 % of the worker's time in a batch's submits (bench/NOTES.md, issue 21).
-        self.session.proxies = requests.utils.get_environ_proxies(self.base_url)
-        self.session.verify = (
-            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-        )
+        environment = self.session.merge_environment_settings(self.base_url, {}, None, None, None)
+        self.session.proxies = environment["proxies"]
+        self.session.verify, self.session.cert = environment["verify"], environment["cert"]
         self.session.trust_env = False
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("http://", adapter)
