@@ -134,17 +134,18 @@ def test_nothing_is_lost_when_the_deliverer_is_killed_mid_delivery(worker_proces
         receiver.delay = 0
         deliverer = CallbackDeliverer(env)  # a new one, after the lease, delivers them all
         wait_delivered(receiver, 5, timeout=60)
+        # The receiver's 200 is recorded a moment after it is sent: by this deliverer, so it
+        # is stopped only once the record is there.
+        wait_for(
+            lambda: CallbackEvent.objects.filter(status="delivered").count() >= 5,
+            10,
+            "the five deliveries recorded",
+        )
     finally:
         deliverer.stop()
         server.shutdown()
     seen = verified(receiver, secret)
     assert {d[0]["data"]["message_id"] for d in seen.values()} == set(ids)
-    # The receiver's 200 is recorded a moment after it is sent.
-    wait_for(
-        lambda: CallbackEvent.objects.filter(status="delivered").count() >= 5,
-        10,
-        "the five deliveries recorded",
-    )
 
 
 def test_a_slow_receiver_for_one_tenant_does_not_delay_another(worker_process, live, capsys):
