@@ -9,9 +9,14 @@ reach the task's retry policy.
 
 from __future__ import annotations
 
+import datetime
+import decimal
+import functools
+import json
 import logging
 import random
 import time
+import uuid
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -152,11 +157,14 @@ def insert_together(*groups: list) -> None:
     """INSERT each group of new model instances (one model per group, in order) — in one
     statement on PostgreSQL, the groups before the last as data-modifying ``WITH`` clauses: a
     message and its first ledger events are one round trip, not an ORM object graph per row
-    (single sends, issue 21). Each row is what ``bulk_create`` writes: the fields' ``pre_save``
-    (``auto_now_add`` is set on the instance) and ``get_db_prep_save``; an auto primary key is
-    left to the database (not read back). Foreign keys are checked at the statement's end, so
-    a later group may reference an earlier one's rows. Other databases (the SQLite demo) get a
-    ``bulk_create`` per group inside one transaction. A unique violation raises
+    (single sends, issue 21). Each group's rows travel as one JSON document that PostgreSQL
+    unpacks into the table's own row type (``json_populate_recordset``): the statement's text
+    is the same for any values, so psycopg parses it once per process, and no value is quoted
+    in Python. Each row is what ``bulk_create`` writes — the fields' ``pre_save``
+    (``auto_now_add`` is set on the instance) and ``get_prep_value`` — and an auto primary key
+    is left to the database (not read back). Foreign keys are checked at the statement's end,
+    so a later group may reference an earlier one's rows. Other databases (the SQLite demo) get
+    a ``bulk_create`` per group inside one transaction. A unique violation raises
     ``IntegrityError`` as the ORM's would; the caller's transaction, if any, is used."""
     groups = tuple(g for g in groups if g)
     if not groups:
@@ -166,11 +174,11 @@ def insert_together(*groups: list) -> None:
             for group in groups:
                 type(group[0]).objects.bulk_create(group)
         return
-    clauses, params = [], []
-    for objs in groups:
-        sql, values = _insert_sql(objs)
-        clauses.append(sql)
-        params.extend(values)
+    clauses = [_insert_sql(type(objs[0])) for objs in groups]
+    params = [
+        json.dumps([_row(objs[0]._meta, obj) for obj in objs], default=_json_value)
+        for objs in groups
+    ]
     *before, last = clauses
     prefix = (
         "WITH " + ", ".join(f"w{i} AS ({c})" for i, c in enumerate(before)) + " " if before else ""
@@ -182,19 +190,35 @@ def insert_together(*groups: list) -> None:
             obj._state.adding, obj._state.db = False, connection.alias
 
 
-def _insert_sql(objs: list) -> tuple[str, list]:
-    meta, quote = objs[0]._meta, connection.ops.quote_name
-    fields = [
+def _inserted_fields(meta) -> list:
+    return [
         f
         for f in meta.concrete_fields
         if not (f.primary_key and f.get_internal_type().endswith("AutoField"))
     ]
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields]
-    names = ", ".join(quote(f.column) for f in fields)
-    rows = ", ".join([row] * len(objs))
-    # identifiers from the model, quoted; every value a parameter
-    return f"INSERT INTO {quote(meta.db_table)} ({names}) VALUES {rows}", params  # noqa: S608
+
+
+@functools.cache
+def _insert_sql(model) -> str:
+    meta, quote = model._meta, connection.ops.quote_name
+    table = quote(meta.db_table)
+    names = ", ".join(quote(f.column) for f in _inserted_fields(meta))
+    rows = f"json_populate_recordset(NULL::{table}, %s::json)"
+    # identifiers from the model, quoted; the values are the one parameter
+    return f"INSERT INTO {table} ({names}) SELECT {names} FROM {rows}"  # noqa: S608
+
+
+def _row(meta, obj) -> dict:
+    return {f.column: f.get_prep_value(f.pre_save(obj, True)) for f in _inserted_fields(meta)}
+
+
+def _json_value(value):
+    """A value JSON has no type for, as PostgreSQL reads it into its column."""
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (uuid.UUID, decimal.Decimal)):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} has no JSON form for an INSERT")
 
 
 class DatabaseUnavailableMiddleware:
