@@ -242,7 +242,8 @@ def validate(*, tenant_id) -> tuple[Pass, Work | None]:
     result = Pass()
     if tenant is None or not tenant.active:
         return result, None
-    result.stuck = submits_resolve_stuck(tenant=tenant)
+    if _stuck_due(tenant.pk):
+        result.stuck = submits_resolve_stuck(tenant=tenant)
     if _in_flight(tenant):  # the batches in flight ring for the next claim when they are done
         return result, None
     mark = time.monotonic()
@@ -435,6 +436,20 @@ def claim_batch(*, tenant: Tenant, now=None) -> Claim:
         batch.write()
         crash_point("before_claim_commit")
     return claim
+
+
+_stuck_checked: dict = {}  # tenant id -> when this process last looked for its stuck submits
+
+
+def _stuck_due(tenant_id) -> bool:
+    """Whether this process's drain should look for the tenant's stuck submits: at most every
+    half ``WAYPOST_SUBMIT_STUCK_AFTER`` (a query per drain otherwise, on every single send's
+    drain); the reconciler's sweep looks too."""
+    now = time.monotonic()
+    if now - _stuck_checked.get(tenant_id, float("-inf")) < settings.WAYPOST_SUBMIT_STUCK_AFTER / 2:
+        return False
+    _stuck_checked[tenant_id] = now
+    return True
 
 
 IN_FLIGHT_BATCHES = 2  # a tenant's claimed batches whose steps are still running, at most
@@ -756,6 +771,10 @@ def _marketing_lite(message: Message) -> bool:
 # ==================================================================================================
 
 
+# The message's content, JSON decoded on every read: not read when an answer is recorded.
+SENT_CONTENT = ("parameters", "template_components", "metadata", "send_window", "text_body")
+
+
 def record_answers(claimed: list[Message], results: list[SubmitResult]) -> list:
     """Record every answer as a fact and react to it; returns the accepted message ids."""
     now = timezone.now()
@@ -766,6 +785,7 @@ def record_answers(claimed: list[Message], results: list[SubmitResult]) -> list:
             m.pk: m
             for m in Message.objects.select_for_update(of=("self",))
             .select_related("tenant", "sender")
+            .defer(*SENT_CONTENT)  # what was sent is not what its answer is read against
             .filter(pk__in=[m.pk for m in claimed])
             .order_by("pk")
         }
