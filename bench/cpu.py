@@ -26,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.run import SINGLES_CONNECTIONS, WRK_THREADS, Bench
-from devtools.stack import ROOT, Stack
+from bench.run import Bench
+from devtools.stack import Stack
 
 TICK = os.sysconf("SC_CLK_TCK")
 PASSED_ON = ("WAYPOST_BATCH_SIZE", "WAYPOST_CHAIN_MIN_BATCH", "WAYPOST_SUBMIT_CONCURRENCY")
@@ -74,18 +74,7 @@ def main() -> None:
         if args.mode == "batch":
             bench.post_batches(tenant, count)
         else:
-            bench.wrk(
-                f"{stack.url}/api/v1/messages",
-                script=str(ROOT / "bench" / "singles.lua"),
-                seconds=3600,
-                connections=SINGLES_CONNECTIONS,
-                env={
-                    "API_KEY": tenant["api_key"],
-                    "PER_THREAD": str(count // WRK_THREADS),
-                    "RUN": tenant["tenant"],
-                },
-                until=lambda: bench.created(tenant, count),
-            )
+            bench.post_singles(tenant, count)
         sent = int(
             stack.sql(
                 "select count(*) from messaging_message m join tenants_tenant t on "

@@ -163,6 +163,21 @@ class Bench:
             list(pool.map(post, chunks))
         return started
 
+    def post_singles(self, tenant: dict, count: int) -> dict:
+        """``count`` single sends from ``SINGLES_CONNECTIONS`` keep-alive connections (wrk)."""
+        return self.wrk(
+            f"{self.stack.url}/api/v1/messages",
+            script=str(ROOT / "bench" / "singles.lua"),
+            seconds=3600,
+            connections=SINGLES_CONNECTIONS,
+            env={
+                "API_KEY": tenant["api_key"],
+                "PER_THREAD": str(count // WRK_THREADS),
+                "RUN": tenant["tenant"],
+            },
+            until=lambda: self.created(tenant, count, progress_of="created"),
+        )
+
     def wrk(
         self,
         url: str,
@@ -362,18 +377,7 @@ class Bench:
         count = self.sizes["singles"]
         tenant = self.tenant("singles")
         started = time.monotonic()
-        load = self.wrk(
-            f"{self.stack.url}/api/v1/messages",
-            script=str(ROOT / "bench" / "singles.lua"),
-            seconds=3600,
-            connections=SINGLES_CONNECTIONS,
-            env={
-                "API_KEY": tenant["api_key"],
-                "PER_THREAD": str(count // WRK_THREADS),
-                "RUN": tenant["tenant"],
-            },
-            until=lambda: self.created(tenant, count, progress_of="created"),
-        )
+        load = self.post_singles(tenant, count)
         api_done = time.monotonic()
         if load["errors"]:
             raise SystemExit(f"{load['errors']} single sends were refused")
