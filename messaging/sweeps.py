@@ -31,7 +31,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.db import retry_transient
-from messaging.models import Message
+from messaging.models import Message, SubmitBatch
 from messaging.send import dispatch
 from messaging.send.pipeline import submits_resolve_stuck
 from messaging.send.requeue import message_requeue
@@ -379,6 +379,23 @@ def orphans_expire_old(*, now=None) -> int:
 
 # --- the table -------------------------------------------------------------------------------
 
+SUBMIT_RECORD_KEPT = Fixed(
+    86_400.0,
+    "a day, many times the broker's visibility timeout: no submit task of the batch is still "
+    "redelivered (and a step sends only messages still submitting in its round)",
+)
+
+
+def submit_batches_prune(*, now=None, limit: int = 10_000) -> int:
+    """The record that a batch's submit began (``SubmitBatch``) is deleted once older than
+    ``SUBMIT_RECORD_KEPT``; up to ``limit`` per pass."""
+    now = now or timezone.now()
+    old = SubmitBatch.objects.filter(
+        started_at__lt=now - timedelta(seconds=SUBMIT_RECORD_KEPT.seconds())
+    ).values_list("pk", flat=True)[:limit]
+    return SubmitBatch.objects.filter(pk__in=list(old)).delete()[0]
+
+
 RULES: tuple[Rule, ...] = (
     Rule(
         name="authentication TTL",
@@ -437,12 +454,21 @@ RULES: tuple[Rule, ...] = (
         when="submitting with no answer for longer than",
         threshold=SUBMIT_STUCK,
         does=(
-            "applies the answer if one was recorded, else makes it unknown (its worker died; "
-            "never resent blindly)"
+            "applies the answer if one was recorded, else makes it unknown (its worker died "
+            "mid-request; never resent blindly); a batch whose submit step never began within "
+            "WAYPOST_SUBMIT_LOST_AFTER (its chained task was lost) is sent again: none of it left"
         ),
         counts="dispatch.stuck_resolved",
         apply=submits_resolve_stuck,
         watches=(MessageState.SUBMITTING,),
+    ),
+    Rule(
+        name="submit records",
+        when="the record that a batch's submit began, older than",
+        threshold=SUBMIT_RECORD_KEPT,
+        does="deletes it",
+        counts="dispatch.submit_records_pruned",
+        apply=submit_batches_prune,
     ),
     Rule(
         name="lost dispatch",

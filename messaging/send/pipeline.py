@@ -209,6 +209,7 @@ class Work:
     ids: list[str]
     claimed_at: str  # what "due" meant for the claim (the wake-up after the pass starts there)
     payloads: list[dict] | None = None
+    rounds: list[int] | None = None  # per message: the claimed round
     senders: list[list] | None = None  # per message: [sender id, template category]
     results: list[dict] | None = None
     messages: list[Message] | None = field(default=None, repr=False)
@@ -231,7 +232,7 @@ class Work:
         return cls(**data)
 
 
-NESTED = ("payloads", "senders", "results")
+NESTED = ("payloads", "rounds", "senders", "results")
 
 
 def validate(*, tenant_id) -> tuple[Pass, Work | None]:
@@ -287,6 +288,7 @@ def transform(work: Work) -> Work:
         rows = [(row, row["sender__provider"], row["round"]) for row in ordered]
         work.senders = [[str(row["sender_id"]), row["template_category"]] for row in ordered]
     work.payloads = [payload_of(row, provider) for row, provider, _round in rows]
+    work.rounds = [round_ for _row, _provider, round_ in rows]
     append(
         [
             NewEvent(
@@ -363,7 +365,24 @@ def batch_begin(batch: str, *, by: str) -> bool:
 
 def _sendable(work: Work) -> list[Message]:
     """What a submit reads of each message — its sender (with the sender's tenant, for the
-    credential) and template category — as unsaved shells: the senders are one query."""
+    credential) and template category — as unsaved shells: the senders are one query. Only
+    messages still ``submitting`` in the claimed round are kept (the step's own guard, beside
+    the batch's row: whatever happened since, a message that moved on is not sent)."""
+    current = {
+        (str(pk), round_)
+        for pk, round_ in Message.objects.filter(
+            pk__in=work.ids, state=MessageState.SUBMITTING
+        ).values_list("pk", "round")
+    }
+    keep = [i for i, key in enumerate(zip(work.ids, work.rounds, strict=True)) if key in current]
+    if len(keep) < len(work.ids):
+        log.warning(
+            "batch %s: %d message(s) moved on; not sent", work.batch, len(work.ids) - len(keep)
+        )
+        work.ids = [work.ids[i] for i in keep]
+        work.rounds = [work.rounds[i] for i in keep]
+        work.senders = [work.senders[i] for i in keep]
+        work.payloads = [work.payloads[i] for i in keep]
     senders = {
         str(sender.pk): sender
         for sender in SenderNumber.objects.filter(

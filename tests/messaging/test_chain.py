@@ -2,6 +2,7 @@
 requests leave once however often its submit step runs, a batch whose submit never began is
 sent again (nothing of it left), and one whose submit began is never sent again blindly."""
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -80,3 +81,24 @@ def test_a_batch_whose_submit_began_is_never_sent_again_blindly(acme, live):
     later = timezone.now() + timedelta(hours=1)
     assert pipeline.submits_resolve_stuck(now=later) == 1
     assert Message.objects.get(pk=message_id).state == "unknown"
+
+
+def test_a_late_step_sends_only_messages_still_submitting_in_their_round(acme, live):
+    message_id = send(acme, "k1")["id"]
+    work = pipeline.Work.of(pipeline.transform(claimed(acme)).as_dict())
+    # Whatever moved it on since (a new round, here): the step's own guard, beside the row.
+    Message.objects.filter(pk=message_id).update(round=1, state="queued", state_rank=10)
+    sent = pipeline.submit_step(work)
+    assert sent is not None and sent.ids == [] and sent.results == []
+    assert submissions(live, message_id) == 0
+
+
+def test_submit_records_older_than_a_day_are_pruned(db):
+    from messaging.sweeps import submit_batches_prune
+
+    old, recent = SubmitBatch.objects.bulk_create(
+        [SubmitBatch(id=uuid.uuid4(), started_by="submit") for _ in range(2)]
+    )
+    SubmitBatch.objects.filter(pk=old.pk).update(started_at=timezone.now() - timedelta(days=2))
+    assert submit_batches_prune() == 1
+    assert list(SubmitBatch.objects.values_list("pk", flat=True)) == [recent.pk]
