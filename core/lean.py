@@ -54,6 +54,13 @@ def bearer(request: HttpRequest) -> str | None:
     return raw if scheme == "Bearer" and raw else None
 
 
+def json_accepted(request: HttpRequest) -> bool:
+    """Whether the client takes DRF's plain JSON: no ``Accept``, ``*/*`` or exactly
+    ``application/json`` (DRF's negotiation answers anything else — a 406, indented JSON)."""
+    accept = request.META.get("HTTP_ACCEPT", "").strip()
+    return accept in ("", "*/*", "application/json")
+
+
 def json_object(request: HttpRequest) -> dict | None:
     """The body as a JSON object when it is one DRF's parser would take as it is
     (``application/json``, UTF-8, storable: ``core.parsers``), else None."""

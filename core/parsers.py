@@ -7,6 +7,7 @@ while ``rest_framework.views`` is being imported.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django.http import JsonResponse
@@ -17,8 +18,9 @@ MAX_JSON_DEPTH = 32
 
 def unstorable(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> str:
     """Why ``value`` (parsed JSON) cannot be stored, or "" when it can: nesting deeper than
-    ``max_depth``, a NUL character (PostgreSQL refuses it in text and JSONB), or a lone UTF-16
-    surrogate (not encodable as UTF-8). Iterative: no recursion limit to hit."""
+    ``max_depth``, a NUL character (PostgreSQL refuses it in text and JSONB), a lone UTF-16
+    surrogate (not encodable as UTF-8), or a number beyond a float (``1e400`` parses as
+    infinity, which JSONB refuses). Iterative: no recursion limit to hit."""
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
@@ -29,6 +31,8 @@ def unstorable(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> str:
             stack.extend((v, depth + 1) for v in item.values())
         elif isinstance(item, list):
             stack.extend((v, depth + 1) for v in item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            return "a number is not finite (JSON has no Infinity or NaN)"
         elif isinstance(item, str):
             if "\x00" in item:
                 return "a string contains a NUL character"

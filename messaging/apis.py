@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from core.api import IDEMPOTENCY_HEADER, RejectUnknownFields, idempotency_key
 from core.errors import WaypostError
-from core.lean import bearer, json_object, lean, respond
+from core.lean import bearer, json_accepted, json_object, lean, respond
 from core.lean import error as lean_error
 from core.openapi import follow_ups, idempotency_key_parameter, paginated
 from messaging.models import Message, MessageKind
@@ -239,6 +239,8 @@ def _lean_create(request):
     """``MessageListCreateApi.post`` for the plain request — a valid key of an active tenant,
     a JSON body the input rules take, an Idempotency-Key, a token in the tenant's bucket —
     without DRF around it (``core.lean``: None otherwise, and DRF answers)."""
+    if not json_accepted(request):
+        return None
     raw = bearer(request)
     key = request.headers.get(IDEMPOTENCY_HEADER)
     api_key = api_key_authenticate(raw=raw) if raw and key else None

@@ -18,7 +18,6 @@ A transient database error (deadlock, lost connection) inside a step is retried 
 import logging
 
 from celery import chain, shared_task
-from django.conf import settings
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
@@ -37,7 +36,7 @@ STEP_OPTIONS = TASK_OPTIONS | {"resultrepr_maxsize": 160}
 def drain(tenant_id: str) -> dict:
     """Validate: claim one batch of the tenant's due messages, then chain the other steps."""
     result, work = pipeline.validate(tenant_id=tenant_id)
-    if work is not None and len(work.ids) < settings.WAYPOST_CHAIN_MIN_BATCH:
+    if work is not None and not pipeline.chains(work):
         result.add(pipeline.finish(work))  # a few messages: cheaper, and sooner, right here
     elif work is not None:
         queue, data = work.queue, work.as_dict()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import logging
@@ -75,15 +76,20 @@ _used_at: dict = {}  # key id -> (last_used_at as read, when this process last w
 
 def api_key_authenticate(*, raw: str) -> ApiKey | None:
     """Return the active key that ``raw`` is, or None. Compares hashes in constant time. The
-    key (and its tenant) may come from this process's cache: it is read-only."""
+    key and its tenant may be read from this process's cache (``core.lookups``); the caller
+    gets copies of its own."""
     if not raw.startswith(KEY_PREFIX):
         return None
     prefix, sep, secret = raw[len(KEY_PREFIX) :].partition("_")
     if not sep or not prefix or not secret:
         return None
-    api_key = api_keys.get(prefix, lambda: _active_key(prefix))
-    if api_key is None or not hmac.compare_digest(api_key.key_hash, _hash(secret)):
+    cached = api_keys.get(prefix, lambda: _active_key(prefix))
+    if cached is None or not hmac.compare_digest(cached.key_hash, _hash(secret)):
         return None
+    # The request's own copies: a view may change its tenant (settings) without the change
+    # reaching other requests through the process's cache before it is saved.
+    api_key = copy.copy(cached)
+    api_key.tenant = copy.copy(cached.tenant)
     now = timezone.now()
     # What this process wrote counts while it reads the same (cached) row it wrote after.
     seen, written = _used_at.get(api_key.pk, (None, None))

@@ -192,6 +192,13 @@ def drain(*, tenant_id) -> Pass:
     return result
 
 
+def chains(work: Work) -> bool:
+    """Whether the batch's steps after the claim run as chained tasks: from
+    ``WAYPOST_CHAIN_MIN_BATCH`` messages on; fewer (a lone OTP) run in the drain's own task,
+    where three task hops would cost more than their work and queue it three more times."""
+    return len(work.ids) >= settings.WAYPOST_CHAIN_MIN_BATCH
+
+
 def finish(work: Work) -> Pass:
     """transform → submit → check, in this process."""
     sent = submit_step(transform(work))
@@ -245,10 +252,12 @@ def validate(*, tenant_id) -> tuple[Pass, Work | None]:
         return result, None
     if _stuck_due(tenant.pk):
         result.stuck = submits_resolve_stuck(tenant=tenant)
-    if _in_flight(tenant):  # the batches in flight ring for the next claim when they are done
+    full = _in_flight(tenant)
+    if full and _in_flight(tenant, own=True):  # their check steps ring for the next claim
         return result, None
     mark = time.monotonic()
-    claim = retry_transient(lambda: claim_batch(tenant=tenant), what="drain claim")
+    # With the tenant's campaigns' batches in flight, its own messages (an OTP) still go.
+    claim = retry_transient(lambda: claim_batch(tenant=tenant, own_only=full), what="drain claim")
     result.claimed, result.rate_wait = len(claim.messages) + claim.settled, claim.rate_wait
     _nudge_for_more(tenant, claim)
     result.claim_ms = int((time.monotonic() - mark) * 1000)
@@ -261,6 +270,7 @@ def validate(*, tenant_id) -> tuple[Pass, Work | None]:
         batch=claim.batch,
         ids=[str(m.pk) for m in claim.messages],
         claimed_at=claim.now.isoformat(),
+        rounds=[m.round for m in claim.messages],
         messages=claim.messages,
     )
 
@@ -283,12 +293,15 @@ def transform(work: Work) -> Work:
                 *PAYLOAD_FIELDS, "round", "sender_id", "sender__provider", "template_category"
             )
         }
-        ordered = [found[pk] for pk in work.ids if pk in found]
+        claimed_round = dict(zip(work.ids, work.rounds, strict=True))
+        ordered = [
+            found[pk] for pk in work.ids if pk in found and found[pk]["round"] == claimed_round[pk]
+        ]
         work.ids = [str(row["id"]) for row in ordered]
         rows = [(row, row["sender__provider"], row["round"]) for row in ordered]
         work.senders = [[str(row["sender_id"]), row["template_category"]] for row in ordered]
     work.payloads = [payload_of(row, provider) for row, provider, _round in rows]
-    work.rounds = [round_ for _row, _provider, round_ in rows]
+    work.rounds = [round_ for _row, _provider, round_ in rows]  # the claim's, as checked
     append(
         [
             NewEvent(
@@ -308,6 +321,7 @@ def submit_step(work: Work) -> Work | None:
     """The requests, once per batch: the batch's ``SubmitBatch`` row is inserted first, and a
     step that finds it already there (a redelivered task; the stuck-submit rule retired the
     batch) sends nothing and returns None."""
+    chained = work.messages is None  # the check step runs in another task
     messages = work.messages or _sendable(work)
     if not batch_begin(work.batch, by="submit"):
         log.warning("batch %s: its submit already began elsewhere; not sent again", work.batch)
@@ -316,6 +330,22 @@ def submit_step(work: Work) -> Work | None:
         message.payload = payload  # a plain attribute: Message has no such column
     results = submit(messages)
     crash_point("after_http")
+    # The answers (Meta's wamids among them) are stored at once, not only handed to the check
+    # step through the broker: lost with it, the stuck-submit rule still classifies each. (In
+    # one task, the check follows at once, as it always did.)
+    if chained:
+        append(
+            [
+                NewEvent(
+                    m.pk,
+                    EventType.SUBMIT_RESPONDED,
+                    EventSource.PIPELINE,
+                    round=r,
+                    detail=result.as_detail(),
+                )
+                for m, r, result in zip(messages, work.rounds, results, strict=True)
+            ]
+        )
     work.results = [r.as_detail() | {"elapsed_ms": r.elapsed_ms} for r in results]
     return work
 
@@ -328,7 +358,7 @@ def check(work: Work) -> Pass:
     # The answers exist only here (Meta's wamids among them): worth waiting out a database
     # restart for, rather than leaving the messages to be resolved as unknown.
     accepted = retry_transient(
-        lambda: record_answers(claimed, results),
+        lambda: record_answers(claimed, results, work.rounds),
         what="recording send answers",
         patience=settings.WAYPOST_RECORD_PATIENCE,
     )
@@ -353,14 +383,14 @@ def batch_begin(batch: str, *, by: str) -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO messaging_submitbatch (id, started_at, started_by) VALUES (%s, %s, %s) "
-            "ON CONFLICT (id) DO NOTHING RETURNING id",
+            "ON CONFLICT (id) DO NOTHING",
             [
                 uuid.UUID(batch).hex if connection.vendor != "postgresql" else uuid.UUID(batch),
                 timezone.now(),
                 by,
             ],
         )
-        return cursor.fetchone() is not None
+        return cursor.rowcount == 1
 
 
 def _sendable(work: Work) -> list[Message]:
@@ -405,9 +435,10 @@ class Claim:
     batch: str = field(default_factory=lambda: uuid.uuid4().hex)  # names the claimed batch
 
 
-def claim_batch(*, tenant: Tenant, now=None) -> Claim:
-    """Claim, validate, transform and rate-limit one batch; commit what may go as
-    ``submitting``. Everything else is written in the same transaction, or left untouched."""
+def claim_batch(*, tenant: Tenant, now=None, own_only: bool = False) -> Claim:
+    """Claim, validate and rate-limit one batch; commit what may go as ``submitting``.
+    Everything else is written in the same transaction, or left untouched. ``own_only``: the
+    tenant's own messages, none of its campaigns'."""
     now = now or timezone.now()
     size = settings.WAYPOST_BATCH_SIZE
     batch, claim = _Batch(), Claim(now=now)
@@ -415,6 +446,7 @@ def claim_batch(*, tenant: Tenant, now=None) -> Claim:
         messages = list(
             Message.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(dispatch.due_messages(now=now), tenant=tenant)
+            .filter(**({"campaign_id__isnull": True} if own_only else {}))
             .select_related("sender")
             # The tenant's own messages before its campaigns': an OTP sent during a campaign
             # goes in the next claim, not behind the campaign's lead (``campaigns``).
@@ -474,17 +506,20 @@ def _stuck_due(tenant_id) -> bool:
 IN_FLIGHT_BATCHES = 2  # a tenant's claimed batches whose steps are still running, at most
 
 
-def _in_flight(tenant: Tenant) -> bool:
+def _in_flight(tenant: Tenant, *, own: bool = False) -> bool:
     """Whether the tenant already has ``IN_FLIGHT_BATCHES`` full batches claimed and not yet
-    checked — claimed within the stuck time (older ones are the stuck rule's). A drain then
-    claims nothing: its chained steps would queue behind theirs while the claimed messages
-    wait ``submitting``; their check step rings for the next claim instead. Two batches keep a
-    worker process submitting while another records."""
+    checked (``own``: of its own messages, not its campaigns') — claimed within the stuck time
+    (older ones are the stuck rule's). A drain then claims no more of them: its chained steps
+    would queue behind theirs while the claimed messages wait ``submitting``; their check
+    step rings for the next claim instead. Two batches keep a worker process submitting while
+    another records."""
     limit = IN_FLIGHT_BATCHES * settings.WAYPOST_BATCH_SIZE
     recent = timezone.now() - timedelta(seconds=settings.WAYPOST_SUBMIT_STUCK_AFTER)
     in_flight = Message.objects.filter(
         tenant=tenant, state=MessageState.SUBMITTING, state_changed_at__gte=recent
     )
+    if own:
+        in_flight = in_flight.filter(campaign_id__isnull=True)
     return in_flight[:limit].count() >= limit
 
 
@@ -794,8 +829,15 @@ def _marketing_lite(message: Message) -> bool:
 SENT_CONTENT = ("parameters", "template_components", "metadata", "send_window", "text_body")
 
 
-def record_answers(claimed: list[Message], results: list[SubmitResult]) -> list:
-    """Record every answer as a fact and react to it; returns the accepted message ids."""
+def record_answers(
+    claimed: list[Message], results: list[SubmitResult], rounds: list[int] | None = None
+) -> list:
+    """Record every answer as a fact and react to it; returns the accepted message ids.
+    ``rounds``: the round each message was claimed in (default: the instances'). Safe to run
+    twice (a check task redelivered, or retried after its commit): a message that has left
+    its claimed round, or that a check already moved on from ``submitting`` in it, is not
+    touched — its answer was recorded, and reacting again could send it again."""
+    rounds = rounds or [m.round for m in claimed]
     now = timezone.now()
     batch, accepted = _Batch(), []
     blocked: dict = {}
@@ -808,9 +850,9 @@ def record_answers(claimed: list[Message], results: list[SubmitResult]) -> list:
             .filter(pk__in=[m.pk for m in claimed])
             .order_by("pk")
         }
-        for claimed_message, result in zip(claimed, results, strict=True):
+        for claimed_message, result, round_ in zip(claimed, results, rounds, strict=True):
             message = fresh.get(claimed_message.pk)
-            if message is None:
+            if message is None or not _awaits_answer(message, round_):
                 continue
             batch.event(message, EventType.SUBMIT_RESPONDED, detail=result.as_detail())
             if _check_one(batch, message, result, now, blocked):
@@ -821,6 +863,16 @@ def record_answers(claimed: list[Message], results: list[SubmitResult]) -> list:
         if wamids:  # statuses that beat the send response were parked: apply them now
             transaction.on_commit(lambda: orphans_resolve(wamids=wamids))
     return [m.pk for m in accepted]
+
+
+def _awaits_answer(message: Message, claimed_round: int) -> bool:
+    """Still in the round it was claimed in, and either ``submitting`` or moved on by the
+    provider alone (a status webhook that beat the answer): then its answer is to be
+    recorded. Anything else — a new round, a retry or refusal a check already wrote — means
+    this answer was recorded before."""
+    return message.round == claimed_round and (
+        message.state == MessageState.SUBMITTING or decided_by_provider(message.state_rank)
+    )
 
 
 def _block_senders(blocked: dict) -> None:
@@ -1061,24 +1113,28 @@ def _batches_not_begun(claimed: dict, now) -> tuple[list, int]:
         .order_by("round")
         .values_list("message_id", "detail")
     }
-    began = dict(
-        SubmitBatch.objects.filter(pk__in={b for b in batch_of.values() if b}).values_list(
-            "pk", "started_at"
-        )
-    )
+    began = {
+        pk: (started_at, by)
+        for pk, started_at, by in SubmitBatch.objects.filter(
+            pk__in={b for b in batch_of.values() if b}
+        ).values_list("pk", "started_at", "started_by")
+    }
     stuck, lost = [], defaultdict(list)
     for message_id, claimed_at in claimed.items():
         batch = batch_of.get(message_id)
         if not batch:  # claimed before batches were named: the stuck rule, as then
             stuck.append(message_id)
-        elif uuid.UUID(batch) in began:
-            if began[uuid.UUID(batch)] < stuck_before:
-                stuck.append(message_id)
-        elif claimed_at < lost_before:
+        elif uuid.UUID(batch) not in began:
+            if claimed_at < lost_before:
+                lost[batch].append(message_id)
+        elif began[uuid.UUID(batch)][1] == "reconciler":  # retired, its resend interrupted
             lost[batch].append(message_id)
+        elif began[uuid.UUID(batch)][0] < stuck_before:
+            stuck.append(message_id)
     resent = 0
     for batch, message_ids in lost.items():
-        if batch_begin(batch, by="reconciler"):  # else its step began just now: it sends
+        retired = uuid.UUID(batch) in began
+        if retired or batch_begin(batch, by="reconciler"):  # else its step began just now
             resent += retry_transient(
                 lambda message_ids=message_ids, batch=batch: _send_again(message_ids, batch),
                 what="sending a lost batch again",

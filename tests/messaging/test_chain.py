@@ -102,3 +102,33 @@ def test_submit_records_older_than_a_day_are_pruned(db):
     SubmitBatch.objects.filter(pk=old.pk).update(started_at=timezone.now() - timedelta(days=2))
     assert submit_batches_prune() == 1
     assert list(SubmitBatch.objects.values_list("pk", flat=True)) == [recent.pk]
+
+
+def test_a_check_run_twice_reacts_once_even_after_a_new_round_began(acme, live):
+    live.configure(error_rates={"130429": 1.0})  # Meta's throughput limit: a retry later
+    message_id = send(acme, "k1")["id"]
+    work = pipeline.transform(claimed(acme))
+    sent = pipeline.Work.of(pipeline.submit_step(work).as_dict())
+    pipeline.check(pipeline.Work.of(sent.as_dict()))
+    message = Message.objects.get(pk=message_id)
+    assert (message.state, message.round) == ("retry_scheduled", 0)
+    events = message.events.count()
+    pipeline.check(pipeline.Work.of(sent.as_dict()))  # the check task redelivered
+    assert Message.objects.get(pk=message_id).events.count() == events
+    live.configure(error_rates={})
+    Message.objects.filter(pk=message_id).update(next_attempt_at=timezone.now())
+    claimed(acme)  # round 1 claimed: submitting
+    pipeline.check(pipeline.Work.of(sent.as_dict()))  # round 0's check, once more
+    message = Message.objects.get(pk=message_id)
+    assert (message.state, message.round) == ("submitting", 1)  # untouched: no third round
+    assert not message.events.filter(round=1, type="submit_responded").exists()
+
+
+def test_a_retired_batch_whose_resend_was_interrupted_is_sent_again(acme, live, settings):
+    message_id = send(acme, "k1")["id"]
+    work = pipeline.transform(claimed(acme))
+    assert pipeline.batch_begin(work.batch, by="reconciler")  # retired; then the pass died
+    settings.WAYPOST_SUBMIT_LOST_AFTER = 60
+    later = timezone.now() + timedelta(seconds=61)
+    assert pipeline.submits_resolve_stuck(now=later) == 1
+    assert Message.objects.get(pk=message_id).state == "queued"  # not unknown: it never left

@@ -29,9 +29,11 @@ def template(tenant_a):
     return MessageTemplateFactory(tenant=tenant_a.tenant)
 
 
-def _request(tenant_a, data, *, key, content_type="application/json", auth=None):
+def _request(tenant_a, data, *, key, content_type="application/json", auth=None, accept=None):
     raw = data if isinstance(data, (str, bytes)) else json.dumps(data)
     extra = {"HTTP_AUTHORIZATION": auth or f"Bearer {tenant_a.raw_key}"}
+    if accept:
+        extra["HTTP_ACCEPT"] = accept
     if key:
         extra["HTTP_IDEMPOTENCY_KEY"] = key
     return factory.post(URL, raw, content_type=content_type, **extra)
@@ -138,6 +140,8 @@ def test_a_refusal_after_the_token_is_spent_answers_as_drf(tenant_a, template, m
         "nul",
         "form",
         "huge",
+        "infinity",
+        "accept_xml",
     ],
 )
 def test_anything_else_is_answered_by_drf(tenant_a, template, monkeypatch, case):
@@ -154,6 +158,7 @@ def test_anything_else_is_answered_by_drf(tenant_a, template, monkeypatch, case)
         "array": [good],
         "nul": {**good, "metadata": {"a": "x\x00y"}},
         "huge": {**good, "metadata": {"blob": "x" * 3_000_000}},  # over Django's body limit
+        "infinity": json.dumps(good)[:-1] + ', "metadata": {"x": 1e400}}',  # parses as inf
     }
 
     def make(n):
@@ -165,6 +170,7 @@ def test_anything_else_is_answered_by_drf(tenant_a, template, monkeypatch, case)
             content_type="application/x-www-form-urlencoded"
             if case == "form"
             else "application/json",
+            accept="application/xml" if case == "accept_xml" else None,
         )
 
     lean, drf = _both(tenant_a, make, monkeypatch, lean_answers=False)

@@ -50,6 +50,7 @@ def test_a_sendable_message_is_claimed_and_committed_submitting_then_its_payload
             batch=result.batch,
             ids=[str(queued.pk)],
             claimed_at=result.now.isoformat(),
+            rounds=[0],
         )
     )
     # The payload is kept once, in its event (not on the row PostgreSQL rewrites per state).
