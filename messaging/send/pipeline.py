@@ -259,7 +259,10 @@ def validate(*, tenant_id) -> tuple[Pass, Work | None]:
     # With the tenant's campaigns' batches in flight, its own messages (an OTP) still go.
     claim = retry_transient(lambda: claim_batch(tenant=tenant, own_only=full), what="drain claim")
     result.claimed, result.rate_wait = len(claim.messages) + claim.settled, claim.rate_wait
-    _nudge_for_more(tenant, claim)
+    if not full:
+        _nudge_for_more(tenant, claim)
+    elif claim.full:  # more of its own: the campaigns' wait for a check step to ring
+        dispatch.nudge(tenant_id=tenant.pk, queue=tenant.queue_name)
     result.claim_ms = int((time.monotonic() - mark) * 1000)
     if not claim.messages:
         _wake_for_later(tenant.pk, tenant.queue_name, after=claim.now)
