@@ -75,7 +75,7 @@ FULL = {
 QUICK = {
     "worker_kill": {"messages": 500, "kills": 2},
     "redis": {"messages": 300, "down_seconds": 4, "created_while_down": 30},
-    "redis_flaps": {"flaps": 6, "messages": 60},
+    "redis_flaps": {"flaps": 3, "messages": 50},
     "postgres": {"messages": 200, "down_seconds": 6, "clients": 4},
     "faults": {"messages": 300},
     "gunicorn": {"seconds": 8, "kill_at": 3, "down_seconds": 2},

@@ -282,7 +282,16 @@ def transform(work: Work) -> Work:
     """Each claimed message's request body, built by its sender's provider and kept once, in
     its ``payload_built`` event (one statement; the message row, which PostgreSQL copies on
     every state change, does not hold it). As a chained task it reads the fields a payload
-    needs, not whole rows."""
+    needs, not whole rows. The batch is claimed and waits for this step: a database restart
+    is waited out (``WAYPOST_RECORD_PATIENCE``), not left to the lost-batch rule."""
+    return retry_transient(lambda: _transform(work), what="building payloads", patience=_patience())
+
+
+def _patience() -> float:
+    return settings.WAYPOST_RECORD_PATIENCE
+
+
+def _transform(work: Work) -> Work:
     if work.messages is not None:
         rows = [
             ({name: getattr(m, name) for name in PAYLOAD_FIELDS}, m.sender.provider, m.round)
@@ -325,8 +334,13 @@ def submit_step(work: Work) -> Work | None:
     step that finds it already there (a redelivered task; the stuck-submit rule retired the
     batch) sends nothing and returns None."""
     chained = work.messages is None  # the check step runs in another task
-    messages = work.messages or _sendable(work)
-    if not batch_begin(work.batch, by="submit"):
+    messages = work.messages or retry_transient(
+        lambda: _sendable(work), what="reading a batch to send", patience=_patience()
+    )
+    began = retry_transient(
+        lambda: batch_begin(work.batch, by="submit"), what="starting a submit", patience=_patience()
+    )
+    if not began:
         log.warning("batch %s: its submit already began elsewhere; not sent again", work.batch)
         return None
     for message, payload in zip(messages, work.payloads, strict=True):
@@ -336,19 +350,18 @@ def submit_step(work: Work) -> Work | None:
     # The answers (Meta's wamids among them) are stored at once, not only handed to the check
     # step through the broker: lost with it, the stuck-submit rule still classifies each. (In
     # one task, the check follows at once, as it always did.)
-    if chained:
-        append(
-            [
-                NewEvent(
-                    m.pk,
-                    EventType.SUBMIT_RESPONDED,
-                    EventSource.PIPELINE,
-                    round=r,
-                    detail=result.as_detail(),
-                )
-                for m, r, result in zip(messages, work.rounds, results, strict=True)
-            ]
-        )
+    if chained:  # only in memory until stored: worth waiting out a database restart for
+        answers = [
+            NewEvent(
+                m.pk,
+                EventType.SUBMIT_RESPONDED,
+                EventSource.PIPELINE,
+                round=r,
+                detail=result.as_detail(),
+            )
+            for m, r, result in zip(messages, work.rounds, results, strict=True)
+        ]
+        retry_transient(lambda: append(answers), what="storing send answers", patience=_patience())
     work.results = [r.as_detail() | {"elapsed_ms": r.elapsed_ms} for r in results]
     return work
 
