@@ -296,8 +296,7 @@ def _transform(work: Work) -> Work:
         rows = [
             ({name: getattr(m, name) for name in PAYLOAD_FIELDS}, m.sender.provider, m.round)
             for m in work.messages
-        ]
-        work.senders = [[m.sender_id, m.template_category] for m in work.messages]
+        ]  # the submit step sends these same instances: it needs no senders list
     else:
         found = {
             str(row["id"]): row
@@ -683,15 +682,9 @@ PAYLOAD_FIELDS = (
 )
 
 
-def build_payload(message: Message) -> dict:
-    """The request body of the message's send, in its sender's provider's format."""
-    row = {name: getattr(message, name) for name in PAYLOAD_FIELDS}
-    return payload_of(row, message.sender.provider)
-
-
 def payload_of(row: dict, provider: str) -> dict:
-    """``build_payload`` from the message's ``PAYLOAD_FIELDS`` alone (a chained step reads
-    those, not whole rows)."""
+    """The request body of a message's send, in its sender's provider's format, from the
+    message's ``PAYLOAD_FIELDS`` alone (a chained step reads those, not whole rows)."""
     if row["kind"] == MessageKind.TEXT:
         outbound = OutboundMessage(
             recipient=row["recipient"],
