@@ -21,41 +21,15 @@ import argparse
 import os
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.cputime import cpu_seconds
 from bench.run import Bench
 from devtools.stack import Stack
 
-TICK = os.sysconf("SC_CLK_TCK")
 PASSED_ON = ("WAYPOST_BATCH_SIZE", "WAYPOST_CHAIN_MIN_BATCH", "WAYPOST_SUBMIT_CONCURRENCY")
-KINDS = (  # the first match names a process
-    ("gunicorn", "gunicorn"),
-    ("celery worker", "celery -A config worker"),
-    ("beat", "celery -A config beat"),
-    ("sandbox", "-m sandbox"),
-    ("callbacks", "deliver_callbacks"),
-    ("redis", "redis-server"),
-    ("postgres", "postgres"),
-)
-
-
-def cpu_seconds() -> Counter:
-    """CPU seconds so far, per kind of process."""
-    found: Counter = Counter()
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        kind = next((k for k, marker in KINDS if marker in command or marker in stat), None)
-        if kind is not None:
-            fields = stat.rsplit(")", 1)[1].split()
-            found[kind] += (int(fields[11]) + int(fields[12])) / TICK
-    return found
 
 
 def main() -> None:

@@ -36,6 +36,13 @@ Scenarios (``SCENARIOS``), each with its baseline:
 8. ``callbacks`` — a local receiver subscribed to ``message.read``: events delivered per second
    and p50/p99 from the state change (the callback row's creation) to the receiver's 200.
    Baseline: the same receiver's rate for plain POSTs from one client.
+9. ``floor`` — the machine with no Waypost code in the way (``bench/floor.py``): gunicorn with
+   the Procfile's web flags serving an app that does nothing, and one doing a single
+   ``INSERT`` per request; Django's empty view; the sandbox alone; the bare sender's CPU per
+   message. Their ceiling for single sends: one stored request, then one bare send.
+
+CPU per message, per process (``bench.cputime``), is printed for the singles scenario and
+the floor; ``bench/cpu.py`` gives it for any load.
 """
 
 from __future__ import annotations
@@ -61,8 +68,10 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import floor as floor_app
+from bench.cputime import cpu_seconds, per_unit_ms
 from bench.signed import signed_status
-from devtools.stack import ROOT, TEMPLATE, Stack, body
+from devtools.stack import ROOT, TEMPLATE, Stack, body, free_port, procfile_entries
 
 FULL = {
     "send": 20_000,
@@ -74,6 +83,8 @@ FULL = {
     "scale_once": (100_000,),
     "api_seconds": 10,
     "callbacks": 2_000,
+    "floor_seconds": 10,
+    "floor_bare": 5_000,
 }
 QUICK = {
     "send": 1_000,
@@ -84,8 +95,10 @@ QUICK = {
     "scale": (300, 1_000),
     "api_seconds": 2,
     "callbacks": 200,
+    "floor_seconds": 2,
+    "floor_bare": 500,
 }
-SCENARIOS = ("send", "singles", "e2e", "ingest", "fairness", "scale", "api", "callbacks")
+SCENARIOS = ("send", "singles", "e2e", "ingest", "fairness", "scale", "api", "callbacks", "floor")
 WRK_THREADS = 2
 SINGLES_CONNECTIONS = 8
 WARM_UP = "warm-up"
@@ -376,19 +389,26 @@ class Bench:
         sender with as many messages right after, on the same stack."""
         count = self.sizes["singles"]
         tenant = self.tenant("singles")
-        started = time.monotonic()
+        cpu, started = cpu_seconds(), time.monotonic()
         load = self.post_singles(tenant, count)
         api_done = time.monotonic()
         if load["errors"]:
             raise SystemExit(f"{load['errors']} single sends were refused")
         done = self.wait_state(tenant, load["requests"], "accepted")
+        spent = per_unit_ms(cpu, cpu_seconds(), load["requests"])
         lags = self.lags_ms(tenant, "accepted")
         rate = load["requests"] / (done - started)
+        cpu = cpu_seconds()
         bare = self.bare_sender(load["requests"])
+        bare_spent = per_unit_ms(cpu, cpu_seconds(), load["requests"])
+        progress(f"CPU ms per message, Waypost: {_per_kind(spent)}")
+        progress(f"CPU ms per message, bare sender: {_per_kind(bare_spent)}")
         return {
             "rate": rate,
             "bare": bare,
             "ratio": rate / bare,
+            "cpu_ms": sum(spent.values()),
+            "bare_cpu_ms": sum(bare_spent.values()),
             "api_rate": load["requests"] / (api_done - started),
             "api_p99": load["p99"],
             "p50": pct(lags, 50),
@@ -636,6 +656,84 @@ class Bench:
         finally:
             server.shutdown()
 
+    def floor(self) -> dict:
+        """What this machine does with no Waypost code in the way, from ``SINGLES_CONNECTIONS``
+        keep-alive connections each: gunicorn (the Procfile's web flags) serving an app that
+        does nothing, the same serving one ``INSERT`` of the single send's body per request
+        (``bench/floor.py``), Django's empty view (``/healthz``), the sandbox alone (Meta-shaped
+        sends straight to it), and the bare sender's CPU per message. The ceiling for single
+        sends: a request that stores the message, then the bare sender's send, on these cores."""
+        seconds = self.sizes["floor_seconds"]
+        tenant = self.tenant("floor")
+        port = free_port()
+        web = procfile_entries()["web"].replace("config.wsgi:application", "bench.floor:app")
+        self.stack.sql(floor_app.TABLE)
+        app = subprocess.Popen(
+            ["bash", "-c", f"exec {web}"],
+            cwd=ROOT,
+            env=self.stack.env | {"PORT": str(port)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if requests.get(f"{url}/empty", timeout=1).ok:
+                        break
+                except requests.ConnectionError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise SystemExit("the floor app did not start")
+                time.sleep(0.2)
+            found: dict[str, float] = {}
+            single = {
+                "script": str(ROOT / "bench" / "singles.lua"),
+                "env": {"API_KEY": "-", "PER_THREAD": str(10**9), "RUN": "floor"},
+            }
+            from django.conf import settings
+
+            sends = (
+                f"{self.stack.sandbox_url}/{settings.WHATSAPP_GRAPH_VERSION}/"
+                f"{tenant['sender']['phone_number_id']}/messages"
+            )
+            for name, target, extra in (
+                ("empty", f"{url}/empty", {}),
+                ("healthz", f"{self.stack.url}/healthz", {}),
+                ("insert", f"{url}/insert", single),
+                ("sandbox", sends, {"script": str(ROOT / "bench" / "send.lua")}),
+            ):
+                before = cpu_seconds()
+                load = self.wrk(target, seconds=seconds, connections=SINGLES_CONNECTIONS, **extra)
+                if load["errors"]:
+                    raise SystemExit(f"floor {name}: {load['errors']} requests failed")
+                spent = per_unit_ms(before, cpu_seconds(), load["requests"])
+                progress(f"floor {name}: {load['rps']:,.0f} req/s; CPU ms: {_per_kind(spent)}")
+                found[f"{name}_rps"] = load["rps"]
+                found[f"{name}_cpu"] = sum(spent.values())
+                if name == "sandbox":
+                    found["sandbox_own_cpu"] = spent.get("sandbox", 0.0)
+        finally:
+            os.killpg(app.pid, signal.SIGTERM)
+            app.wait(timeout=30)
+        count = self.sizes["floor_bare"]
+        before = cpu_seconds()
+        found["bare"] = self.bare_sender(count)
+        spent = per_unit_ms(before, cpu_seconds(), count)
+        progress(f"floor bare sender: {found['bare']:,.0f} msg/s; CPU ms: {_per_kind(spent)}")
+        found["bare_cpu"] = sum(spent.values())
+        # Both saturate the cores: a message that is one stored request, then one bare send.
+        found["ceiling"] = 1 / (1 / found["insert_rps"] + 1 / found["bare"])
+        found["ceiling_ratio"] = found["ceiling"] / found["bare"]
+        return found
+
+
+def _per_kind(spent: dict[str, float]) -> str:
+    ranked = sorted(spent.items(), key=lambda item: -item[1])
+    return ", ".join(f"{kind} {ms:.2f}" for kind, ms in ranked if ms >= 0.01)
+
 
 def fmt(values: list[float], spec: str) -> str:
     med = spec.format(statistics.median(values))
@@ -743,8 +841,10 @@ def report(r: dict, sizes: dict, runs: int, args, elapsed: float) -> str:
             f"{SINGLES_CONNECTIONS} keep-alive connections → all `accepted` | "
             f"**{fmt(s['rate'], '{:,.0f}')} msg/s**; request → `accepted` p50 "
             f"{fmt(s['p50'], '{:,.0f}')} ms, p99 {fmt(s['p99'], '{:,.0f}')} ms (API "
-            f"{fmt(s['api_rate'], '{:,.0f}')} req/s) | bare sender, as many messages "
-            f"{fmt(s['bare'], '{:,.0f}')} msg/s; ratio **{fmt(s['ratio'], '{:.2f}')}x** | "
+            f"{fmt(s['api_rate'], '{:,.0f}')} req/s); CPU {fmt(s['cpu_ms'], '{:.2f}')} ms/msg, "
+            f"every process | bare sender, as many messages {fmt(s['bare'], '{:,.0f}')} msg/s "
+            f"(CPU {fmt(s['bare_cpu_ms'], '{:.2f}')} ms/msg); ratio "
+            f"**{fmt(s['ratio'], '{:.2f}')}x** | "
             "≥ 1.0x (goal 1.5x) |"
         )
     if s := r.get("e2e"):
@@ -802,6 +902,21 @@ def report(r: dict, sizes: dict, runs: int, args, elapsed: float) -> str:
             f"**{fmt(s['rate'], '{:,.0f}')} events/s**; state change → receiver's 200 p50 "
             f"{fmt(s['p50'], '{:,.0f}')} ms, p99 **{fmt(s['p99'], '{:,.0f}')} ms** | the "
             f"receiver alone: {fmt(s['baseline'], '{:,.0f}')} plain POSTs/s from one client | — |"
+        )
+    if s := r.get("floor"):
+        row(
+            f"| 9 | Floor: the machine with no Waypost code, {SINGLES_CONNECTIONS} keep-alive "
+            "connections | gunicorn (Procfile flags) and an app doing nothing "
+            f"{fmt(s['empty_rps'], '{:,.0f}')} req/s ({fmt(s['empty_cpu'], '{:.2f}')} ms CPU); "
+            f"the same doing one INSERT of the single send's body {fmt(s['insert_rps'], '{:,.0f}')}"
+            f" req/s ({fmt(s['insert_cpu'], '{:.2f}')} ms); Django's empty view "
+            f"{fmt(s['healthz_rps'], '{:,.0f}')} req/s ({fmt(s['healthz_cpu'], '{:.2f}')} ms); "
+            f"the sandbox alone {fmt(s['sandbox_rps'], '{:,.0f}')} sends/s "
+            f"({fmt(s['sandbox_own_cpu'], '{:.2f}')} ms of its own CPU per send) | bare sender "
+            f"{fmt(s['bare'], '{:,.0f}')} msg/s ({fmt(s['bare_cpu'], '{:.2f}')} ms CPU/msg); "
+            "ceiling for a stored request then a bare send: "
+            f"**{fmt(s['ceiling'], '{:,.0f}')} msg/s = {fmt(s['ceiling_ratio'], '{:.2f}')}x** "
+            "the bare sender | — |"
         )
     notes = ROOT / "bench" / "NOTES.md"  # the reading: before/after, profiles, what limits
     if notes.exists() and not args.quick:

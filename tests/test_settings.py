@@ -159,7 +159,7 @@ def test_the_settings_reader_refuses_what_would_let_the_list_drift(monkeypatch):
         env.int("DEBUG")
 
     monkeypatch.delenv("WAYPOST_BATCH_SIZE", raising=False)
-    assert env("WAYPOST_BATCH_SIZE") == 50
+    assert env("WAYPOST_BATCH_SIZE") == 100
     monkeypatch.setenv("WAYPOST_BATCH_SIZE", "7")
     assert env("WAYPOST_BATCH_SIZE") == 7
     monkeypatch.delenv("DEBUG", raising=False)

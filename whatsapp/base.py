@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -63,7 +63,15 @@ class SubmitResult:
     elapsed_ms: int = 0
 
     def as_detail(self) -> dict[str, Any]:
-        return {k: (str(v) if isinstance(v, StrEnum) else v) for k, v in asdict(self).items()}
+        """The ledger's detail: the fields as they are (``body`` not copied: it is stored, not
+        changed), the outcome as its string."""
+        return {
+            "outcome": str(self.outcome),
+            "http_status": self.http_status,
+            "body": self.body,
+            "error": self.error,
+            "elapsed_ms": self.elapsed_ms,
+        }
 
     @classmethod
     def from_detail(cls, detail: Mapping[str, Any]) -> SubmitResult:

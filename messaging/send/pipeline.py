@@ -361,7 +361,7 @@ def submit_step(work: Work) -> Work | None:
             for m, r, result in zip(messages, work.rounds, results, strict=True)
         ]
         retry_transient(lambda: append(answers), what="storing send answers", patience=_patience())
-    work.results = [r.as_detail() | {"elapsed_ms": r.elapsed_ms} for r in results]
+    work.results = [r.as_detail() for r in results]
     return work
 
 
