@@ -153,14 +153,36 @@ def bulk_update(objs: list, fields: list[str]) -> None:
         )
 
 
+def bound_cursor():
+    """A cursor on Django's connection (its transaction, error wrapping and query logging)
+    that sends values apart from the statement's text — PostgreSQL's extended protocol,
+    psycopg's ``Cursor`` — where Django's own (``ClientCursor``) quotes every value into the
+    text in Python. For the hot paths' large values, a webhook's body and a message's rows as
+    JSON, that quoting was 5 to 8 % of a request's CPU (``bench/NOTES.md``). Not prepared: a
+    statement is parsed by the server each time, so a transaction-mode pooler in front of
+    PostgreSQL is no concern. Other databases: Django's cursor."""
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    import psycopg
+
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        connection.validate_thread_sharing()
+        raw = psycopg.Cursor(connection.connection)
+        if connection.queries_logged:
+            return connection.make_debug_cursor(raw)
+        return connection.make_cursor(raw)
+
+
 def insert_together(*groups: list) -> None:
     """INSERT each group of new model instances (one model per group, in order) — in one
     statement on PostgreSQL, the groups before the last as data-modifying ``WITH`` clauses: a
     message and its first ledger events are one round trip, not an ORM object graph per row
     (single sends, issue 21). Each group's rows travel as one JSON document that PostgreSQL
     unpacks into the table's own row type (``json_populate_recordset``): the statement's text
-    is the same for any values, so psycopg parses it once per process, and no value is quoted
-    in Python. Each row is what ``bulk_create`` writes — the fields' ``pre_save``
+    is the same for any values, and the documents travel apart from it (:func:`bound_cursor`):
+    no value is quoted in Python. Each row is what ``bulk_create`` writes — the fields' ``pre_save``
     (``auto_now_add`` is set on the instance) and ``get_prep_value`` — and an auto primary key
     is left to the database (not read back). Foreign keys are checked at the statement's end,
     so a later group may reference an earlier one's rows. Other databases (the SQLite demo) get
@@ -183,7 +205,7 @@ def insert_together(*groups: list) -> None:
     prefix = (
         "WITH " + ", ".join(f"w{i} AS ({c})" for i, c in enumerate(before)) + " " if before else ""
     )
-    with connection.cursor() as cursor:
+    with bound_cursor() as cursor:
         cursor.execute(prefix + last, params)
     for objs in groups:
         for obj in objs:

@@ -29,13 +29,13 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from core import metrics
 from core.alerts import alert
 from core.coordination import Doorbell
-from core.db import bulk_update, is_transient, retry_transient
+from core.db import bound_cursor, bulk_update, is_transient, retry_transient
 from core.logging import mask_phone, redact_route_tokens
 from messaging.track.inbound import (
     inbound_record,
@@ -95,7 +95,7 @@ def kept_headers(headers) -> dict[str, str]:
 def delivery_store(*, provider: str, body: bytes, headers: dict, sender_id=None) -> None:
     """One INSERT, committed before the caller answers 200."""
     table = WebhookDelivery._meta.db_table
-    with connection.cursor() as cursor:
+    with bound_cursor() as cursor:  # the body is sent as it is, not quoted into the text
         cursor.execute(
             f"INSERT INTO {table} (provider, sender_id, received_at, body, body_sha256, "  # noqa: S608
             "headers, status, events, error) VALUES (%s, %s, %s, %s, %s, %s, %s, 0, '') "
