@@ -207,7 +207,11 @@ class Message(models.Model):
 
 
 class MessageEvent(models.Model):
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="events")
+    # No index of its own: ``event_dedupe`` leads with the message (a message's events, the
+    # cascade) — a second index on it cost ~100 bytes and an index write per event.
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     type = models.CharField(max_length=24, choices=EventType.choices)
     source = models.CharField(max_length=12, choices=EventSource.choices)
     # The pipeline round the event belongs to: 0 at creation, +1 each time the message
