@@ -17,7 +17,9 @@ The rules, for every cache made here:
 * **Read-only values.** A cached model instance is shared by every thread of the process: the
   code that reads it never assigns to it.
 
-A cache holds at most ``MAX_ENTRIES`` entries; beyond that the expired ones go, then all.
+A cache holds at most ``MAX_ENTRIES`` entries; beyond that the expired ones go, then all. An
+expired entry is read again by one thread while the others that want it wait for that read; a
+read that began before a ``clear`` is returned to its caller but not kept.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from django.conf import settings
 
 T = TypeVar("T")
 MAX_ENTRIES = 20_000
+STRIPES = 16
 _caches: list[ProcessCache] = []
 
 
@@ -39,6 +42,11 @@ class ProcessCache(Generic[T]):
         self.name = name
         self._entries: dict[Hashable, tuple[float, T]] = {}
         self._lock = threading.Lock()
+        self._generation = 0  # +1 on every clear: a read begun before it is not kept
+        # One reader per key at a time (striped): when an entry expires, the request threads
+        # that want it wait for one read instead of each reading it (four reads per expiry per
+        # gunicorn process, under load).
+        self._stripes = [threading.Lock() for _ in range(STRIPES)]
         _caches.append(self)
 
     def get(self, key: Hashable, load: Callable[[], T]) -> T:
@@ -47,22 +55,34 @@ class ProcessCache(Generic[T]):
         ttl = settings.WAYPOST_LOOKUP_CACHE_SECONDS
         if ttl <= 0:
             return load()
-        now = time.monotonic()
-        hit = self._entries.get(key)
-        if hit is not None and now - hit[0] < ttl:
+        hit = self._fresh(key, ttl)
+        if hit is not None:
             return hit[1]
-        value = load()
-        with self._lock:
-            if len(self._entries) >= MAX_ENTRIES:
-                self._entries = {k: v for k, v in self._entries.items() if now - v[0] < ttl}
-                if len(self._entries) >= MAX_ENTRIES:
-                    self._entries = {}
-            self._entries[key] = (now, value)
+        with self._stripes[hash(key) % STRIPES]:
+            hit = self._fresh(key, ttl)  # another thread may have just read it
+            if hit is not None:
+                return hit[1]
+            generation, read_at = self._generation, time.monotonic()
+            value = load()
+            with self._lock:
+                if generation == self._generation:  # not cleared while it was read
+                    if len(self._entries) >= MAX_ENTRIES:
+                        self._entries = {
+                            k: v for k, v in self._entries.items() if read_at - v[0] < ttl
+                        }
+                        if len(self._entries) >= MAX_ENTRIES:
+                            self._entries = {}
+                    self._entries[key] = (read_at, value)
         return value
+
+    def _fresh(self, key: Hashable, ttl: float) -> tuple[float, T] | None:
+        hit = self._entries.get(key)
+        return hit if hit is not None and time.monotonic() - hit[0] < ttl else None
 
     def clear(self) -> None:
         with self._lock:
             self._entries = {}
+            self._generation += 1
 
 
 def clear_all() -> None:

@@ -4,6 +4,9 @@ changed it, and once ``WAYPOST_LOOKUP_CACHE_SECONDS`` have passed when another p
 it (here: a queryset update, which sends no signal — as a change in another process looks to
 this one). The caches' clock is the test's, so "within a second" is exact, not timed."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from django.utils import timezone
 
@@ -94,3 +97,41 @@ def test_with_caching_off_every_request_reads_the_database(settings, tenant_a, t
     assert send(tenant_a, template, "k1").status_code == 202
     ApiKey.objects.filter(tenant=tenant_a.tenant).update(revoked_at=timezone.now())
     assert send(tenant_a, template, "k2").status_code == 401
+
+
+def test_an_expired_entry_is_read_once_while_the_other_threads_wait(settings, monkeypatch):
+    settings.WAYPOST_LOOKUP_CACHE_SECONDS = 60.0
+    cache = lookups.ProcessCache("single flight")
+    looks, all_came = [], threading.Event()
+    fresh = cache._fresh
+
+    def counted(key, ttl):  # the reader looks twice (before and after the lock), the others once
+        looks.append(key)
+        if len(looks) >= 5:
+            all_came.set()
+        return fresh(key, ttl)
+
+    monkeypatch.setattr(cache, "_fresh", counted)
+    reads = []
+
+    def load():
+        reads.append(threading.get_ident())
+        assert all_came.wait(5), "the other threads never came"
+        return "value"
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = [pool.submit(cache.get, "key", load) for _ in range(4)]
+        assert [answer.result(10) for answer in answers] == ["value"] * 4
+    assert len(reads) == 1
+
+
+def test_a_read_begun_before_a_clear_is_returned_but_not_kept(settings):
+    settings.WAYPOST_LOOKUP_CACHE_SECONDS = 60.0
+    cache = lookups.ProcessCache("cleared while read")
+
+    def read_during_a_save():
+        cache.clear()  # the model was saved in this process while the old row was on its way
+        return "old"
+
+    assert cache.get("key", read_during_a_save) == "old"
+    assert cache.get("key", lambda: "new") == "new"
