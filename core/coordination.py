@@ -254,6 +254,14 @@ class Doorbell:
             _stored(get_store().clear_pending, name)  # let the next ring try the broker again
         return False
 
+    def hold(self, key: str = "", *, seconds: int) -> None:
+        """Instead of :meth:`answered`: the run may do nothing for now, so rings for ``key``
+        stay pending — each would start a run that does nothing — for ``seconds`` from now, or
+        until whoever ends that state answers the bell and looks again (the drain's
+        back-pressure, ``messaging.send.dispatch.hold``). The run looks once more after the
+        hold: what ended just before it is seen there."""
+        _stored(get_store().hold_pending, self._key(key), ttl=seconds)
+
     def answered(self, key: str = "") -> None:
         """Called by the task as it starts, before it reads: rings from now on wake a new
         run."""
@@ -380,6 +388,10 @@ class LocalStore:
             self.changed.notify_all()
             return True
 
+    def hold_pending(self, key: str, *, ttl: int) -> None:
+        with self.changed:
+            self.pending[key] = time.monotonic() + ttl
+
     def clear_pending(self, key: str) -> None:
         with self.changed:
             self.pending.pop(key, None)
@@ -421,6 +433,15 @@ redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
 """
 )
+# A hold: the ring pending for ARGV[1] seconds from now, whether or not one was (Doorbell.hold).
+_HOLD = RedisScript(
+    """
+redis.call('LPUSH', KEYS[1], 1)
+redis.call('LTRIM', KEYS[1], 0, 0)
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+)
 # KEYS[1] holds the earliest wake-up still to come (epoch seconds); one due within ARGV[4]
 # seconds no longer counts as pending.
 _WAKE = RedisScript(
@@ -445,6 +466,9 @@ class RedisStore:
 
     def mark_pending(self, key: str, *, ttl: float) -> bool:
         return bool(_RING(keys=[f"waypost:ring:{key}"], args=[int(ttl)], url=self.url))
+
+    def hold_pending(self, key: str, *, ttl: int) -> None:
+        _HOLD(keys=[f"waypost:ring:{key}"], args=[int(ttl)], url=self.url)
 
     def clear_pending(self, key: str) -> None:
         redis_client(self.url).delete(f"waypost:ring:{key}")

@@ -245,16 +245,17 @@ NESTED = ("payloads", "rounds", "senders", "results")
 def validate(*, tenant_id) -> tuple[Pass, Work | None]:
     """The drain's claim (validate, rate limit, commit ``submitting``): the first step. Returns
     what it did, and the batch for the next steps when it claimed messages to send."""
-    dispatch.drain_started(tenant_id)
     tenant = Tenant.objects.filter(pk=tenant_id).first()
     result = Pass()
     if tenant is None or not tenant.active:
+        dispatch.drain_started(tenant_id)
         return result, None
     if _stuck_due(tenant.pk):
         result.stuck = submits_resolve_stuck(tenant=tenant)
     full = _in_flight(tenant)
-    if full and _in_flight(tenant, own=True):  # their check steps ring for the next claim
+    if full and _held_back(tenant):
         return result, None
+    dispatch.drain_started(tenant_id)  # answered before the claim reads
     mark = time.monotonic()
     # With the tenant's campaigns' batches in flight, its own messages (an OTP) still go.
     claim = retry_transient(lambda: claim_batch(tenant=tenant, own_only=full), what="drain claim")
@@ -378,6 +379,7 @@ def check(work: Work) -> Pass:
         patience=settings.WAYPOST_RECORD_PATIENCE,
     )
     crash_point("after_record")
+    dispatch.batch_done(work.tenant_id)  # out of flight: a drain held back may claim again
     if Message.objects.filter(
         dispatch.due_messages(now=timezone.now()), tenant_id=work.tenant_id
     ).exists():
@@ -536,6 +538,18 @@ def _in_flight(tenant: Tenant, *, own: bool = False) -> bool:
     if own:
         in_flight = in_flight.filter(campaign_id__isnull=True)
     return in_flight[:limit].count() >= limit
+
+
+def _held_back(tenant: Tenant) -> bool:
+    """Whether the tenant's own batches in flight are at their limit: then this drain claims
+    nothing and holds the doorbell instead of answering it (``dispatch.hold``) — a nudge
+    meanwhile would start another drain that claims nothing, one per single send — until a
+    batch's check step ends the hold and looks for due messages itself. Looked at again once
+    the hold is set: a check step that ended just before it is seen, and the drain goes on."""
+    if not _in_flight(tenant, own=True):
+        return False
+    dispatch.hold(tenant_id=tenant.pk)
+    return _in_flight(tenant, own=True)
 
 
 def _nudge_for_more(tenant: Tenant, claim: Claim) -> None:

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from messaging.models import Message, SubmitBatch
-from messaging.send import pipeline
+from messaging.send import dispatch, pipeline
 
 from .conftest import send
 
@@ -132,3 +132,26 @@ def test_a_retired_batch_whose_resend_was_interrupted_is_sent_again(acme, live, 
     later = timezone.now() + timedelta(seconds=61)
     assert pipeline.submits_resolve_stuck(now=later) == 1
     assert Message.objects.get(pk=message_id).state == "queued"  # not unknown: it never left
+
+
+def test_a_drain_held_back_by_batches_in_flight_holds_nudges_until_a_check(
+    acme, live, settings, monkeypatch
+):
+    settings.WAYPOST_BATCH_SIZE = 1  # one message is a full batch: two in flight, the limit
+    published = []
+    monkeypatch.setattr(
+        dispatch._drains, "_publish", lambda queue, args, countdown: published.append(args) or True
+    )
+    in_flight = []
+    for key in ("k1", "k2"):
+        send(acme, key)
+        in_flight.append(claimed(acme))
+    send(acme, "k3")
+    result, work = pipeline.validate(tenant_id=acme.tenant.pk)
+    assert work is None and result.claimed == 0  # held back: both batches still in flight
+    published.clear()
+    send(acme, "k4")
+    assert published == []  # its nudge would only start another drain that claims nothing
+    first = pipeline.submit_step(pipeline.transform(in_flight[0]))
+    pipeline.check(pipeline.Work.of(first.as_dict()))
+    assert published == [(str(acme.tenant.pk),)]  # the check ended the hold and rang for k3, k4
