@@ -144,7 +144,7 @@ def bulk_update(objs: list, fields: list[str]) -> None:
         params.extend(f.get_db_prep_save(getattr(obj, f.attname), connection) for f in changed)
     names = ", ".join(quote(f.column) for f in columns)
     sets = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in changed)
-    with connection.cursor() as cursor:
+    with bound_cursor() as cursor:
         cursor.execute(  # identifiers from the model, quoted; every value a parameter
             f"UPDATE {quote(meta.db_table)} AS t SET {sets} "  # noqa: S608
             f"FROM (VALUES {', '.join([row] * len(objs))}) AS v({names}) "

@@ -26,6 +26,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core import metrics
+from core.db import bound_cursor
 from messaging.models import Message, MessageEvent
 from messaging.states import Fact, precedence
 from messaging.track.notify import STATE_EVENTS, notify
@@ -148,7 +149,7 @@ def _insert(events: list[NewEvent], now) -> None:
         }
         for e in events
     ]
-    with connection.cursor() as cursor:
+    with bound_cursor() as cursor:
         cursor.execute(_INSERT_EVENTS, [now, json.dumps(rows)])
 
 
@@ -218,7 +219,7 @@ def _project(moving: dict, changed: list[Message], fields: list[str], now) -> di
         for f in columns
     )
     values = ", ".join([row] * len(ids))
-    with connection.cursor() as cursor:
+    with bound_cursor() as cursor:
         cursor.execute(  # identifiers from the model, quoted; every value a parameter
             "UPDATE messaging_message AS t SET "  # noqa: S608
             "state = CASE WHEN v.rank > o.rank THEN v.state ELSE t.state END, "
