@@ -1,5 +1,7 @@
 """CPU time per kind of process of the benchmarked stack, read from ``/proc`` (used by
-``bench/cpu.py`` and ``bench/run.py``'s ``floor`` scenario)."""
+``bench/cpu.py`` and ``bench/run.py``'s ``singles`` and ``floor`` scenarios). Processes that
+have exited by the second reading are not counted: the load generator (``wrk``) and the
+benchmark's own process never are."""
 
 from __future__ import annotations
 
@@ -17,7 +19,6 @@ KINDS = (  # the first match names a process
     ("callbacks", "deliver_callbacks"),
     ("redis", "redis-server"),
     ("postgres", "postgres"),
-    ("wrk", "wrk "),
 )
 
 

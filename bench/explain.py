@@ -44,6 +44,7 @@ def main() -> None:
     import django
 
     django.setup()
+    from django.conf import settings
     from django.core.management import call_command
     from django.db import connection, transaction
     from django.utils import timezone
@@ -94,7 +95,7 @@ def main() -> None:
         )
         .filter(dispatch.due_messages(now=now), tenant=tenant)
         .select_related("sender")
-        .order_by("created_at")[:50],
+        .order_by("created_at")[: settings.WAYPOST_BATCH_SIZE],
         "idempotency replay lookup (messaging.send.intake._replay)": Message.objects.filter(
             tenant=tenant, idempotency_key=f"k{args.messages // 2}"
         )[:1],

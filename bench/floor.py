@@ -3,8 +3,9 @@ gunicorn with the Procfile's web flags (``bench/run.py``'s ``floor`` scenario).
 
 * ``GET /empty`` — answers at once: what gunicorn itself costs per request;
 * ``POST /insert`` — one ``INSERT`` of the request's body into ``bench_floor`` (autocommit, a
-  connection per thread, the statement prepared once), answered 202 with the row's id: the
-  least any system that stores a request before it answers can do.
+  connection per thread, values bound apart from the statement, not prepared — as Waypost's
+  own statements), answered 202 with the row's id: the least any system that stores a request
+  before it answers can do.
 
 Waypost's single send is one of the second kind plus its checks; the gap between the two is
 what Waypost's own code costs per request. ``DATABASE_URL`` names the database.
@@ -30,7 +31,7 @@ def _connection() -> psycopg.Connection:
     conn = getattr(_local, "conn", None)
     if conn is None or conn.closed:
         conn = _local.conn = psycopg.connect(os.environ["DATABASE_URL"], autocommit=True)
-        conn.prepare_threshold = 0  # prepared on first use, as a lean path would
+        conn.prepare_threshold = None  # never prepared, as Django's connections (and a pooler)
     return conn
 
 
@@ -42,7 +43,7 @@ def app(environ, start_response):
     if path == "/insert" and environ["REQUEST_METHOD"] == "POST":
         length = int(environ.get("CONTENT_LENGTH") or 0)
         data = environ["wsgi.input"].read(length).decode()
-        [(row,)] = _connection().execute(INSERT, (data,), prepare=True).fetchall()
+        [(row,)] = _connection().execute(INSERT, (data,)).fetchall()
         answer = json.dumps({"id": row}).encode()
         start_response(
             "202 Accepted",

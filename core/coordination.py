@@ -12,6 +12,10 @@ says *what* is to be done; a ring only says *look now*.
   none) unless one is already pending, so a burst of rings costs one wake-up, not one per
   caller. The consumer clears it when it *starts*, before it reads: work committed before the
   clear is seen by that run, work committed after it rings again.
+* **Held.** A run that may do nothing for now (a drain whose tenant has its limit of batches
+  in flight) holds the ring instead of clearing it (:meth:`Doorbell.hold`): rings stay pending
+  until whoever ends that state ends the hold (:meth:`Doorbell.release`) and reads, or its
+  seconds pass.
 * **Who answers.** A bell with a ``task`` publishes that Celery task on a fresh ring (on the
   ring's ``queue``, with its ``args``; ``linger`` seconds later, so what arrives meanwhile is
   answered by the same run), and the task calls :meth:`Doorbell.answered` as it starts. A bell
@@ -255,12 +259,17 @@ class Doorbell:
         return False
 
     def hold(self, key: str = "", *, seconds: int) -> None:
-        """Instead of :meth:`answered`: the run may do nothing for now, so rings for ``key``
-        stay pending — each would start a run that does nothing — for ``seconds`` from now, or
-        until whoever ends that state answers the bell and looks again (the drain's
+        """Instead of :meth:`answered`, by a run that may do nothing for now: rings for ``key``
+        stay pending — each would start a run that does nothing — for ``seconds``, or until
+        whoever ends that state ends the hold (:meth:`release`) and looks again (the drain's
         back-pressure, ``messaging.send.dispatch.hold``). The run looks once more after the
-        hold: what ended just before it is seen there."""
+        hold is set: what ended just before it is seen there."""
         _stored(get_store().hold_pending, self._key(key), ttl=seconds)
+
+    def release(self, key: str = "") -> None:
+        """End a hold: the next ring is fresh. A pending ring that is not a hold stays: its
+        run is coming, and reads after it started."""
+        _stored(get_store().release_hold, self._key(key))
 
     def answered(self, key: str = "") -> None:
         """Called by the task as it starts, before it reads: rings from now on wake a new
@@ -377,6 +386,7 @@ class LocalStore:
     def __init__(self) -> None:
         self.changed = threading.Condition()
         self.pending: dict[str, float] = {}
+        self.held: set[str] = set()  # pending rings that are holds (Doorbell.hold)
         self.wakes: dict[str, float] = {}
 
     def mark_pending(self, key: str, *, ttl: float) -> bool:
@@ -385,16 +395,25 @@ class LocalStore:
             if self.pending.get(key, 0) > now:
                 return False
             self.pending[key] = now + ttl
+            self.held.discard(key)  # an expired hold
             self.changed.notify_all()
             return True
 
     def hold_pending(self, key: str, *, ttl: int) -> None:
         with self.changed:
             self.pending[key] = time.monotonic() + ttl
+            self.held.add(key)
+
+    def release_hold(self, key: str) -> None:
+        with self.changed:
+            if key in self.held:
+                self.held.discard(key)
+                self.pending.pop(key, None)
 
     def clear_pending(self, key: str) -> None:
         with self.changed:
             self.pending.pop(key, None)
+            self.held.discard(key)
 
     def wait_pending(self, key: str, *, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -423,23 +442,35 @@ class LocalStore:
 
 # KEYS[1], a list of at most one item, is the pending ring; ARGV[1] its TTL in seconds. A list,
 # so that a waiting consumer can block on it (BLPOP) and a task's start can clear it (DEL).
+# A pending ring is a one-element list (a waiting consumer pops it): "1", or "held" for a hold.
+# A ring on a pending one keeps the oldest element, so a hold stays one.
 _RING = RedisScript(
     """
 if redis.call('LPUSH', KEYS[1], 1) > 1 then
-  redis.call('LTRIM', KEYS[1], 0, 0)
+  redis.call('LTRIM', KEYS[1], -1, -1)
   return 0
 end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
 """
 )
-# A hold: the ring pending for ARGV[1] seconds from now, whether or not one was (Doorbell.hold).
+# A hold: the ring pending, marked "held", for ARGV[1] seconds from now, whether or not one was.
 _HOLD = RedisScript(
     """
-redis.call('LPUSH', KEYS[1], 1)
-redis.call('LTRIM', KEYS[1], 0, 0)
+redis.call('DEL', KEYS[1])
+redis.call('LPUSH', KEYS[1], 'held')
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
+"""
+)
+# The end of a hold: the pending ring cleared only if it is a hold (a plain one has a run coming).
+_RELEASE = RedisScript(
+    """
+if redis.call('LINDEX', KEYS[1], -1) == 'held' then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
 """
 )
 # KEYS[1] holds the earliest wake-up still to come (epoch seconds); one due within ARGV[4]
@@ -469,6 +500,9 @@ class RedisStore:
 
     def hold_pending(self, key: str, *, ttl: int) -> None:
         _HOLD(keys=[f"waypost:ring:{key}"], args=[int(ttl)], url=self.url)
+
+    def release_hold(self, key: str) -> None:
+        _RELEASE(keys=[f"waypost:ring:{key}"], url=self.url)
 
     def clear_pending(self, key: str) -> None:
         redis_client(self.url).delete(f"waypost:ring:{key}")

@@ -9,8 +9,9 @@ The rules, for every cache made here:
   cache) after it was read from the database; then it is read again. A key revoked, a tenant
   deactivated or a template paused in another process takes effect within that time.
 * **Explicit invalidation.** The owner of the data clears the cache in the process that changed
-  it (``post_save``/``post_delete`` receivers in the owning app's ``signals``), so the process
-  that made the change never sees the old value.
+  it (``post_save``/``post_delete`` receivers in the owning app's ``signals``, through
+  :meth:`ProcessCache.forget`: at once and again at the commit), so the process that made the
+  change never sees the old value.
 * **Only what a check reads again.** What is cached is what the request validates against;
   anything later that matters (the drain's claim re-reads the template's status and the
   tenant's state before a message leaves) reads the database itself.
@@ -30,6 +31,7 @@ from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 from django.conf import settings
+from django.db import transaction
 
 T = TypeVar("T")
 MAX_ENTRIES = 20_000
@@ -83,6 +85,12 @@ class ProcessCache(Generic[T]):
         with self._lock:
             self._entries = {}
             self._generation += 1
+
+    def forget(self) -> None:
+        """For a ``post_save``/``post_delete`` receiver: clear now, and again once the change
+        commits — another thread of this process may read the old row in between."""
+        self.clear()
+        transaction.on_commit(self.clear)
 
 
 def clear_all() -> None:

@@ -105,7 +105,7 @@ def api_key_authenticate(*, raw: str) -> ApiKey | None:
 
 def api_keys_forget(**kwargs) -> None:
     """A key or tenant changed: this process reads every key again (``post_save`` receiver)."""
-    api_keys.clear()
+    api_keys.forget()
 
 
 def _active_key(prefix: str) -> ApiKey | None:

@@ -119,3 +119,19 @@ def test_the_payload_column_of_a_waypost_0_1_database_is_dropped_and_a_new_one_i
 
 def test_the_models_have_no_change_without_a_migration(db):
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+def test_the_ledger_keeps_its_foreign_key_and_one_index_on_the_message(db):
+    """messaging 0008 drops only the plain index on ``message_id`` (``event_dedupe`` leads
+    with it): the foreign key and the append-only triggers stay."""
+    with connection.cursor() as cursor:
+        found = connection.introspection.get_constraints(cursor, "messaging_messageevent")
+        cursor.execute(
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'messaging_messageevent'::regclass "
+            "AND NOT tgisinternal"
+        )
+        triggers = {name for (name,) in cursor.fetchall()}
+    leading = [n for n, c in found.items() if c["columns"][:1] == ["message_id"]]
+    assert sorted(n for n in leading if found[n]["index"] or found[n]["unique"]) == ["event_dedupe"]
+    assert any(c["foreign_key"] == ("messaging_message", "id") for c in found.values())
+    assert triggers, "the ledger's append-only triggers"

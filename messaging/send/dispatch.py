@@ -25,10 +25,12 @@ Nothing is published per message.
   own queue, which workers consume in turn; a tenant with a backlog has at most one pending
   drain (plus one wake-up) on its queue, so another tenant's message waits for at most one
   batch per worker process, however large the backlog.
-* **Held.** A drain that finds two full batches of its tenant's in flight (the pipeline's
-  back-pressure) claims nothing and holds the doorbell (:func:`hold`): nudges publish no drain
-  until a batch's check step ends the hold (:func:`batch_done`) and looks for due messages
-  itself, or ``HOLD_SECONDS`` pass.
+* **Held.** A drain that finds two full batches of its tenant's own in flight (the
+  pipeline's back-pressure) claims nothing and holds the doorbell instead of answering it
+  (:func:`hold`): nudges publish no drain until a batch's check step ends the hold
+  (:func:`batch_done`) and looks for due messages itself; a drain ``HOLD_SECONDS`` later looks
+  again in any case. It answers only once it knows it will claim — after the hold is set it
+  looks at the batches in flight once more — and before it reads what is due.
 * **Wake-ups.** A message that must wait (backoff, cool-down, pair limit, a paused template)
   gets a future ``next_attempt_at``. At the end of every pass the drain schedules a delayed
   ring (:func:`wake`) for the tenant's earliest future due time, capped at
@@ -87,8 +89,7 @@ PARKED = datetime(2999, 1, 1, tzinfo=UTC)
 # After a claim skipped rows held by another transaction, look again this soon.
 RECHECK_DELAY = 0.2
 # How long a drain held back by its tenant's batches in flight keeps nudges from publishing
-# (``hold``): a check step normally ends it sooner; this bounds the wait when that step was lost
-# with its worker and the lost-batch rule has not yet run.
+# (``hold``), and when a drain looks again: a check step normally ends the hold sooner.
 HOLD_SECONDS = 2
 _announced: set[str] = set()
 
@@ -143,17 +144,20 @@ def drain_started(tenant_id) -> None:
     _drains.answered(str(tenant_id))
 
 
-def hold(*, tenant_id) -> None:
+def hold(*, tenant_id, queue: str) -> None:
     """Called, instead of :func:`drain_started`, by a drain that claims nothing because the
-    tenant's batches in flight are at their limit (the pipeline's back-pressure): for
-    ``HOLD_SECONDS`` nudges publish no drain — under a stream of single sends each would start
-    one that claims nothing — until a batch's check step ends the hold (:func:`batch_done`)
-    and looks for due messages itself."""
+    tenant's batches in flight are at their limit (the pipeline's back-pressure): nudges
+    publish no drain — under a stream of single sends each would start one that claims
+    nothing — until a batch's check step ends the hold (:func:`batch_done`) and looks for due
+    messages itself. A drain in ``HOLD_SECONDS`` looks again whatever happens (a check step
+    lost with its worker, a batch retired)."""
     _drains.hold(str(tenant_id), seconds=HOLD_SECONDS)
+    wake(tenant_id=tenant_id, queue=queue, delay=HOLD_SECONDS)
 
 
 def batch_done(tenant_id) -> None:
     """Called by a batch's check step once its answers are recorded, before it looks for due
     messages: ends a hold, so a message committed from now on rings a drain of its own and
-    one committed before is seen by that look."""
-    _drains.answered(str(tenant_id))
+    one committed before is seen by that look. A pending ring that is not a hold stays (its
+    drain is coming)."""
+    _drains.release(str(tenant_id))

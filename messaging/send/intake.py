@@ -63,7 +63,7 @@ send_lookups: ProcessCache = ProcessCache("send lookups")
 
 def send_lookups_forget(**kwargs) -> None:
     """A template, sender or tenant changed: this process reads them again."""
-    send_lookups.clear()
+    send_lookups.forget()
 
 
 def _template(tenant_id, name: str, language: str) -> MessageTemplate | None:

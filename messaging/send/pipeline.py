@@ -244,18 +244,32 @@ NESTED = ("payloads", "rounds", "senders", "results")
 
 def validate(*, tenant_id) -> tuple[Pass, Work | None]:
     """The drain's claim (validate, rate limit, commit ``submitting``): the first step. Returns
-    what it did, and the batch for the next steps when it claimed messages to send."""
-    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    what it did, and the batch for the next steps when it claimed messages to send.
+
+    The drain answers its ring (``dispatch.drain_started``) before it reads what is due, as
+    the doorbell asks — but first it looks whether its tenant's own batches in flight are at
+    their limit, and then holds the ring instead (:func:`_held_back`): a stream of single
+    sends' nudges would otherwise start drain after drain that claims nothing. A drain that
+    fails before it answered answers anyway (no ring is left pending for a minute)."""
     result = Pass()
-    if tenant is None or not tenant.active:
+    try:
+        tenant = Tenant.objects.filter(pk=tenant_id).first()
+        busy = tenant is not None and tenant.active and _in_flight(tenant)
+        if busy and _held_back(tenant):
+            return result, None
+    except BaseException:
         dispatch.drain_started(tenant_id)
-        return result, None
+        raise
+    dispatch.drain_started(tenant_id)
+    if tenant is None or not tenant.active:  # read again after the answer: activated since?
+        tenant = Tenant.objects.filter(pk=tenant_id).first()
+        if tenant is None or not tenant.active:
+            return result, None
+        busy = True
     if _stuck_due(tenant.pk):
         result.stuck = submits_resolve_stuck(tenant=tenant)
-    full = _in_flight(tenant)
-    if full and _held_back(tenant):
-        return result, None
-    dispatch.drain_started(tenant_id)  # answered before the claim reads
+    # Read again after the answer: a batch that ended since rang no drain (this one is running).
+    full = busy and _in_flight(tenant)
     mark = time.monotonic()
     # With the tenant's campaigns' batches in flight, its own messages (an OTP) still go.
     claim = retry_transient(lambda: claim_batch(tenant=tenant, own_only=full), what="drain claim")
@@ -548,7 +562,7 @@ def _held_back(tenant: Tenant) -> bool:
     the hold is set: a check step that ended just before it is seen, and the drain goes on."""
     if not _in_flight(tenant, own=True):
         return False
-    dispatch.hold(tenant_id=tenant.pk)
+    dispatch.hold(tenant_id=tenant.pk, queue=tenant.queue_name)
     return _in_flight(tenant, own=True)
 
 

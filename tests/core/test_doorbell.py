@@ -108,6 +108,35 @@ def test_a_task_bell_publishes_one_run_until_the_run_answers(store, name, monkey
     assert len(published) == 2
 
 
+def test_a_held_ring_stays_pending_through_rings_until_released(store, name, monkeypatch):
+    bell = Doorbell(name, task="messaging.drain")
+    published = recorder(bell, monkeypatch)
+    bell.ring()
+    bell.hold(seconds=30)  # the run may do nothing for now
+    assert [bell.ring() for _ in range(3)] == [False] * 3  # held: no run that would idle
+    bell.release()  # whoever ended that state
+    assert bell.ring() is True
+    assert len(published) == 2
+
+
+def test_a_release_leaves_a_plain_pending_ring_alone(store, name, monkeypatch):
+    bell = Doorbell(name, task="messaging.drain")
+    published = recorder(bell, monkeypatch)
+    assert bell.ring() is True  # its run is coming
+    bell.release()  # no hold to end: the coming run reads after it starts
+    assert bell.ring() is False
+    assert len(published) == 1
+
+
+def test_a_hold_ends_by_itself(store, name, monkeypatch):
+    bell = Doorbell(name, task="messaging.drain")
+    published = recorder(bell, monkeypatch)
+    bell.hold(seconds=1)
+    assert bell.ring() is False
+    assert wait_for(lambda: bell.ring(), timeout=5)
+    assert len(published) == 1
+
+
 def test_a_ring_whose_publish_failed_is_not_left_pending(store, name, monkeypatch):
     bell = Doorbell(name, task="webhooks.process")
     published = recorder(bell, monkeypatch, succeeds=False)

@@ -140,18 +140,43 @@ def test_a_drain_held_back_by_batches_in_flight_holds_nudges_until_a_check(
     settings.WAYPOST_BATCH_SIZE = 1  # one message is a full batch: two in flight, the limit
     published = []
     monkeypatch.setattr(
-        dispatch._drains, "_publish", lambda queue, args, countdown: published.append(args) or True
+        dispatch._drains,
+        "_publish",
+        lambda queue, args, countdown: published.append(countdown or 0) or True,
     )
     in_flight = []
     for key in ("k1", "k2"):
         send(acme, key)
         in_flight.append(claimed(acme))
     send(acme, "k3")
+    published.clear()
     result, work = pipeline.validate(tenant_id=acme.tenant.pk)
     assert work is None and result.claimed == 0  # held back: both batches still in flight
-    published.clear()
+    assert published == [dispatch.HOLD_SECONDS]  # a drain looks again then, whatever happens
     send(acme, "k4")
-    assert published == []  # its nudge would only start another drain that claims nothing
+    assert published == [dispatch.HOLD_SECONDS]  # k4's nudge would start a drain claiming nothing
     first = pipeline.submit_step(pipeline.transform(in_flight[0]))
     pipeline.check(pipeline.Work.of(first.as_dict()))
-    assert published == [(str(acme.tenant.pk),)]  # the check ended the hold and rang for k3, k4
+    assert published == [dispatch.HOLD_SECONDS, 0]  # the check ended the hold, rang for k3, k4
+    assert pipeline.validate(tenant_id=acme.tenant.pk)[1] is not None  # and that drain claims
+
+
+def test_a_batch_ending_as_a_drain_holds_is_seen_by_that_drain(acme, live, settings, monkeypatch):
+    settings.WAYPOST_BATCH_SIZE = 1
+    in_flight = []
+    for key in ("k1", "k2"):
+        send(acme, key)
+        in_flight.append(claimed(acme))
+    send(acme, "k3")
+    hold = dispatch.hold
+
+    def both_checks_end_meanwhile(**kwargs):  # the checks' looks ran before the hold was set
+        hold(**kwargs)
+        for work in in_flight:
+            pipeline.check(
+                pipeline.Work.of(pipeline.submit_step(pipeline.transform(work)).as_dict())
+            )
+
+    monkeypatch.setattr(dispatch, "hold", both_checks_end_meanwhile)
+    _result, work = pipeline.validate(tenant_id=acme.tenant.pk)
+    assert work is not None and len(work.ids) == 1  # the drain looked again and claimed k3
