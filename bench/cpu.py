@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.cputime import cpu_seconds
+from bench.cputime import cpu_seconds, per_unit_ms
 from bench.run import Bench
 from devtools.stack import Stack
 
@@ -61,14 +61,12 @@ def main() -> None:
         after = cpu_seconds()
     print(f"{args.mode}: {sent:,} messages → accepted at {sent / elapsed:,.0f} msg/s")
     print("CPU per message, ms:")
-    total = 0.0
-    for kind in sorted(after, key=lambda k: before[k] - after[k]):
-        spent = after[kind] - before[kind]
-        total += spent
-        print(f"  {kind:<14} {1000 * spent / sent:6.2f}")
+    spent = per_unit_ms(before, after, sent)
+    for kind, ms in sorted(spent.items(), key=lambda item: -item[1]):
+        print(f"  {kind:<14} {ms:6.2f}")
     cores = os.cpu_count() or 1
     print(
-        f"  {'total':<14} {1000 * total / sent:6.2f}  (the machine: {cores} cores = "
+        f"  {'total':<14} {sum(spent.values()):6.2f}  (the machine: {cores} cores = "
         f"{1000 * cores * elapsed / sent:.2f} ms per message in this run)"
     )
 

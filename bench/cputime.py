@@ -22,9 +22,10 @@ KINDS = (  # the first match names a process
 )
 
 
-def cpu_seconds() -> Counter:
-    """CPU seconds so far (user + system), per kind of process."""
-    found: Counter = Counter()
+def cpu_seconds() -> dict[int, tuple[str, float]]:
+    """CPU seconds so far (user + system) of every process of a known kind: pid → (kind,
+    seconds)."""
+    found: dict[int, tuple[str, float]] = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
@@ -34,10 +35,16 @@ def cpu_seconds() -> Counter:
         kind = next((k for k, marker in KINDS if marker in command or marker in stat), None)
         if kind is not None:
             fields = stat.rsplit(")", 1)[1].split()
-            found[kind] += (int(fields[11]) + int(fields[12])) / TICK
+            found[int(pid)] = (kind, (int(fields[11]) + int(fields[12])) / TICK)
     return found
 
 
-def per_unit_ms(before: Counter, after: Counter, units: int) -> dict[str, float]:
-    """Milliseconds of CPU per unit of work, per kind, between two readings."""
-    return {kind: 1000 * (after[kind] - before[kind]) / units for kind in after if units}
+def per_unit_ms(before: dict, after: dict, units: int) -> dict[str, float]:
+    """Milliseconds of CPU per unit of work, per kind, between two readings: each process's
+    growth (a process started in between counts from zero; one gone by the second reading is
+    left out — subtracting its whole life would make the total wrong, e.g. PostgreSQL backends
+    that exit with their client)."""
+    spent: Counter = Counter()
+    for pid, (kind, seconds) in after.items():
+        spent[kind] += seconds - before.get(pid, (kind, 0.0))[1]
+    return {kind: 1000 * value / units for kind, value in spent.items() if units}
