@@ -357,8 +357,9 @@ class Bench:
         while (stats := self.stack.sandbox("GET", "/_sandbox/stats"))["accepted"] + refused < (
             before + count
         ):
-            # Answered, if refused: the bare sender is done with it (a refusal in 300,000 —
-            # a body cut short under load — must not end a 45-minute run; it is reported).
+            # A refused request is answered too: the bare sender is done with it. One refusal
+            # in 335,000 requests (code 100, a body the sandbox could not read; not traced)
+            # must not end a 45-minute run: it is reported.
             refused = sum(stats["rejected"].values()) - refused_before
             if refused > count // 100:
                 raise SystemExit(f"the sandbox refused the bare sender's requests: {stats}")
@@ -887,7 +888,7 @@ def report(r: dict, sizes: dict, runs: int, args, elapsed: float) -> str:
             f"p99 {fmt(s['accepted_p99'], '{:,.0f}')} ms, → `read` p50 "
             f"{fmt(s['read_p50'], '{:,.0f}')} / p99 {fmt(s['read_p99'], '{:,.0f}')} ms; "
             f"{fmt(s['bytes_per_message'], '{:,.0f}')} database bytes/message with its "
-            "statuses and stored webhooks | — | ≥ 300 msg/s |"
+            "statuses and stored webhooks | — | ≥ 300 msg/s; ≤ 4 KB/msg |"
         )
     if s := r.get("ingest"):
         row(
@@ -898,7 +899,7 @@ def report(r: dict, sizes: dict, runs: int, args, elapsed: float) -> str:
             f"{fmt(s['unstored'], '{:,.0f}')} | empty view {fmt(s['empty_rps'], '{:,.0f}')} "
             f"req/s (p99 {fmt(s['empty_p99'], '{:,.1f}')} ms; at 300 req/s p99 "
             f"{fmt(s['empty_fixed_p99'], '{:,.1f}')} ms); ratio **{fmt(s['ratio'], '{:.2f}')}**"
-            " | ≥ 0.5x, p99 < 100 ms |"
+            " | ≥ 0.7x, p99 < 100 ms |"
         )
     if s := r.get("fairness"):
         row(

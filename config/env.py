@@ -527,9 +527,8 @@ GROUPS: tuple[Group, ...] = (
                 100,
                 doc="Messages a drain claims and sends in one pass, a tenant's turn: another "
                 "tenant's message waits at most one pass per worker process. With the chained "
-                "steps, 100 sent 11 % more per second than 50 and cut the chain's cost to 3 %, "
-                "for another tenant's singles p95 172 ms instead of 136 ms under a 5,000-message "
-                "flood (`bench/NOTES.md`).",
+                "steps, 100 sent 11 % more per second than 50, for another tenant's singles p95 "
+                "172 ms instead of 136 ms under a 5,000-message flood (`bench/NOTES.md`).",
             ),
             Setting(
                 "WAYPOST_CHAIN_MIN_BATCH",
