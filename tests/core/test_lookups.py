@@ -99,9 +99,9 @@ def test_with_caching_off_every_request_reads_the_database(settings, tenant_a, t
     assert send(tenant_a, template, "k2").status_code == 401
 
 
-def test_an_expired_entry_is_read_once_while_the_other_threads_wait(settings, monkeypatch):
+def test_an_entry_not_at_hand_is_read_once_while_the_other_threads_wait(settings, monkeypatch):
     settings.WAYPOST_LOOKUP_CACHE_SECONDS = 60.0
-    cache = lookups.ProcessCache("single flight")
+    cache = lookups.ProcessCache("single flight")  # missing and expired take the same path
     looks, all_came = [], threading.Event()
     fresh = cache._fresh
 
