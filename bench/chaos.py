@@ -71,6 +71,7 @@ FULL = {
     "faults": {"messages": 2_000},
     "gunicorn": {"seconds": 20, "kill_at": 6, "down_seconds": 3},
     "callbacks": {"messages": 200, "down_seconds": 600},
+    "host_kill": {"messages": 2_000, "kill_after": 3.0},
 }
 QUICK = {
     "worker_kill": {"messages": 500, "kills": 2},
@@ -80,6 +81,7 @@ QUICK = {
     "faults": {"messages": 300},
     "gunicorn": {"seconds": 8, "kill_at": 3, "down_seconds": 2},
     "callbacks": {"messages": 30, "down_seconds": 20},
+    "host_kill": {"messages": 300, "kill_after": 1.5},
 }
 SCENARIOS = tuple(FULL)
 TITLES = {
@@ -91,6 +93,8 @@ TITLES = {
     "20% duplicated, reordered, 5% dropped",
     "gunicorn": "gunicorn SIGKILLed under webhook load, then restarted",
     "callbacks": "The client's callback receiver down, then back",
+    "host_kill": "A second host (web, worker, callback deliverer) SIGKILLed whole mid-run; "
+    "clients retry on the other web",
 }
 # A message in one of these is still on its way: at the end of a run it counts as lost.
 IN_FLIGHT = ("queued", "submitting", "retry_scheduled")
@@ -560,6 +564,82 @@ class Chaos:
         time.sleep(after)
         self.stack.launch("web")
 
+    def host_kill(self) -> Outcome:
+        """A whole machine lost. A second "host" — its own web (port), Celery worker (node name
+        ``b@…``) and callback deliverer — joins the first; a client sends through both webs in
+        turn, as behind a load balancer, with status webhooks on and a receiver subscribed to
+        ``message.read``. Mid-run every process of host b is SIGKILLed at once; a request that
+        died with its web is sent again, same keys, to the other. The survivors take over: the
+        messages host b's worker had claimed go again (or are held as unknown, never sent
+        blindly) and its deliverer's leased callbacks go out once their lease ends."""
+        size = self.sizes["host_kill"]
+        for name in ("web", "worker", "callbacks"):
+            self.stack.launch(name, host="b")
+        urls = [self.stack.url, self.stack.host_url("b")]
+        receiver, server = start_receiver()
+        try:
+            tenant = self.tenant("host")
+            self.stack.subscribe(tenant["session"], receiver.url, ["message.read"])
+            self.sandbox(webhook_drop_rate=0)
+            keys = [f"h{i}" for i in range(size["messages"])]
+            taken: set[str] = set()
+
+            def send() -> None:
+                for n, start in enumerate(range(0, len(keys), 50)):
+                    chunk = keys[start : start + 50]
+                    items = [{"idempotency_key": k, **body(phone(k), k)} for k in chunk]
+                    order = urls if n % 2 == 0 else urls[::-1]  # round robin
+                    for attempt in range(120):
+                        url = order[attempt % 2]
+                        try:
+                            answer = tenant["session"].post(
+                                f"{url}/api/v1/messages/batch", json={"messages": items}, timeout=60
+                            )
+                        except requests.RequestException:
+                            continue  # that host is gone: the other one, same keys
+                        if answer.status_code == 200:
+                            taken.update(
+                                k
+                                for k, r in zip(chunk, answer.json()["results"], strict=True)
+                                if r["status"] in (200, 202)
+                            )
+                            break
+                        time.sleep(0.5)
+                    time.sleep(0.1)
+
+            sending = threading.Thread(target=send)
+            sending.start()
+            time.sleep(size["kill_after"])
+            progress("SIGKILL host b: its web, worker and callback deliverer")
+            for name in ("web@b", "worker@b", "callbacks@b"):
+                self.stack.kill(name)
+            last_kill = time.monotonic()
+            sending.join()
+            self.settle(  # read, or held for an operator (unknown, flagged)
+                tenant, taken, final=lambda r: r["state"] == "read" or r["stalled"]
+            )
+            deadline = time.monotonic() + SETTLE_SECONDS
+            read = {k for k, r in self.rows(tenant).items() if k in taken and r["state"] == "read"}
+            while len({h["webhook-id"] for _, h, _ in receiver.delivered()}) < len(read):
+                if time.monotonic() > deadline:
+                    break
+                progress(f"{len(receiver.delivered())}/{len(read)} callbacks delivered")
+                time.sleep(0.5)
+            settled = time.monotonic()
+            self.sandbox_defaults()
+            time.sleep(3)  # anything delivered twice would arrive now
+            outcome = self.audit("host_kill", tenant, taken, statuses=False)
+            ids = Counter(h["webhook-id"] for _, h, _ in receiver.delivered())
+            outcome.callbacks_lost = max(0, len(read) - len(ids))
+            outcome.callbacks_duplicated = sum(n - 1 for n in ids.values() if n > 1)
+            outcome.recovery_s = settled - last_kill
+            outcome.detail["hosts"] = (
+                "a (web, worker, beat, callbacks) + b (web, worker, callbacks)"
+            )
+            return outcome
+        finally:
+            server.shutdown()
+
     def callbacks(self) -> Outcome:
         size = self.sizes["callbacks"]
         receiver, server = start_receiver(status=503)
@@ -672,6 +752,9 @@ RECOVERY = {
     "(restarted after the pause in the sizes).",
     "callbacks": "recovery: from the receiver answering 200 again until every event was "
     "delivered (the endpoint's backoff decides the first retry).",
+    "host_kill": "recovery: from the SIGKILL of host b until every message was `read` (or "
+    "held as `unknown`) and every `message.read` callback delivered (host b's leased "
+    "callbacks wait for their lease: 10 s here).",
 }
 FUZZ_EXAMPLES = 420  # per operation in the fuzzing phase: over 5,000 cases in all (310 gave 4,471)
 

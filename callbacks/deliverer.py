@@ -10,11 +10,17 @@ leases — and whatever a lost ring would have announced.
 
 Each thread has its own ``callbacks.transport.Transport`` (its kept-alive connections); an
 attempt holds its thread 10 s at most, whatever the receiver does.
+
+Run as many deliverers as you like, on as many hosts: they share the work by leases in the
+database (``services.deliver_tenant``) — one deliverer delivers a tenant at a time, and an
+event a dead deliverer claimed goes out again once its lease ends, never while it holds.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -28,6 +34,9 @@ log = logging.getLogger(__name__)
 
 class Deliverer:
     def __init__(self, *, threads: int = 8, idle_seconds: float = 1.0) -> None:
+        # Names this deliverer in the endpoints it leases (several may run: services.deliver_
+        # tenant); a thread of it is never given a tenant another of its threads has.
+        self.holder = f"{socket.gethostname()}:{os.getpid()}"
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="callback")
         self.idle = idle_seconds
         self.busy: set = set()
@@ -65,7 +74,9 @@ class Deliverer:
             transport = getattr(self.local, "transport", None)
             if transport is None:
                 transport = self.local.transport = Transport()
-            counts = services.deliver_tenant(tenant_id=tenant_id, transport=transport)
+            counts = services.deliver_tenant(
+                tenant_id=tenant_id, transport=transport, holder=self.holder
+            )
             if counts["delivered"] or counts["dead"]:
                 log.info("callbacks for tenant %s: %s", tenant_id, counts)
         except Exception:

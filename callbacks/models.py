@@ -42,6 +42,10 @@ class CallbackEndpoint(models.Model):
         null=True, blank=True, help_text="The endpoint is backed off until then."
     )
     last_success_at = models.DateTimeField(null=True, blank=True)
+    # The deliverer delivering this endpoint's events now, and until when (``WAYPOST_CALLBACK_
+    # LEASE``): one deliverer of several at a time, so a tenant's events go out in order.
+    leased_by = models.CharField(max_length=100, blank=True)
+    leased_until = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:  # page titles and history: no credentials a URL may carry

@@ -326,23 +326,32 @@ def deliverer_wake() -> None:
 
 
 def tenants_due(now=None) -> list:
-    """Tenants with events due now whose endpoint is enabled and not backed off."""
+    """Tenants with events due now whose endpoint is enabled, not backed off, and not being
+    delivered by another deliverer (its lease holds)."""
     now = now or timezone.now()
-    backed_off = Q(tenant__callback_endpoint__retry_at__gt=now)
+    busy = Q(tenant__callback_endpoint__retry_at__gt=now) | Q(
+        tenant__callback_endpoint__leased_until__gt=now
+    )
     return list(
         CallbackEvent.objects.filter(status=CallbackStatus.PENDING, next_attempt_at__lte=now)
         .filter(tenant__callback_endpoint__enabled=True)
-        .exclude(backed_off)
+        .exclude(busy)
         .values_list("tenant_id", flat=True)
         .distinct()
     )
 
 
-def deliver_tenant(*, tenant_id, transport: Transport) -> dict:
+def deliver_tenant(*, tenant_id, transport: Transport, holder: str = "") -> dict:
     """Deliver the tenant's due events, in order, until one fails or none are left (one
-    batch of ``BATCH``). Returns counts."""
+    batch of ``BATCH``). Returns counts.
+
+    Several deliverers share the work by leases (``WAYPOST_CALLBACK_LEASE``): the endpoint's —
+    one deliverer (``holder``) delivers a tenant at a time, so its events go out in order —
+    and each claimed event's, so one whose deliverer died goes out again once the lease
+    ends, never while it holds."""
     now = timezone.now()
     counts = {"delivered": 0, "retry": 0, "dead": 0}
+    leased_until = now + _lease()
     with transaction.atomic():
         endpoint = (
             CallbackEndpoint.objects.select_for_update(skip_locked=True)
@@ -353,16 +362,32 @@ def deliver_tenant(*, tenant_id, transport: Transport) -> dict:
             return counts
         if endpoint.retry_at and endpoint.retry_at > now:
             return counts
+        if endpoint.leased_until and endpoint.leased_until > now:
+            return counts  # another deliverer's (or this one's, lost with its thread)
         events = list(
             CallbackEvent.objects.select_for_update(skip_locked=True)
             .filter(tenant_id=tenant_id, status=CallbackStatus.PENDING, next_attempt_at__lte=now)
             .order_by("created_at")[:BATCH]
         )
+        if not events:
+            return counts
+        CallbackEndpoint.objects.filter(pk=endpoint.pk).update(
+            leased_by=holder[:100], leased_until=leased_until
+        )
         # Leased: a deliverer that dies mid-request leaves them to be retried after the lease.
-        leased_until = now + _lease()
         CallbackEvent.objects.filter(pk__in=[e.pk for e in events]).update(
             next_attempt_at=leased_until
         )
+    try:
+        _deliver_leased(endpoint, events, leased_until, transport, counts)
+    finally:  # the endpoint is free for any deliverer again (not if the lease was taken over)
+        CallbackEndpoint.objects.filter(pk=endpoint.pk, leased_until=leased_until).update(
+            leased_until=None
+        )
+    return counts
+
+
+def _deliver_leased(endpoint, events, leased_until, transport: Transport, counts: dict) -> None:
     keys = [Webhook(s) for s in active_secrets(endpoint)]
     for index, event in enumerate(events):
         if index and timezone.now() + timedelta(seconds=ATTEMPT_DEADLINE) > leased_until:
@@ -389,7 +414,6 @@ def deliver_tenant(*, tenant_id, transport: Transport) -> dict:
             break
         if not endpoint.enabled:  # 410: the rest wait for the tenant to set it again
             break
-    return counts
 
 
 def _post(endpoint, event: CallbackEvent, keys: list[Webhook], transport: Transport) -> str:

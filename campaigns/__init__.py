@@ -45,8 +45,8 @@ States::
 The feeder (``campaigns.feeder``): pace, windows and the messaging limit
 -------------------------------------------------------------------------
 One pass per campaign, about once a second while it runs (a ``campaigns.feed`` task on the
-tenant's queue that schedules its own next pass; a beat job rings any campaign whose next pass
-is overdue — a safety net, never the normal path). A pass:
+tenant's bulk queue that schedules its own next pass; a beat job rings any campaign whose next
+pass is overdue — a safety net, never the normal path). A pass:
 
 1. **Pace.** The campaign may have at most ``rate * WAYPOST_CAMPAIGN_LEAD_SECONDS`` messages
    released and not yet submitted, ``rate`` being the campaign's own ``messages_per_second`` or

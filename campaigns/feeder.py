@@ -2,14 +2,13 @@
 its send window and within the business portfolio's messaging limit (the rules are in
 ``campaigns/__init__``, "The feeder").
 
-A pass runs as the ``campaigns.feed`` task on the tenant's queue, rung through a doorbell
-(``core.coordination.Doorbell``) keyed by the campaign: at most one pass per campaign is
-pending, each schedules the next (:func:`schedule`), and :func:`overdue` — on the beat — rings
-any campaign whose next pass is late (a lost ring, a worker killed mid-pass). Every pass holds
-the campaign's row lock from start to end, so two passes of one campaign never overlap (and a
-pass never overlaps a pause or a cancel), and
-each row's message has the idempotency key ``campaign:<id>:<row>``: a pass repeated after a
-crash creates nothing twice.
+A pass runs as the ``campaigns.feed`` task on the tenant's bulk queue (``core.queues``), rung
+through a doorbell (``core.coordination.Doorbell``) keyed by the campaign: at most one pass per
+campaign is pending, each schedules the next (:func:`schedule`), and :func:`overdue` — on the
+beat — rings any campaign whose next pass is late (a lost ring, a worker killed mid-pass). Every
+pass holds the campaign's row lock from start to end, so two passes of one campaign never
+overlap (and a pass never overlaps a pause or a cancel), and each row's message has the
+idempotency key ``campaign:<id>:<row>``: a pass repeated after a crash creates nothing twice.
 
 The campaign's lock is ``FOR NO KEY UPDATE``, never ``FOR UPDATE``: other transactions insert
 and update messages that reference the campaign, and PostgreSQL's foreign-key check takes
@@ -73,7 +72,7 @@ def schedule(campaign: Campaign, *, at: datetime) -> None:
     commits)."""
     campaign.next_pass_at = at
     Campaign.objects.filter(pk=campaign.pk).update(next_pass_at=at)
-    key, queue = str(campaign.pk), campaign.tenant.queue_name
+    key, queue = str(campaign.pk), campaign.tenant.bulk_queue_name
     delay = max(0.0, (at - timezone.now()).total_seconds())
     transaction.on_commit(lambda: _feeds.ring(key, queue=queue, args=(key,), delay=delay))
 
@@ -82,7 +81,7 @@ def ring(campaigns: list[Campaign]) -> None:
     """A pass for each of ``campaigns`` now (something they wait for changed)."""
     for campaign in campaigns:
         key = str(campaign.pk)
-        _feeds.ring(key, queue=campaign.tenant.queue_name, args=(key,))
+        _feeds.ring(key, queue=campaign.tenant.bulk_queue_name, args=(key,))
 
 
 def overdue(*, now=None) -> int:
@@ -97,7 +96,7 @@ def overdue(*, now=None) -> int:
     for campaign in late:
         key = str(campaign.pk)
         _feeds.answered(key)  # a ring that was lost still looks pending: clear it
-        _feeds.ring(key, queue=campaign.tenant.queue_name, args=(key,))
+        _feeds.ring(key, queue=campaign.tenant.bulk_queue_name, args=(key,))
         count += 1
     if count:
         log.warning("campaign passes overdue, rung again: %d", count)

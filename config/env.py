@@ -229,6 +229,14 @@ GROUPS: tuple[Group, ...] = (
                 read_by="Procfile, Procfile.sandbox",
                 doc="Processes of the Celery worker (`--concurrency`).",
             ),
+            Setting(
+                "WORKER_NAME",
+                str,
+                "worker",
+                read_by="Procfile, Procfile.sandbox",
+                doc="The Celery worker's node name, before `@host` (`--hostname`): give each "
+                "worker process group on one machine its own (`worker-a`, `worker-b`).",
+            ),
         ),
         see=("Deployment", "operations/deployment.md"),
     ),
@@ -260,6 +268,15 @@ GROUPS: tuple[Group, ...] = (
                 doc="A `SELECT 1` before a request reuses a connection. Off in production: it "
                 "cost ~14 % on webhooks, and every write is safe to retry (a connection broken "
                 "by a database restart fails one request and is replaced).",
+            ),
+            Setting(
+                "DATABASE_POOLER",
+                str,
+                "",
+                doc="`transaction` when `DATABASE_URL` is a pooler in transaction pooling mode "
+                "(PgBouncer's `pool_mode = transaction`): no server-side prepared statements or "
+                "cursors, which live in a server session a transaction may not get again. Set "
+                "the database's time zone to UTC (`ALTER DATABASE … SET timezone TO 'UTC'`).",
             ),
             Setting(
                 "WAYPOST_DB_RETRY_AFTER",
@@ -330,6 +347,39 @@ GROUPS: tuple[Group, ...] = (
                 list,
                 [],
                 doc="Extra task modules for the worker (the benchmarks load `bench.tasks`).",
+            ),
+            Setting(
+                "REDIS_SENTINEL_MASTER",
+                str,
+                "mymaster",
+                doc="With Redis behind Sentinel — `CELERY_BROKER_URL` (and `REDIS_URL`) as "
+                "`sentinel://host1:26379/0;sentinel://host2:26379/0`, one URL per sentinel — "
+                "the name the sentinels monitor the primary under. After a failover every "
+                "process finds the new primary by itself.",
+            ),
+            Setting(
+                "WAYPOST_SEND_QUEUES",
+                int,
+                4,
+                doc="Shared express queues (`send.0`, `send.1`, …): tenants' drains and small "
+                "batches, each tenant on one by a hash of its id. Not one queue per tenant: a "
+                "worker's start and every broker poll grew with the tenant count "
+                "(`core/queues.py`, `bench/results/tenants-*.md`). The same on every process.",
+            ),
+            Setting(
+                "WORKER_LANES",
+                str,
+                "all",
+                doc="The queues a Celery worker consumes: `all` (the default queue, every "
+                "shared lane, the tenants' own queues) or `express` (the express lanes only: "
+                "the Procfile's `express` worker, never busy with a backlog's batch).",
+            ),
+            Setting(
+                "WAYPOST_BULK_QUEUES",
+                int,
+                2,
+                doc="Shared bulk queues (`bulk.0`, …): the steps of full batches, a backlog's "
+                "heavy work, kept out of the express queues' way. The same on every process.",
             ),
         ),
     ),

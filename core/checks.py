@@ -104,7 +104,7 @@ def coordination_check(app_configs=None, **kwargs) -> list:
         )
     visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout")
     if (
-        broker.startswith("redis")  # rediss:// too
+        broker.startswith(("redis", "sentinel"))  # rediss:// too
         and visibility
         and visibility <= settings.WAYPOST_COUNTDOWN_MAX
     ):

@@ -107,7 +107,10 @@ WAIT_SLICE = 0.25
 # their defaults with these (imported by config/settings/base.py: no Django access here).
 
 IN_PROCESS_BROKERS = ("memory://",)
-REDIS_SCHEMES = ("redis://", "rediss://")
+# sentinel://: Redis behind Sentinel (failover), as Celery writes it: one URL per sentinel,
+# joined by ";" (``sentinel://:password@host1:26379/0;sentinel://host2:26379/0``), and the
+# monitored primary's name in REDIS_SENTINEL_MASTER.
+REDIS_SCHEMES = ("redis://", "rediss://", "sentinel://")
 BACKENDS = ("redis", "memory")
 
 
@@ -146,7 +149,28 @@ def _client(url: str) -> redis.Redis:
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
+    if url.startswith("sentinel://"):
+        return _sentinel_primary(url, retry=Retry(NoBackoff(), 0))
     return redis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), **REDIS_TIMEOUTS)
+
+
+def _sentinel_primary(url: str, **options) -> redis.Redis:
+    """A client of the primary that the sentinels of ``url`` name (``REDIS_SENTINEL_MASTER``):
+    each connection asks them where it is, so after a failover the next call reaches the new
+    primary."""
+    from urllib.parse import urlsplit
+
+    from redis.sentinel import Sentinel
+
+    parts = [urlsplit(one) for one in url.split(";") if one]
+    first = parts[0]
+    db = int(first.path.lstrip("/") or 0)
+    sentinels = Sentinel(
+        [(p.hostname, p.port or 26379) for p in parts], sentinel_kwargs=dict(REDIS_TIMEOUTS)
+    )
+    return sentinels.master_for(
+        settings.REDIS_SENTINEL_MASTER, db=db, password=first.password, **REDIS_TIMEOUTS, **options
+    )
 
 
 # A child never uses its parent's sockets: it makes its own client on first use.

@@ -5,8 +5,8 @@ signals, ``config.celery_app``) and ``("callbacks")`` (``manage.py deliver_callb
 Django's system checks — ``core.checks`` holds the deployment's rules — and raise
 ``SystemCheckError`` on an error, so a process that would disagree with its peers refuses to
 start instead of running wrong. Then one log line names the settings module, the deployment,
-where coordination state lives and the broker (credentials masked), so two processes on
-different settings are visible at a glance in the logs.
+where coordination state lives, the broker (credentials masked) and the shared queues
+(``core.queues``), so two processes on different settings are visible at a glance in the logs.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ def startup_line(process: str) -> str:
     return (
         f"waypost {process} (pid {os.getpid()}): settings {module}"
         f" ({settings.WAYPOST_DEPLOYMENT}), coordination {coordination}, broker "
-        f"{masked_url(settings.CELERY_BROKER_URL)}"
+        f"{masked_url(settings.CELERY_BROKER_URL)}, queues send x{settings.WAYPOST_SEND_QUEUES}"
+        f" bulk x{settings.WAYPOST_BULK_QUEUES}"
     )
 
 

@@ -40,6 +40,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCFILE = "Procfile.sandbox"
+WORKERS = ("worker", "express")  # the Procfile's Celery workers: launch() waits for "ready."
 APP_SECRET = "bench-app-secret"
 CONTROL_TOKEN = "bench"
 # The template every benchmark sends, and a message body for it (Waypost's API format).
@@ -132,6 +133,7 @@ class Stack:
         self.log: deque[str] = deque(maxlen=2000)
         self.proc: subprocess.Popen | None = None
         self.procs: dict[str, subprocess.Popen] = {}  # start(separately=True): one per entry
+        self.hosts: dict[str, int] = {}  # launch(host=...): each host's web port
         self.worker_ready = threading.Event()
         self.session = requests.Session()
 
@@ -155,19 +157,31 @@ class Stack:
         if not self.worker_ready.wait(60):
             raise RuntimeError("the worker did not start:\n" + "\n".join(list(self.log)[-60:]))
 
-    def launch(self, name: str) -> None:
-        """Start one Procfile entry in its own process group; returns once it is ready."""
-        if name == "worker":
+    def launch(self, name: str, *, timeout: float = 60, host: str = "") -> None:
+        """Start one Procfile entry in its own process group; returns once it is ready (a
+        worker: within ``timeout`` seconds). ``host``: as if on another machine — the entry
+        ``name@host`` (``kill("web@b")``), a web on the host's own port (:meth:`host_url`), a
+        worker under the Celery node name ``host@…`` (``WORKER_NAME``)."""
+        key = f"{name}@{host}" if host else name
+        if name in WORKERS:
             self.worker_ready.clear()
-        proc = self.procs[name] = self._spawn(
-            ["bash", "-c", f"exec {procfile_entries()[name]}"], prefix=f"{name} | "
+        env = self.env
+        if host:
+            port = self.hosts.setdefault(host, free_port())
+            env = self.env | {"PORT": str(port), "WORKER_NAME": host}
+        proc = self.procs[key] = self._spawn(
+            ["bash", "-c", f"exec {procfile_entries()[name]}"], prefix=f"{key} | ", env=env
         )
         if name == "web":
-            self._wait_web(proc)
-        elif name == "worker" and not self.worker_ready.wait(60):
-            raise RuntimeError("the worker did not start:\n" + "\n".join(list(self.log)[-60:]))
+            self._wait(proc, f"{self.host_url(host)}/healthz")
+        elif name in WORKERS and not self.worker_ready.wait(timeout):
+            raise RuntimeError(f"the {name} did not start:\n" + "\n".join(list(self.log)[-60:]))
         elif name == "sandbox":
             self._wait(proc, f"{self.sandbox_url}/_sandbox/ping")
+
+    def host_url(self, host: str = "") -> str:
+        """The web address of ``host``'s web process (``""``: the first one's, :attr:`url`)."""
+        return f"http://127.0.0.1:{self.hosts[host]}" if host else self.url
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Send ``sig`` to one entry's whole process group (honcho, the server, its children)."""
@@ -182,11 +196,11 @@ class Stack:
             [sys.executable, "-m", "honcho", "-e", "/dev/null", "-f", PROCFILE, "start"]
         )
 
-    def _spawn(self, args: list[str], prefix: str = "") -> subprocess.Popen:
+    def _spawn(self, args: list[str], prefix: str = "", env=None) -> subprocess.Popen:
         proc = subprocess.Popen(
             args,
             cwd=ROOT,
-            env=self.env,
+            env=env or self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -216,7 +230,7 @@ class Stack:
             self.log.append(line.rstrip())
             if self.echo:
                 print(line, end="", flush=True)
-            if re.search(r"worker(\.\d+)?\s*\|.*\bready\.", line):
+            if re.search(r"(worker|express)(\.\d+|@\S+)?\s*\|.*\bready\.", line):
                 self.worker_ready.set()
 
     def stop(self) -> None:

@@ -58,8 +58,6 @@ class Worker:
             pool,
             "-c",
             str(concurrency),
-            "-Q",
-            "waypost",
             "-n",
             f"{name}@%h",
             "--without-mingle",

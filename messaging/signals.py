@@ -1,7 +1,9 @@
 """Process wiring for the send path (no domain logic: each receiver calls a service).
 
-* Worker start-up: consume every active tenant's queue (and the default one). New tenants'
-  queues are added at run time by ``dispatch.announce_queue`` (``add_consumer``).
+* Worker start-up: consume the queue of every active tenant that has one of its own (the
+  default queue and the shared lanes are in ``CELERY_TASK_QUEUES``: ``core.queues``). A tenant
+  given one later has it added at run time by ``dispatch.announce_queue`` (``add_consumer``).
+  An express worker (``WORKER_LANES=express``) consumes the express lanes only.
 * ``tenants.signals.sending_resumed``: a sender or tenant is active again — its waiting
   messages go now (``messaging.send.requeue.messages_resume``), not at the next sweep.
 * A template, sender or tenant saved or deleted: the intake's cached lookups of this process go
@@ -10,10 +12,12 @@
 
 import logging
 
-from celery.signals import worker_ready
+from celery.signals import celeryd_after_setup, worker_ready
+from django.conf import settings
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from core.queues import shared_queues
 from messaging.send.intake import send_lookups_forget
 from templates_registry.models import MessageTemplate
 from tenants.models import SenderNumber, Tenant
@@ -22,14 +26,27 @@ from tenants.signals import sending_resumed
 log = logging.getLogger(__name__)
 
 
+@celeryd_after_setup.connect
+def choose_lanes(sender, instance, **kwargs):
+    """``WORKER_LANES=express`` (the Procfile's ``express`` entry): this worker consumes the
+    express lanes only — tenants' drains and small batches — so a quiet tenant's message always
+    finds a process that is not busy with a backlog's batch (``core.queues``)."""
+    if settings.WORKER_LANES == "express":
+        instance.app.amqp.queues.select([q for q in shared_queues(settings.WAYPOST_SEND_QUEUES, 0)])
+
+
 @worker_ready.connect
 def subscribe_tenant_queues(sender, **kwargs):
     from tenants.models import Tenant
 
-    queues = [t.queue_name for t in Tenant.objects.filter(active=True)]
+    if settings.WORKER_LANES == "express":
+        log.info("consuming the %d express queue(s)", settings.WAYPOST_SEND_QUEUES)
+        return
+    queues = [t.queue_name for t in Tenant.objects.filter(active=True, dedicated_queue=True)]
     for queue in queues:
         sender.add_task_queue(queue)
-    log.info("consuming %d tenant queue(s)", len(queues))
+    shared = settings.WAYPOST_SEND_QUEUES + settings.WAYPOST_BULK_QUEUES
+    log.info("consuming %d shared queue(s) and %d tenant queue(s)", shared, len(queues))
 
 
 @receiver(sending_resumed)

@@ -298,9 +298,9 @@ def messages_redrive(*, now=None, limit: int = 1000) -> dict[str, int]:
 
     * Nudges every tenant that has due messages. Normally each already has a drain pending or
       running and the nudge is a no-op; after a lost nudge (broker down at commit time, a
-      process killed between commit and publish) this is what dispatches them. Each such
-      tenant's queue is announced to the workers again first (a lost announcement leaves the
-      queue unconsumed, whatever is published to it).
+      process killed between commit and publish) this is what dispatches them. A tenant with
+      a queue of its own has it announced to the workers again first (a lost announcement
+      leaves the queue unconsumed, whatever is published to it).
     * Records a ``redriven`` event (source ``reconciler``) on each message that has been due
       for longer than ``WAYPOST_REDRIVE_AFTER``: waiting that long means the normal path did
       not pick it up, and an operator should see it (zero when dispatch works).

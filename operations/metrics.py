@@ -21,6 +21,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from callbacks.models import CallbackEvent, CallbackStatus
+from core.coordination import REDIS_SCHEMES, redis_client
+from core.queues import shared_queues
 from messaging.models import Message
 from tenants.models import SenderNumber, SenderStatus, Tenant
 from webhooks.models import DeliveryStatus, WebhookDelivery
@@ -53,7 +55,8 @@ class StateCollector:
         depth = GaugeMetricFamily(
             "waypost_queue_depth", "Tasks waiting in a broker queue.", labels=["queue"]
         )
-        for queue, n in queue_depths(slugs.values()).items():
+        own = Tenant.objects.filter(dedicated_queue=True).only("pk", "slug", "dedicated_queue")
+        for queue, n in queue_depths(broker_queues(own)).items():
             depth.add_metric([queue], n)
         yield from (stalled, waiting, callbacks, depth)
         yield GaugeMetricFamily(
@@ -72,14 +75,23 @@ def _counts(queryset):
     return queryset.values_list("tenant_id").annotate(n=Count("pk")).values_list("tenant_id", "n")
 
 
-def queue_depths(slugs) -> dict[str, int]:
-    """LLEN of each tenant queue and the default one ({} without a Redis broker)."""
-    if not settings.CELERY_BROKER_URL.startswith("redis"):
+def broker_queues(tenants) -> list[str]:
+    """The queues workers consume: the default one, the shared lanes and the own queues of
+    ``tenants`` that have one (``core.queues``) — not one per tenant."""
+    return [
+        settings.CELERY_TASK_DEFAULT_QUEUE,
+        *shared_queues(settings.WAYPOST_SEND_QUEUES, settings.WAYPOST_BULK_QUEUES),
+        *(t.queue_name for t in tenants if t.dedicated_queue),
+    ]
+
+
+def queue_depths(queues: list[str]) -> dict[str, int]:
+    """LLEN of each of ``queues`` ({} without a Redis broker)."""
+    if not settings.CELERY_BROKER_URL.startswith(REDIS_SCHEMES):
         return {}
     import redis
 
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=1)
-    queues = [settings.CELERY_TASK_DEFAULT_QUEUE, *(f"tenant.{slug}" for slug in slugs)]
+    client = redis_client(settings.CELERY_BROKER_URL)
     try:
         pipe = client.pipeline()
         for queue in queues:

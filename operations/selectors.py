@@ -13,7 +13,7 @@ from callbacks.services import url_shown
 from messaging.models import Message
 from messaging.selectors import FREE_PRICING_TYPES, portfolio_reach
 from messaging.states import ErrorClass
-from operations.metrics import queue_depths
+from operations.metrics import broker_queues, queue_depths
 from tenants.limits import UNLIMITED
 from tenants.models import SenderNumber, SenderStatus
 from tenants.selectors import portfolios
@@ -133,7 +133,8 @@ def operations_overview(*, tenants, now=None) -> dict:
     oldest_pending = WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).aggregate(
         at=Min("received_at")
     )["at"]
-    depths = queue_depths([t.slug for t in tenants])
+    queues = broker_queues(tenants)
+    depths = queue_depths(queues)
     return {
         "states_hour": by_state(hour),
         "states_day": by_state(day),
@@ -147,8 +148,7 @@ def operations_overview(*, tenants, now=None) -> dict:
         "top_errors": top_errors(messages=messages, since=day),
         "webhook_pending": WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).count(),
         "webhook_lag_seconds": int((now - oldest_pending).total_seconds()) if oldest_pending else 0,
-        "queues": [(f"tenant.{t.slug}", depths.get(f"tenant.{t.slug}")) for t in tenants],
-        "default_queue": depths.get("waypost"),
+        "queues": [(queue, depths.get(queue)) for queue in queues],
         "blocked_senders": list(
             SenderNumber.objects.filter(tenant_id__in=ids, status=SenderStatus.BLOCKED).values_list(
                 "tenant__slug", "phone_number_id", "status_reason", "status_changed_at"

@@ -6,9 +6,9 @@
 # Starts both servers on free ports in a temporary directory, exports DATABASE_URL and
 # REDIS_URL, runs the command, stops the servers and removes the directory, and exits with
 # the command's status. Installs `postgresql` and `redis-server` with apt-get when they are
-# missing, and Chromium with its driver for the admin's browser test (CI runs as root on
-# Debian). PostgreSQL refuses to run as root, so as root it runs
-# as the `postgres` user, in a data directory that user owns.
+# missing, Chromium with its driver for the admin's browser test, and `pgbouncer` and
+# `redis-sentinel` for the scale-out tests (CI runs as root on Debian). PostgreSQL refuses to
+# run as root, so as root it runs as the `postgres` user, in a data directory that user owns.
 set -euo pipefail
 
 log() { printf '[services] %s\n' "$*" >&2; }
@@ -29,6 +29,9 @@ ensure_installed() {
     # The admin's browser test: Debian's Chromium and its driver (nothing downloads a browser).
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)
     command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+    # Scale-out tests: PostgreSQL behind PgBouncer, Redis behind Sentinel.
+    command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
+    command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel)
     [ ${#missing[@]} -eq 0 ] && return 0
     if [ "$(id -u)" -ne 0 ]; then
         log "missing: ${missing[*]}; install them (sudo apt-get install ${missing[*]}) and re-run"

@@ -146,7 +146,7 @@ class TenantAdmin(TenantScopedAdmin):
     tenant_path = "pk"
 
     list_display = ("slug", "name", "active", "param_policy", "created_at")
-    list_filter = ("active", "param_policy")
+    list_filter = ("active", "param_policy", "dedicated_queue")
     search_fields = ("slug", "name")
     inlines = [SenderNumberInline]
     readonly_fields = ("active",)
@@ -157,9 +157,14 @@ class TenantAdmin(TenantScopedAdmin):
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_readonly_fields(self, request, obj=None):
-        # The slug names the tenant's queue and its reserved credential variables.
-        if obj is not None and not request.user.is_superuser:
-            return ("slug", *self.readonly_fields)
+        # The slug names the tenant's reserved credential variables (and its own queue, if it
+        # has one); a queue of its own is the deployment's to give (every worker consumes it).
+        if not request.user.is_superuser:
+            return (
+                ("slug", "dedicated_queue", *self.readonly_fields)
+                if obj
+                else ("dedicated_queue", *self.readonly_fields)
+            )
         return self.readonly_fields
 
     @admin.action(

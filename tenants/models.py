@@ -25,6 +25,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 
 from core.alerts import alert
+from core.queues import queue_for
 from whatsapp import PROVIDER_CHOICES, Provider, provider_class
 
 slug_validator = RegexValidator(
@@ -175,6 +176,13 @@ class Tenant(models.Model):
         help_text="The time zone of recipients known only by BSUID, for campaign send windows "
         "(an IANA name: Europe/Berlin, America/Sao_Paulo). A phone number's own zone wins.",
     )
+    dedicated_queue = models.BooleanField(
+        "queue of its own",
+        default=False,
+        help_text="Send this tenant's messages through a broker queue of its own (tenant.<slug>) "
+        "instead of the shared ones: a platform's largest customer, or a tenant to watch on its "
+        "own in the broker. Every worker consumes it.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -185,8 +193,23 @@ class Tenant(models.Model):
 
     @property
     def queue_name(self) -> str:
-        """The Celery queue this tenant's messages travel on (one per tenant: fairness)."""
-        return f"tenant.{self.slug}"
+        """The broker queue of this tenant's drains and small batches: its express lane, or
+        its own queue (``core.queues``)."""
+        return self._queue(bulk=False)
+
+    @property
+    def bulk_queue_name(self) -> str:
+        """The broker queue of this tenant's backlog: the steps of its full batches."""
+        return self._queue(bulk=True)
+
+    def _queue(self, *, bulk: bool) -> str:
+        return queue_for(
+            tenant_id=self.pk,
+            slug=self.slug,
+            dedicated=self.dedicated_queue,
+            bulk=bulk,
+            counts=(settings.WAYPOST_SEND_QUEUES, settings.WAYPOST_BULK_QUEUES),
+        )
 
 
 class SenderStatus(models.TextChoices):

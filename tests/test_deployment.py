@@ -301,7 +301,7 @@ def test_every_process_refuses_to_start_on_an_inconsistent_deployment(command, t
 
 def test_the_production_procfile_runs_production_processes_only():
     production = procfile_entries("Procfile")
-    assert list(production) == ["web", "worker", "beat", "callbacks"]
+    assert list(production) == ["web", "worker", "express", "beat", "callbacks"]
     assert not [c for c in production.values() if "sandbox" in c]
     # The sandbox stack: the same processes, word for word, and the sandbox.
     sandbox = procfile_entries("Procfile.sandbox")

@@ -15,9 +15,13 @@ only named: ``env("WAYPOST_BATCH_SIZE")``.
 
 # BASE_DIR, VAR_DIR and INSECURE_DEVELOPMENT_KEY (local's default key, refused by core.checks in
 # production) are settings too, declared beside the variables whose defaults use them.
+from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
+
 from config.env import BASE_DIR, VAR_DIR, SettingsEnv
 from config.env import INSECURE_DEVELOPMENT_KEY as INSECURE_DEVELOPMENT_KEY
 from core.coordination import default_backend, default_redis_url
+from core.queues import shared_queues
 
 (VAR_DIR / "static").mkdir(parents=True, exist_ok=True)
 
@@ -91,10 +95,27 @@ TEMPLATES = [
     },
 ]
 
+
 # --- Database -------------------------------------------------------------------------------
-DATABASES = {"default": env.db("DATABASE_URL")}
-DATABASES["default"]["CONN_MAX_AGE"] = env("CONN_MAX_AGE")
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = env("CONN_HEALTH_CHECKS")
+def database(env: SettingsEnv) -> dict:
+    """``DATABASE_URL`` as Django's ``DATABASES["default"]``, with what a pooler in front of
+    PostgreSQL needs (``DATABASE_POOLER``)."""
+    db = env.db("DATABASE_URL")
+    db["CONN_MAX_AGE"] = env("CONN_MAX_AGE")
+    db["CONN_HEALTH_CHECKS"] = env("CONN_HEALTH_CHECKS")
+    pooler = env("DATABASE_POOLER")
+    if pooler not in ("", "transaction"):
+        raise ImproperlyConfigured(f"DATABASE_POOLER is '' or 'transaction', not {pooler!r}")
+    if pooler == "transaction":
+        # Each transaction may get another server connection: nothing may live in a server
+        # session across transactions — psycopg prepares a query server-side after its fifth
+        # run, and Django's .iterator() opens a server-side cursor.
+        db.setdefault("OPTIONS", {})["prepare_threshold"] = None
+        db["DISABLE_SERVER_SIDE_CURSORS"] = True
+    return db
+
+
+DATABASES = {"default": database(env)}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The embedded demo runs the API and a worker thread on one SQLite file: WAL lets readers
     # and the writer overlap, IMMEDIATE transactions take the write lock up front (no upgrade
@@ -155,6 +176,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": env("CELERY_UNACKED_RESTORE_INTERVAL"),
     "unacked_restore_throttle": env("CELERY_UNACKED_RESTORE_THROTTLE"),
 }
+# Redis behind Sentinel (sentinel://…;sentinel://…): the primary's name, for Celery and for
+# the coordination client (core.coordination) alike.
+REDIS_SENTINEL_MASTER = env("REDIS_SENTINEL_MASTER")
+if CELERY_BROKER_URL.startswith("sentinel://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = REDIS_SENTINEL_MASTER
 # Periodic jobs are django-celery-beat rows (operations/migrations/0001_reconcile_schedule.py),
 # editable in the admin; none are declared here.
 CELERY_TASK_IGNORE_RESULT = True
@@ -167,6 +193,18 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_DB_REUSE_MAX = env("CELERY_DB_REUSE_MAX")
 CELERY_IMPORTS = env("CELERY_IMPORTS")
+# The queues every worker consumes from its start: the default one and the shared lanes
+# (core.queues); a tenant with a queue of its own is added at run time.
+WAYPOST_SEND_QUEUES = env("WAYPOST_SEND_QUEUES")
+WAYPOST_BULK_QUEUES = env("WAYPOST_BULK_QUEUES")
+WORKER_LANES = env("WORKER_LANES")  # "all", or "express": messaging.signals
+CELERY_TASK_QUEUES = [
+    Queue(name)
+    for name in (
+        CELERY_TASK_DEFAULT_QUEUE,
+        *shared_queues(WAYPOST_SEND_QUEUES, WAYPOST_BULK_QUEUES),
+    )
+]
 
 # --- Coordination (core.coordination, core.ratelimit) ------------------------------------------
 # It follows the broker; core.checks refuses `memory` beside a shared broker.

@@ -10,21 +10,24 @@ Nothing is published per message.
 * **Nudge.** Whoever makes a message due (the API after its commit, a resend, a sender
   unblocked) calls :func:`nudge` for the tenant: it rings the tenant's doorbell
   (``core.coordination.Doorbell``, whose docstring is the mechanism's one description), which
-  publishes one ``messaging.drain`` task on the tenant's own queue (``tenant.<slug>``) unless
-  one is already pending; the drain answers the ring when it *starts* (:func:`drain_started`).
+  publishes one ``messaging.drain`` task on the tenant's express queue (``core.queues``: a
+  shared lane chosen by a hash of the tenant, or a queue of its own) unless one is already
+  pending; the drain answers the ring when it *starts* (:func:`drain_started`).
   A message committed while a drain is pending is seen by that drain, because the drain reads
   after it answered; one committed after that rings again and publishes the next drain. Bursts
   of API calls therefore cost one task, not one per call.
 * **Drain** (``messaging.send.pipeline.drain``). Claims up to ``WAYPOST_BATCH_SIZE`` of the tenant's
   due messages, oldest first, with ``SELECT … FOR UPDATE SKIP LOCKED``, and runs the four steps
   — validate, transform, submit, check acceptance — over that batch, the last three as chained
-  tasks on the tenant's queue: a lone OTP is a batch of one and goes at once; a burst of
-  singles becomes batches. A drain that claimed a full batch nudges again before its chain
-  runs, so a second worker process claims the next batch while the first one's is submitted.
-* **Fairness** is per message: each drain handles at most one batch and every tenant has its
-  own queue, which workers consume in turn; a tenant with a backlog has at most one pending
-  drain (plus one wake-up) on its queue, so another tenant's message waits for at most one
-  batch per worker process, however large the backlog.
+  tasks: a lone OTP is a batch of one and goes at once; a burst of singles becomes batches.
+  A drain that claimed a full batch nudges again before its chain runs, so a second worker
+  process claims the next batch while the first one's is submitted; that batch's steps and
+  that next drain go on the tenant's *bulk* lane, out of the express lanes' way.
+* **Fairness** is per batch: each drain handles at most one batch; a tenant with a backlog has
+  at most one pending drain (plus one wake-up) and the steps of at most two batches on its
+  bulk lane; workers take the next task from the non-empty queue they read least recently;
+  so another tenant's message waits for the task a worker process is busy with, however
+  large the backlog (``core.queues``).
 * **Held.** A drain that finds two full batches of its tenant's own in flight (the
   pipeline's back-pressure) claims nothing and holds the doorbell instead of answering it
   (:func:`hold`): nudges publish no drain until a batch's check step ends the hold
@@ -78,6 +81,7 @@ from celery import current_app as app
 from django.db.models import Q
 
 from core.coordination import Doorbell, broker_outage
+from core.queues import is_dedicated
 from messaging.states import NOT_SUBMITTED
 from tenants.models import SenderStatus
 
@@ -104,18 +108,19 @@ def due_messages(*, now) -> Q:
 
 
 def announce_queue(queue: str, *, again: bool = False) -> bool:
-    """Tell every running worker to consume ``queue`` (idempotent on the worker side).
+    """Tell every running worker to consume ``queue`` when it is a tenant's own
+    (``core.queues``; idempotent on the worker side); a shared queue needs no telling.
     False when the broker could not be reached. Once per process, unless ``again``: the
-    sweep repeats it for every tenant with due messages, because the broadcast itself can be
+    sweep repeats it for every such tenant with due messages, because the broadcast itself can be
     lost (Redis restarted between the publish and the workers' read: ``make chaos`` saw a
     tenant's queue unconsumed for four minutes). On the in-process ``memory://`` broker (the
     demo) the broadcast reaches the worker thread of this same process, as it would a worker
     process: a tenant added while the demo runs gets its queue consumed too."""
-    if queue in _announced and not again:
-        return True
+    if not is_dedicated(queue) or (queue in _announced and not again):
+        return True  # a shared queue is every worker's from its start (CELERY_TASK_QUEUES)
     try:
         app.control.add_consumer(queue, reply=False)
-    except Exception as exc:  # broker down: workers also subscribe to every tenant at start
+    except Exception as exc:  # broker down: workers subscribe to these tenants at start too
         log.warning("could not announce queue %s: %s", queue, type(exc).__name__)
         broker_outage.failed()
         return False

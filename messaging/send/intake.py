@@ -12,9 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -295,10 +297,15 @@ def _insert(prepared: list[_Prepared]) -> None:
 
 
 def _publish(messages: list[Message]) -> None:
-    """After the commit: nudge each tenant's dispatch once (``messaging.send.dispatch``)."""
+    """After the commit: nudge each tenant's dispatch once (``messaging.send.dispatch``) — on
+    its bulk lane when this request alone brought it a full batch or more (a backlog: its
+    drain claims a full batch), else on its express lane (``core.queues``)."""
+    counts = Counter(m.tenant_id for m in messages)
     tenants = {m.tenant_id: m.tenant for m in messages}
-    for tenant in tenants.values():
-        dispatch.nudge(tenant_id=tenant.pk, queue=tenant.queue_name)
+    for tenant_id, tenant in tenants.items():
+        backlog = counts[tenant_id] >= settings.WAYPOST_BATCH_SIZE
+        queue = tenant.bulk_queue_name if backlog else tenant.queue_name
+        dispatch.nudge(tenant_id=tenant.pk, queue=queue)
 
 
 def message_create(

@@ -5,10 +5,11 @@ the design card's chain, per claimed batch.
         ─▶ submit (HTTP, once per batch) ─▶ check acceptance (record each answer) ─commit─▶
         schedule what comes next
 
-The worker runs the steps after the claim as chained Celery tasks on the tenant's queue
-(``messaging.tasks``: ``messaging.drain`` → ``transform`` → ``submit`` → ``check``), each handing
-the next a :class:`Work` (ids, payloads, answers) as JSON; :func:`drain` runs all four in one
-process (tests, a chain that could not be published). How a drain is started, and the locks it
+The worker runs the steps after the claim as chained Celery tasks (``messaging.tasks``:
+``messaging.drain`` → ``transform`` → ``submit`` → ``check``) on one of the tenant's queues
+(``core.queues``: its express lane, or its bulk lane for a full batch), each handing the next
+a :class:`Work` (ids, payloads, answers) as JSON; :func:`drain` runs all four in one process
+(tests, a chain that could not be published). How a drain is started, and the locks it
 shares with everyone else, are in ``messaging.send.dispatch``.
 
 1. **Validate** (:func:`validate`, one transaction). Lock up to ``WAYPOST_BATCH_SIZE`` of the
@@ -277,14 +278,16 @@ def validate(*, tenant_id) -> tuple[Pass, Work | None]:
     if not full:
         _nudge_for_more(tenant, claim)
     elif claim.full:  # more of its own: the campaigns' wait for a check step to ring
-        dispatch.nudge(tenant_id=tenant.pk, queue=tenant.queue_name)
+        dispatch.nudge(tenant_id=tenant.pk, queue=tenant.bulk_queue_name)
     result.claim_ms = int((time.monotonic() - mark) * 1000)
     if not claim.messages:
         _wake_for_later(tenant.pk, tenant.queue_name, after=claim.now)
         return result, None
     return result, Work(
         tenant_id=str(tenant.pk),
-        queue=tenant.queue_name,
+        # A full batch has more due behind it: a backlog, whose steps and next drain take the
+        # bulk lane, out of the way of other tenants' drains (``core.queues``).
+        queue=tenant.bulk_queue_name if claim.full else tenant.queue_name,
         batch=claim.batch,
         ids=[str(m.pk) for m in claim.messages],
         claimed_at=claim.now.isoformat(),
@@ -573,7 +576,7 @@ def _nudge_for_more(tenant: Tenant, claim: Claim) -> None:
         dispatch.wake(tenant_id=tenant.pk, queue=tenant.queue_name, delay=claim.rate_wait)
         return
     if claim.full:
-        dispatch.nudge(tenant_id=tenant.pk, queue=tenant.queue_name)
+        dispatch.nudge(tenant_id=tenant.pk, queue=tenant.bulk_queue_name)
         return
     if Message.objects.filter(dispatch.due_messages(now=timezone.now()), tenant=tenant).exists():
         # Rows another transaction held were skipped: look again once it has committed.

@@ -45,6 +45,7 @@ def test_the_quick_chaos_run_meets_every_target(tmp_path, capsys):
         "faults",
         "gunicorn",
         "callbacks",
+        "host_kill",
     ]
     for r in results:
         assert r["sent"] > 0, r

@@ -11,6 +11,7 @@ from django.conf import settings
 
 from core import coordination
 from messaging.send import dispatch
+from tenants.models import Tenant
 
 from ..waiting import wait_for
 
@@ -113,6 +114,8 @@ def test_the_sweep_announces_queues_again_a_lost_broadcast_cannot_strand_a_tenan
         dispatch.app.control, "add_consumer", lambda queue, reply: announced.append(queue)
     )
     monkeypatch.setattr(dispatch, "nudge", lambda **kw: True)
+    Tenant.objects.filter(pk=tenant_a.tenant.pk).update(dedicated_queue=True)
+    tenant_a.tenant.refresh_from_db()
     dispatch._announced.add(tenant_a.tenant.queue_name)  # "done" in this process
     template = MessageTemplateFactory(tenant=tenant_a.tenant)
     tenant_a.client.post(
@@ -120,4 +123,18 @@ def test_the_sweep_announces_queues_again_a_lost_broadcast_cannot_strand_a_tenan
     )
     messages_redrive()
     messages_redrive()
-    assert announced == [tenant_a.tenant.queue_name] * 2
+    assert announced == [f"tenant.{tenant_a.tenant.slug}"] * 2
+
+
+def test_a_shared_queue_is_never_announced(monkeypatch, settings):
+    """Every worker consumes the shared lanes from its start: a tenant without a queue of its
+    own costs the workers no broadcast, and its first message waits for none."""
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    announced = []
+    monkeypatch.setattr(
+        dispatch.app.control, "add_consumer", lambda queue, reply: announced.append(queue)
+    )
+    for queue in ("send.0", "bulk.1"):
+        assert dispatch.announce_queue(queue, again=True)
+    assert dispatch.announce_queue("tenant.big")
+    assert announced == ["tenant.big"]

@@ -11,7 +11,7 @@ from messaging.models import Message
 from messaging.states import EventSource, EventType
 from messaging.track.ledger import NewEvent, record
 from operations.reconciler import RULES
-from tenants.models import ApiKey, StaffScope
+from tenants.models import ApiKey, StaffScope, Tenant
 
 from ..factories import MessageTemplateFactory
 from ..messaging.helpers import body
@@ -152,7 +152,11 @@ def test_the_operations_page(admin_client, tenant_a):
         "Callbacks",
     ):
         assert heading in page
-    assert f"tenant.{tenant_a.tenant.slug}" in page
+    assert "send.0" in page and "bulk.0" in page  # the shared lanes, not one queue per tenant
+    assert f"tenant.{tenant_a.tenant.slug}" not in page
+    Tenant.objects.filter(pk=tenant_a.tenant.pk).update(dedicated_queue=True)
+    page = admin_client.get("/admin/operations/").content.decode()
+    assert f"tenant.{tenant_a.tenant.slug}" in page  # a queue of its own
     for rule in RULES:  # the reconciler's rules, from its table
         assert f"<td>{rule.name}</td>" in page.replace("&#x27;", "'")
     assert "Operations" in admin_client.get("/admin/").content.decode()

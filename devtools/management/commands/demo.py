@@ -21,8 +21,8 @@ child process in place of Meta.
 
 The terminal shows the demo's own lines only: every log record and warning of this process and
 the sandbox's output go to ``var/demo.log``. The worker behaves as ``celery worker`` does: it
-consumes every active tenant's queue from the start, and the queue of a tenant added later
-(in the admin, or with ``manage.py create_tenant``) once that tenant sends.
+consumes the default queue and the shared lanes (``core.queues``) from the start, and the queue
+of a tenant given one of its own once that tenant sends.
 """
 
 from __future__ import annotations
@@ -313,8 +313,9 @@ class Command(BaseCommand):
     @staticmethod
     def start_worker() -> None:
         """A Celery worker thread on the in-process broker that consumes what ``celery worker``
-        consumes: the default queue, every active tenant's queue from the start (the
-        ``worker_ready`` receivers), and a new tenant's once it is announced."""
+        consumes: ``CELERY_TASK_QUEUES`` (the default queue and the shared lanes), the queues
+        of tenants with one of their own from the start (the ``worker_ready`` receivers), and
+        such a queue given later once it is announced."""
 
         class Worker(app.WorkController):
             def on_consumer_ready(self, consumer):
@@ -323,7 +324,7 @@ class Command(BaseCommand):
         worker = Worker(
             pool_cls="solo",
             concurrency=1,
-            queues=["waypost"],
+            queues=[queue.name for queue in settings.CELERY_TASK_QUEUES],
             loglevel="WARNING",
             without_heartbeat=True,
             without_mingle=True,
