@@ -55,9 +55,24 @@ def run_check(settings_module, **env):
 
 
 def _settings_reads(path: Path) -> set[str]:
-    """The names a settings module reads: ``env("X")``, ``env.db("X")`` and the like."""
+    """The names a settings module reads: ``env("X")``, ``env.db("X")`` and the like — and,
+    where it calls a function of ``base`` with its ``env`` (``database(env)``), what that
+    function reads with it."""
+    tree = ast.parse(path.read_text())
+    names = _env_reads(tree)
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and [getattr(a, "id", None) for a in node.args] == ["env"]
+        ):
+            names |= _base_readers().get(node.func.id, set())
+    return names
+
+
+def _env_reads(tree: ast.AST) -> set[str]:
     names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(tree):
         if not isinstance(node, ast.Call) or not node.args:
             continue
         func = node.func
@@ -71,6 +86,16 @@ def _settings_reads(path: Path) -> set[str]:
         ):
             names.add(first.value)
     return names
+
+
+def _base_readers() -> dict[str, set[str]]:
+    """``base``'s functions that take ``env``, and what each reads with it."""
+    tree = ast.parse((ROOT / "config" / "settings" / "base.py").read_text())
+    return {
+        node.name: _env_reads(node)
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef) and [a.arg for a in node.args.args] == ["env"]
+    }
 
 
 def _environ_reads(path: Path) -> set[str]:
