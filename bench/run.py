@@ -134,15 +134,15 @@ class Bench:
     # --- set-up ------------------------------------------------------------------------------
 
     def tenant(self, prefix: str) -> dict:
-        """A fresh tenant (own queue, sender, API key) with the approved template."""
+        """A fresh tenant (sender, API key) with the approved template."""
         self.serial += 1
         slug = f"{prefix}{self.serial}"
         created = self.stack.create_tenant(slug, mps=1000)
         created["session"] = self.stack.client(created["api_key"])
         answer = created["session"].post(f"{self.stack.url}/api/v1/templates", json=TEMPLATE)
         assert answer.json().get("status") == "APPROVED", answer.text
-        # Warm up: a new tenant's queue is announced to the workers on its first message;
-        # that one-time cost is not what a scenario measures (its figures leave it out).
+        # Warm up: a new tenant's first message (its caches in each process are cold); that
+        # one-time cost is not what a scenario measures (its figures leave it out).
         answer = created["session"].post(
             f"{self.stack.url}/api/v1/messages",
             json=body("+4915100000000", "warm-up"),

@@ -94,6 +94,14 @@ SECRET_OVERLAP = timedelta(hours=24)
 BATCH = 50
 
 
+# What endpoint_configure writes: every field but the key and the lease (a deliverer's).
+CONFIGURED = [
+    f.name
+    for f in CallbackEndpoint._meta.concrete_fields
+    if f.name not in ("id", "tenant", "leased_by", "leased_until")
+]
+
+
 # A claimed event is its deliverer's this long (then anyone's): a deliverer killed mid-request
 # leaves it to be delivered again after the lease (same webhook-id: the client dedupes).
 def _lease() -> timedelta:
@@ -226,7 +234,7 @@ def endpoint_configure(
         ]
         endpoint.secrets = [{"secret": made, "created_at": now.isoformat(), "expires_at": None}]
         endpoint.secrets += kept[:1]  # the previous one signs too, for the overlap
-    endpoint.save()
+    endpoint.save(update_fields=CONFIGURED)  # not the lease: a deliverer may hold it now
     if endpoint.enabled and endpoint.url:
         transaction.on_commit(deliverer_wake)
     return endpoint, made
@@ -381,9 +389,9 @@ def deliver_tenant(*, tenant_id, transport: Transport, holder: str = "") -> dict
     try:
         _deliver_leased(endpoint, events, leased_until, transport, counts)
     finally:  # the endpoint is free for any deliverer again (not if the lease was taken over)
-        CallbackEndpoint.objects.filter(pk=endpoint.pk, leased_until=leased_until).update(
-            leased_until=None
-        )
+        CallbackEndpoint.objects.filter(
+            pk=endpoint.pk, leased_by=holder[:100], leased_until=leased_until
+        ).update(leased_until=None)
     return counts
 
 

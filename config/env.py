@@ -358,6 +358,13 @@ GROUPS: tuple[Group, ...] = (
                 "process finds the new primary by itself.",
             ),
             Setting(
+                "REDIS_SENTINEL_PASSWORD",
+                str,
+                "",
+                doc="The sentinels' own password, if they have one (`requirepass` in "
+                "sentinel.conf); Redis's is the URL's, as for `redis://`.",
+            ),
+            Setting(
                 "WAYPOST_SEND_QUEUES",
                 int,
                 4,
@@ -714,9 +721,11 @@ GROUPS: tuple[Group, ...] = (
                 "WAYPOST_CALLBACK_LEASE",
                 int,
                 60,
-                doc="Seconds a deliverer owns the callbacks it claimed; after a crash they go "
-                f"out again. Keep it above an attempt's {CALLBACK_ATTEMPT_SECONDS:g} s: a "
-                "deliverer hands back what it could not attempt within its lease.",
+                doc="Seconds a deliverer owns the callbacks it claimed, and the tenant it "
+                "delivers (one deliverer of several at a time: in order); after a crash they go "
+                f"out again, from another deliverer. Keep it above an attempt's "
+                f"{CALLBACK_ATTEMPT_SECONDS:g} s: a deliverer hands back what it could not "
+                "attempt within its lease.",
             ),
         ),
         see=("Client callbacks", "concepts/callbacks.md"),

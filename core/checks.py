@@ -17,6 +17,9 @@ E004       ``WAYPOST_RATE_LIMITER`` (the old name) is still set: it is ``WAYPOST
 E005       the development settings only with the in-process broker: with a real broker they
            would run a multi-process stack with debug on, a published key and callbacks
            allowed into private networks
+E006       ``WAYPOST_COUNTDOWN_MAX`` below a Redis broker's visibility timeout
+E007       the queues (``core.queues``): ``WAYPOST_SEND_QUEUES`` and ``WAYPOST_BULK_QUEUES`` at
+           least 1, ``WORKER_LANES`` ``all`` or ``express``
 E010       production: ``SECRET_KEY`` set, and not the development key
 E011       production: ``WHATSAPP_APP_SECRET`` and ``WHATSAPP_VERIFY_TOKEN`` set
 E012       production: a broker other than the in-process one (``CELERY_BROKER_URL``)
@@ -117,6 +120,25 @@ def coordination_check(app_configs=None, **kwargs) -> list:
                 hint="Keep WAYPOST_COUNTDOWN_MAX below CELERY_VISIBILITY_TIMEOUT (longer waits "
                 "are a chain of wake-ups).",
                 id="waypost.E006",
+            )
+        )
+    for name in ("WAYPOST_SEND_QUEUES", "WAYPOST_BULK_QUEUES"):
+        if getattr(settings, name) < 1:
+            errors.append(
+                Error(
+                    f"{name} is {getattr(settings, name)}: tenants are assigned one of these "
+                    "shared queues by a hash, so there must be at least one.",
+                    hint=f"Set {name} to 1 or more (the same on every process).",
+                    id="waypost.E007",
+                )
+            )
+    if settings.WORKER_LANES not in ("all", "express"):
+        errors.append(
+            Error(
+                f"WORKER_LANES is {settings.WORKER_LANES!r}: a worker consumes 'all' the queues "
+                "or the 'express' lanes only.",
+                hint="Set WORKER_LANES to all (the default) or express.",
+                id="waypost.E007",
             )
         )
     if backend == "redis" and not settings.REDIS_URL:

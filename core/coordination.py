@@ -158,18 +158,29 @@ def _sentinel_primary(url: str, **options) -> redis.Redis:
     """A client of the primary that the sentinels of ``url`` name (``REDIS_SENTINEL_MASTER``):
     each connection asks them where it is, so after a failover the next call reaches the new
     primary."""
-    from urllib.parse import urlsplit
+    from urllib.parse import unquote, urlsplit
 
     from redis.sentinel import Sentinel
 
     parts = [urlsplit(one) for one in url.split(";") if one]
     first = parts[0]
-    db = int(first.path.lstrip("/") or 0)
+    # The URL's credentials are Redis's (as Celery reads them: percent-decoded); the sentinels'
+    # own password, if they have one, is REDIS_SENTINEL_PASSWORD.
+    username = unquote(first.username) if first.username else None
+    password = unquote(first.password) if first.password else None
+    sentinel_kwargs = dict(REDIS_TIMEOUTS)
+    if settings.REDIS_SENTINEL_PASSWORD:
+        sentinel_kwargs["password"] = settings.REDIS_SENTINEL_PASSWORD
     sentinels = Sentinel(
-        [(p.hostname, p.port or 26379) for p in parts], sentinel_kwargs=dict(REDIS_TIMEOUTS)
+        [(p.hostname, p.port or 26379) for p in parts], sentinel_kwargs=sentinel_kwargs
     )
     return sentinels.master_for(
-        settings.REDIS_SENTINEL_MASTER, db=db, password=first.password, **REDIS_TIMEOUTS, **options
+        settings.REDIS_SENTINEL_MASTER,
+        db=int(first.path.lstrip("/") or 0),
+        username=username,
+        password=password,
+        **REDIS_TIMEOUTS,
+        **options,
     )
 
 

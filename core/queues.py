@@ -36,9 +36,9 @@ pipeline``), so tenants sharing a bulk queue take turns batch by batch. Measured
 tenants while ten flood: ``bench/results/tenants-after.md``.
 
 Changing ``WAYPOST_SEND_QUEUES`` or ``WAYPOST_BULK_QUEUES`` moves tenants between queues: deploy
-it to every process at once (each process's start line names both: ``core.startup``); a step left
-on a queue no worker reads any more is recovered as a lost submit
-(``WAYPOST_SUBMIT_LOST_AFTER``), and a lost drain by the reconciler's sweep.
+it to every process at once (each process's start line names both: ``core.startup``). Nothing
+is stranded on a lane no longer named, nor on a tenant's own queue taken away: a worker reads
+such a queue at its start while it still holds tasks (``messaging.signals``).
 
 No Django access here: the settings build ``CELERY_TASK_QUEUES`` with :func:`shared_queues`.
 """

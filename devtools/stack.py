@@ -134,7 +134,9 @@ class Stack:
         self.proc: subprocess.Popen | None = None
         self.procs: dict[str, subprocess.Popen] = {}  # start(separately=True): one per entry
         self.hosts: dict[str, int] = {}  # launch(host=...): each host's web port
-        self.worker_ready = threading.Event()
+        # Each Celery worker entry's "ready." line (honcho's "worker.1 | …", launch()'s
+        # "worker@b | …"): start() and launch() return once the ones they started are ready.
+        self.ready = {name: threading.Event() for name in WORKERS}
         self.session = requests.Session()
 
     # --- life cycle ------------------------------------------------------------------------
@@ -154,8 +156,9 @@ class Stack:
             return
         self.proc = self._honcho()
         self._wait_web(self.proc)
-        if not self.worker_ready.wait(60):
-            raise RuntimeError("the worker did not start:\n" + "\n".join(list(self.log)[-60:]))
+        for name, ready in self.ready.items():
+            if name in procfile_entries() and not ready.wait(60):
+                raise RuntimeError(f"the {name} did not start:\n" + "\n".join(list(self.log)[-60:]))
 
     def launch(self, name: str, *, timeout: float = 60, host: str = "") -> None:
         """Start one Procfile entry in its own process group; returns once it is ready (a
@@ -164,7 +167,7 @@ class Stack:
         worker under the Celery node name ``host@…`` (``WORKER_NAME``)."""
         key = f"{name}@{host}" if host else name
         if name in WORKERS:
-            self.worker_ready.clear()
+            self.ready[name].clear()
         env = self.env
         if host:
             port = self.hosts.setdefault(host, free_port())
@@ -174,7 +177,7 @@ class Stack:
         )
         if name == "web":
             self._wait(proc, f"{self.host_url(host)}/healthz")
-        elif name in WORKERS and not self.worker_ready.wait(timeout):
+        elif name in WORKERS and not self.ready[name].wait(timeout):
             raise RuntimeError(f"the {name} did not start:\n" + "\n".join(list(self.log)[-60:]))
         elif name == "sandbox":
             self._wait(proc, f"{self.sandbox_url}/_sandbox/ping")
@@ -230,8 +233,9 @@ class Stack:
             self.log.append(line.rstrip())
             if self.echo:
                 print(line, end="", flush=True)
-            if re.search(r"(worker|express)(\.\d+|@\S+)?\s*\|.*\bready\.", line):
-                self.worker_ready.set()
+            found = re.search(r"\b(worker|express)(\.\d+|@\S+)?\s*\|.*\bready\.", line)
+            if found:
+                self.ready[found.group(1)].set()
 
     def stop(self) -> None:
         procs = [self.proc, *self.procs.values()] if self.proc else list(self.procs.values())

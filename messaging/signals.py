@@ -3,7 +3,9 @@
 * Worker start-up: consume the queue of every active tenant that has one of its own (the
   default queue and the shared lanes are in ``CELERY_TASK_QUEUES``: ``core.queues``). A tenant
   given one later has it added at run time by ``dispatch.announce_queue`` (``add_consumer``).
-  An express worker (``WORKER_LANES=express``) consumes the express lanes only.
+  An express worker (``WORKER_LANES=express``) consumes the express lanes only. A queue of ours
+  that still holds tasks though no longer named (a tenant's own queue taken away, a lane
+  dropped) is read too.
 * ``tenants.signals.sending_resumed``: a sender or tenant is active again — its waiting
   messages go now (``messaging.send.requeue.messages_resume``), not at the next sweep.
 * A template, sender or tenant saved or deleted: the intake's cached lookups of this process go
@@ -32,7 +34,7 @@ def choose_lanes(sender, instance, **kwargs):
     express lanes only — tenants' drains and small batches — so a quiet tenant's message always
     finds a process that is not busy with a backlog's batch (``core.queues``)."""
     if settings.WORKER_LANES == "express":
-        instance.app.amqp.queues.select([q for q in shared_queues(settings.WAYPOST_SEND_QUEUES, 0)])
+        instance.app.amqp.queues.select(shared_queues(settings.WAYPOST_SEND_QUEUES, 0))
 
 
 @worker_ready.connect
@@ -42,11 +44,14 @@ def subscribe_tenant_queues(sender, **kwargs):
     if settings.WORKER_LANES == "express":
         log.info("consuming the %d express queue(s)", settings.WAYPOST_SEND_QUEUES)
         return
-    queues = [t.queue_name for t in Tenant.objects.filter(active=True, dedicated_queue=True)]
-    for queue in queues:
+    from messaging.send.dispatch import leftover_queues
+
+    shared = shared_queues(settings.WAYPOST_SEND_QUEUES, settings.WAYPOST_BULK_QUEUES)
+    queues = {t.queue_name for t in Tenant.objects.filter(active=True, dedicated_queue=True)}
+    queues |= leftover_queues() - set(shared)
+    for queue in sorted(queues):
         sender.add_task_queue(queue)
-    shared = settings.WAYPOST_SEND_QUEUES + settings.WAYPOST_BULK_QUEUES
-    log.info("consuming %d shared queue(s) and %d tenant queue(s)", shared, len(queues))
+    log.info("consuming %d shared queue(s) and %d other(s)", len(shared), len(queues))
 
 
 @receiver(sending_resumed)

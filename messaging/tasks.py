@@ -4,8 +4,9 @@ every step is idempotent (the submit step by its batch's ``SubmitBatch`` row).
 
 A drain is the design card's chain, per claimed batch (``messaging.send.pipeline``):
 ``messaging.drain`` claims and validates; ``messaging.transform`` → ``messaging.submit`` →
-``messaging.check`` follow as chained tasks on the tenant's queue, so Celery's own tooling shows
-each step, and one worker process submits a batch while another records the previous one.
+``messaging.check`` follow as chained tasks on the tenant's lane (``core.queues``), so Celery's
+own tooling shows each step, and one worker process submits a batch while another records the
+previous one.
 A batch smaller than ``WAYPOST_CHAIN_MIN_BATCH`` (a lone OTP) runs the steps in the drain's own
 task: the hops would cost more than its work, and queue it three more times.
 When the chain cannot be published (the broker went away after the claim), the drain runs the

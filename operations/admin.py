@@ -1,6 +1,6 @@
 """The operations page in the admin (``/admin/operations/``): one screen for someone paged at
 night — per tenant (scoped to the user's tenants), counts by state for the last hour and day,
-stalls by reason, top error codes, webhook lag, queue depth per tenant queue, each business
+stalls by reason, top error codes, webhook lag, the depth of each broker queue, each business
 portfolio's messaging limit and the unique users it reached in the moving 24 hours with its
 senders' quality ratings, senders blocked by an alert, failing callback endpoints, and what
 the provider's invoice will count (for one tenant: by day, pricing category, sender and

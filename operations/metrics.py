@@ -1,6 +1,7 @@
 """``GET /metrics`` for Prometheus: the counters every process records (``core.metrics``), and
 gauges read at scrape time from the database and Redis (stalled and due messages per tenant,
-queue depth per tenant queue, pending webhook deliveries and callbacks, blocked senders).
+the depth of every queue workers consume, pending webhook deliveries and callbacks, blocked
+senders).
 
 Protected: with ``WAYPOST_METRICS_TOKEN`` set, a request must carry ``Authorization: Bearer
 <token>`` (compared in constant time); without it, only addresses in ``WAYPOST_METRICS_ALLOW``

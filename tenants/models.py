@@ -181,7 +181,9 @@ class Tenant(models.Model):
         default=False,
         help_text="Send this tenant's messages through a broker queue of its own (tenant.<slug>) "
         "instead of the shared ones: a platform's largest customer, or a tenant to watch on its "
-        "own in the broker. Every worker consumes it.",
+        "own in the broker. Every worker but the express ones consumes it. Turning it off leaves "
+        "what is on that queue to the workers running now; restarted ones read it while it is "
+        "not empty.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -178,6 +178,11 @@ def test_the_checks_refuse_process_memory_beside_a_shared_broker(monkeypatch):
         assert ids(checks.coordination_check()) == ["waypost.E006"]
         with override_settings(WAYPOST_COUNTDOWN_MAX=3.0):
             assert checks.coordination_check() == []
+    # The queues: a hash needs at least one lane; a worker consumes all of them or the express.
+    with override_settings(WAYPOST_SEND_QUEUES=0):
+        assert ids(checks.coordination_check()) == ["waypost.E007"]
+    with override_settings(WAYPOST_BULK_QUEUES=0, WORKER_LANES="bulk"):
+        assert ids(checks.coordination_check()) == ["waypost.E007", "waypost.E007"]
     # The development settings beside a real broker: a stack on debug settings, refused.
     with override_settings(WAYPOST_DEPLOYMENT="development", CELERY_BROKER_URL="redis://h/0"):
         assert ids(checks.coordination_check()) == ["waypost.E005"]

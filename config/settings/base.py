@@ -179,8 +179,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # Redis behind Sentinel (sentinel://…;sentinel://…): the primary's name, for Celery and for
 # the coordination client (core.coordination) alike.
 REDIS_SENTINEL_MASTER = env("REDIS_SENTINEL_MASTER")
+REDIS_SENTINEL_PASSWORD = env("REDIS_SENTINEL_PASSWORD")
 if CELERY_BROKER_URL.startswith("sentinel://"):
     CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = REDIS_SENTINEL_MASTER
+    if REDIS_SENTINEL_PASSWORD:
+        CELERY_BROKER_TRANSPORT_OPTIONS["sentinel_kwargs"] = {"password": REDIS_SENTINEL_PASSWORD}
 # Periodic jobs are django-celery-beat rows (operations/migrations/0001_reconcile_schedule.py),
 # editable in the admin; none are declared here.
 CELERY_TASK_IGNORE_RESULT = True
@@ -198,6 +201,9 @@ CELERY_IMPORTS = env("CELERY_IMPORTS")
 WAYPOST_SEND_QUEUES = env("WAYPOST_SEND_QUEUES")
 WAYPOST_BULK_QUEUES = env("WAYPOST_BULK_QUEUES")
 WORKER_LANES = env("WORKER_LANES")  # "all", or "express": messaging.signals
+# An express worker takes no broadcast: "consume tenant.<slug>" (a tenant's own queue, its
+# backlog included) is for the other workers (messaging.send.dispatch.announce_queue).
+CELERY_WORKER_ENABLE_REMOTE_CONTROL = WORKER_LANES != "express"
 CELERY_TASK_QUEUES = [
     Queue(name)
     for name in (

@@ -78,10 +78,11 @@ import logging
 from datetime import UTC, datetime
 
 from celery import current_app as app
+from django.conf import settings
 from django.db.models import Q
 
-from core.coordination import Doorbell, broker_outage
-from core.queues import is_dedicated
+from core.coordination import REDIS_SCHEMES, Doorbell, broker_outage, redis_client
+from core.queues import BULK, DEDICATED, EXPRESS, is_dedicated
 from messaging.states import NOT_SUBMITTED
 from tenants.models import SenderStatus
 
@@ -166,3 +167,22 @@ def batch_done(tenant_id) -> None:
     one committed before is seen by that look. A pending ring that is not a hold stays (its
     drain is coming)."""
     _drains.release(str(tenant_id))
+
+
+def leftover_queues() -> set[str]:
+    """Queues of ours that still hold tasks in a Redis broker though this deployment no longer
+    names them — a tenant's own queue taken away or renamed, a lane dropped when
+    ``WAYPOST_SEND_QUEUES`` or ``WAYPOST_BULK_QUEUES`` shrank: their tasks are read, not
+    stranded. Empty for other brokers."""
+    if not settings.CELERY_BROKER_URL.startswith(REDIS_SCHEMES):
+        return set()
+    client = redis_client(settings.CELERY_BROKER_URL)
+    found = set()
+    try:
+        for prefix in (EXPRESS, BULK, DEDICATED):
+            for key in client.scan_iter(match=f"{prefix}*", count=1000):
+                # kombu's priority steps add "\x06\x16" and a digit to a queue's name.
+                found.add(key.decode().split("\x06")[0])
+    except Exception as exc:  # the worker retries the broker itself; this is a safety net
+        log.warning("could not list leftover queues: %s", type(exc).__name__)
+    return found

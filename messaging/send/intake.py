@@ -298,12 +298,13 @@ def _insert(prepared: list[_Prepared]) -> None:
 
 def _publish(messages: list[Message]) -> None:
     """After the commit: nudge each tenant's dispatch once (``messaging.send.dispatch``) — on
-    its bulk lane when this request alone brought it a full batch or more (a backlog: its
-    drain claims a full batch), else on its express lane (``core.queues``)."""
+    its bulk lane for a backlog (this request brought a full batch or more, or a campaign's
+    messages), else on its express lane (``core.queues``)."""
     counts = Counter(m.tenant_id for m in messages)
     tenants = {m.tenant_id: m.tenant for m in messages}
+    campaigns = {m.tenant_id for m in messages if m.campaign_id is not None}
     for tenant_id, tenant in tenants.items():
-        backlog = counts[tenant_id] >= settings.WAYPOST_BATCH_SIZE
+        backlog = counts[tenant_id] >= settings.WAYPOST_BATCH_SIZE or tenant_id in campaigns
         queue = tenant.bulk_queue_name if backlog else tenant.queue_name
         dispatch.nudge(tenant_id=tenant.pk, queue=queue)
 

@@ -283,11 +283,16 @@ def validate(*, tenant_id) -> tuple[Pass, Work | None]:
     if not claim.messages:
         _wake_for_later(tenant.pk, tenant.queue_name, after=claim.now)
         return result, None
+    # A full batch (more is due behind it) or a campaign's is a backlog: its steps take the bulk
+    # lane, out of the way of other tenants' drains (``core.queues``). Not the tenant's own
+    # messages split off a claim ahead of its campaign's (``claim.full`` says more is due).
+    backlog = (
+        len(claim.messages) == settings.WAYPOST_BATCH_SIZE
+        or claim.messages[0].campaign_id is not None
+    )
     return result, Work(
         tenant_id=str(tenant.pk),
-        # A full batch has more due behind it: a backlog, whose steps and next drain take the
-        # bulk lane, out of the way of other tenants' drains (``core.queues``).
-        queue=tenant.bulk_queue_name if claim.full else tenant.queue_name,
+        queue=tenant.bulk_queue_name if backlog else tenant.queue_name,
         batch=claim.batch,
         ids=[str(m.pk) for m in claim.messages],
         claimed_at=claim.now.isoformat(),

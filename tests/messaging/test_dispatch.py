@@ -138,3 +138,50 @@ def test_a_shared_queue_is_never_announced(monkeypatch, settings):
         assert dispatch.announce_queue(queue, again=True)
     assert dispatch.announce_queue("tenant.big")
     assert announced == ["tenant.big"]
+
+
+@pytest.mark.django_db
+@pytest.mark.redis
+def test_a_backlog_is_rung_on_the_bulk_lane_a_single_send_on_the_express_one(
+    tenant_a, published, settings, django_capture_on_commit_callbacks
+):
+    """What the API brings decides the lane of the drain it rings (``core.queues``): a request
+    of a full batch or more is a backlog; a single send is not."""
+    from ..factories import MessageTemplateFactory
+    from .helpers import body
+
+    settings.WAYPOST_BATCH_SIZE = 3
+    template = MessageTemplateFactory(tenant=tenant_a.tenant)
+    tenant = tenant_a.tenant
+    with django_capture_on_commit_callbacks(execute=True):  # the nudge follows the commit
+        answer = tenant_a.client.post(
+            "/api/v1/messages", body(template), format="json", HTTP_IDEMPOTENCY_KEY="one"
+        )
+    assert answer.status_code == 202
+    dispatch.drain_started(tenant.pk)  # the drain ran: the next request rings again
+    items = [
+        {"idempotency_key": f"b{i}", **body(template, to=f"+491511234567{i}")} for i in range(3)
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = tenant_a.client.post("/api/v1/messages/batch", {"messages": items}, format="json")
+    assert answer.status_code == 200
+    assert [queue for _, queue, _ in published] == [tenant.queue_name, tenant.bulk_queue_name]
+    assert tenant.queue_name.startswith("send.") and tenant.bulk_queue_name.startswith("bulk.")
+
+
+@pytest.mark.redis
+def test_a_worker_reads_queues_of_ours_no_longer_named_while_they_hold_tasks(settings):
+    """A tenant's own queue taken away, a lane dropped: what is on them is still read."""
+    from core.coordination import redis_client
+
+    settings.CELERY_BROKER_URL = settings.REDIS_URL
+    client = redis_client(settings.REDIS_URL)
+    stranded = ["tenant.gone", "send.9\x06\x163", "bulk.7"]
+    try:
+        for key in stranded:
+            client.rpush(key, "{}")
+        client.rpush("unrelated", "{}")
+        found = dispatch.leftover_queues()
+        assert {"tenant.gone", "send.9", "bulk.7"} <= found and "unrelated" not in found
+    finally:
+        client.delete(*stranded, "unrelated")
