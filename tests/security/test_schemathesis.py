@@ -9,11 +9,11 @@ names an approved template of the tenant and fits its placeholders; a template h
 is still refused, with its own code.
 
 ``WAYPOST_FUZZ_EXAMPLES`` sets the fuzzing phase's examples per operation: 60 in ``make test``
-(about 2,700 cases with the coverage phase's, in two halves of the operations that two test
+(about 2,700 cases with the coverage phase's, in three parts of the operations that test
 processes run side by side); ``make chaos`` runs this test with 420
 (over 5,000 cases, ~9 min) and publishes the count in docs/RELIABILITY.md. The run's own count
 is checked, so a schema that shrinks cannot make the test pass on a handful of cases.
-``WAYPOST_FUZZ_REPORT``: also add the counts and summaries of both halves there."""
+``WAYPOST_FUZZ_REPORT``: also add the counts and summaries of every part there."""
 
 import json
 import os
@@ -38,17 +38,17 @@ CHECKS = ",".join(
 )
 
 
-# The operations in two halves, each a test of its own, so two test processes fuzz side by side.
-HALF = "^/api/v1/(campaigns|media)"
-HALVES = {
-    "campaigns and media": ["--include-path-regex", HALF],
-    "the rest": ["--exclude-path-regex", HALF],
+# The operations in three parts, each a test of its own, so test processes fuzz side by side.
+PARTS = {
+    "campaigns and media": ["--include-path-regex", "^/api/v1/(campaigns|media)"],
+    "messages": ["--include-path-regex", "^/api/v1/messages"],
+    "the rest": ["--exclude-path-regex", "^/api/v1/(campaigns|media|messages)"],
 }
 
 
-@pytest.mark.parametrize("half", list(HALVES))
+@pytest.mark.parametrize("part", list(PARTS))
 def test_schemathesis_finds_no_5xx_and_no_schema_violation(
-    half, live_server, transactional_db, sandbox, settings, tmp_path, capsys
+    part, live_server, transactional_db, sandbox, settings, tmp_path, capsys
 ):
     from whatsapp import get_provider
 
@@ -81,7 +81,7 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(
             "ndjson",
             "--report-ndjson-path",
             str(report),
-            *HALVES[half],
+            *PARTS[part],
         ],
         capture_output=True,
         text=True,
@@ -91,7 +91,7 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(
     cases = count_cases(report)
     with capsys.disabled():
         print(f"\n[schemathesis] {cases:,} cases; exit {run.returncode}\n" + run.stdout[-1500:])
-    if os.environ.get("WAYPOST_FUZZ_REPORT"):  # both halves add up in one report
+    if os.environ.get("WAYPOST_FUZZ_REPORT"):  # the parts add up in one report
         out = Path(os.environ["WAYPOST_FUZZ_REPORT"])
         so_far = json.loads(out.read_text()) if out.exists() else {"cases": 0, "exit": 0}
         out.write_text(
@@ -99,12 +99,12 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(
                 {
                     "cases": so_far["cases"] + cases,
                     "exit": so_far["exit"] or run.returncode,
-                    "summary": (so_far.get("summary", "") + f"\n[{half}]\n" + summary(run.stdout)),
+                    "summary": (so_far.get("summary", "") + f"\n[{part}]\n" + summary(run.stdout)),
                 }
             )
         )
     assert run.returncode == 0, run.stdout[:8000]
-    assert cases >= 10 * examples, cases
+    assert cases >= 5 * examples, cases  # per part: a schema that shrank would fall below
 
 
 def count_cases(report: Path) -> int:
