@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8000
 # Test processes: the suite mostly waits on its workers and servers, so more than the cores.
-TEST_PROCESSES ?= 4
+TEST_PROCESSES ?= 5
 
 .PHONY: demo run stack test test-fast test-unit lint format docs docs-serve bench chaos clean
 

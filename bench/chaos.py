@@ -81,7 +81,7 @@ QUICK = {
     "faults": {"messages": 300},
     "gunicorn": {"seconds": 8, "kill_at": 3, "down_seconds": 2},
     "callbacks": {"messages": 30, "down_seconds": 20},
-    "host_kill": {"messages": 300, "kill_after": 1.5},
+    "host_kill": {"messages": 150, "kill_after": 1.0},
 }
 SCENARIOS = tuple(FULL)
 TITLES = {

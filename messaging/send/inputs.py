@@ -109,8 +109,16 @@ class WindowInput(RejectUnknownFields, serializers.Serializer):
         "end": {"pattern": r"^([01][0-9]|2[0-4]):[0-5][0-9]$", "example": "20:00"},
     }
 
-    start = serializers.CharField(required=False, help_text="Local time, e.g. 09:00.")
-    end = serializers.CharField(required=False, help_text="Local time, e.g. 20:00 (exclusive).")
+    # null is the default, as the window's own JSON writes it (SendWindow.as_dict): start of
+    # the day, end of the day.
+    start = serializers.CharField(
+        required=False, allow_null=True, help_text="Local time, e.g. 09:00 (null: 00:00)."
+    )
+    end = serializers.CharField(
+        required=False,
+        allow_null=True,
+        help_text="Local time, e.g. 20:00 (exclusive; null or 24:00: the end of the day).",
+    )
     days = serializers.ListField(
         child=serializers.CharField(),
         required=False,
