@@ -340,6 +340,12 @@ def test_a_campaigns_messages_carry_its_window_and_the_recipients_zones(api, tem
     assert message.send_window["zones"] == ["Europe/Berlin"]
 
 
+def test_a_window_to_the_end_of_the_day_releases_its_rows(api, template):
+    """Its own JSON says null for 24:00 (and for 00:00): each row's message takes it as given."""
+    campaign = started(api, template, [row()], window={"start": "00:00", "end": "24:00"})
+    assert feeder.feed(campaign_id=campaign.pk).released == 1
+
+
 @pytest.mark.parametrize("body", [[None, None], "x", 3, None])
 def test_a_body_that_is_not_an_object_is_400(api, body):
     response = api.post(URL, body, format="json", HTTP_IDEMPOTENCY_KEY="odd")
