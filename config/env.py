@@ -230,6 +230,16 @@ GROUPS: tuple[Group, ...] = (
                 doc="Processes of the Celery worker (`--concurrency`).",
             ),
             Setting(
+                "EXPRESS_CONCURRENCY",
+                int,
+                1,
+                read_by="Procfile, Procfile.sandbox",
+                doc="Processes of the express worker (`--concurrency`): the drains of tenants "
+                "without a backlog. On 2 cores, 2 measured no better than 1 under a flood (more "
+                "processes sharing the same saturated cores: `bench/NOTES.md`, issue 22); on a "
+                "worker host with cores to spare, raise it with the quiet tenants' traffic.",
+            ),
+            Setting(
                 "WORKER_NAME",
                 str,
                 "worker",
