@@ -179,9 +179,10 @@ class Tenant(models.Model):
     dedicated_queue = models.BooleanField(
         "queue of its own",
         default=False,
-        help_text="Send this tenant's messages through a broker queue of its own (tenant.<slug>) "
-        "instead of the shared ones: a platform's largest customer, or a tenant to watch on its "
-        "own in the broker. Every worker but the express ones consumes it. Turning it off leaves "
+        help_text="Send this tenant's messages through a broker queue of its own (named "
+        "tenant. and its slug) instead of the shared ones: a platform's largest customer, or a "
+        "tenant to watch on its own in the broker. Every worker but the express ones consumes "
+        "it. Turning it off leaves "
         "what is on that queue to the workers running now; restarted ones read it while it is "
         "not empty.",
     )
