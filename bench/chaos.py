@@ -618,20 +618,11 @@ class Chaos:
             self.settle(  # read, or held for an operator (unknown, flagged)
                 tenant, taken, final=lambda r: r["state"] == "read" or r["stalled"]
             )
-            deadline = time.monotonic() + SETTLE_SECONDS
             read = {k for k, r in self.rows(tenant).items() if k in taken and r["state"] == "read"}
-            while len({h["webhook-id"] for _, h, _ in receiver.delivered()}) < len(read):
-                if time.monotonic() > deadline:
-                    break
-                progress(f"{len(receiver.delivered())}/{len(read)} callbacks delivered")
-                time.sleep(0.5)
-            settled = time.monotonic()
+            settled = callbacks_settle(receiver, len(read), timeout=SETTLE_SECONDS)
             self.sandbox_defaults()
-            time.sleep(3)  # anything delivered twice would arrive now
             outcome = self.audit("host_kill", tenant, taken, statuses=False)
-            ids = Counter(h["webhook-id"] for _, h, _ in receiver.delivered())
-            outcome.callbacks_lost = max(0, len(read) - len(ids))
-            outcome.callbacks_duplicated = sum(n - 1 for n in ids.values() if n > 1)
+            callbacks_count(outcome, receiver, expected=len(read))
             outcome.recovery_s = settled - last_kill
             outcome.detail["hosts"] = (
                 "a (web, worker, beat, callbacks) + b (web, worker, callbacks)"
@@ -657,18 +648,9 @@ class Chaos:
                 time.sleep(1)
             receiver.status = 200
             back = time.monotonic()
-            deadline = back + SETTLE_SECONDS + 600
-            while len({h["webhook-id"] for _, h, _ in receiver.delivered()}) < len(taken):
-                if time.monotonic() > deadline:
-                    break
-                progress(f"{len(receiver.delivered())}/{len(taken)} callbacks delivered")
-                time.sleep(0.5)
-            settled = time.monotonic()
-            time.sleep(3)  # anything delivered twice would arrive now
+            settled = callbacks_settle(receiver, len(taken), timeout=SETTLE_SECONDS + 600)
             outcome = self.audit("callbacks", tenant, taken, statuses=False)
-            ids = Counter(h["webhook-id"] for _, h, _ in receiver.delivered())
-            outcome.callbacks_lost = max(0, len(taken) - len(ids))
-            outcome.callbacks_duplicated = sum(n - 1 for n in ids.values() if n > 1)
+            callbacks_count(outcome, receiver, expected=len(taken))
             outcome.recovery_s = settled - back
             outcome.detail["receiver answers while down (503)"] = sum(
                 1 for *_, code in receiver.requests if code == 503
@@ -676,6 +658,29 @@ class Chaos:
             return outcome
         finally:
             server.shutdown()
+
+
+def callbacks_settle(receiver, expected: int, *, timeout: float) -> float:
+    """Wait until the receiver has answered ``expected`` distinct webhook-ids (or ``timeout``
+    seconds); the monotonic time that was, then three seconds more, in which anything delivered
+    twice would arrive."""
+    deadline = time.monotonic() + timeout
+    while len({h["webhook-id"] for _, h, _ in receiver.delivered()}) < expected:
+        if time.monotonic() > deadline:
+            break
+        progress(f"{len(receiver.delivered())}/{expected} callbacks delivered")
+        time.sleep(0.5)
+    settled = time.monotonic()
+    time.sleep(3)
+    return settled
+
+
+def callbacks_count(outcome: Outcome, receiver, *, expected: int) -> None:
+    """Callbacks lost (expected, never answered 2xx) and duplicated (a webhook-id answered 2xx
+    more than once) into ``outcome``."""
+    ids = Counter(h["webhook-id"] for _, h, _ in receiver.delivered())
+    outcome.callbacks_lost = max(0, expected - len(ids))
+    outcome.callbacks_duplicated = sum(n - 1 for n in ids.values() if n > 1)
 
 
 def correct(row: dict, record: dict | None, *, statuses: bool) -> bool:

@@ -3,7 +3,6 @@ events go out in order), none delivers an event twice while its lease holds, and
 the others take over its tenants once its leases end."""
 
 import threading
-import time
 from collections import defaultdict
 
 import pytest
@@ -107,4 +106,3 @@ def test_two_deliverers_share_the_tenants_in_order_and_survive_one_killed(live, 
         for deliverer in deliverers:
             deliverer.stop()
         server.shutdown()
-        time.sleep(0)  # (the receiver's threads are daemons)

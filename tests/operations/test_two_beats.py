@@ -69,10 +69,8 @@ def test_every_periodic_job_run_twice_at_once_does_its_work_once(sender, setting
     )
     lagging = message_in(sender, [EventType.ACCEPTED], age=timedelta(seconds=1), key="lag")
     fresh = message_in(sender, [EventType.ACCEPTED], age=timedelta(seconds=1), key="fresh")
-    deliveries = [
-        stored_status(sender, lagging, "sent", age=timedelta(minutes=5)),  # the lag rule's
-        stored_status(sender, fresh, "delivered", age=timedelta(seconds=0)),  # the 5-s job's
-    ]
+    stored_status(sender, lagging, "sent", age=timedelta(minutes=5))  # the lag rule's
+    stored_status(sender, fresh, "delivered", age=timedelta(seconds=0))  # the 5-second job's
     orphan = OrphanStatus.objects.create(wamid="wamid.gone", report={}, dedupe_key="o1")
     OrphanStatus.objects.filter(pk=orphan.pk).update(
         received_at=timezone.now() - timedelta(hours=2)
@@ -111,9 +109,9 @@ def test_every_periodic_job_run_twice_at_once_does_its_work_once(sender, setting
     assert not failures, failures
 
     done = Counter()
-    for name, result in results:
-        for key, n in (result or {}).items() if isinstance(result, dict) else ():
-            done[f"{name}:{key}"] += n
+    for name, result in results:  # each job's counts (campaigns.overdue answers a number)
+        if isinstance(result, dict):
+            done.update({f"{name}:{key}": n for key, n in result.items()})
     # Each piece of work was done once between the two beats, not twice.
     assert done["operations.reconcile:stalled.accepted_no_status"] == 10
     assert done["operations.reconcile:unknown.held"] == 1
@@ -129,7 +127,6 @@ def test_every_periodic_job_run_twice_at_once_does_its_work_once(sender, setting
     assert all(Message.objects.get(pk=m.pk).stalled for m in stalled)
     assert Message.objects.get(pk=unknown.pk).stalled_reason == "unknown_outcome"
     assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"processed"}
-    assert [d.pk for d in deliveries]
     for message, applied in ((lagging, EventType.STATUS_SENT), (fresh, EventType.STATUS_DELIVERED)):
         assert MessageEvent.objects.filter(message_id=message.pk, type=applied).count() == 1
     assert CallbackEvent.objects.get().status == "dead"
