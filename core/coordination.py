@@ -61,6 +61,9 @@ One per process, :func:`redis_client`, for every use of Redis outside Celery's o
 connection: the doorbells, the rate limits (``core.ratelimit``: the send path's, the API
 throttle, the webhook refusal budgets). Made on first use with :data:`REDIS_TIMEOUTS`, and
 dropped in a forked child (a pre-forking server, Celery's prefork pool), which makes its own.
+A ``rediss://`` URL (TLS) is read as kombu reads the broker's, so that one URL serves both
+(:func:`_as_redis_py_reads`), and the server's certificate is verified unless the URL says
+``ssl_cert_reqs=none`` — for the broker too (:func:`broker_use_ssl`).
 """
 
 from __future__ import annotations
@@ -127,6 +130,20 @@ def default_backend(broker_url: str) -> str:
     return "memory" if broker_in_process(broker_url) else "redis"
 
 
+def broker_use_ssl(broker_url: str) -> dict | bool:
+    """Celery's ``broker_use_ssl`` for ``broker_url``: with ``rediss://``, TLS with the server's
+    certificate verified (against the system's CAs unless the URL names ``ssl_ca_certs``) — what
+    redis-py does for the same URL. kombu alone would turn verification off, with a warning, for
+    a ``rediss://`` URL without ``ssl_cert_reqs``. The URL's own ``ssl_*`` parameters replace
+    this (kombu), and what they leave out is redis-py's default: verified; only an explicit
+    ``ssl_cert_reqs=none`` turns verification off. Other brokers: Celery's default, no TLS."""
+    if not broker_url.startswith("rediss://"):
+        return False
+    import ssl
+
+    return {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+
+
 def in_redis() -> bool:
     """Whether coordination state (the doorbells' rings, ``core.ratelimit``'s buckets) lives
     in Redis, shared by every process; else in this process's memory."""
@@ -151,7 +168,30 @@ def _client(url: str) -> redis.Redis:
 
     if url.startswith("sentinel://"):
         return _sentinel_primary(url, retry=Retry(NoBackoff(), 0))
-    return redis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), **REDIS_TIMEOUTS)
+    return redis.Redis.from_url(
+        _as_redis_py_reads(url), retry=Retry(NoBackoff(), 0), **REDIS_TIMEOUTS
+    )
+
+
+def _as_redis_py_reads(url: str) -> str:
+    """``url`` (the broker's, as kombu reads it) for redis-py: kombu takes ``ssl_cert_reqs`` as
+    ``required`` or ``CERT_REQUIRED`` (both spellings are Celery's), redis-py only the first —
+    the second would make every call of this client fail. Every other URL is left as it is;
+    the other ``ssl_*`` parameters (``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``, and
+    ``ssl_check_hostname`` written ``true`` or ``false``) mean the same to both."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    spelled = [
+        (key, value[len("CERT_") :].lower())
+        if key == "ssl_cert_reqs" and value.upper().startswith("CERT_")
+        else (key, value)
+        for key, value in query
+    ]
+    if spelled == query:
+        return url
+    return urlunsplit(parts._replace(query=urlencode(spelled, safe="/")))
 
 
 def _sentinel_primary(url: str, **options) -> redis.Redis:

@@ -27,6 +27,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until(condition, what: str, timeout: float = 20, *, every: float = 0.1) -> None:
+    """Poll ``condition()`` until it is true; RuntimeError naming ``what`` after ``timeout``
+    seconds (a server's start: its port answering, a replica in sync)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(every)
+
+
 @dataclass
 class Delivery:
     headers: dict[str, str]

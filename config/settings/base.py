@@ -20,7 +20,7 @@ from kombu import Queue
 
 from config.env import BASE_DIR, VAR_DIR, SettingsEnv
 from config.env import INSECURE_DEVELOPMENT_KEY as INSECURE_DEVELOPMENT_KEY
-from core.coordination import default_backend, default_redis_url
+from core.coordination import broker_use_ssl, default_backend, default_redis_url
 from core.queues import shared_queues
 
 (VAR_DIR / "static").mkdir(parents=True, exist_ok=True)
@@ -176,6 +176,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": env("CELERY_UNACKED_RESTORE_INTERVAL"),
     "unacked_restore_throttle": env("CELERY_UNACKED_RESTORE_THROTTLE"),
 }
+# rediss:// (TLS): the server's certificate verified by default, for the broker as for the
+# coordination client; the URL's ssl_* parameters say the rest (core.coordination).
+CELERY_BROKER_USE_SSL = broker_use_ssl(CELERY_BROKER_URL)
 # Redis behind Sentinel (sentinel://…;sentinel://…): the primary's name, for Celery and for
 # the coordination client (core.coordination) alike.
 REDIS_SENTINEL_MASTER = env("REDIS_SENTINEL_MASTER")
