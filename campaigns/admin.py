@@ -62,6 +62,7 @@ from campaigns.services import (
     campaign_start,
 )
 from core.errors import WaypostError
+from core.ids import short
 from core.logging import mask_phone
 from messaging.admin import ago, at_second
 from messaging.admin import badge as message_badge
@@ -317,7 +318,7 @@ class CampaignAdmin(TenantScopedAdmin):
             '<code style="font-size:11px" title="{}">{}</code>',
             obj.name,
             obj.pk,
-            str(obj.pk)[:8],
+            short(obj.pk),
         )
 
     @admin.display(description="template", ordering="template__name")

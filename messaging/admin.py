@@ -36,6 +36,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from core.errors import WaypostError
+from core.ids import short
 from core.logging import mask_phone
 from messaging.models import Contact, Message, MessageEvent, Suppression
 from messaging.selectors import (
@@ -273,7 +274,7 @@ def _with_reason(title: str, *, duplicates_matter: bool = False):
                             done += 1
                         except WaypostError as exc:
                             model_admin.message_user(
-                                request, f"{str(message.pk)[:8]}: {exc.message}", messages.WARNING
+                                request, f"{short(message.pk)}: {exc.message}", messages.WARNING
                             )
                     model_admin.message_user(request, f"{title}: {done} message(s).")
                     return None
@@ -381,7 +382,7 @@ class MessageAdmin(ReadOnlyMixin, TenantScopedAdmin):
         return format_html(
             '<code title="{}">{}</code><div style="font-size:11px;color:#666" title="{}">{}</div>',
             obj.pk,
-            str(obj.pk)[:8],
+            short(obj.pk),
             at_second(obj.created_at),
             ago(obj.created_at),
         )
@@ -628,7 +629,7 @@ class MessageEventAdmin(ReadOnlyMixin, TenantScopedAdmin):
 
     @admin.display(description="message")
     def message_short(self, obj):
-        return format_html("<code>{}</code>", str(obj.message_id)[:8])
+        return format_html("<code>{}</code>", short(obj.message_id))
 
 
 @admin.register(Suppression)

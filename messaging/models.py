@@ -11,11 +11,10 @@ the same fact recorded twice — a redelivered task, a duplicated webhook — is
 
 from __future__ import annotations
 
-import uuid
-
 from django.db import models
 from django.db.models import F
 
+from core.ids import uuid7
 from core.logging import mask_phone
 from messaging.states import EventSource, EventType, MessageState, StallReason
 from templates_registry.models import MessageTemplate
@@ -29,7 +28,8 @@ class MessageKind(models.TextChoices):
 
 
 class Message(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # UUIDv7: time-ordered, so a month of messages is one range of ids (the ledger's partitions)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     # No index of its own: every index below that a tenant's query uses starts with it.
     tenant = models.ForeignKey(
         Tenant, on_delete=models.PROTECT, related_name="messages", db_index=False

@@ -4,6 +4,7 @@ has the reconciler's rules, ``tenants.services`` the health poll)."""
 from celery import shared_task
 
 from core.db import retries_transient_errors
+from operations.housekeeping import partitions_ensure
 from operations.reconciler import reconcile as reconcile_pass
 from tenants.services import senders_health_poll
 
@@ -20,3 +21,10 @@ def poll_sender_health() -> dict:
     """Each active sender's messaging limit and quality rating, asked of its provider at most
     every ``WAYPOST_HEALTH_POLL_SECONDS``."""
     return senders_health_poll()
+
+
+@shared_task(name="operations.partitions", bind=True, acks_late=True, ignore_result=True)
+@retries_transient_errors
+def ensure_partitions() -> dict:
+    """The partitioned tables' months, made ahead (``operations.housekeeping``)."""
+    return partitions_ensure()

@@ -3,8 +3,12 @@
 A delivery is stored exactly as received (body bytes, the headers that matter, when) the moment
 its signature checks out, and answered 200 at once; parsing and applying happen later, in
 batches (``webhooks.services.deliveries_process``). ``(provider, body_sha256)`` is unique, so
-the same body delivered twice is stored — and processed — once. Calls that fail the signature
-check are kept, capped, in ``RejectedWebhook`` for security review.
+the same body delivered twice is stored — and processed — once. On PostgreSQL the table is
+partitioned by the month of ``received_at`` (``core.partitions``; retention drops whole months)
+and the hash is unique within each month: a resend across a month's end (Meta retries for up
+to seven days) is stored again, and what it carries is recognised downstream (the ledger's
+dedupe keys, the inbound wamid). Calls that fail the signature check are kept, capped, in
+``RejectedWebhook`` for security review.
 """
 
 from django.db import models

@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from core import metrics
+from core import metrics, partitions
 from core.alerts import alert
 from core.coordination import Doorbell
 from core.db import bound_cursor, bulk_update, is_transient, retry_transient
@@ -99,7 +99,7 @@ def delivery_store(*, provider: str, body: bytes, headers: dict, sender_id=None)
         cursor.execute(
             f"INSERT INTO {table} (provider, sender_id, received_at, body, body_sha256, "  # noqa: S608
             "headers, status, events, error) VALUES (%s, %s, %s, %s, %s, %s, %s, 0, '') "
-            "ON CONFLICT (provider, body_sha256) DO NOTHING",
+            "ON CONFLICT DO NOTHING",  # (provider, body_sha256): per month on PostgreSQL
             [
                 provider,
                 sender_id,
@@ -113,6 +113,16 @@ def delivery_store(*, provider: str, body: bytes, headers: dict, sender_id=None)
 
 
 REJECTED_BODY_PREFIX = 512
+# Stored deliveries, a partition a month on PostgreSQL (core.partitions). The body's hash is
+# unique within each month; a resend across a month's end is stored again, and its statuses
+# and messages are recognised by the ledger's dedupe keys and the inbound wamid.
+DELIVERIES = partitions.Scheme(
+    table=WebhookDelivery._meta.db_table,
+    column="received_at",
+    key="time",
+    leaf_unique=("provider", "body_sha256"),
+)
+DONE = (DeliveryStatus.PROCESSED, DeliveryStatus.INVALID)  # deliveries retention may drop
 
 
 def rejected_record(
@@ -545,13 +555,21 @@ def deliveries_replay(*, since: datetime | None = None, delivery_id: int | None 
 def deliveries_prune(*, older_than: timedelta, now=None, batch_size: int = 5000) -> int:
     """Delete processed (and invalid) deliveries received before ``older_than`` ago: their
     facts live on in the ledger. Pending, partial and failed ones stay (they are still work or
-    replayable). Returns how many were deleted."""
+    replayable). Whole months go first, as tables (``core.partitions``); then row by row.
+    Returns how many were deleted."""
     cutoff = (now or timezone.now()) - older_than
     done = 0
+    for month in partitions.months(DELIVERIES):  # whole months first (core.partitions)
+        if partitions.next_month(month) > cutoff:
+            break
+        retired = partitions.retire(
+            DELIVERIES, month, keep="row.status NOT IN (%s, %s)", params=list(DONE)
+        )
+        done += retired.dropped if retired else 0
     while True:
         ids = list(
             WebhookDelivery.objects.filter(
-                status__in=[DeliveryStatus.PROCESSED, DeliveryStatus.INVALID],
+                status__in=DONE,
                 received_at__lt=cutoff,
             )
             .order_by("pk")

@@ -24,6 +24,15 @@ The rules
   (``SKIP LOCKED``: a message a webhook is updating right now is taken on the next run). Safe
   to run twice at once, and to stop at any point.
 
+* **Whole months first** (PostgreSQL): the ledger is partitioned by its message's month
+  (``core.partitions``; message ids are UUIDv7). A month whose last day is older than the longest
+  retention of any tenant is retired whole: its prunable events are archived (one file a month,
+  ``ledger-<YYYY-MM>-<UTC time>.jsonl.gz``, each line naming its tenant), their messages marked
+  pruned, and the partition dropped — the events of messages that must stay (a tenant that keeps
+  its ledger, a message still unsettled or changed lately) are copied into the month's new,
+  small table. No row is DELETEd and nothing is left for vacuum. Then the message-by-message
+  pass above prunes what is due earlier (tenants with a shorter retention).
+
 ``manage.py retention`` runs it (with the webhook deliveries' own retention,
 ``webhooks.services.deliveries_prune``); run it daily from cron or a beat row.
 """
@@ -37,8 +46,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.db import connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 
+from core import partitions
 from messaging.models import Message, MessageEvent
 from messaging.states import MessageState
 from tenants.models import Tenant
@@ -53,6 +64,20 @@ SQLITE_TRIGGER = (
     "CREATE TRIGGER messageevent_no_delete BEFORE DELETE ON messaging_messageevent "
     "BEGIN SELECT RAISE(ABORT, 'message events are append-only (DELETE refused)'); END;"
 )
+LEDGER = partitions.Scheme(
+    table=MessageEvent._meta.db_table,
+    column="message_id",
+    key="uuid7",
+    unlock="SET LOCAL waypost.ledger_retention = 'on'",
+)
+# An event (``row``) whose message may lose its ledger now (the rules above, in SQL).
+PRUNABLE = (
+    "EXISTS (SELECT 1 FROM messaging_message m JOIN tenants_tenant t ON t.id = m.tenant_id "  # noqa: S608
+    "WHERE m.id = row.message_id AND t.ledger_retention_days > 0 "
+    f"AND m.state NOT IN ({', '.join(['%s'] * len(UNSETTLED))}) "
+    "AND m.state_changed_at < %s - t.ledger_retention_days * interval '1 day')"
+)
+ARCHIVE_PAGE = 5000
 
 
 @dataclass
@@ -86,6 +111,8 @@ def ledgers_prune(
     """Prune (or archive, then prune) every prunable ledger of ``tenants`` (default: all)."""
     now = now or timezone.now()
     result = Pruned()
+    if tenants is None and not dry_run:
+        months_retire(now=now, archive_dir=archive_dir, result=result)
     for tenant in tenants if tenants is not None else Tenant.objects.order_by("slug"):
         eligible = prunable(tenant=tenant, now=now)
         if dry_run:
@@ -128,16 +155,88 @@ def _prune_batch(eligible, archive: Path | None, now: datetime, size: int) -> tu
 def _append(archive: Path, events) -> None:
     with gzip.open(archive, "at", encoding="utf-8") as out:
         for e in events.order_by("message_id", "occurred_at", "id").iterator(chunk_size=2000):
-            record = {
-                "message_id": str(e.message_id),
-                "type": e.type,
-                "source": e.source,
-                "round": e.round,
-                "occurred_at": e.occurred_at.isoformat(),
-                "recorded_at": e.recorded_at.isoformat(),
-                "detail": e.detail,
-            }
-            out.write(json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n")
+            out.write(
+                _line(
+                    e.message_id, e.type, e.source, e.round, e.occurred_at, e.recorded_at, e.detail
+                )
+            )
+
+
+def _line(message_id, type_, source, round_, occurred_at, recorded_at, detail, **more) -> str:
+    record = {
+        "message_id": str(message_id),
+        "type": type_,
+        "source": source,
+        "round": round_,
+        "occurred_at": occurred_at.isoformat(),
+        "recorded_at": recorded_at.isoformat(),
+        "detail": detail,
+    } | more
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n"
+
+
+def months_retire(*, now: datetime, archive_dir: Path | None, result: Pruned) -> None:
+    """Retire every month of the ledger older than the longest retention (the rules above)."""
+    longest = Tenant.objects.filter(ledger_retention_days__gt=0).aggregate(
+        days=Max("ledger_retention_days")
+    )["days"]
+    if not longest or not partitions.active(LEDGER):
+        return
+    horizon = now - timedelta(days=longest)
+    for month in partitions.months(LEDGER):
+        if partitions.next_month(month) > horizon:
+            break
+        archive = None
+        if archive_dir is not None:
+            archive_dir.mkdir(parents=True, exist_ok=True)
+            archive = archive_dir / f"ledger-{month:%Y-%m}-{now:%Y%m%dT%H%M%SZ}.jsonl.gz"
+        params = [*UNSETTLED, now]
+        counts = {}
+
+        def before(cursor, partition: str, archive=archive, params=params, counts=counts) -> None:
+            if archive is not None:
+                _archive_month(cursor, partition, archive, params)
+            cursor.execute(
+                "UPDATE messaging_message SET ledger_pruned_at = %s WHERE ledger_pruned_at IS NULL "  # noqa: S608
+                f"AND id IN (SELECT DISTINCT row.message_id FROM {partition} AS row "
+                f"WHERE {PRUNABLE})",
+                [now, *params],
+            )
+            counts["messages"] = cursor.rowcount
+
+        retired = partitions.retire(
+            LEDGER, month, keep=f"NOT {PRUNABLE}", params=params, before=before
+        )
+        if retired is None:
+            continue
+        result.messages += counts["messages"]
+        result.events += retired.dropped
+        if archive is not None and archive.exists():
+            result.archives.append(str(archive))
+
+
+def _archive_month(cursor, partition: str, archive: Path, params: list) -> None:
+    """The month's prunable events, a page at a time (keyset: no cursor held between pages)."""
+    after = ("00000000-0000-0000-0000-000000000000", 0)
+    with gzip.open(archive, "at", encoding="utf-8") as out:
+        while True:
+            cursor.execute(
+                "SELECT row.message_id, row.type, row.source, row.round, row.occurred_at, "  # noqa: S608
+                "row.recorded_at, row.detail, t.slug, row.id "
+                f"FROM {partition} AS row "
+                "JOIN messaging_message m ON m.id = row.message_id "
+                "JOIN tenants_tenant t ON t.id = m.tenant_id "
+                f"WHERE {PRUNABLE} AND (row.message_id, row.id) > (%s, %s) "
+                "ORDER BY row.message_id, row.id LIMIT %s",
+                [*params, *after, ARCHIVE_PAGE],
+            )
+            rows = cursor.fetchall()
+            for *event, slug, _ in rows:
+                detail = event[-1] if not isinstance(event[-1], str) else json.loads(event[-1])
+                out.write(_line(*event[:-1], detail, tenant=slug))
+            if len(rows) < ARCHIVE_PAGE:
+                return
+            after = (rows[-1][0], rows[-1][-1])
 
 
 class _purge_allowed:

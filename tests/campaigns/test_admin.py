@@ -16,6 +16,7 @@ from django.utils import timezone
 from campaigns import feeder
 from campaigns.models import Campaign, CampaignRow, CampaignState, RowOutcome
 from campaigns.services import campaign_create, campaign_start
+from core.ids import short
 from messaging.models import Message
 from tenants.models import StaffScope
 from tenants.services import portfolio_limit_learn
@@ -146,7 +147,7 @@ def test_the_list_shows_state_progress_rows_and_a_masked_sender(staff_a, tenant_
     campaign = make_campaign(tenant_a.tenant, template, with_invalid_rows(), name="Spring sale")
     sender = tenant_a.tenant.senders.get()
     page = staff_a.get(LIST).content.decode()
-    assert "Spring sale" in page and str(campaign.pk)[:8] in page
+    assert "Spring sale" in page and short(campaign.pk) in page
     assert ">draft<" in page  # the state badge
     assert 'class="campaign-progress"' in page and "0.0 %" in page
     assert "3 invalid" in page and template.name in page
@@ -188,7 +189,7 @@ def test_staff_see_download_and_act_on_their_tenants_campaigns_only(
     assert theirs.state == CampaignState.DRAFT
     filters = staff_a.get(LIST).content.decode()
     assert not re.search(rf"tenant__id__exact={tenant_b.tenant.pk}\b", filters)
-    assert str(mine.pk)[:8] in listing
+    assert short(mine.pk) in listing
 
 
 def test_what_a_user_typed_is_escaped_on_the_list_and_the_page(admin_client, tenant_a, template):
@@ -279,7 +280,7 @@ def test_a_completed_campaign_has_its_final_report(staff_a, tenant_a, template):
     messages = staff_a.get(f"/admin/messaging/message/?campaign__id__exact={campaign.pk}")
     assert messages.status_code == 200
     listed = messages.content.decode()
-    assert all(str(m.pk)[:8] in listed for m in Message.objects.filter(campaign=campaign))
+    assert all(short(m.pk) in listed for m in Message.objects.filter(campaign=campaign))
 
 
 # --- actions -------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from core.ids import short
 from devtools.servers import ROOT
 from messaging.models import Message
 from messaging.states import EventSource, EventType
@@ -90,7 +91,7 @@ def test_an_on_call_person_opens_a_stalled_message(browser, live_server, tenant_
 
     log_in(browser, live_server)
     browser.get(f"{live_server.url}/admin/messaging/message/?stalled__exact=1")
-    browser.find_element(By.PARTIAL_LINK_TEXT, message_id[:8]).click()
+    browser.find_element(By.PARTIAL_LINK_TEXT, short(message_id)).click()
     page = browser.page_source
     assert "Sent, not delivered in time" in page and "flagged_stalled" in page
     Path(ARTIFACT).parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from callbacks.models import CallbackAttempt, CallbackEndpoint, CallbackEvent
 from callbacks.services import Item, callbacks_enqueue
+from core.ids import short
 from messaging.models import Message, Suppression
 from messaging.track.contacts import contact_resolve
 from whatsapp import error_info
@@ -61,8 +62,8 @@ def test_the_top_errors_carry_their_titles_and_lead_to_their_messages(admin_clie
     listed = admin_client.get(link)
     assert listed.status_code == 200
     text = listed.content.decode()
-    assert all(str(pk)[:8] in text for pk in undeliverable)
-    assert str(unavailable[0])[:8] not in text
+    assert all(short(pk) in text for pk in undeliverable)
+    assert short(unavailable[0]) not in text
 
 
 def every_admin_page(client) -> dict[str, str]:

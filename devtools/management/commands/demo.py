@@ -53,6 +53,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from callbacks.deliverer import Deliverer
 from callbacks.models import CallbackEvent, CallbackStatus
 from callbacks.services import EVENT_TYPES, active_secrets, endpoint_configure, endpoint_get
+from core.ids import short
 from core.logging import mask_phone
 from messaging.models import Message
 from messaging.states import MessageState
@@ -477,7 +478,7 @@ class Command(BaseCommand):
                 .values_list("type", flat=True)
             )
             self.stdout.write(
-                f"{str(m.pk)[:8]:<10} {mask_phone(m.recipient):<16} {m.state:<10} "
+                f"{short(m.pk):<10} {mask_phone(m.recipient):<16} {m.state:<10} "
                 f"{m.attempts:>8}  {(m.provider_message_id or '')[:16]:<18} "
                 f"{m.error_code or '':<7} {' '.join(retried):<14} {statuses}"
             )

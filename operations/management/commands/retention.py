@@ -4,6 +4,8 @@ periods (the rules are in ``messaging/track/retention.py``).
 * each tenant's settled messages whose last state change is older than its
   ``ledger_retention_days`` lose their event ledger (archived first to ``DIR`` as gzipped JSON
   Lines when ``--archive`` is given); the message row keeps the summary and final state;
+* the partitioned tables' months are made ahead (``operations.housekeeping``), and whole
+  months past every retention are dropped as tables rather than row by row (PostgreSQL);
 * processed webhook deliveries older than ``WAYPOST_WEBHOOK_RETENTION_DAYS`` are deleted
   (not with ``--tenant``: a delivery can carry several tenants' statuses).
 
@@ -18,6 +20,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from messaging.track.retention import ledgers_prune
+from operations.housekeeping import partitions_ensure
 from tenants.models import Tenant
 from webhooks.services import deliveries_prune
 
@@ -36,6 +39,8 @@ class Command(BaseCommand):
             tenants = list(Tenant.objects.filter(slug=tenant))
             if not tenants:
                 raise CommandError(f"no tenant {tenant!r}")
+        if not dry_run:
+            partitions_ensure()
         pruned = ledgers_prune(tenants=tenants, archive_dir=archive, dry_run=dry_run)
         report = {"dry_run": dry_run, "ledgers": pruned.as_dict()}
         if not tenant and not dry_run:

@@ -1,0 +1,215 @@
+"""The ledger and the stored webhook deliveries partitioned by month on PostgreSQL
+(``core.partitions``): message ids are UUIDv7 and every event lands in its message's month; old
+months are retired whole by ``manage.py retention`` — archived first, the rows that must stay
+copied into the month's new table — and the ledger's guarantees hold on every partition:
+append-only, one event per dedupe key, nothing lost."""
+
+import gzip
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from core import partitions
+from core.ids import uuid7
+from messaging.models import Message, MessageEvent
+from messaging.states import EventSource, EventType
+from messaging.track.ledger import NewEvent, record
+from messaging.track.retention import LEDGER
+from webhooks.models import DeliveryStatus, WebhookDelivery
+from webhooks.services import DELIVERIES, deliveries_prune, delivery_store
+
+from ..factories import SenderNumberFactory, TenantFactory
+from .test_retention import READ, run
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+NOW = timezone.now()
+OLD = partitions.month_start(NOW - timedelta(days=120))  # a month past every retention
+
+
+def where(table: str, column: str, value) -> list[str]:
+    """The partitions holding the rows of ``table`` whose ``column`` is ``value``."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT DISTINCT tableoid::regclass::text FROM {table} WHERE {column} = %s",
+            [value],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def exists(name: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
+        return cursor.fetchone()[0]
+
+
+def message(sender, facts, *, created: datetime, changed_days_ago: int, key: str) -> Message:
+    row = Message.objects.create(
+        id=uuid7(created + timedelta(hours=1)),
+        tenant=sender.tenant,
+        sender=sender,
+        recipient="+4915112345678",
+        template_name="order_update",
+        template_category="UTILITY",
+        idempotency_key=key,
+        request_hash="-",
+        state_changed_at=NOW,
+        error_code="",
+    )
+    record(
+        [NewEvent(row.pk, EventType.REQUESTED, EventSource.API)]
+        + [NewEvent(row.pk, t, EventSource.PROVIDER) for t in facts]
+    )
+    Message.objects.filter(pk=row.pk).update(
+        state_changed_at=NOW - timedelta(days=changed_days_ago)
+    )
+    return Message.objects.get(pk=row.pk)
+
+
+def ledger_of(row: Message) -> list[tuple]:
+    return list(
+        MessageEvent.objects.filter(message=row)
+        .order_by("id")
+        .values_list("id", "type", "dedupe_key", "detail")
+    )
+
+
+@pytest.fixture
+def old_month():
+    partitions.ensure(LEDGER, now=OLD, ahead=0)
+    yield LEDGER.name(OLD)
+
+
+def test_a_new_message_and_its_events_are_in_this_months_partition():
+    sender = SenderNumberFactory()
+    row = message(sender, READ, created=NOW - timedelta(hours=1), changed_days_ago=0, key="now")
+    assert row.pk.version == 7
+    assert where("messaging_messageevent", "message_id", row.pk) == [LEDGER.name(NOW)]
+    assert set(partitions.months(LEDGER)) >= {partitions.month_start(NOW).date()}
+
+
+def test_an_old_month_is_retired_whole_archived_first_and_keeps_what_must_stay(old_month, tmp_path):
+    sender = SenderNumberFactory(tenant=TenantFactory(ledger_retention_days=30))
+    done = [
+        message(sender, READ, created=OLD, changed_days_ago=100, key=f"done-{i}") for i in range(3)
+    ]
+    stuck = message(sender, [], created=OLD, changed_days_ago=100, key="stuck")  # still queued
+    keeper = SenderNumberFactory(tenant=TenantFactory(ledger_retention_days=0))
+    forever = message(keeper, READ, created=OLD, changed_days_ago=100, key="forever")
+    kept_before = {row.pk: ledger_of(row) for row in (stuck, forever)}
+    assert where("messaging_messageevent", "message_id", done[0].pk) == [old_month]
+
+    report = run("--archive", str(tmp_path))
+
+    assert report["ledgers"]["messages"] == 3 and report["ledgers"]["events"] == 15
+    [archive] = report["ledgers"]["archives"]
+    assert f"ledger-{OLD:%Y-%m}-" in archive
+    with gzip.open(archive, "rt") as lines:
+        archived = [json.loads(line) for line in lines]
+    assert len(archived) == 15
+    assert {a["message_id"] for a in archived} == {str(row.pk) for row in done}
+    assert {a["tenant"] for a in archived} == {sender.tenant.slug}
+    for row in done:
+        row.refresh_from_db()
+        assert row.ledger_pruned_at is not None and row.state == "read"  # the summary stays
+        assert not MessageEvent.objects.filter(message=row).exists()
+    # The month's table is a new one with only the rows that stay, unchanged.
+    assert exists(old_month)
+    for row in (stuck, forever):
+        assert ledger_of(row) == kept_before[row.pk]
+        assert where("messaging_messageevent", "message_id", row.pk) == [old_month]
+        row.refresh_from_db()
+        assert row.ledger_pruned_at is None
+    # The guarantees hold on the new table: append-only, one event per dedupe key.
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        MessageEvent.objects.filter(message=forever).delete()
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        MessageEvent.objects.filter(message=forever).update(detail={"forged": True})
+    record([NewEvent(stuck.pk, EventType.REQUESTED, EventSource.API)])  # a duplicate: ignored
+    record([NewEvent(stuck.pk, EventType.ACCEPTED, EventSource.PROVIDER)])  # a new fact: kept
+    assert [e[1] for e in ledger_of(stuck)] == ["requested", "accepted"]
+    assert where("messaging_messageevent", "message_id", stuck.pk) == [old_month]
+    # A second run finds nothing more to retire: what stays, stays.
+    again = run()
+    assert again["ledgers"]["events"] == 0
+    assert ledger_of(forever) == kept_before[forever.pk]
+
+
+def test_a_month_with_nothing_to_keep_is_dropped_and_a_late_event_still_lands(old_month):
+    sender = SenderNumberFactory(tenant=TenantFactory(ledger_retention_days=30))
+    row = message(sender, READ, created=OLD, changed_days_ago=100, key="gone")
+
+    assert run()["ledgers"]["events"] == 5
+
+    assert not exists(old_month)
+    assert OLD.date() not in partitions.months(LEDGER)
+    # A late status for a message of the dropped month: the default partition takes it.
+    record([NewEvent(row.pk, EventType.STATUS_READ, EventSource.PROVIDER, dedupe_key="late")])
+    assert where("messaging_messageevent", "message_id", row.pk) == [LEDGER.default]
+
+
+def test_making_a_month_moves_its_rows_out_of_the_default_partition():
+    sender = SenderNumberFactory()
+    ahead = partitions.month_start(NOW + timedelta(days=400))  # no partition yet
+    row = message(sender, READ, created=ahead, changed_days_ago=0, key="ahead")
+    assert where("messaging_messageevent", "message_id", row.pk) == [LEDGER.default]
+    before = ledger_of(row)
+
+    assert partitions.ensure(LEDGER, now=ahead, ahead=0) == [LEDGER.name(ahead)]
+    assert partitions.ensure(LEDGER, now=ahead, ahead=0) == []  # made once
+
+    assert where("messaging_messageevent", "message_id", row.pk) == [LEDGER.name(ahead)]
+    assert ledger_of(row) == before
+
+
+def delivery(body: bytes, *, status: str, received_at: datetime) -> WebhookDelivery:
+    delivery_store(provider="meta", body=body, headers={})
+    stored = WebhookDelivery.objects.get(body=body)
+    WebhookDelivery.objects.filter(pk=stored.pk).update(status=status)
+    # received_at is the partition key: moving a row to another month is a delete and insert
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE webhooks_webhookdelivery SET received_at = %s WHERE id = %s",
+            [received_at, stored.pk],
+        )
+    return WebhookDelivery.objects.get(pk=stored.pk)
+
+
+def test_old_months_of_webhook_deliveries_go_whole_keeping_the_unfinished():
+    partitions.ensure(DELIVERIES, now=OLD, ahead=0)
+    at = OLD + timedelta(days=3)
+    done = [
+        delivery(b"done-%d" % i, status=DeliveryStatus.PROCESSED, received_at=at) for i in (1, 2)
+    ]
+    failed = delivery(b"failed", status=DeliveryStatus.FAILED, received_at=at)
+    fresh = delivery(b"fresh", status=DeliveryStatus.PROCESSED, received_at=NOW)
+    assert where("webhooks_webhookdelivery", "id", done[0].pk) == [DELIVERIES.name(OLD)]
+
+    assert deliveries_prune(older_than=timedelta(days=7)) == 2
+
+    assert set(WebhookDelivery.objects.values_list("pk", flat=True)) == {failed.pk, fresh.pk}
+    assert where("webhooks_webhookdelivery", "id", failed.pk) == [DELIVERIES.name(OLD)]
+
+
+def test_a_delivery_stored_twice_in_a_month_is_stored_once():
+    for _ in range(2):
+        delivery_store(provider="meta", body=b'{"object":"whatsapp_business_account"}', headers={})
+    assert WebhookDelivery.objects.count() == 1
+    [stored] = WebhookDelivery.objects.all()
+    assert where("webhooks_webhookdelivery", "id", stored.pk) == [DELIVERIES.name(NOW)]
+
+
+def test_partitions_are_made_ahead_by_the_beats_job():
+    from operations.tasks import ensure_partitions
+
+    ensure_partitions.apply().get()
+    this = partitions.month_start(datetime.now(UTC))
+    for scheme in (LEDGER, DELIVERIES):
+        made = partitions.months(scheme)
+        month = this
+        for _ in range(3):
+            assert month.date() in made, (scheme.table, month)
+            month = partitions.next_month(month)
