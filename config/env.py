@@ -280,6 +280,15 @@ GROUPS: tuple[Group, ...] = (
                 "by a database restart fails one request and is replaced).",
             ),
             Setting(
+                "DATABASE_REPLICA_URL",
+                str,
+                "",
+                example="postgres://waypost:pw@replica.internal:5432/waypost",
+                doc="Optional: a read-only streaming replica of `DATABASE_URL`. The admin's "
+                "lists, the operations page and the reports read from it, so on-call work "
+                "never competes with sending; everything else, and every write, uses the primary.",
+            ),
+            Setting(
                 "DATABASE_POOLER",
                 str,
                 "",

@@ -14,6 +14,7 @@ from messaging.models import Message
 from messaging.selectors import FREE_PRICING_TYPES, portfolio_reach
 from messaging.states import ErrorClass
 from operations.metrics import broker_queues, queue_depths
+from operations.rollup import states_since
 from tenants.limits import UNLIMITED
 from tenants.models import SenderNumber, SenderStatus
 from tenants.selectors import portfolios
@@ -121,14 +122,8 @@ def operations_overview(*, tenants, now=None) -> dict:
     hour, day = now - timedelta(hours=1), now - timedelta(days=1)
     ids = [t.pk for t in tenants]
     messages = Message.objects.filter(tenant_id__in=ids)
-
-    def by_state(since):
-        return dict(
-            messages.filter(created_at__gte=since)
-            .values_list("state")
-            .annotate(n=Count("pk"))
-            .values_list("state", "n")
-        )
+    states_hour, counted_at = states_since(tenant_ids=ids, since=hour, now=now)
+    states_day, _ = states_since(tenant_ids=ids, since=day, now=now)
 
     oldest_pending = WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).aggregate(
         at=Min("received_at")
@@ -136,8 +131,9 @@ def operations_overview(*, tenants, now=None) -> dict:
     queues = broker_queues(tenants)
     depths = queue_depths(queues)
     return {
-        "states_hour": by_state(hour),
-        "states_day": by_state(day),
+        "states_hour": states_hour,
+        "states_day": states_day,
+        "states_counted_at": counted_at,  # None: counted live
         "stalled": list(
             messages.filter(stalled=True)
             .values_list("stalled_reason")

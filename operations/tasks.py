@@ -6,6 +6,7 @@ from celery import shared_task
 from core.db import retries_transient_errors
 from operations.housekeeping import partitions_ensure
 from operations.reconciler import reconcile as reconcile_pass
+from operations.rollup import rollup_refresh
 from tenants.services import senders_health_poll
 
 
@@ -28,3 +29,10 @@ def poll_sender_health() -> dict:
 def ensure_partitions() -> dict:
     """The partitioned tables' months, made ahead (``operations.housekeeping``)."""
     return partitions_ensure()
+
+
+@shared_task(name="operations.rollup", bind=True, acks_late=True, ignore_result=True)
+@retries_transient_errors
+def rollup() -> int:
+    """The operations page's counts by state, brought up to date (``operations.rollup``)."""
+    return rollup_refresh()

@@ -89,13 +89,28 @@ def _env_reads(tree: ast.AST) -> set[str]:
 
 
 def _base_readers() -> dict[str, set[str]]:
-    """``base``'s functions that take ``env``, and what each reads with it."""
+    """``base``'s functions that take ``env`` first, and what each reads with it: its own
+    ``env(...)`` calls, the variable names its parameters default to (``var="DATABASE_URL"``)
+    or that it passes to another such function, and what those read."""
     tree = ast.parse((ROOT / "config" / "settings" / "base.py").read_text())
-    return {
-        node.name: _env_reads(node)
+    functions = {
+        node.name: node
         for node in tree.body
-        if isinstance(node, ast.FunctionDef) and [a.arg for a in node.args.args] == ["env"]
+        if isinstance(node, ast.FunctionDef) and node.args.args and node.args.args[0].arg == "env"
     }
+    own = {}
+    for name, node in functions.items():
+        defaults = {d.value for d in node.args.defaults if isinstance(d, ast.Constant)}
+        own[name] = _env_reads(node) | {d for d in defaults if isinstance(d, str) and d.isupper()}
+    readers = {}
+    for name, node in functions.items():
+        names = set(own[name])
+        for call in ast.walk(node):
+            if isinstance(call, ast.Call) and getattr(call.func, "id", None) in functions:
+                names |= own[call.func.id]
+                names |= {a.value for a in call.args if isinstance(a, ast.Constant)}
+        readers[name] = names
+    return readers
 
 
 def _environ_reads(path: Path) -> set[str]:

@@ -75,6 +75,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.parsers.RejectUnstorableQueryMiddleware",
     "core.db.DatabaseUnavailableMiddleware",
+    # The on-call pages' reads from DATABASE_REPLICA_URL, when set (core.replica).
+    "core.replica.ReplicaReadsMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -97,10 +99,10 @@ TEMPLATES = [
 
 
 # --- Database -------------------------------------------------------------------------------
-def database(env: SettingsEnv) -> dict:
-    """``DATABASE_URL`` as Django's ``DATABASES["default"]``, with what a pooler in front of
+def database(env: SettingsEnv, var: str = "DATABASE_URL") -> dict:
+    """``DATABASE_URL`` (or ``var``) as a Django database, with what a pooler in front of
     PostgreSQL needs (``DATABASE_POOLER``)."""
-    db = env.db("DATABASE_URL")
+    db = env.db(var)
     db["CONN_MAX_AGE"] = env("CONN_MAX_AGE")
     db["CONN_HEALTH_CHECKS"] = env("CONN_HEALTH_CHECKS")
     pooler = env("DATABASE_POOLER")
@@ -115,7 +117,16 @@ def database(env: SettingsEnv) -> dict:
     return db
 
 
-DATABASES = {"default": database(env)}
+def databases(env: SettingsEnv) -> dict:
+    """``default``, and ``replica`` when ``DATABASE_REPLICA_URL`` names one (``core.replica``)."""
+    found = {"default": database(env)}
+    if env("DATABASE_REPLICA_URL"):
+        found["replica"] = database(env, "DATABASE_REPLICA_URL") | {"TEST": {"MIRROR": "default"}}
+    return found
+
+
+DATABASES = databases(env)
+DATABASE_ROUTERS = ["core.replica.ReplicaRouter"]
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The embedded demo runs the API and a worker thread on one SQLite file: WAL lets readers
     # and the writer overlap, IMMEDIATE transactions take the write lock up front (no upgrade

@@ -37,7 +37,7 @@ os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 # No per-request `SELECT 1` (CONN_HEALTH_CHECKS): it cost ~14 % on the webhook endpoint. A
 # connection broken by a database restart fails one request and is replaced; every write here
 # is safe to retry (Meta redelivers webhooks, API calls carry an Idempotency-Key).
-DATABASES = {"default": database(env)}  # noqa: F405
+DATABASES = databases(env)  # noqa: F405
 WAYPOST_CALLBACK_REQUIRE_HTTPS = env("WAYPOST_CALLBACK_REQUIRE_HTTPS")
 # /metrics: a bearer token (WAYPOST_METRICS_TOKEN) is required (core.checks, E016). Scraping by
 # address instead is an explicit opt-out: list the networks in WAYPOST_METRICS_ALLOW (behind a

@@ -21,6 +21,7 @@ from callbacks.models import CallbackEndpoint, CallbackEvent
 from callbacks.services import Item, callbacks_enqueue
 from messaging.models import Message, MessageEvent, OrphanStatus
 from messaging.states import EventSource, EventType
+from operations.rollup import states_since
 from webhooks.models import WebhookDelivery
 
 from ..webhooks.helpers import envelope, status
@@ -32,12 +33,16 @@ SCHEDULES = (
     "operations.migrations.0001_reconcile_schedule",
     "operations.migrations.0002_sender_health_schedule",
     "campaigns.migrations.0002_overdue_schedule",
+    "operations.migrations.0003_partitions_schedule",
+    "operations.migrations.0005_rollup_schedule",
 )
 KNOWN = {
     "operations.reconcile",
     "webhooks.process",
     "operations.poll_sender_health",
     "campaigns.overdue",
+    "operations.partitions",
+    "operations.rollup",
 }
 
 
@@ -130,3 +135,9 @@ def test_every_periodic_job_run_twice_at_once_does_its_work_once(sender, setting
     for message, applied in ((lagging, EventType.STATUS_SENT), (fresh, EventType.STATUS_DELIVERED)):
         assert MessageEvent.objects.filter(message_id=message.pk, type=applied).count() == 1
     assert CallbackEvent.objects.get().status == "dead"
+    # The rollup counted each bucket, in turn: the page's counts are the messages' own.
+    now = timezone.now()
+    day = now - timedelta(days=1)
+    live = Counter(Message.objects.filter(created_at__gte=day).values_list("state", flat=True))
+    rolled, at = states_since(tenant_ids=[sender.tenant_id], since=day, now=now)
+    assert at is not None and rolled == dict(live)
