@@ -10,9 +10,10 @@ The rules
   ``GET`` (and ``HEAD``) requests of the pages listed in ``REPLICA_VIEWS``: an admin changelist,
   the operations page, the reports. An admin action is a ``POST``: it reads and writes the
   primary.
-* Only the product's own tables are read there (``REPLICA_APPS``): a session, a user or a
-  permission is always read from the primary, so someone who has just signed in is never sent
-  back to the login page by the replica's lag.
+* Only the product's own tables are read there (``REPLICA_APPS``), and not those that say who
+  may see what (``PRIMARY_ONLY``: API keys, staff scopes): a session, a user, a permission, a
+  key are always read from the primary, so someone who has just signed in is never sent back to
+  the login page by the replica's lag, and a key revoked a moment ago opens nothing.
 * Writes always go to the primary (``db_for_write``), even for an object read from the replica.
 * The replica lags by its replay delay (usually well under a second): a list seen right after an
   action may not show it yet; the object's own page (its change view) reads the primary.
@@ -41,6 +42,7 @@ REPLICA_APPS = frozenset(
         "django_celery_beat",
     }
 )
+PRIMARY_ONLY = frozenset({"tenants.apikey", "tenants.staffscope"})
 # url names (admin changelists are matched by their suffix)
 REPLICA_VIEWS = frozenset({"operations", "pricing-report", "campaign-report"})
 
@@ -65,7 +67,12 @@ class ReplicaRouter:
     """Django's database router: the replica for reads inside ``on_replica``, else the primary."""
 
     def db_for_read(self, model, **hints):
-        if _reading.get() and model._meta.app_label in REPLICA_APPS:
+        meta = model._meta
+        if (
+            _reading.get()
+            and meta.app_label in REPLICA_APPS
+            and meta.label_lower not in PRIMARY_ONLY
+        ):
             return REPLICA
         return DEFAULT_DB_ALIAS
 
