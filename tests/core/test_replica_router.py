@@ -9,7 +9,6 @@ from core import replica
 from messaging.models import Message
 from tenants.models import ApiKey, StaffScope, Tenant
 
-
 ROUTER = replica.ReplicaRouter()
 
 
