@@ -180,25 +180,25 @@ def retire(
             before(cursor, name)
         cursor.execute(f"SELECT count(*) FROM {name}")  # noqa: S608
         total = cursor.fetchone()[0]
-        cursor.execute(f"SELECT count(*) FROM {name} AS row WHERE {keep}", params or [])  # noqa: S608
-        kept = cursor.fetchone()[0]
-        if kept:
-            cursor.execute(
-                f"CREATE TABLE {new} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
-            )
-            _leaf_unique(cursor, scheme, new)
-            cursor.execute(
-                f"INSERT INTO {new} SELECT * FROM {name} AS row WHERE {keep}",  # noqa: S608
-                params or [],
-            )
+        cursor.execute(
+            f"CREATE TABLE {new} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+        )
+        cursor.execute(
+            f"INSERT INTO {new} SELECT * FROM {name} AS row WHERE {keep}",  # noqa: S608
+            params or [],
+        )
+        kept = cursor.rowcount
         cursor.execute(f"ALTER TABLE {table} DETACH PARTITION {name}")
         cursor.execute(f"DROP TABLE {name}")
         if kept:
+            _leaf_unique(cursor, scheme, new)
             cursor.execute(f"ALTER TABLE {new} RENAME TO {name}")
             cursor.execute(
                 f"ALTER TABLE {table} ATTACH PARTITION {name} FOR VALUES FROM (%s) TO (%s)",
                 [low, high],
             )
+        else:
+            cursor.execute(f"DROP TABLE {new}")
     return Retired(month=month, dropped=total - kept, kept=kept)
 
 

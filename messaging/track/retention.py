@@ -70,13 +70,13 @@ LEDGER = partitions.Scheme(
     key="uuid7",
     unlock="SET LOCAL waypost.ledger_retention = 'on'",
 )
-# An event (``row``) whose message may lose its ledger now (the rules above, in SQL).
-PRUNABLE = (
-    "EXISTS (SELECT 1 FROM messaging_message m JOIN tenants_tenant t ON t.id = m.tenant_id "  # noqa: S608
-    "WHERE m.id = row.message_id AND t.ledger_retention_days > 0 "
+# A message (``m``, of tenant ``t``) whose ledger may go now (the rules above, in SQL).
+PRUNABLE_MESSAGE = (
+    "t.ledger_retention_days > 0 "
     f"AND m.state NOT IN ({', '.join(['%s'] * len(UNSETTLED))}) "
-    "AND m.state_changed_at < %s - t.ledger_retention_days * interval '1 day')"
+    "AND m.state_changed_at < %s - t.ledger_retention_days * interval '1 day'"
 )
+RETIRING = "waypost_retiring"  # the month's prunable messages (a temporary table)
 ARCHIVE_PAGE = 5000
 
 
@@ -190,23 +190,30 @@ def months_retire(*, now: datetime, archive_dir: Path | None, result: Pruned) ->
         if archive_dir is not None:
             archive_dir.mkdir(parents=True, exist_ok=True)
             archive = archive_dir / f"ledger-{month:%Y-%m}-{now:%Y%m%dT%H%M%SZ}.jsonl.gz"
-        params = [*UNSETTLED, now]
         counts = {}
 
-        def before(cursor, partition: str, archive=archive, params=params, counts=counts) -> None:
-            if archive is not None:
-                _archive_month(cursor, partition, archive, params)
+        def before(cursor, partition: str, month=month, archive=archive, counts=counts) -> None:
+            # The month's prunable messages, once: archive, mark and keep all read this set.
+            low, high = LEDGER.bounds(month)
             cursor.execute(
-                "UPDATE messaging_message SET ledger_pruned_at = %s WHERE ledger_pruned_at IS NULL "  # noqa: S608
-                f"AND id IN (SELECT DISTINCT row.message_id FROM {partition} AS row "
-                f"WHERE {PRUNABLE})",
-                [now, *params],
+                f"CREATE TEMP TABLE {RETIRING} ON COMMIT DROP AS SELECT m.id "  # noqa: S608
+                "FROM messaging_message m JOIN tenants_tenant t ON t.id = m.tenant_id "
+                f"WHERE m.id >= %s AND m.id < %s AND {PRUNABLE_MESSAGE}",
+                [low, high, *UNSETTLED, now],
+            )
+            cursor.execute(f"ALTER TABLE {RETIRING} ADD PRIMARY KEY (id)")
+            cursor.execute(f"ANALYZE {RETIRING}")
+            if archive is not None:
+                _archive_month(partition, archive)
+            cursor.execute(
+                "UPDATE messaging_message SET ledger_pruned_at = %s "  # noqa: S608
+                f"WHERE id IN (SELECT id FROM {RETIRING}) AND ledger_pruned_at IS NULL",
+                [now],
             )
             counts["messages"] = cursor.rowcount
 
-        retired = partitions.retire(
-            LEDGER, month, keep=f"NOT {PRUNABLE}", params=params, before=before
-        )
+        keep = f"NOT EXISTS (SELECT 1 FROM {RETIRING} r WHERE r.id = row.message_id)"  # noqa: S608
+        retired = partitions.retire(LEDGER, month, keep=keep, before=before)
         if retired is None:
             continue
         result.messages += counts["messages"]
@@ -215,28 +222,25 @@ def months_retire(*, now: datetime, archive_dir: Path | None, result: Pruned) ->
             result.archives.append(str(archive))
 
 
-def _archive_month(cursor, partition: str, archive: Path, params: list) -> None:
-    """The month's prunable events, a page at a time (keyset: no cursor held between pages)."""
-    after = ("00000000-0000-0000-0000-000000000000", 0)
-    with gzip.open(archive, "at", encoding="utf-8") as out:
-        while True:
-            cursor.execute(
-                "SELECT row.message_id, row.type, row.source, row.round, row.occurred_at, "  # noqa: S608
-                "row.recorded_at, row.detail, t.slug, row.id "
-                f"FROM {partition} AS row "
-                "JOIN messaging_message m ON m.id = row.message_id "
-                "JOIN tenants_tenant t ON t.id = m.tenant_id "
-                f"WHERE {PRUNABLE} AND (row.message_id, row.id) > (%s, %s) "
-                "ORDER BY row.message_id, row.id LIMIT %s",
-                [*params, *after, ARCHIVE_PAGE],
-            )
-            rows = cursor.fetchall()
-            for *event, slug, _ in rows:
-                detail = event[-1] if not isinstance(event[-1], str) else json.loads(event[-1])
-                out.write(_line(*event[:-1], detail, tenant=slug))
-            if len(rows) < ARCHIVE_PAGE:
-                return
-            after = (rows[-1][0], rows[-1][-1])
+def _archive_month(partition: str, archive: Path) -> None:
+    """The month's retiring events, streamed by a cursor that lives inside the transaction
+    (safe behind a transaction pooler too), grouped by message."""
+    sql = (
+        "SELECT row.message_id, row.type, row.source, row.round, row.occurred_at, "  # noqa: S608
+        f"row.recorded_at, row.detail, t.slug FROM {partition} AS row "
+        f"JOIN {RETIRING} r ON r.id = row.message_id "
+        "JOIN messaging_message m ON m.id = row.message_id "
+        "JOIN tenants_tenant t ON t.id = m.tenant_id ORDER BY row.message_id, row.id"
+    )
+    with (
+        gzip.open(archive, "at", encoding="utf-8") as out,
+        connection.connection.cursor(name="waypost_retiring_archive") as stream,
+    ):
+        stream.itersize = ARCHIVE_PAGE
+        stream.execute(sql)
+        for *event, detail, slug in stream:
+            detail = json.loads(detail) if isinstance(detail, str) else detail
+            out.write(_line(*event, detail, tenant=slug))
 
 
 class _purge_allowed:
