@@ -27,8 +27,9 @@ def poll_sender_health() -> dict:
 @shared_task(name="operations.partitions", bind=True, acks_late=True, ignore_result=True)
 @retries_transient_errors
 def ensure_partitions() -> dict:
-    """The partitioned tables' months, made ahead (``operations.housekeeping``)."""
-    return partitions_ensure()
+    """The partitioned tables' months, made ahead (``operations.housekeeping``): how many
+    partitions of each table were made."""
+    return {table: len(made) for table, made in partitions_ensure().items()}
 
 
 @shared_task(name="operations.rollup", bind=True, acks_late=True, ignore_result=True)

@@ -6,6 +6,7 @@ import copy
 import hashlib
 import hmac
 import logging
+import math
 import secrets
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -572,12 +573,13 @@ def sender_spam_limited(*, sender: SenderNumber, detail: dict) -> SenderHealthEv
 # --- the periodic health poll ---------------------------------------------------------------------
 
 
-def senders_health_poll(*, now: datetime | None = None, limit: int = 100) -> dict[str, int]:
+def senders_health_poll(*, now: datetime | None = None, limit: int | None = None) -> dict[str, int]:
     """One pass of the health poll (the beat's ``operations.poll_sender_health``): every active
     sender of an active tenant not asked for ``WAYPOST_HEALTH_POLL_SECONDS`` is asked for its
     portfolio's messaging limit and its quality rating (``BaseProvider.number_health``), at
-    most ``limit`` of them, longest unasked first, ``HEALTH_POLL_THREADS`` at a time, and what
-    it says is learned (source ``poll``).
+    most ``limit`` of them (default :func:`health_poll_pass_size`: enough for every sender to
+    be asked once an interval), longest unasked first, ``HEALTH_POLL_THREADS`` at a time, and
+    what it says is learned (source ``poll``).
 
     Safe to run twice at once: the senders are claimed — ``health_checked_at`` set, under
     ``SKIP LOCKED`` — and committed before any request leaves, so two passes never ask for the
@@ -586,6 +588,7 @@ def senders_health_poll(*, now: datetime | None = None, limit: int = 100) -> dic
     (:func:`sender_health_poll`)."""
     now = now or timezone.now()
     due_before = now - timedelta(seconds=settings.WAYPOST_HEALTH_POLL_SECONDS)
+    limit = limit if limit is not None else health_poll_pass_size()
     with transaction.atomic():
         claimed = list(
             SenderNumber.objects.select_for_update(skip_locked=True, of=("self",))
@@ -607,6 +610,18 @@ def senders_health_poll(*, now: datetime | None = None, limit: int = 100) -> dic
 
 
 HEALTH_POLL_THREADS = 8
+HEALTH_POLL_EVERY = 60  # seconds between passes: the beat row's interval (operations 0002)
+HEALTH_POLL_MIN_PASS = 100
+
+
+def health_poll_pass_size() -> int:
+    """Senders one pass may ask: the active senders spread over the passes of one interval,
+    with a quarter to spare (a pass that found nothing due, a sender added), and never fewer
+    than ``HEALTH_POLL_MIN_PASS``. With 10,000 senders and the 15-minute interval: 834 a pass,
+    so each is asked every 15 minutes rather than every 100 (a fixed 100 a pass)."""
+    active = SenderNumber.objects.filter(status=SenderStatus.ACTIVE, tenant__active=True).count()
+    passes = max(1, settings.WAYPOST_HEALTH_POLL_SECONDS // HEALTH_POLL_EVERY)
+    return max(HEALTH_POLL_MIN_PASS, math.ceil(active * 1.25 / passes))
 
 
 def sender_health_poll(*, sender: SenderNumber) -> str:

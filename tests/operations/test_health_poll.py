@@ -142,3 +142,13 @@ def test_the_sandbox_answers_the_limit_and_the_quality(live):
     SenderNumber.objects.filter(pk=sender.pk).update(health_checked_at=None)
     services.senders_health_poll()
     assert portfolio_limit(tenant=sender.tenant, business_id="603001") == 100_000
+
+
+@pytest.mark.django_db
+def test_a_pass_asks_enough_senders_for_each_to_be_asked_once_an_interval(settings):
+    tenant = TenantFactory()
+    SenderNumberFactory.create_batch(90, tenant=tenant)
+    settings.WAYPOST_HEALTH_POLL_SECONDS = 60  # one pass an interval: all of them, and a quarter
+    assert services.health_poll_pass_size() == 113
+    settings.WAYPOST_HEALTH_POLL_SECONDS = 900  # fifteen passes: never fewer than the floor
+    assert services.health_poll_pass_size() == services.HEALTH_POLL_MIN_PASS
