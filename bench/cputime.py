@@ -13,12 +13,14 @@ TICK = os.sysconf("SC_CLK_TCK")
 KINDS = (  # the first match names a process
     ("floor app", "bench.floor:app"),
     ("gunicorn", "gunicorn"),
+    ("express worker", "--hostname express-"),  # the Procfile's express entry
     ("celery worker", "celery -A config worker"),
     ("beat", "celery -A config beat"),
     ("sandbox", "-m sandbox"),
     ("callbacks", "deliver_callbacks"),
     ("redis", "redis-server"),
     ("postgres", "postgres"),
+    ("load generator", "bench/tenants.py"),
 )
 
 

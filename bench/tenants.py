@@ -255,8 +255,10 @@ def measure(count: int, index: int) -> dict:
         flooding = threading.Thread(target=flood, args=(stack, busy))
         flooding.start()
         time.sleep(1.0)  # the busy tenants' first batches are in
+        cpu_before, clock = cpu_seconds(), time.monotonic()
         quiet_phase(stack, second, "under")
         found["flood_left"] = wait_accepted(stack, [t["slug"] for t in second], "under")
+        found["under_cpu"] = cpu_shares(cpu_before, cpu_seconds(), time.monotonic() - clock)
         under = lags(stack, [t["slug"] for t in second], "under")
         # Where the time went: waiting to be claimed (a worker process free to run the
         # tenant's drain), then claimed to accepted (the send itself).
@@ -278,6 +280,16 @@ def measure(count: int, index: int) -> dict:
     finally:
         stack.stop()
     return found
+
+
+def cpu_shares(before: dict, after: dict, seconds: float) -> dict[str, float]:
+    """Per kind of process, its CPU over ``seconds`` of wall time as a % of one core."""
+    spent: dict[str, float] = {}
+    for pid, (kind, total) in after.items():
+        spent[kind] = spent.get(kind, 0.0) + total - before.get(pid, (kind, 0.0))[1]
+    return {
+        kind: 100 * value / seconds for kind, value in sorted(spent.items(), key=lambda kv: -kv[1])
+    }
 
 
 def ms(triple) -> str:
@@ -324,6 +336,17 @@ def report(rows: list[dict], elapsed: float, label: str) -> str:
             f"{r['under_split'][2]:.0f} / {r['under_split'][3]:.0f} ms"
             for r in rows
             if r.get("under_split")
+        )
+        + ".",
+        "",
+        "CPU while the quiet tenants sent under the flood, % of one core (the machine has "
+        f"{os.cpu_count()} cores: {100 * (os.cpu_count() or 1)} % is all of it): "
+        + "; ".join(
+            f"{r['tenants']:,}: "
+            + ", ".join(f"{kind} {share:.0f}" for kind, share in r["under_cpu"].items())
+            + f" (total {sum(r['under_cpu'].values()):.0f})"
+            for r in rows
+            if r.get("under_cpu")
         )
         + ".",
         "",
