@@ -3,8 +3,7 @@
 The ledger (``messaging_messageevent``) and the stored webhook deliveries
 (``webhooks_webhookdelivery``) grow with every message. Deleting their old rows one by one
 leaves dead tuples for vacuum to chase; here each month is a table of its own, and an old month
-goes as a whole (``DROP TABLE``), with the few rows that must stay copied into a small table that
-takes its place. This module owns the mechanics; each table's owner says what to keep and what
+goes as a whole (``TRUNCATE``: no dead rows, the space back at once). This module owns the mechanics; each table's owner says what to keep and what
 to archive (``messaging.track.retention``, ``webhooks.services``).
 
 The rules
@@ -16,7 +15,9 @@ The rules
   key ``(message_id, dedupe_key)`` stays a real unique constraint. Deliveries are partitioned on
   ``received_at``.
 * A **default partition**, ``<table>_default``, takes a row no month covers: a month not made
-  yet, an id from before UUIDv7, a month already retired. An insert never fails for want of a
+  yet, a row from before the upgrade. (A message id from before UUIDv7 is random: its events
+  land in whichever month its first 48 bits fall in, or the default — harmless, since
+  retention decides by the message, never by the month alone.) An insert never fails for want of a
   partition. On upgrade the table as it was becomes the default partition (no copy).
 * PostgreSQL requires a table-wide unique constraint to contain the partition key. One that does
   not (the deliveries' ``(provider, body_sha256)``) is kept per partition instead
@@ -24,17 +25,22 @@ The rules
 * ``ensure`` makes this month's partition and the next ``ahead`` (daily, from the beat's
   ``operations.partitions`` row, and at migrate). Making one moves the rows of its range out of
   the default partition first (PostgreSQL refuses to attach a range the default holds rows of).
-* ``retire`` takes one month, in one transaction: it locks the month against writes (a write
-  for a row of that month waits seconds, it is not lost), lets the caller archive what goes and
-  record it, copies the rows to keep into a new table, swaps the two, and drops the old one. With
-  nothing to keep, the month is detached and dropped (its range then falls to the default
-  partition). Row triggers are the parent's, so the ledger's append-only trigger guards every
-  partition; retiring is DDL (``DROP``), never a DELETE of the ledger's rows.
-* Each operation runs under a transaction-level advisory lock per table (two beats, two
-  ``retention`` runs: one does the work, the other finds it done) and a short ``lock_timeout``
-  (busy tables make the run fail and try again the next day rather than queue every writer
-  behind it). Attaching a month scans the default partition, which is empty unless it holds a
-  ledger from before the upgrade (see the deployment docs).
+* ``retire`` takes one month, in one transaction: the caller first locks what writers lock
+  before they write (the ledger: the month's prunable messages, ``FOR UPDATE`` in id order, as
+  every ledger writer does), then the month's table is locked against writes (``SHARE``: a
+  write for a row of that month waits for the retirement, it is not lost), and the caller
+  archives what goes and records it. A month where nothing stays is emptied whole
+  (``TRUNCATE``: its files go back at once, no dead rows). A month where rows stay (a tenant
+  that keeps its ledger, a message not yet settled) has the others deleted where they are:
+  dead rows for vacuum, as row-by-row retention leaves, but only in such months. Only the
+  month's own table is locked, never the parent: writers of other months never wait. A month
+  with nothing to drop is left untouched (no daily rewrite of the months a tenant keeps).
+* Each operation runs under a transaction-level advisory lock per table, taken without waiting:
+  a second run at the same time (two beats, two ``retention`` runs) skips, and the first does
+  the work. A short ``lock_timeout`` bounds the waits for table locks: on a busy table the run
+  gives up and the next day's tries again, rather than queue every writer behind it. Making a
+  month scans the default partition, which is empty unless it holds a ledger from before the
+  upgrade (see the retention docs).
 * SQLite (the embedded demo) has no partitions: ``active`` is False there, and retention deletes
   rows as before.
 """
@@ -61,6 +67,7 @@ class Scheme:
     key: str  # "uuid7" (a UUIDv7 column: its time prefix) or "time" (a timestamptz column)
     leaf_unique: tuple[str, ...] = ()  # unique per partition (a key the table-wide one lacks)
     unlock: str = ""  # SQL that lets this transaction move rows (the ledger's append-only rule)
+    relock: str = ""  # SQL that puts the rule back
 
     def name(self, month: date) -> str:
         return f"{self.table}_p{month:%Y%m}"
@@ -127,13 +134,14 @@ def _create(scheme: Scheme, month: date) -> bool:
     table, name = scheme.table, scheme.name(month)
     low, high = scheme.bounds(month)
     with transaction.atomic(), connection.cursor() as cursor:
-        _serialise(cursor, scheme)
-        if _exists(cursor, name):
+        if not _serialise(cursor, scheme) or _exists(cursor, name):
             return False
         cursor.execute(
             f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
         )
         _leaf_unique(cursor, scheme, name)
+        # No row of the month may reach the default between the move and the attach.
+        cursor.execute(f"LOCK TABLE {scheme.default} IN EXCLUSIVE MODE")
         if scheme.unlock:
             cursor.execute(scheme.unlock)
         cursor.execute(
@@ -141,8 +149,11 @@ def _create(scheme: Scheme, month: date) -> bool:
             f"AND {scheme.column} < %s RETURNING *) INSERT INTO {name} SELECT * FROM moved",
             [low, high],
         )
+        if scheme.relock:
+            cursor.execute(scheme.relock)
         cursor.execute(
-            f"ALTER TABLE {table} ATTACH PARTITION {name} FOR VALUES FROM (%s) TO (%s)", [low, high]
+            f"ALTER TABLE {table} ATTACH PARTITION {name} FOR VALUES FROM (%s) TO (%s)",
+            [low, high],
         )
     return True
 
@@ -160,53 +171,56 @@ def retire(
     *,
     keep: str,
     params: list | None = None,
+    prepare: Callable[[object], None] | None = None,
     before: Callable[[object, str], None] | None = None,
 ) -> Retired | None:
     """Retire one month's partition, keeping the rows ``keep`` (an SQL condition on the row,
-    aliased ``row``, with ``params``). ``before(cursor, partition)`` runs first, inside the
-    transaction, with the month locked against writes: it archives what goes and records it.
-    None when the month has no partition (retired already, or never made)."""
+    aliased ``row``, with ``params``). ``prepare(cursor)`` runs first, before the month is
+    locked (lock there what writers lock before they write); ``before(cursor, partition)`` runs
+    with the month locked against writes: it archives what goes and records it. None when the
+    month has no partition, or another run holds this table."""
     if not active(scheme):
         return None
-    table, name = scheme.table, scheme.name(month)
-    low, high = scheme.bounds(month)
-    new = f"{name}_new"
+    name = scheme.name(month)
     with transaction.atomic(), connection.cursor() as cursor:
-        _serialise(cursor, scheme)
-        if not _exists(cursor, name):
+        if not _serialise(cursor, scheme) or not _exists(cursor, name):
             return None
+        if prepare is not None:
+            prepare(cursor)
         cursor.execute(f"LOCK TABLE {name} IN SHARE MODE")
-        if before is not None:
-            before(cursor, name)
-        cursor.execute(f"SELECT count(*) FROM {name}")  # noqa: S608
-        total = cursor.fetchone()[0]
         cursor.execute(
-            f"CREATE TABLE {new} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
-        )
-        cursor.execute(
-            f"INSERT INTO {new} SELECT * FROM {name} AS row WHERE {keep}",  # noqa: S608
+            f"SELECT count(*) FILTER (WHERE {keep}), count(*) FROM {name} AS row",  # noqa: S608
             params or [],
         )
-        kept = cursor.rowcount
-        cursor.execute(f"ALTER TABLE {table} DETACH PARTITION {name}")
-        cursor.execute(f"DROP TABLE {name}")
-        if kept:
-            _leaf_unique(cursor, scheme, new)
-            cursor.execute(f"ALTER TABLE {new} RENAME TO {name}")
-            cursor.execute(
-                f"ALTER TABLE {table} ATTACH PARTITION {name} FOR VALUES FROM (%s) TO (%s)",
-                [low, high],
-            )
+        kept, total = cursor.fetchone()
+        if kept == total:
+            return Retired(month=month, dropped=0, kept=kept)  # nothing goes: left as it is
+        if before is not None:
+            before(cursor, name)
+        if kept == 0:
+            cursor.execute(f"TRUNCATE {name}")  # the whole month goes: its files at once
         else:
-            cursor.execute(f"DROP TABLE {new}")
+            # Rows stay: the others are deleted where they are. (Copying the kept rows back
+            # after a TRUNCATE would re-check their foreign keys, waiting on the row locks of
+            # writers that wait on this month: a deadlock.)
+            if scheme.unlock:
+                cursor.execute(scheme.unlock)
+            cursor.execute(f"DELETE FROM {name} AS row WHERE NOT ({keep})", params or [])  # noqa: S608
+            if scheme.relock:
+                cursor.execute(scheme.relock)
     return Retired(month=month, dropped=total - kept, kept=kept)
 
 
-def _serialise(cursor, scheme: Scheme) -> None:
-    cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+def _serialise(cursor, scheme: Scheme) -> bool:
+    """This table's advisory lock, if free (False: another run has it), and the lock timeout."""
     cursor.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('waypost.partitions'), hashtext(%s))", [scheme.table]
+        "SELECT pg_try_advisory_xact_lock(hashtext('waypost.partitions'), hashtext(%s))",
+        [scheme.table],
     )
+    if not cursor.fetchone()[0]:
+        return False
+    cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+    return True
 
 
 def _exists(cursor, name: str) -> bool:
@@ -234,6 +248,8 @@ def convert(schema_editor, scheme: Scheme) -> None:
         cursor.execute("SELECT relkind FROM pg_class WHERE oid = to_regclass(%s)", [table])
         if cursor.fetchone()[0] == "p":
             return
+        # Nothing writes while the id counter is read and the table changes hands.
+        cursor.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
         cursor.execute(
             "SELECT conname, contype, pg_get_constraintdef(oid) FROM pg_constraint "
             "WHERE conrelid = to_regclass(%s) AND contype IN ('p', 'u', 'f')",

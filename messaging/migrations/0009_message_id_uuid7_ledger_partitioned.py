@@ -22,6 +22,7 @@ LEDGER = partitions.Scheme(  # as it is at this migration (messaging.track.reten
     column="message_id",
     key="uuid7",
     unlock="SET LOCAL waypost.ledger_retention = 'on'",
+    relock="SET LOCAL waypost.ledger_retention = 'off'",
 )
 
 

@@ -41,18 +41,22 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from core import partitions
+from core.db import is_transient
 from messaging.models import Message, MessageEvent
 from messaging.states import MessageState
 from tenants.models import Tenant
+
+log = logging.getLogger(__name__)
 
 UNSETTLED = (
     MessageState.QUEUED,
@@ -69,6 +73,7 @@ LEDGER = partitions.Scheme(
     column="message_id",
     key="uuid7",
     unlock="SET LOCAL waypost.ledger_retention = 'on'",
+    relock="SET LOCAL waypost.ledger_retention = 'off'",
 )
 # A message (``m``, of tenant ``t``) whose ledger may go now (the rules above, in SQL).
 PRUNABLE_MESSAGE = (
@@ -176,7 +181,8 @@ def _line(message_id, type_, source, round_, occurred_at, recorded_at, detail, *
 
 
 def months_retire(*, now: datetime, archive_dir: Path | None, result: Pruned) -> None:
-    """Retire every month of the ledger older than the longest retention (the rules above)."""
+    """Retire every month of the ledger older than the longest retention (the rules above). A
+    month that meets a busy table (a lock timeout, a deadlock) is left for the next run."""
     longest = Tenant.objects.filter(ledger_retention_days__gt=0).aggregate(
         days=Max("ledger_retention_days")
     )["days"]
@@ -190,21 +196,28 @@ def months_retire(*, now: datetime, archive_dir: Path | None, result: Pruned) ->
         if archive_dir is not None:
             archive_dir.mkdir(parents=True, exist_ok=True)
             archive = archive_dir / f"ledger-{month:%Y-%m}-{now:%Y%m%dT%H%M%SZ}.jsonl.gz"
-        counts = {}
+        partial = archive.with_name(archive.name + ".partial") if archive else None
+        counts = {"messages": 0}
 
-        def before(cursor, partition: str, month=month, archive=archive, counts=counts) -> None:
-            # The month's prunable messages, once: archive, mark and keep all read this set.
+        def prepare(cursor, month=month) -> None:
+            # The month's prunable messages, locked in id order as every ledger writer locks
+            # them, once: the archive, the mark and the keep test all read this set.
             low, high = LEDGER.bounds(month)
+            cursor.execute(f"DROP TABLE IF EXISTS {RETIRING}")
+            cursor.execute(f"CREATE TEMP TABLE {RETIRING} (id uuid PRIMARY KEY) ON COMMIT DROP")
             cursor.execute(
-                f"CREATE TEMP TABLE {RETIRING} ON COMMIT DROP AS SELECT m.id "  # noqa: S608
-                "FROM messaging_message m JOIN tenants_tenant t ON t.id = m.tenant_id "
-                f"WHERE m.id >= %s AND m.id < %s AND {PRUNABLE_MESSAGE}",
+                f"INSERT INTO {RETIRING} SELECT m.id FROM messaging_message m "  # noqa: S608
+                "JOIN tenants_tenant t ON t.id = m.tenant_id "
+                f"WHERE m.id >= %s AND m.id < %s AND {PRUNABLE_MESSAGE} "
+                "ORDER BY m.id FOR UPDATE OF m",
                 [low, high, *UNSETTLED, now],
             )
-            cursor.execute(f"ALTER TABLE {RETIRING} ADD PRIMARY KEY (id)")
             cursor.execute(f"ANALYZE {RETIRING}")
-            if archive is not None:
-                _archive_month(partition, archive)
+
+        def before(cursor, partition: str, partial=partial, counts=counts) -> None:
+            if partial is not None:
+                _archive_month(partition, partial)
+                transaction.on_commit(lambda p=partial: p.rename(p.with_suffix("")))
             cursor.execute(
                 "UPDATE messaging_message SET ledger_pruned_at = %s "  # noqa: S608
                 f"WHERE id IN (SELECT id FROM {RETIRING}) AND ledger_pruned_at IS NULL",
@@ -213,8 +226,16 @@ def months_retire(*, now: datetime, archive_dir: Path | None, result: Pruned) ->
             counts["messages"] = cursor.rowcount
 
         keep = f"NOT EXISTS (SELECT 1 FROM {RETIRING} r WHERE r.id = row.message_id)"  # noqa: S608
-        retired = partitions.retire(LEDGER, month, keep=keep, before=before)
-        if retired is None:
+        try:
+            retired = partitions.retire(LEDGER, month, keep=keep, prepare=prepare, before=before)
+        except DatabaseError as exc:
+            if partial is not None:
+                partial.unlink(missing_ok=True)  # its events are still in the ledger
+            if not is_transient(exc):
+                raise
+            log.warning("ledger month %s left for the next run: %s", f"{month:%Y-%m}", exc)
+            continue
+        if retired is None or not retired.dropped:
             continue
         result.messages += counts["messages"]
         result.events += retired.dropped

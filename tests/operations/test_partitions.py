@@ -6,6 +6,7 @@ append-only, one event per dedupe key, nothing lost."""
 
 import gzip
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,11 +23,12 @@ from webhooks.models import DeliveryStatus, WebhookDelivery
 from webhooks.services import DELIVERIES, deliveries_prune, delivery_store
 
 from ..factories import SenderNumberFactory, TenantFactory
+from ..waiting import wait_for
 from .test_retention import READ, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-NOW = timezone.now()
+NOW = timezone.now()  # for data placed in time by the tests themselves
 OLD = partitions.month_start(NOW - timedelta(days=120))  # a month past every retention
 
 
@@ -85,9 +87,20 @@ def old_month():
 
 def test_a_new_message_and_its_events_are_in_this_months_partition():
     sender = SenderNumberFactory()
-    row = message(sender, READ, created=NOW - timedelta(hours=1), changed_days_ago=0, key="now")
+    row = Message.objects.create(
+        tenant=sender.tenant,
+        sender=sender,
+        recipient="+4915112345678",
+        template_name="order_update",
+        template_category="UTILITY",
+        idempotency_key="now",
+        request_hash="-",
+        state_changed_at=timezone.now(),
+        error_code="",
+    )  # the id made by the model's default, now
+    record([NewEvent(row.pk, EventType.REQUESTED, EventSource.API)])
     assert row.pk.version == 7
-    assert where("messaging_messageevent", "message_id", row.pk) == [LEDGER.name(NOW)]
+    assert where("messaging_messageevent", "message_id", row.pk) == [LEDGER.name(row.created_at)]
     assert set(partitions.months(LEDGER)) >= {partitions.month_start(NOW).date()}
 
 
@@ -133,27 +146,44 @@ def test_an_old_month_is_retired_whole_archived_first_and_keeps_what_must_stay(o
     assert [e[1] for e in ledger_of(stuck)] == ["requested", "accepted"]
     assert where("messaging_messageevent", "message_id", stuck.pk) == [old_month]
     # A second run finds nothing more to retire: what stays, stays.
-    again = run()
-    assert again["ledgers"]["events"] == 0
+    files = relfilenode(old_month)
+    again = run("--archive", str(tmp_path / "again"))
+    assert again["ledgers"] == {"messages": 0, "events": 0, "archives": []}
+    assert relfilenode(old_month) == files  # not rewritten: nothing went
+    assert not list((tmp_path / "again").glob("*"))  # and no empty archive written
     assert ledger_of(forever) == kept_before[forever.pk]
 
 
-def test_a_month_with_nothing_to_keep_is_dropped_and_a_late_event_still_lands(old_month):
+def relfilenode(name: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relfilenode FROM pg_class WHERE oid = to_regclass(%s)", [name])
+        return cursor.fetchone()[0]
+
+
+def test_a_month_with_nothing_to_keep_is_emptied_and_a_late_event_still_lands(old_month):
     sender = SenderNumberFactory(tenant=TenantFactory(ledger_retention_days=30))
     row = message(sender, READ, created=OLD, changed_days_ago=100, key="gone")
+    files = relfilenode(old_month)
 
     assert run()["ledgers"]["events"] == 5
 
-    assert not exists(old_month)
-    assert OLD.date() not in partitions.months(LEDGER)
-    # A late status for a message of the dropped month: the default partition takes it.
+    assert relfilenode(old_month) != files  # emptied by TRUNCATE: new, empty files
+    assert not MessageEvent.objects.filter(message=row).exists()
+    # A late status for a message of the retired month: it lands, in its month.
     record([NewEvent(row.pk, EventType.STATUS_READ, EventSource.PROVIDER, dedupe_key="late")])
-    assert where("messaging_messageevent", "message_id", row.pk) == [LEDGER.default]
+    assert where("messaging_messageevent", "message_id", row.pk) == [old_month]
+    # The next run retires that late event; a run with nothing to drop leaves the month alone.
+    assert run()["ledgers"]["events"] == 1
+    files = relfilenode(old_month)
+    assert run()["ledgers"] == {"messages": 0, "events": 0, "archives": []}
+    assert relfilenode(old_month) == files
 
 
 def test_making_a_month_moves_its_rows_out_of_the_default_partition():
     sender = SenderNumberFactory()
     ahead = partitions.month_start(NOW + timedelta(days=400))  # no partition yet
+    with connection.cursor() as cursor:  # (a rerun on a kept database: as if never made)
+        cursor.execute(f"DROP TABLE IF EXISTS {LEDGER.name(ahead)}")
     row = message(sender, READ, created=ahead, changed_days_ago=0, key="ahead")
     assert where("messaging_messageevent", "message_id", row.pk) == [LEDGER.default]
     before = ledger_of(row)
@@ -199,7 +229,9 @@ def test_a_delivery_stored_twice_in_a_month_is_stored_once():
         delivery_store(provider="meta", body=b'{"object":"whatsapp_business_account"}', headers={})
     assert WebhookDelivery.objects.count() == 1
     [stored] = WebhookDelivery.objects.all()
-    assert where("webhooks_webhookdelivery", "id", stored.pk) == [DELIVERIES.name(NOW)]
+    assert where("webhooks_webhookdelivery", "id", stored.pk) == [
+        DELIVERIES.name(stored.received_at)  # the month it was stored in, whatever the hour
+    ]
 
 
 def test_partitions_are_made_ahead_by_the_beats_job():
@@ -213,3 +245,56 @@ def test_partitions_are_made_ahead_by_the_beats_job():
         for _ in range(3):
             assert month.date() in made, (scheme.table, month)
             month = partitions.next_month(month)
+
+
+def test_an_event_written_while_its_month_is_retired_waits_and_is_kept(old_month):
+    """Two connections: the retirement holds the month; a status for a message that stays
+    arrives meanwhile. It waits for the retirement (never lost, never a deadlock) and lands."""
+    sender = SenderNumberFactory(tenant=TenantFactory(ledger_retention_days=30))
+    going = message(sender, READ, created=OLD, changed_days_ago=100, key="going")
+    staying = message(sender, [], created=OLD, changed_days_ago=100, key="staying")
+    holding, release, errors = threading.Event(), threading.Event(), []
+
+    def before(cursor, partition):
+        holding.set()
+        release.wait(20)
+
+    def retirement():
+        try:
+            partitions.retire(
+                LEDGER, OLD.date(), keep="row.message_id <> %s", params=[going.pk], before=before
+            )
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def status():
+        try:
+            holding.wait(20)
+            record([NewEvent(staying.pk, EventType.ACCEPTED, EventSource.PROVIDER)])
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=retirement), threading.Thread(target=status)]
+    for thread in threads:
+        thread.start()
+    holding.wait(20)
+    wait_for(lambda: blocked_on_a_lock(), 10, "the status waiting for the month")
+    release.set()
+    for thread in threads:
+        thread.join(30)
+    assert not errors, errors
+    assert not MessageEvent.objects.filter(message=going).exists()
+    assert [e[1] for e in ledger_of(staying)] == ["requested", "accepted"]
+
+
+def blocked_on_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND datname = current_database()"
+        )
+        return cursor.fetchone()[0] > 0
