@@ -3,7 +3,8 @@
 The ledger (``messaging_messageevent``) and the stored webhook deliveries
 (``webhooks_webhookdelivery``) grow with every message. Deleting their old rows one by one
 leaves dead tuples for vacuum to chase; here each month is a table of its own, and an old month
-goes as a whole (``TRUNCATE``: no dead rows, the space back at once). This module owns the mechanics; each table's owner says what to keep and what
+goes as a whole (``TRUNCATE``: no dead rows, the space back at once).
+This module owns the mechanics; each table's owner says what to keep and what
 to archive (``messaging.track.retention``, ``webhooks.services``).
 
 The rules
