@@ -1,5 +1,5 @@
 """An optional read-only replica for on-call reads: the admin's lists, the operations page and
-the reports (``DATABASE_REPLICA_URL``), so that looking never competes with sending.
+the pricing report (``DATABASE_REPLICA_URL``), so that looking never competes with sending.
 
 The rules
 ---------
@@ -8,8 +8,9 @@ The rules
 * Reads go to the replica only **inside** ``on_replica()`` — never by default: the pipeline, the
   API's sends and every write must see the primary. ``ReplicaReadsMiddleware`` opens it for
   ``GET`` (and ``HEAD``) requests of the pages listed in ``REPLICA_VIEWS``: an admin changelist,
-  the operations page, the reports. An admin action is a ``POST``: it reads and writes the
-  primary.
+  the operations page, the pricing report. An admin action is a ``POST``: it reads and writes
+  the primary. (A campaign's report stays on the primary: a client reads it right after
+  creating the campaign.)
 * Only the product's own tables are read there (``REPLICA_APPS``), and not those that say who
   may see what (``PRIMARY_ONLY``: API keys, staff scopes): a session, a user, a permission, a
   key are always read from the primary, so someone who has just signed in is never sent back to
@@ -42,9 +43,9 @@ REPLICA_APPS = frozenset(
         "django_celery_beat",
     }
 )
-PRIMARY_ONLY = frozenset({"tenants.apikey", "tenants.staffscope"})
+PRIMARY_ONLY = frozenset({"tenants.apikey", "tenants.staffscope", "tenants.staffscope_tenants"})
 # url names (admin changelists are matched by their suffix)
-REPLICA_VIEWS = frozenset({"operations", "pricing-report", "campaign-report"})
+REPLICA_VIEWS = frozenset({"operations", "pricing-report"})
 
 _reading = ContextVar("waypost_replica_reads", default=False)
 
@@ -68,6 +69,9 @@ class ReplicaRouter:
 
     def db_for_read(self, model, **hints):
         meta = model._meta
+        instance = hints.get("instance")  # a related manager's owner: scope.tenants.all()
+        if instance is not None and instance._meta.label_lower in PRIMARY_ONLY:
+            return DEFAULT_DB_ALIAS
         if (
             _reading.get()
             and meta.app_label in REPLICA_APPS

@@ -47,7 +47,11 @@ def allowed_tenants(user):
     if sees_all_tenants(user):
         return Tenant.objects.all()
     scope = getattr(user, "staff_scope", None)
-    return scope.tenants.all() if scope is not None else Tenant.objects.none()
+    if scope is None:
+        return Tenant.objects.none()
+    # Who may see what is read from the primary, also on a page that reads a replica.
+    ids = list(scope.tenants.all().using("default").values_list("pk", flat=True))
+    return Tenant.objects.filter(pk__in=ids)
 
 
 def tenant_lookup(model) -> str | None:

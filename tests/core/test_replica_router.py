@@ -25,6 +25,9 @@ def test_reads_go_to_the_replica_only_inside_on_replica(configured):
         for model in (ApiKey, StaffScope, User, Session):
             assert ROUTER.db_for_read(model) == "default", model
         assert ROUTER.db_for_write(Message) == "default"
+        # A staff user's tenants, through their scope: the membership is the primary's.
+        assert ROUTER.db_for_read(Tenant, instance=StaffScope()) == "default"
+        assert ROUTER.db_for_read(StaffScope.tenants.through) == "default"
     assert ROUTER.db_for_read(Message) == "default"
 
 
