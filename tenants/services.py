@@ -9,6 +9,7 @@ import logging
 import math
 import secrets
 from collections import Counter
+from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -600,18 +601,30 @@ def senders_health_poll(*, now: datetime | None = None, limit: int | None = None
         SenderNumber.objects.filter(pk__in=[s.pk for s in claimed]).update(health_checked_at=now)
     if not claimed:
         return {}
-    # The requests in threads (no database there), what they answered learned here.
-    with ThreadPoolExecutor(max_workers=min(HEALTH_POLL_THREADS, len(claimed))) as pool:
-        answers = list(pool.map(_health_ask, claimed))
+    # The requests in threads (no database there), what they answered learned here. A pass
+    # asks for at most HEALTH_POLL_DEADLINE seconds (a slow provider must not pile passes up on
+    # the worker): the senders not asked by then are given back, due again at the next pass.
+    pool = ThreadPoolExecutor(max_workers=min(HEALTH_POLL_THREADS, len(claimed)))
+    asked = {pool.submit(_health_ask, sender): sender for sender in claimed}
+    futures.wait(asked, timeout=HEALTH_POLL_DEADLINE)
+    unasked = [sender for future, sender in asked.items() if future.cancel()]
+    pool.shutdown(wait=True)  # those already asking finish (the provider's timeout bounds them)
+    if unasked:  # still holding the time they were last asked (the claim's UPDATE left them)
+        SenderNumber.objects.bulk_update(unasked, ["health_checked_at"])
     counts = Counter(
-        _health_learn(sender, answer) for sender, answer in zip(claimed, answers, strict=True)
+        _health_learn(sender, future.result())
+        for future, sender in asked.items()
+        if not future.cancelled()
     )
+    if unasked:
+        counts["deferred"] = len(unasked)
     return dict(sorted(counts.items()))
 
 
 HEALTH_POLL_THREADS = 8
 HEALTH_POLL_EVERY = 60  # seconds between passes: the beat row's interval (operations 0002)
 HEALTH_POLL_MIN_PASS = 100
+HEALTH_POLL_DEADLINE = HEALTH_POLL_EVERY - 15  # seconds a pass may spend asking
 
 
 def health_poll_pass_size() -> int:

@@ -5,6 +5,7 @@ before any request leaves (two passes never ask twice), a provider's error logge
 — and, against the sandbox, what Meta's ``GET /{phone-number-id}?fields=…`` answers is learned."""
 
 import logging
+import threading
 from datetime import timedelta
 
 import pytest
@@ -152,3 +153,29 @@ def test_a_pass_asks_enough_senders_for_each_to_be_asked_once_an_interval(settin
     assert services.health_poll_pass_size() == 113
     settings.WAYPOST_HEALTH_POLL_SECONDS = 900  # fifteen passes: never fewer than the floor
     assert services.health_poll_pass_size() == services.HEALTH_POLL_MIN_PASS
+
+
+@pytest.mark.django_db
+def test_a_slow_provider_ends_the_pass_at_its_deadline_and_the_rest_wait_their_turn(
+    provider, monkeypatch
+):
+    gate = threading.Event()
+    answer = provider.number_health
+
+    def slow(**kwargs):  # the first question hangs until the pass's deadline has passed
+        gate.wait(5)
+        return answer(**kwargs)
+
+    monkeypatch.setattr(provider, "number_health", slow)
+    monkeypatch.setattr(services, "HEALTH_POLL_THREADS", 1)
+    monkeypatch.setattr(services, "HEALTH_POLL_DEADLINE", 0.2)
+    tenant = TenantFactory()
+    senders = SenderNumberFactory.create_batch(3, tenant=tenant)
+    threading.Timer(0.5, gate.set).start()
+
+    counts = services.senders_health_poll()
+
+    assert counts == {"changed": 1, "deferred": 2}
+    unasked = SenderNumber.objects.filter(pk__in=[s.pk for s in senders], health_checked_at=None)
+    assert unasked.count() == 2  # given back: due again at the next pass
+    assert services.senders_health_poll() == {"changed": 2}
