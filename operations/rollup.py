@@ -10,7 +10,10 @@ The rules
 * ``rollup_refresh`` (the beat's ``waypost: rollup`` row, every 30 seconds) finds the buckets
   whose messages changed state since its last run — through the reconciler's index on
   ``(state, state_changed_at)``, with two minutes of overlap for transactions that committed
-  late — and counts each of those buckets again, whole. A bucket is replaced, never adjusted:
+  late — and counts each of those buckets again, whole. A message flagged stalled is out of
+  that index; its state changes clear the flag (``messaging.track.stalls``), so a change is
+  seen all the same, and the first run (or the first after a stop of a day) counts every
+  bucket. A bucket is replaced, never adjusted:
   a run that repeats or overlaps another changes nothing. Buckets older than 25 hours go.
 * Runs are serialised by a row lock on their ``RollupMark``: two beats by mistake count once
   each, in turn.
@@ -49,15 +52,17 @@ def rollup_refresh(*, now: datetime | None = None) -> int:
     RollupMark.objects.get_or_create(name=NAME, defaults={"at": now - KEPT})
     with transaction.atomic():
         mark = RollupMark.objects.select_for_update().get(name=NAME)
-        since = max(mark.at - OVERLAP, now - KEPT)
-        minutes = (
-            Message.objects.filter(
-                state__in=MessageState.values,  # the index's leading column: one descent each
+        recent = Message.objects.filter(created_at__gte=now - KEPT)
+        if mark.at <= now - KEPT:  # the first run (or after a long stop): every bucket
+            changed = recent
+        else:  # the buckets with a change since the last run, found by the reconciler's index
+            changed = recent.filter(
+                state__in=MessageState.values,  # its leading column: one descent each
                 stalled=False,
-                state_changed_at__gte=since,
-                created_at__gte=now - KEPT,
+                state_changed_at__gte=mark.at - OVERLAP,
             )
-            .annotate(minute=TruncMinute("created_at"))
+        minutes = (
+            changed.annotate(minute=TruncMinute("created_at"))
             .values_list("tenant_id", "minute")
             .distinct()
         )
