@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 VERSION = 7
 
@@ -31,13 +31,6 @@ def uuid7(at: datetime | None = None) -> uuid.UUID:
 def uuid7_floor(at: datetime) -> uuid.UUID:
     """The lowest UUIDv7 of the millisecond ``at`` (aware): a range bound, never an id."""
     return uuid.UUID(int=(int(at.timestamp() * 1000) & ((1 << 48) - 1)) << 80)
-
-
-def uuid7_time(value: uuid.UUID) -> datetime | None:
-    """When a UUIDv7 was made (UTC); None for another version (ids from before v7)."""
-    if value.version != VERSION:
-        return None
-    return datetime.fromtimestamp((value.int >> 80) / 1000, tz=UTC)
 
 
 def short(value) -> str:

@@ -291,6 +291,25 @@ class Stack:
         )
         assert answer.status_code == 200, answer.text
 
+    def send_singles(self, session: requests.Session, prefix: str, count: int) -> list[str]:
+        """``count`` single messages through the API, the Idempotency-Key of each its
+        ``prefix`` and number, each answered 202 (asserted); their ids."""
+        ids = []
+        for i in range(count):
+            answer = session.post(
+                f"{self.url}/api/v1/messages",
+                headers={"Idempotency-Key": f"{prefix}{i}"},
+                json=body(f"+49151{len(prefix)}{i:07d}", f"{prefix}{i}"),
+                timeout=30,
+            )
+            assert answer.status_code == 202, answer.text
+            ids.append(answer.json()["id"])
+        return ids
+
+    def count(self, state: str) -> int:
+        """How many messages are in ``state`` (read from the database, as an auditor would)."""
+        return self.sql("select count(*) from messaging_message where state = %s", [state])[0][0]
+
     def sql(self, query: str, params=None) -> list[tuple]:
         with psycopg.connect(self.database_url, autocommit=True) as conn:
             cursor = conn.execute(query, params)

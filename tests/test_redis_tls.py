@@ -11,7 +11,7 @@ from kombu.exceptions import OperationalError
 
 from core.coordination import broker_use_ssl
 from devtools.redis_tls import TlsRedis
-from devtools.stack import TEMPLATE, Stack, body
+from devtools.stack import TEMPLATE, Stack
 
 from .waiting import wait_for
 
@@ -44,20 +44,8 @@ def test_the_stack_sends_on_a_redis_that_speaks_tls_only(redis_tls, tmp_path):
         session = stack.client(tenant["api_key"])
         template = session.post(f"{stack.url}/api/v1/templates", json=TEMPLATE, timeout=10)
         assert template.json()["status"] == "APPROVED", template.text
-        for i in range(MESSAGES):
-            answer = session.post(
-                f"{stack.url}/api/v1/messages",
-                headers={"Idempotency-Key": f"tls{i}"},
-                json=body(f"+491512{i:07d}", f"tls{i}"),
-                timeout=30,
-            )
-            assert answer.status_code == 202, answer.text
-
-        def accepted() -> int:
-            query = "select count(*) from messaging_message where state = 'accepted'"
-            return stack.sql(query)[0][0]
-
-        wait_for(lambda: accepted() == MESSAGES, 60, f"all {MESSAGES} accepted")
+        stack.send_singles(session, "tls", MESSAGES)
+        wait_for(lambda: stack.count("accepted") == MESSAGES, 60, f"all {MESSAGES} accepted")
         submissions = stack.sandbox("GET", "/_sandbox/messages")["data"]
         assert len(submissions) == MESSAGES
         assert all(record["submissions"] == 1 for record in submissions)

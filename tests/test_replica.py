@@ -11,7 +11,7 @@ import requests
 
 from core.ids import short
 from devtools.replica import Standby
-from devtools.stack import TEMPLATE, Stack, body
+from devtools.stack import TEMPLATE, Stack
 
 from .waiting import wait_for
 
@@ -77,30 +77,19 @@ def test_on_call_pages_read_the_replica_and_sending_never_does(tmp_path):
             template = api.post(f"{stack.url}/api/v1/templates", json=TEMPLATE, timeout=10)
             assert template.json()["status"] == "APPROVED", template.text
 
-            def send(prefix: str, count: int) -> list[str]:
-                ids = []
-                for i in range(count):
-                    answer = api.post(
-                        f"{stack.url}/api/v1/messages",
-                        headers={"Idempotency-Key": f"{prefix}{i}"},
-                        json=body(f"+49151{len(prefix)}{i:07d}", f"{prefix}{i}"),
-                        timeout=30,
-                    )
-                    assert answer.status_code == 202, answer.text
-                    ids.append(answer.json()["id"])
-                return ids
-
             def state(message_id: str) -> str:
                 return api.get(f"{stack.url}/api/v1/messages/{message_id}", timeout=10).json()[
                     "state"
                 ]
 
-            before = send("before-", 3)
+            before = stack.send_singles(api, "before-", 3)
             wait_for(lambda: all(state(m) == "accepted" for m in before), 30, "accepted")
             standby.wait_caught_up()
 
             standby.pause()
-            during = send("during-", 3)  # the primary takes them: sending never reads the standby
+            during = stack.send_singles(
+                api, "during-", 3
+            )  # the primary takes them: sending never reads the standby
             wait_for(lambda: all(state(m) == "accepted" for m in during), 30, "accepted, paused")
             admin = signed_in(stack.url)  # the session is written and read on the primary
             listed = admin.get(f"{stack.url}{LIST}", timeout=10).text

@@ -6,7 +6,7 @@ replica, messages go on being sent: every one is accepted, none twice, no proces
 import pytest
 
 from devtools.sentinel import MASTER, SentinelRedis
-from devtools.stack import TEMPLATE, Stack, body
+from devtools.stack import TEMPLATE, Stack
 
 from .waiting import wait_for
 
@@ -36,27 +36,15 @@ def test_the_stack_keeps_sending_after_a_sentinel_failover(tmp_path):
             template = session.post(f"{stack.url}/api/v1/templates", json=TEMPLATE, timeout=10)
             assert template.json()["status"] == "APPROVED", template.text
 
-            def send(prefix: str, count: int) -> None:
-                for i in range(count):
-                    answer = session.post(
-                        f"{stack.url}/api/v1/messages",
-                        headers={"Idempotency-Key": f"{prefix}{i}"},
-                        json=body(f"+49151{len(prefix)}{i:07d}", f"{prefix}{i}"),
-                        timeout=30,
-                    )
-                    assert answer.status_code == 202, answer.text
-
-            def accepted() -> int:
-                query = "select count(*) from messaging_message where state = 'accepted'"
-                return stack.sql(query)[0][0]
-
-            send("a", BEFORE)
-            wait_for(lambda: accepted() == BEFORE, 30, "the first messages accepted")
+            stack.send_singles(session, "a", BEFORE)
+            wait_for(lambda: stack.count("accepted") == BEFORE, 30, "the first messages accepted")
             redis_ha.stop_primary()  # killed; the sentinel has promoted the replica
-            send("bb", DURING)  # right after the failover, while processes reconnect
-            send("ccc", AFTER)
+            stack.send_singles(session, "bb", DURING)  # right after the failover: reconnecting
+            stack.send_singles(session, "ccc", AFTER)
             total = BEFORE + DURING + AFTER
-            wait_for(lambda: accepted() == total, 90, f"all {total} accepted after the failover")
+            wait_for(
+                lambda: stack.count("accepted") == total, 90, f"all {total} accepted after failover"
+            )
             submissions = stack.sandbox("GET", "/_sandbox/messages")["data"]
             assert len(submissions) == total
             assert all(record["submissions"] == 1 for record in submissions)

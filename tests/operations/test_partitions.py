@@ -14,7 +14,6 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from core import partitions
-from core.ids import uuid7
 from messaging.models import Message, MessageEvent
 from messaging.states import EventSource, EventType
 from messaging.track.ledger import NewEvent, record
@@ -24,7 +23,7 @@ from webhooks.services import DELIVERIES, deliveries_prune, delivery_store
 
 from ..factories import SenderNumberFactory, TenantFactory
 from ..waiting import wait_for
-from .test_retention import READ, run
+from .test_retention import READ, message_in, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,29 +47,6 @@ def exists(name: str) -> bool:
         return cursor.fetchone()[0]
 
 
-def message(sender, facts, *, created: datetime, changed_days_ago: int, key: str) -> Message:
-    row = Message.objects.create(
-        id=uuid7(created + timedelta(hours=1)),
-        tenant=sender.tenant,
-        sender=sender,
-        recipient="+4915112345678",
-        template_name="order_update",
-        template_category="UTILITY",
-        idempotency_key=key,
-        request_hash="-",
-        state_changed_at=NOW,
-        error_code="",
-    )
-    record(
-        [NewEvent(row.pk, EventType.REQUESTED, EventSource.API)]
-        + [NewEvent(row.pk, t, EventSource.PROVIDER) for t in facts]
-    )
-    Message.objects.filter(pk=row.pk).update(
-        state_changed_at=NOW - timedelta(days=changed_days_ago)
-    )
-    return Message.objects.get(pk=row.pk)
-
-
 def ledger_of(row: Message) -> list[tuple]:
     return list(
         MessageEvent.objects.filter(message=row)
@@ -87,18 +63,7 @@ def old_month():
 
 def test_a_new_message_and_its_events_are_in_this_months_partition():
     sender = SenderNumberFactory()
-    row = Message.objects.create(
-        tenant=sender.tenant,
-        sender=sender,
-        recipient="+4915112345678",
-        template_name="order_update",
-        template_category="UTILITY",
-        idempotency_key="now",
-        request_hash="-",
-        state_changed_at=timezone.now(),
-        error_code="",
-    )  # the id made by the model's default, now
-    record([NewEvent(row.pk, EventType.REQUESTED, EventSource.API)])
+    row = message_in(sender, READ, age=timedelta(0), key="now")  # its id made now
     assert row.pk.version == 7
     assert where("messaging_messageevent", "message_id", row.pk) == [LEDGER.name(row.created_at)]
     assert set(partitions.months(LEDGER)) >= {partitions.month_start(NOW).date()}
@@ -107,11 +72,14 @@ def test_a_new_message_and_its_events_are_in_this_months_partition():
 def test_an_old_month_is_retired_whole_archived_first_and_keeps_what_must_stay(old_month, tmp_path):
     sender = SenderNumberFactory(tenant=TenantFactory(ledger_retention_days=30))
     done = [
-        message(sender, READ, created=OLD, changed_days_ago=100, key=f"done-{i}") for i in range(3)
+        message_in(sender, READ, created=OLD, age=timedelta(days=100), key=f"done-{i}")
+        for i in range(3)
     ]
-    stuck = message(sender, [], created=OLD, changed_days_ago=100, key="stuck")  # still queued
+    stuck = message_in(
+        sender, [], created=OLD, age=timedelta(days=100), key="stuck"
+    )  # still queued
     keeper = SenderNumberFactory(tenant=TenantFactory(ledger_retention_days=0))
-    forever = message(keeper, READ, created=OLD, changed_days_ago=100, key="forever")
+    forever = message_in(keeper, READ, created=OLD, age=timedelta(days=100), key="forever")
     kept_before = {row.pk: ledger_of(row) for row in (stuck, forever)}
     assert where("messaging_messageevent", "message_id", done[0].pk) == [old_month]
 
@@ -162,7 +130,7 @@ def relfilenode(name: str) -> int:
 
 def test_a_month_with_nothing_to_keep_is_emptied_and_a_late_event_still_lands(old_month):
     sender = SenderNumberFactory(tenant=TenantFactory(ledger_retention_days=30))
-    row = message(sender, READ, created=OLD, changed_days_ago=100, key="gone")
+    row = message_in(sender, READ, created=OLD, age=timedelta(days=100), key="gone")
     files = relfilenode(old_month)
 
     assert run()["ledgers"]["events"] == 5
@@ -184,7 +152,7 @@ def test_making_a_month_moves_its_rows_out_of_the_default_partition():
     ahead = partitions.month_start(NOW + timedelta(days=400))  # no partition yet
     with connection.cursor() as cursor:  # (a rerun on a kept database: as if never made)
         cursor.execute(f"DROP TABLE IF EXISTS {LEDGER.name(ahead)}")
-    row = message(sender, READ, created=ahead, changed_days_ago=0, key="ahead")
+    row = message_in(sender, READ, created=ahead, age=timedelta(days=0), key="ahead")
     assert where("messaging_messageevent", "message_id", row.pk) == [LEDGER.default]
     before = ledger_of(row)
 
@@ -237,13 +205,20 @@ def test_a_delivery_stored_twice_in_a_month_is_stored_once():
 def test_partitions_are_made_ahead_by_the_beats_job():
     from operations.tasks import ensure_partitions
 
-    ensure_partitions.apply().get()
     this = partitions.month_start(datetime.now(UTC))
+    furthest = partitions.next_month(partitions.next_month(this))
+    with connection.cursor() as cursor:  # the migration made it: taken away, as if not yet made
+        for scheme in (LEDGER, DELIVERIES):
+            cursor.execute(f"DROP TABLE IF EXISTS {scheme.name(furthest)}")
+
+    made = ensure_partitions.apply().get()
+
+    assert made == {LEDGER.table: 1, DELIVERIES.table: 1}
     for scheme in (LEDGER, DELIVERIES):
-        made = partitions.months(scheme)
+        months = partitions.months(scheme)
         month = this
         for _ in range(3):
-            assert month.date() in made, (scheme.table, month)
+            assert month.date() in months, (scheme.table, month)
             month = partitions.next_month(month)
 
 
@@ -251,8 +226,8 @@ def test_an_event_written_while_its_month_is_retired_waits_and_is_kept(old_month
     """Two connections: the retirement holds the month; a status for a message that stays
     arrives meanwhile. It waits for the retirement (never lost, never a deadlock) and lands."""
     sender = SenderNumberFactory(tenant=TenantFactory(ledger_retention_days=30))
-    going = message(sender, READ, created=OLD, changed_days_ago=100, key="going")
-    staying = message(sender, [], created=OLD, changed_days_ago=100, key="staying")
+    going = message_in(sender, READ, created=OLD, age=timedelta(days=100), key="going")
+    staying = message_in(sender, [], created=OLD, age=timedelta(days=100), key="staying")
     holding, release, errors = threading.Event(), threading.Event(), []
 
     def before(cursor, partition):

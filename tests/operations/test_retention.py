@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from core.ids import uuid7
 from messaging.models import Message, MessageEvent
 from messaging.states import EventSource, EventType
 from messaging.track.ledger import NewEvent, record
@@ -30,8 +31,12 @@ READ = [
 ]
 
 
-def message_in(sender, facts, *, age: timedelta, key: str) -> Message:
+def message_in(sender, facts, *, age: timedelta, key: str, created=None) -> Message:
+    """A message of ``sender`` with the events ``facts``, last changed ``age`` ago; made at the
+    moment ``created`` (its UUIDv7 id says when: the ledger's month) instead of now if given."""
+    made_at = {"id": uuid7(created + timedelta(hours=1))} if created is not None else {}
     message = Message.objects.create(
+        **made_at,
         tenant=sender.tenant,
         sender=sender,
         recipient="+4915112345678",
