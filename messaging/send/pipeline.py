@@ -116,7 +116,7 @@ class _Batch:
 
     events: list[NewEvent] = field(default_factory=list)
     changed: dict = field(default_factory=dict)  # message id -> Message with changed fields
-    fields: dict = field(default_factory=lambda: defaultdict(set))  # message id -> their names
+    fields: set[str] = field(default_factory=set)
     # Senders Meta refused for its spam rate limit (131048): sender id -> (sender, messages).
     spam_limited: dict = field(default_factory=dict)
 
@@ -124,7 +124,7 @@ class _Batch:
         for name, value in values.items():
             setattr(message, name, value)
         self.changed[message.pk] = message
-        self.fields[message.pk].update(values)
+        self.fields.update(values)
 
     def event(self, message: Message, type_: str, **kw) -> None:
         self.events.append(
@@ -144,7 +144,7 @@ class _Batch:
             self.events,
             locked=True,
             changed=list(self.changed.values()),
-            fields=self.fields,  # each message's own: a webhook may have written the others
+            fields=sorted(self.fields),
         )
         for sender, messages in self.spam_limited.values():
             sender_spam_limited(

@@ -61,7 +61,7 @@ def record(
     *,
     locked: bool = False,
     changed: list[Message] = (),
-    fields: list[str] | dict = (),
+    fields: list[str] = (),
 ) -> None:
     """Append ``events`` and project them onto their messages (call inside a transaction).
 
@@ -69,20 +69,13 @@ def record(
     it just inserted); otherwise they are taken here, in id order. ``changed`` and ``fields``:
     the caller's own changes to those messages (the pipeline's attempts, answers, next
     attempts), written in the same ``UPDATE`` as the state projection — one row version per
-    message per pass, not two. ``fields`` is the same list for every message, or a mapping of
-    message id to the names that message changed: a message's other fields keep what is stored
-    (a webhook may have written them since the caller read the row)."""
+    message per pass, not two."""
     if not events and not (changed and fields):
         return
     # No savepoint inside the caller's transaction (two round trips per call on the hot path):
     # an error here rolls the whole transaction back, which is what every caller wants.
     with transaction.atomic(savepoint=False):
-        per_message = (
-            {pk: set(names) for pk, names in fields.items()}
-            if isinstance(fields, dict)
-            else {m.pk: set(fields) for m in changed}
-        )
-        _record(events, locked=locked, changed=list(changed), fields=per_message)
+        _record(events, locked=locked, changed=list(changed), fields=list(fields))
 
 
 def append(events: list[NewEvent]) -> None:
@@ -160,7 +153,9 @@ def _insert(events: list[NewEvent], now) -> None:
         cursor.execute(_INSERT_EVENTS, [now, json.dumps(rows)])
 
 
-def _record(events: list[NewEvent], *, locked: bool, changed: list[Message], fields: dict) -> None:
+def _record(
+    events: list[NewEvent], *, locked: bool, changed: list[Message], fields: list[str]
+) -> None:
     if not locked:
         lock_messages({e.message_id for e in events} | {m.pk for m in changed})
     now = timezone.now()
@@ -191,39 +186,37 @@ def _record(events: list[NewEvent], *, locked: bool, changed: list[Message], fie
     notify({pk: (STATE_EVENTS[s[0]], {}) for pk, s in moved.items() if s[0] in STATE_EVENTS})
 
 
-def _project(moving: dict, changed: list[Message], fields: dict, now) -> dict:
+def _project(moving: dict, changed: list[Message], fields: list[str], now) -> dict:
     """One ``UPDATE … FROM (VALUES …)`` for every message that moves or that the caller
     changed: each moves to its new state only if it outranks the stored one (``state_rank``),
-    and takes the fields the caller changed on it (a flag per row and field; the others keep
-    what is stored). The stored rank is read in the same statement (a ``FROM`` item sees the
-    rows before the update; we hold their locks). Returns {id: (state, tenant slug, wamid,
-    created)} of the messages that moved."""
-    own = {m.pk: m for m in changed if fields.get(m.pk)}
+    and takes the caller's fields (a flag per row says whether it has any). The stored rank is
+    read in the same statement (a ``FROM`` item sees the rows before the update; we hold their
+    locks). Returns {id: (state, tenant slug, wamid, created)} of the messages that moved."""
+    own = {m.pk: m for m in changed} if fields else {}
     ids = list(dict.fromkeys([*moving, *own]))
     if not ids:
         return {}
     meta, quote = Message._meta, connection.ops.quote_name
-    names_changed = sorted(set().union(*(fields[pk] for pk in own)))
-    columns = [meta.get_field(name) for name in names_changed]
+    columns = [meta.get_field(name) for name in fields]
     row = (
-        "(%s::uuid, %s::int, %s::text"
-        + "".join(f", %s::bool, %s::{f.db_type(connection)}" for f in columns)
+        "(%s::uuid, %s::int, %s::text, %s::bool"
+        + "".join(f", %s::{f.db_type(connection)}" for f in columns)
         + ")"
     )
     params: list = []
     for pk in ids:
         rank, state = moving.get(pk, (0, None))
         message = own.get(pk)
-        params += [pk, rank, state]
-        for name, f in zip(names_changed, columns, strict=True):
-            mine = message is not None and name in fields[pk]
-            value = f.get_db_prep_save(getattr(message, f.attname), connection) if mine else None
-            params += [mine, value]
-    names = "".join(f", c{i}, {quote(f.column)}" for i, f in enumerate(columns))
+        params += [pk, rank, state, message is not None]
+        params += [
+            f.get_db_prep_save(getattr(message, f.attname), connection) if message else None
+            for f in columns
+        ]
+    names = ", ".join(quote(f.column) for f in columns)
     sets = "".join(
-        f", {quote(f.column)} = CASE WHEN v.c{i} THEN v.{quote(f.column)} "
+        f", {quote(f.column)} = CASE WHEN v.chg THEN v.{quote(f.column)} "
         f"ELSE t.{quote(f.column)} END"
-        for i, f in enumerate(columns)
+        for f in columns
     )
     values = ", ".join([row] * len(ids))
     with bound_cursor() as cursor:
@@ -232,7 +225,7 @@ def _project(moving: dict, changed: list[Message], fields: dict, now) -> dict:
             "state = CASE WHEN v.rank > o.rank THEN v.state ELSE t.state END, "
             "state_changed_at = CASE WHEN v.rank > o.rank THEN %s ELSE t.state_changed_at END, "
             f"state_rank = GREATEST(o.rank, v.rank){sets} "
-            f"FROM (VALUES {values}) AS v(id, rank, state{names}), "
+            f"FROM (VALUES {values}) AS v(id, rank, state, chg{', ' if names else ''}{names}), "
             "(SELECT id, state_rank AS rank FROM messaging_message WHERE id = ANY(%s)) AS o "
             "WHERE t.id = v.id AND o.id = v.id "
             "RETURNING t.id, v.rank > o.rank, t.state, "
@@ -248,14 +241,10 @@ def _project(moving: dict, changed: list[Message], fields: dict, now) -> dict:
     }
 
 
-def _project_orm(moving: dict, changed: list[Message], fields: dict, now) -> dict:
+def _project_orm(moving: dict, changed: list[Message], fields: list[str], now) -> dict:
     """``_project`` for other databases (the SQLite demo), statement by statement."""
-    by_fields: dict[tuple, list[Message]] = defaultdict(list)
-    for message in changed:  # each message's own fields only, as in _project
-        if fields.get(message.pk):
-            by_fields[tuple(sorted(fields[message.pk]))].append(message)
-    for names, messages in by_fields.items():
-        Message.objects.bulk_update(messages, list(names))
+    if changed and fields:
+        Message.objects.bulk_update(changed, fields)
     before = {
         pk: (rank, slug, wamid, created)
         for pk, rank, slug, wamid, created in Message.objects.filter(

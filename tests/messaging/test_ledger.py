@@ -90,29 +90,3 @@ def test_recording_one_at_a_time_in_any_order_by_concurrent_writers_gives_the_fo
         assert (message.state_rank, message.state) == (rank, state)
     # Each fact once in the ledger, however often it was written.
     assert message.events.count() == len({(f.type, f.round) for f in events})
-
-
-def test_a_pass_writes_each_message_only_the_fields_it_changed(sender):
-    """The pipeline records a batch's answers from rows it read before its HTTP call; a status
-    webhook may have written one of them meanwhile (a `failed` with its error, matched by our
-    id before the send's answer). Another message's error in the same batch must not write that
-    one's error back to what the pipeline had read."""
-    failed, retried = new_message(sender), new_message(sender)  # read by the pipeline
-    Message.objects.filter(pk=failed.pk).update(error_code="131026", error_title="Undeliverable")
-    failed.attempts, failed.provider_message_id = 1, "wamid.failed"
-    retried.attempts, retried.error_code = 1, "131000"
-    with transaction.atomic():
-        record(
-            [],
-            locked=True,
-            changed=[failed, retried],
-            fields={
-                failed.pk: {"attempts", "provider_message_id"},
-                retried.pk: {"attempts", "error_code"},
-            },
-        )
-    failed.refresh_from_db()
-    retried.refresh_from_db()
-    assert (failed.error_code, failed.error_title) == ("131026", "Undeliverable")  # kept
-    assert (failed.attempts, failed.provider_message_id) == (1, "wamid.failed")
-    assert (retried.attempts, retried.error_code) == (1, "131000")
