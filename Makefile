@@ -32,7 +32,7 @@ stack: $(STAMP)
 
 ## test: every tier — unit (with no services at all), then integration and system in parallel
 ## (pytest-xdist: one database and one Redis database per process) on a private PostgreSQL and
-## Redis. 9 to 11 minutes on a fresh clone of a 2-core machine, the virtualenv included.
+## Redis. 9 to 13 minutes on a fresh clone of a 2-core machine, the virtualenv included.
 test: test-unit
 	scripts/with-services.sh $(BIN)/pytest -n $(TEST_PROCESSES) --dist worksteal -m "not unit" $(PYTEST_ARGS)
 
