@@ -14,3 +14,24 @@ def wait_for(predicate, timeout: float = 20.0, what: str = "the condition", *, e
             return value
         time.sleep(every)
     raise AssertionError(f"not within {timeout} s: {what}")
+
+
+def wait_while_moving(
+    progress, done, *, stall: float, what: str, every: float = 0.5, describe=None
+):
+    """Until ``done(progress())`` is truthy, for as long as ``progress()`` (a value that
+    changes while the awaited work goes on: counts, say) keeps changing — at least every
+    ``stall`` seconds. A machine busy with other tests slows the work down; a stuck one stops
+    changing it. On a stall: AssertionError naming ``what`` and, from ``describe()``, where it
+    stood. Returns the last ``progress()``."""
+    value = progress()
+    moved = time.monotonic()
+    while not done(value):
+        time.sleep(every)
+        now_value = progress()
+        if now_value != value:
+            value, moved = now_value, time.monotonic()
+        elif time.monotonic() - moved > stall:
+            where = f"; {describe()}" if describe else ""
+            raise AssertionError(f"no progress for {stall} s: {what} (at {value}){where}")
+    return value

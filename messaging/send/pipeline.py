@@ -947,11 +947,9 @@ def _check_one(batch: _Batch, message: Message, result: SubmitResult, now, block
             message,
             provider_message_id=message.provider_message_id or answer.wamid,
             next_attempt_at=None,
-            error_code="",
-            error_title="",
-            error_details="",
-            error_class="",
         )
+        if message.state != MessageState.FAILED:  # else a failed status beat it: its error stands
+            _error(batch, message, code="", error_class="")  # an earlier round's error cleared
         batch.event(
             message,
             EventType.ACCEPTED,

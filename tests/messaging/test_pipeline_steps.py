@@ -139,8 +139,9 @@ def test_a_message_over_the_pair_limit_waits_without_a_submit(queued, settings):
     assert queued.state == "queued" and queued.next_attempt_at > timezone.now()
 
 
-def webhook_status(message, wamid, status):
-    """A status webhook for ``message`` (matched by its id in biz_opaque_callback_data)."""
+def webhook_status(message, wamid, status, **error):
+    """A status webhook for ``message`` (matched by its id in biz_opaque_callback_data);
+    ``error``: a failed status's error fields."""
     from datetime import UTC, datetime
 
     from messaging.track.inbound import statuses_apply
@@ -154,6 +155,7 @@ def webhook_status(message, wamid, status):
                 status=status,
                 occurred_at=datetime.now(UTC),
                 biz_opaque_callback_data=str(message.pk),
+                **error,
             )
         ]
     )
@@ -187,6 +189,41 @@ def test_the_send_answer_is_recorded_even_when_status_webhooks_came_first(queued
     types = set(queued.events.values_list("type", flat=True))
     assert {"submit_responded", "accepted", "status_delivered"} <= types
     assert ("held" in types) == (message_status != "accepted")
+
+
+def test_an_accepted_answer_after_a_failed_status_keeps_the_statuss_error(queued):
+    """A failed status (131026) recorded before the send answer: the answer is a fact in the
+    ledger, but clearing the error fields (as an acceptance after an earlier round's error
+    does) would leave a failed message with no reason."""
+    [claimed] = claim(queued).messages
+    webhook_status(
+        queued,
+        "wamid.failed",
+        "failed",
+        error_code=131026,
+        error_title="Message undeliverable",
+        error_class="never_retry",
+    )
+    assert pipeline.record_answers([claimed], [_answer("wamid.failed")]) == [queued.pk]
+    queued.refresh_from_db()
+    assert (queued.state, queued.error_code, queued.error_title, queued.error_class) == (
+        "failed",
+        "131026",
+        "Message undeliverable",
+        "never_retry",
+    )
+    assert queued.provider_message_id == "wamid.failed"
+
+
+def test_an_accepted_answer_in_a_later_round_clears_the_earlier_rounds_error(queued):
+    Message.objects.filter(pk=queued.pk).update(
+        error_code="131000", error_title="Something went wrong", error_class="retry_backoff"
+    )
+    [claimed] = claim(queued).messages
+    pipeline.record_answers([claimed], [_answer("wamid.ok")])
+    queued.refresh_from_db()
+    assert queued.state == "accepted"
+    assert (queued.error_code, queued.error_title, queued.error_class) == ("", "", "")
 
 
 def test_an_error_answer_after_a_provider_status_takes_no_pipeline_action(queued):
