@@ -570,15 +570,17 @@ def _held_back(tenant: Tenant) -> bool:
     the hold is set: a check step that ended just before it is seen, and the drain goes on."""
     if not _in_flight(tenant, own=True):
         return False
-    dispatch.hold(tenant_id=tenant.pk, queue=tenant.queue_name)
+    # Two batches in flight are a backlog: its wake-up, which claims a batch, takes the bulk
+    # lane (on the express one a quiet tenant's drain waited behind it).
+    dispatch.hold(tenant_id=tenant.pk, queue=tenant.bulk_queue_name)
     return _in_flight(tenant, own=True)
 
 
 def _nudge_for_more(tenant: Tenant, claim: Claim) -> None:
     """More due messages than this pass took? Another drain takes them — at once after a full
     batch (another worker process works in parallel), shortly when rows were held by others."""
-    if claim.rate_wait > 0:
-        dispatch.wake(tenant_id=tenant.pk, queue=tenant.queue_name, delay=claim.rate_wait)
+    if claim.rate_wait > 0:  # more due than the sender's rate lets go: a backlog, bulk lane
+        dispatch.wake(tenant_id=tenant.pk, queue=tenant.bulk_queue_name, delay=claim.rate_wait)
         return
     if claim.full:
         dispatch.nudge(tenant_id=tenant.pk, queue=tenant.bulk_queue_name)

@@ -149,17 +149,21 @@ def test_a_drain_held_back_by_batches_in_flight_holds_nudges_until_a_check(
     monkeypatch.setattr(
         dispatch._drains,
         "_publish",
-        lambda queue, args, countdown: published.append(countdown or 0) or True,
+        lambda queue, args, countdown: (published.append(countdown or 0), queues.append(queue)),
     )
+    queues = []
     in_flight = []
     for key in ("k1", "k2"):
         send(acme, key)
         in_flight.append(claimed(acme))
     send(acme, "k3")
     published.clear()
+    queues.clear()
     result, work = pipeline.validate(tenant_id=acme.tenant.pk)
     assert work is None and result.claimed == 0  # held back: both batches still in flight
     assert published == [dispatch.HOLD_SECONDS]  # a drain looks again then, whatever happens
+    # ... on the bulk lane: it would claim a backlog's batch, not a quiet tenant's message.
+    assert queues == [acme.tenant.bulk_queue_name]
     send(acme, "k4")
     assert published == [dispatch.HOLD_SECONDS]  # k4's nudge would start a drain claiming nothing
     first = pipeline.submit_step(pipeline.transform(in_flight[0]))

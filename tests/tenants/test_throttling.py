@@ -24,9 +24,12 @@ def test_over_its_rate_a_tenant_gets_429_with_retry_after(slow):
 
 
 def test_one_tenants_limit_does_not_spend_anothers(slow, tenant_b):
-    for _ in range(8):
-        slow.client.get(URL)
-    assert slow.client.get(URL).status_code == 429
+    # The slow tenant until it is refused (on a loaded machine a request can take long enough
+    # for its bucket to refill a token), then at once the other tenant, five times.
+    codes = []
+    while 429 not in codes[-1:] and len(codes) < 50:
+        codes.append(slow.client.get(URL).status_code)
+    assert codes[-1] == 429, codes
     assert [tenant_b.client.get(URL).status_code for _ in range(5)] == [200] * 5
 
 
