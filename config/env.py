@@ -232,12 +232,13 @@ GROUPS: tuple[Group, ...] = (
             Setting(
                 "EXPRESS_CONCURRENCY",
                 int,
-                1,
+                4,
                 read_by="Procfile, Procfile.sandbox",
-                doc="Processes of the express worker (`--concurrency`): the drains of tenants "
-                "without a backlog. On 2 cores, 2 measured no better than 1 under a flood (more "
-                "processes sharing the same saturated cores: `bench/NOTES.md`, issue 22); on a "
-                "worker host with cores to spare, raise it with the quiet tenants' traffic.",
+                doc="Threads of the express worker (`--pool threads --concurrency`): the drains "
+                "of tenants without a backlog, side by side in one process (a drain mostly "
+                "waits on PostgreSQL and the provider). 4 took a quiet tenant's p95 under a "
+                "ten-tenant flood from 1–2 s to a third of a second on 2 cores, where a second "
+                "process measured no better than one (`bench/NOTES.md`, issue 22).",
             ),
             Setting(
                 "WORKER_NAME",

@@ -28,7 +28,12 @@ The lanes
 Fairness: the Procfile's ``express`` worker consumes the express lanes only
 (``WORKER_LANES=express``: ``messaging.signals``), so a quiet tenant's drain waits behind other
 drains and small batches at most, never behind a backlog's batch — whose submit holds a process
-for hundreds of milliseconds — however many tenants flood. The other workers consume every lane,
+for hundreds of milliseconds — however many tenants flood. It is a pool of threads (Celery's
+``--pool threads``, ``EXPRESS_CONCURRENCY``): a drain mostly waits on PostgreSQL and the
+provider, and under a flood quiet tenants' messages come in bursts (the web answers the requests
+it had queued at once), which one process would claim one after another. A held drain's wake-up
+and a rate-limited tenant's are a backlog's work: they take the bulk lane (``messaging.send.
+pipeline``). The other workers consume every lane,
 taking the next task from the non-empty queue they read least recently (kombu rotates the queue
 just read to the end of its list). Within a queue tasks are in order, and a tenant has at most
 one pending drain plus the steps of at most two batches in flight (``messaging.send.
