@@ -38,7 +38,7 @@ taking the next task from the non-empty queue they read least recently (kombu ro
 just read to the end of its list). Within a queue tasks are in order, and a tenant has at most
 one pending drain plus the steps of at most two batches in flight (``messaging.send.
 pipeline``), so tenants sharing a bulk queue take turns batch by batch. Measured with 10,000
-tenants while ten flood: ``bench/results/tenants-after.md``.
+tenants while ten flood: ``bench/results/tenants-after-threads.md``.
 
 Changing ``WAYPOST_SEND_QUEUES`` or ``WAYPOST_BULK_QUEUES`` moves tenants between queues: deploy
 it to every process at once (each process's start line names both: ``core.startup``). Nothing
