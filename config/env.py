@@ -237,7 +237,7 @@ GROUPS: tuple[Group, ...] = (
                 doc="Threads of the express worker (`--pool threads --concurrency`): the drains "
                 "of tenants without a backlog, side by side in one process (a drain mostly "
                 "waits on PostgreSQL and the provider). 4 took a quiet tenant's p95 under a "
-                "ten-tenant flood from 1–2 s to a third of a second on 2 cores, where a second "
+                "ten-tenant flood from over a second to under one on 2 cores, where a second "
                 "process measured no better than one (`bench/NOTES.md`, issue 22).",
             ),
             Setting(
