@@ -238,14 +238,19 @@ class Stack:
                 self.ready[found.group(1)].set()
 
     def stop(self) -> None:
+        """SIGTERM to each process started (honcho, or an entry's own process), as a process
+        manager stops a service: a Celery worker or gunicorn then stops its children once their
+        work is done. A signal to the whole group would reach a Celery pool process mid-task
+        (``WorkerLostError``). Whatever of a group is left after 30 s is SIGKILLed."""
         procs = [self.proc, *self.procs.values()] if self.proc else list(self.procs.values())
         for proc in procs:
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGTERM)
         for proc in procs:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
         self.proc, self.procs = None, {}
 

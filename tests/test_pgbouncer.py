@@ -113,8 +113,8 @@ def test_the_stack_runs_behind_pgbouncer_in_transaction_pooling(bouncer, tmp_pat
                 60,
                 "a message.read callback for each",
             )
+            output = "\n".join(stack.log)  # while it ran: honcho's stop is not the pooler's
     finally:
         server.shutdown()
-    output = "\n".join(stack.log)
     assert "Traceback" not in output, output[-3000:]
     assert "prepared statement" not in output.lower(), output[-3000:]

@@ -77,5 +77,7 @@ def test_procfile_stack_without_the_settings_variable_runs_production_everywhere
         assert requests.get(f"{stack.url}/static/admin/css/base.css", timeout=5).ok
         # The sandbox's control endpoints are closed to anyone without its token.
         assert requests.get(f"{stack.sandbox_url}/_sandbox/messages", timeout=5).status_code == 401
-    output = "\n".join(stack.log)
+        # While it ran (honcho's stop signals each process group: a Celery pool process busy
+        # at that moment dies with a WorkerLostError, which says nothing about the stack).
+        output = "\n".join(stack.log)
     assert "Traceback" not in output, output[-3000:]

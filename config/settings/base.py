@@ -322,22 +322,17 @@ SENTRY_DSN = env("SENTRY_DSN")
 SENTRY_ENVIRONMENT = env("SENTRY_ENVIRONMENT")
 SENTRY_TRACES_SAMPLE_RATE = env("SENTRY_TRACES_SAMPLE_RATE")
 if SENTRY_DSN:
-    import sentry_sdk
     from sentry_sdk.integrations.celery import CeleryIntegration
     from sentry_sdk.integrations.django import DjangoIntegration
 
-    from core.sentry import before_send
+    from core import sentry
 
-    sentry_sdk.init(
+    # Phone numbers, API keys and tokens never leave the process: core/sentry.py.
+    sentry.init(
         dsn=SENTRY_DSN,
         environment=SENTRY_ENVIRONMENT,
         traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
-        integrations=[DjangoIntegration(), CeleryIntegration()],
-        # Phone numbers, API keys and tokens must never leave the process: no PII, and no
-        # local variables of stack frames (they hold recipients and payloads).
-        send_default_pii=False,
-        include_local_variables=False,
-        before_send=before_send,
+        integrations=(DjangoIntegration(), CeleryIntegration()),
     )
 
 # --- Fault injection (messaging/send/faults.py): the crash tests only ---------------------------

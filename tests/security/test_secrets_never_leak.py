@@ -14,7 +14,7 @@ import sentry_sdk
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import User
 
-from core.sentry import before_send
+from core import sentry as sentry_setup
 from messaging.models import Message
 from webhooks.services import deliveries_drain
 
@@ -40,13 +40,7 @@ class Kept(sentry_sdk.transport.Transport):
 @pytest.fixture
 def sentry():
     Kept.events = []
-    sentry_sdk.init(
-        dsn="https://public@sentry.invalid/1",
-        transport=Kept,
-        send_default_pii=False,
-        include_local_variables=False,
-        before_send=before_send,
-    )
+    sentry_setup.init(dsn="https://public@sentry.invalid/1", transport=Kept)  # as in settings
     yield Kept.events
     sentry_sdk.init(dsn=None)
 
