@@ -38,7 +38,7 @@ from messaging.models import Message
 from messaging.selectors import portfolio_reach_oldest, portfolio_usage
 from messaging.send import dispatch
 from messaging.send.intake import message_create_batch
-from messaging.send.requeue import campaign_messages_park
+from messaging.send.requeue import campaign_batches_recall, campaign_messages_park
 from messaging.send.windows import zones_from_key
 from messaging.states import NOT_SUBMITTED, MessageState
 from templates_registry.models import TemplateStatus
@@ -280,6 +280,10 @@ def _pause_for_spam_limit(campaign: Campaign) -> None:
         reason="Meta's spam rate limit (131048) on the sender: check its quality before resuming",
     )
     campaign_messages_park(campaign_id=campaign.pk)
+    campaign_id = campaign.pk  # its claimed batches not yet begun too, once this pass commits
+    transaction.on_commit(
+        lambda: campaign_batches_recall(campaign_id=campaign_id, reason="its campaign was paused")
+    )
 
 
 def _finish_or_wait(campaign: Campaign, now: datetime) -> datetime | None:

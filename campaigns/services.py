@@ -26,7 +26,11 @@ from campaigns.models import (
 )
 from core.errors import Conflict, ValidationFailed
 from messaging.send.intake import campaign_messages_cancel, template_sender
-from messaging.send.requeue import campaign_messages_park, campaign_messages_unpark
+from messaging.send.requeue import (
+    campaign_batches_recall,
+    campaign_messages_park,
+    campaign_messages_unpark,
+)
 from messaging.states import EventSource
 from templates_registry.models import MessageTemplate
 from tenants.models import SenderNumber, Tenant
@@ -188,12 +192,14 @@ def campaign_start(*, campaign: Campaign, skip_invalid: bool = False, by: str = 
 
 
 def campaign_pause(*, campaign: Campaign, reason: str = "", by: str = "api") -> Campaign:
-    """Nothing more is released; its messages not yet claimed for submission are parked —
-    effective at once for everything not already on its way to the provider."""
+    """Nothing more is released; its messages not yet claimed for submission are parked, and
+    then those claimed whose batch's requests have not begun — effective at once for
+    everything not already on its way to the provider."""
     with transaction.atomic():
         campaign = _locked(campaign)
         transition(campaign, CampaignState.PAUSED, by=by, reason=reason or "paused")
         campaign_messages_park(campaign_id=campaign.pk)
+    campaign_batches_recall(campaign_id=campaign.pk, reason="its campaign was paused")
     return campaign
 
 
@@ -234,6 +240,7 @@ def campaign_cancel(*, campaign: Campaign, reason: str = "", by: str = "api") ->
             # After the rows: campaign.cancelled carries the counts as they end.
             transition(campaign, CampaignState.CANCELLED, by=by, reason=reason or "cancelled")
             campaign_messages_park(campaign_id=campaign.pk)
+    campaign_batches_recall(campaign_id=campaign.pk, reason="its campaign was cancelled")
     campaign_messages_cancel(
         campaign_id=campaign.pk,
         reason=campaign.state_reason or "campaign cancelled",

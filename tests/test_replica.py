@@ -83,7 +83,12 @@ def test_on_call_pages_read_the_replica_and_sending_never_does(tmp_path):
                 ]
 
             before = stack.send_singles(api, "before-", 3)
-            wait_for(lambda: all(state(m) == "accepted" for m in before), 30, "accepted")
+            wait_for(
+                lambda: all(state(m) == "accepted" for m in before),
+                30,
+                "accepted",
+                describe=lambda: ([state(m) for m in before], "\n".join(list(stack.log)[-60:])),
+            )
             standby.wait_caught_up()
 
             standby.pause()

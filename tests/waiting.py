@@ -4,16 +4,19 @@ a process's start line): poll the thing awaited, never sleep a guessed time."""
 import time
 
 
-def wait_for(predicate, timeout: float = 20.0, what: str = "the condition", *, every=0.05):
+def wait_for(
+    predicate, timeout: float = 20.0, what: str = "the condition", *, every=0.05, describe=None
+):
     """``predicate()``'s first truthy value within ``timeout`` seconds; else AssertionError
-    naming ``what``."""
+    naming ``what`` and, from ``describe()``, where things stood."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(every)
-    raise AssertionError(f"not within {timeout} s: {what}")
+    where = f"; {describe()}" if describe else ""
+    raise AssertionError(f"not within {timeout} s: {what}{where}")
 
 
 def wait_while_moving(

@@ -1150,14 +1150,7 @@ def _batches_not_begun(claimed: dict, now) -> tuple[list, int]:
     nothing of it left. Returns (ids for the stuck rule, how many were sent again)."""
     stuck_before = now - timedelta(seconds=settings.WAYPOST_SUBMIT_STUCK_AFTER)
     lost_before = now - timedelta(seconds=settings.WAYPOST_SUBMIT_LOST_AFTER)
-    batch_of = {  # each message's latest round's batch (rounds ascending: the last wins)
-        message_id: detail.get("batch")
-        for message_id, detail in MessageEvent.objects.filter(
-            message_id__in=list(claimed), type=EventType.SUBMIT_STARTED
-        )
-        .order_by("round")
-        .values_list("message_id", "detail")
-    }
+    batch_of = _batches_of(list(claimed))
     began = {
         pk: (started_at, by)
         for pk, started_at, by in SubmitBatch.objects.filter(
@@ -1187,8 +1180,29 @@ def _batches_not_begun(claimed: dict, now) -> tuple[list, int]:
     return stuck, resent
 
 
-def _send_again(ids: list, batch: str) -> int:
-    """A new round for the retired batch's messages still ``submitting``, due at once."""
+def _batches_of(message_ids: list) -> dict:
+    """{message id: the batch its latest round was claimed in} (rounds ascending: the last
+    wins; a message claimed before batches were named has none)."""
+    return {
+        message_id: detail.get("batch")
+        for message_id, detail in MessageEvent.objects.filter(
+            message_id__in=message_ids, type=EventType.SUBMIT_STARTED
+        )
+        .order_by("round")
+        .values_list("message_id", "detail")
+    }
+
+
+def _send_again(
+    ids: list,
+    batch: str,
+    *,
+    reason: str = "its batch's submit step never began",
+    source: str = EventSource.RECONCILER,
+    parked: bool = False,
+) -> int:
+    """A new round for the retired batch's messages still ``submitting``: due at once, or
+    ``parked`` (a paused campaign's: due again when it is resumed)."""
     events, queues = [], {}
     with transaction.atomic():
         lock_messages(ids)
@@ -1198,28 +1212,51 @@ def _send_again(ids: list, batch: str) -> int:
             )
         )
         for message in messages:
-            message.round, message.next_attempt_at = message.round + 1, None
+            message.round = message.round + 1
+            message.next_attempt_at = dispatch.PARKED if parked else None
             queues[message.tenant_id] = message.tenant.queue_name
             events.append(
                 NewEvent(
                     message.pk,
                     EventType.REQUEUED,
-                    EventSource.RECONCILER,
+                    source,
                     round=message.round,
-                    detail={"reason": "its batch's submit step never began", "batch": batch},
+                    detail={"reason": reason, "batch": batch},
                 )
             )
         record(events, locked=True, changed=messages, fields=["round", "next_attempt_at"])
-        for tenant_id, queue in queues.items():
+        for tenant_id, queue in queues.items() if not parked else ():
             transaction.on_commit(
                 lambda tenant_id=tenant_id, queue=queue: dispatch.nudge(
                     tenant_id=tenant_id, queue=queue
                 )
             )
-    log.warning(
-        "batch %s: its submit step never began; %d message(s) go again", batch, len(messages)
-    )
+    log.warning("batch %s: %s; %d message(s) go again", batch, reason, len(messages))
     return len(messages)
+
+
+def batches_recall(*, message_ids: list, reason: str) -> int:
+    """Claimed messages whose batch's requests have not begun go back to waiting, parked (a
+    paused or cancelled campaign's: nothing of it leaves once the pause has answered, however
+    long a claimed batch waits in the broker for its submit step). Each such batch is retired
+    in the same transaction — its ``SubmitBatch`` row inserted, so a submit step that comes
+    later sends nothing; one that began first keeps the row, and its batch is on its way to
+    the provider and left alone. Returns how many messages went back."""
+
+    def recall(batch: str, ids: list) -> int:
+        with transaction.atomic():
+            if not batch_begin(batch, by="recall"):  # its requests began: on their way
+                return 0
+            return _send_again(ids, batch, reason=reason, source=EventSource.PIPELINE, parked=True)
+
+    by_batch: dict[str, list] = defaultdict(list)
+    for message_id, batch in _batches_of(message_ids).items():
+        if batch:
+            by_batch[batch].append(message_id)
+    return sum(
+        retry_transient(lambda batch=batch, ids=ids: recall(batch, ids), what="recalling a batch")
+        for batch, ids in by_batch.items()
+    )
 
 
 def _answers(messages: list[Message]) -> dict:

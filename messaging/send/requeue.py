@@ -15,6 +15,7 @@ from django.utils import timezone
 from core.errors import Conflict
 from messaging.models import Message
 from messaging.send import dispatch
+from messaging.send.pipeline import batches_recall
 from messaging.states import NOT_SUBMITTED, EventType, MessageState
 from messaging.track.ledger import NewEvent, record
 from tenants.models import Tenant
@@ -90,6 +91,19 @@ def campaign_messages_park(*, campaign_id) -> int:
     return Message.objects.filter(campaign_id=campaign_id, state__in=NOT_SUBMITTED).update(
         next_attempt_at=dispatch.PARKED
     )
+
+
+def campaign_batches_recall(*, campaign_id, reason: str) -> int:
+    """After :func:`campaign_messages_park`: its messages already claimed for submission whose
+    batch's requests have not begun go back to waiting, parked, too
+    (``pipeline.batches_recall``) — what is already on its way to the provider goes. Returns
+    how many went back."""
+    ids = list(
+        Message.objects.filter(campaign_id=campaign_id, state=MessageState.SUBMITTING).values_list(
+            "pk", flat=True
+        )
+    )
+    return batches_recall(message_ids=ids, reason=reason) if ids else 0
 
 
 def campaign_messages_unpark(*, campaign_id, tenant: Tenant) -> int:

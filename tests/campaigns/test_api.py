@@ -243,6 +243,50 @@ def test_pause_parks_unsent_messages_and_resume_releases_them(api, template):
     assert set(Message.objects.values_list("next_attempt_at", flat=True)) == {None}
 
 
+def _claimed(campaign) -> pipeline.Work:
+    """A batch of the campaign's messages claimed (``submitting``), its submit step not run."""
+    claim = pipeline.claim_batch(tenant=campaign.tenant)
+    return pipeline.transform(
+        pipeline.Work(
+            tenant_id=str(campaign.tenant_id),
+            queue=campaign.tenant.bulk_queue_name,
+            batch=claim.batch,
+            ids=[str(m.pk) for m in claim.messages],
+            claimed_at=claim.now.isoformat(),
+            rounds=[m.round for m in claim.messages],
+        )
+    )
+
+
+def test_pause_recalls_a_claimed_batch_whose_requests_have_not_begun(api, template):
+    """A batch claimed before the pause whose submit step had not begun (waiting behind other
+    work in the broker, say) never leaves: the pause retires it and its messages wait, parked."""
+    campaign = started(api, template, [row(to=to) for to in numbers(3)])
+    feeder.feed(campaign_id=campaign.pk)
+    work = _claimed(campaign)
+    assert len(work.ids) == 3
+    paused = api.post(f"{URL}/{campaign.pk}/pause", {"reason": "typo"}, format="json")
+    assert paused.status_code == 200
+    messages = Message.objects.all()
+    assert {(m.state, m.round, m.next_attempt_at) for m in messages} == {
+        (MessageState.QUEUED, 1, dispatch.PARKED)
+    }
+    requeued = {e.detail["reason"] for m in messages for e in m.events.filter(type="requeued")}
+    assert requeued == {"its campaign was paused"}
+    assert pipeline.submit_step(work) is None  # its step, come late, sends nothing
+    api.post(f"{URL}/{campaign.pk}/resume", {}, format="json")
+    assert set(Message.objects.values_list("next_attempt_at", flat=True)) == {None}
+
+
+def test_pause_leaves_a_batch_whose_requests_began_on_its_way(api, template):
+    campaign = started(api, template, [row(to=to) for to in numbers(2)])
+    feeder.feed(campaign_id=campaign.pk)
+    work = _claimed(campaign)
+    assert pipeline.batch_begin(work.batch, by="submit")  # its requests are leaving
+    api.post(f"{URL}/{campaign.pk}/pause", {"reason": "typo"}, format="json")
+    assert set(Message.objects.values_list("state", "round")) == {(MessageState.SUBMITTING, 0)}
+
+
 def test_cancel_skips_what_was_not_sent(api, template, tenant_a):
     sender = tenant_a.tenant.senders.get()
     sender.messages_per_second = 2
