@@ -280,10 +280,7 @@ def _pause_for_spam_limit(campaign: Campaign) -> None:
         reason="Meta's spam rate limit (131048) on the sender: check its quality before resuming",
     )
     campaign_messages_park(campaign_id=campaign.pk)
-    campaign_id = campaign.pk  # its claimed batches not yet begun too, once this pass commits
-    transaction.on_commit(
-        lambda: campaign_batches_recall(campaign_id=campaign_id, reason="its campaign was paused")
-    )
+    campaign_batches_recall(campaign_id=campaign.pk, reason="its campaign was paused")
 
 
 def _finish_or_wait(campaign: Campaign, now: datetime) -> datetime | None:

@@ -199,7 +199,8 @@ def campaign_pause(*, campaign: Campaign, reason: str = "", by: str = "api") -> 
         campaign = _locked(campaign)
         transition(campaign, CampaignState.PAUSED, by=by, reason=reason or "paused")
         campaign_messages_park(campaign_id=campaign.pk)
-    campaign_batches_recall(campaign_id=campaign.pk, reason="its campaign was paused")
+        # Under the campaign's lock: a resume cannot slip in and find them parked after it.
+        campaign_batches_recall(campaign_id=campaign.pk, reason="its campaign was paused")
     return campaign
 
 
@@ -240,7 +241,7 @@ def campaign_cancel(*, campaign: Campaign, reason: str = "", by: str = "api") ->
             # After the rows: campaign.cancelled carries the counts as they end.
             transition(campaign, CampaignState.CANCELLED, by=by, reason=reason or "cancelled")
             campaign_messages_park(campaign_id=campaign.pk)
-    campaign_batches_recall(campaign_id=campaign.pk, reason="its campaign was cancelled")
+        campaign_batches_recall(campaign_id=campaign.pk, reason="its campaign was cancelled")
     campaign_messages_cancel(
         campaign_id=campaign.pk,
         reason=campaign.state_reason or "campaign cancelled",

@@ -9,7 +9,7 @@
 * Error logs become events (through ``before_send``); log records are not sent as Sentry
   *logs*, which would not pass it.
 
-Works with sentry-sdk 2.70 and later: 3.0 removed ``send_default_pii`` and
+Works with sentry-sdk 2.76 and later: 3.0 removed ``send_default_pii`` and
 ``include_local_variables`` (``data_collection`` replaces them), made error logs as events
 opt-in and sends every ``INFO`` record as a Sentry log unless told otherwise.
 """
@@ -76,11 +76,20 @@ def logging_integration() -> LoggingIntegration:
 
 def init(*, dsn: str | None, integrations: tuple = (), **options) -> None:
     """``sentry_sdk.init`` with what may leave fixed here; ``options``: the deployment's own
-    (environment, sample rate) or a test's transport."""
+    (environment, sample rate) or a test's transport. Traces (``SENTRY_TRACES_SAMPLE_RATE``)
+    are scrubbed as events are: a span's description is a request's URL."""
+    if int(sentry_sdk.VERSION.split(".")[0]) >= 3:
+        kept = {"before_send_span": before_send}
+    else:  # 2.x: the flags data_collection replaces, in case this release predates them
+        kept = {
+            "before_send_transaction": before_send,
+            "include_local_variables": False,
+        }
     sentry_sdk.init(
         dsn=dsn,
         data_collection=DATA_COLLECTION,
         integrations=[logging_integration(), *integrations],
         before_send=before_send,
+        **kept,
         **options,
     )

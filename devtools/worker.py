@@ -110,13 +110,15 @@ class Worker:
             # The whole group: a SIGKILLed child may have orphans.
             self.kill()
 
-    def wait_dead(self, timeout: float = 30) -> None:
+    def wait_dead(self, timeout: float = 60) -> None:
+        """Until the worker has died (a crash point fired); else AssertionError with its log.
+        A first task on a machine busy with the whole suite can take tens of seconds."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.alive():
                 return
             time.sleep(0.1)
-        raise AssertionError("worker did not die")
+        raise AssertionError("worker did not die:\n" + "\n".join(list(self.log)[-40:]))
 
 
 class Beat:

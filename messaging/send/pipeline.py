@@ -1140,6 +1140,12 @@ def submits_resolve_stuck(*, tenant: Tenant | None = None, now=None, limit: int 
     return resent + retry_transient(resolve, what="resolving stuck submits")
 
 
+# Who inserts a batch's row to retire it (its requests never began): the stuck rule, and a
+# campaign's pause recalling it. A batch retired so whose messages are still ``submitting``
+# never left: its resend was interrupted.
+RETIRED_BY = ("reconciler", "recall")
+
+
 def _batches_not_begun(claimed: dict, now) -> tuple[list, int]:
     """Sort the messages left ``submitting`` (id → when they were claimed) by their batch:
     one whose submit step began (its ``SubmitBatch`` row) longer ago than the stuck time lost
@@ -1165,7 +1171,7 @@ def _batches_not_begun(claimed: dict, now) -> tuple[list, int]:
         elif uuid.UUID(batch) not in began:
             if claimed_at < lost_before:
                 lost[batch].append(message_id)
-        elif began[uuid.UUID(batch)][1] == "reconciler":  # retired, its resend interrupted
+        elif began[uuid.UUID(batch)][1] in RETIRED_BY:  # retired, its resend interrupted
             lost[batch].append(message_id)
         elif began[uuid.UUID(batch)][0] < stuck_before:
             stuck.append(message_id)
@@ -1231,7 +1237,14 @@ def _send_again(
                     tenant_id=tenant_id, queue=queue
                 )
             )
-    log.warning("batch %s: %s; %d message(s) go again", batch, reason, len(messages))
+    # Lost work found is a warning; a pause's recall is an operator's doing.
+    log.log(
+        logging.INFO if parked else logging.WARNING,
+        "batch %s: %s; %d message(s) go again",
+        batch,
+        reason,
+        len(messages),
+    )
     return len(messages)
 
 
@@ -1241,22 +1254,46 @@ def batches_recall(*, message_ids: list, reason: str) -> int:
     long a claimed batch waits in the broker for its submit step). Each such batch is retired
     in the same transaction — its ``SubmitBatch`` row inserted, so a submit step that comes
     later sends nothing; one that began first keeps the row, and its batch is on its way to
-    the provider and left alone. Returns how many messages went back."""
-
-    def recall(batch: str, ids: list) -> int:
-        with transaction.atomic():
-            if not batch_begin(batch, by="recall"):  # its requests began: on their way
-                return 0
-            return _send_again(ids, batch, reason=reason, source=EventSource.PIPELINE, parked=True)
-
+    the provider and left alone. A retired batch's other messages (a claim can hold another
+    campaign's, or the tenant's own) go again at once. Returns how many messages went back."""
     by_batch: dict[str, list] = defaultdict(list)
     for message_id, batch in _batches_of(message_ids).items():
         if batch:
             by_batch[batch].append(message_id)
     return sum(
-        retry_transient(lambda batch=batch, ids=ids: recall(batch, ids), what="recalling a batch")
+        retry_transient(
+            lambda batch=batch, ids=ids: _recall(batch, set(ids), reason), what="recalling a batch"
+        )
         for batch, ids in by_batch.items()
     )
+
+
+def _recall(batch: str, parked: set, reason: str) -> int:
+    with transaction.atomic():
+        if not batch_begin(batch, by="recall"):  # its requests began: on their way
+            return 0
+        tenants = Message.objects.filter(pk__in=parked).values("tenant_id")
+        claimed = Message.objects.filter(tenant_id__in=tenants, state=MessageState.SUBMITTING)
+        members = [
+            pk
+            for pk, of in _batches_of(list(claimed.values_list("pk", flat=True))).items()
+            if of == batch
+        ]
+        others = [pk for pk in members if pk not in parked]
+        mine = [pk for pk in members if pk in parked]
+        count = 0
+        if mine:
+            count += _send_again(
+                mine, batch, reason=reason, source=EventSource.PIPELINE, parked=True
+            )
+        if others:
+            count += _send_again(
+                others,
+                batch,
+                reason=f"its batch was recalled ({reason})",
+                source=EventSource.PIPELINE,
+            )
+        return count
 
 
 def _answers(messages: list[Message]) -> dict:

@@ -278,6 +278,24 @@ def test_pause_recalls_a_claimed_batch_whose_requests_have_not_begun(api, templa
     assert set(Message.objects.values_list("next_attempt_at", flat=True)) == {None}
 
 
+def test_pause_recalls_a_shared_batch_whole_and_parks_only_its_own(api, template):
+    """One claim can hold two campaigns' messages: the batch is retired whole, so the other
+    campaign's go again at once (nothing of them left ``submitting`` with a retired batch)."""
+    paused = started(api, template, [row(to=to) for to in numbers(2)], key="c-a")
+    other = started(api, template, [row(to=to) for to in numbers(2, start=10)], key="c-b")
+    feeder.feed(campaign_id=paused.pk)
+    feeder.feed(campaign_id=other.pk)
+    work = _claimed(paused)
+    assert len(work.ids) == 4  # both campaigns' in one batch
+    api.post(f"{URL}/{paused.pk}/pause", {"reason": "typo"}, format="json")
+    states = {(m.campaign_id, m.state, m.round, m.next_attempt_at) for m in Message.objects.all()}
+    assert states == {
+        (paused.pk, MessageState.QUEUED, 1, dispatch.PARKED),
+        (other.pk, MessageState.QUEUED, 1, None),
+    }
+    assert pipeline.submit_step(work) is None
+
+
 def test_pause_leaves_a_batch_whose_requests_began_on_its_way(api, template):
     campaign = started(api, template, [row(to=to) for to in numbers(2)])
     feeder.feed(campaign_id=campaign.pk)

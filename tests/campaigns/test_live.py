@@ -111,9 +111,14 @@ def test_a_campaign_runs_paused_held_and_completed_on_a_real_worker(shop, live, 
     assert counts["rows"] == 120 and sum(states.values()) == 120
     for state in ("accepted", "sent", "delivered", "read", "failed"):
         assert counts[state] == states.get(state, 0), state
-    # No message of the campaign was sent twice: one submit each.
-    submits = MessageEvent.objects.filter(message__campaign_id=cid, type="submit_started")
-    assert submits.count() == 120
+    # No message of the campaign was sent twice: one submit each, and one more claim for each
+    # the pause recalled (claimed, its batch's requests not begun: it waited, parked).
+    events = MessageEvent.objects.filter(message__campaign_id=cid)
+    submits = events.filter(type="submit_started")
+    recalled = events.filter(type="requeued", detail__reason="its campaign was paused").count()
+    assert submits.values("message_id").distinct().count() == 120
+    assert submits.count() == 120 + recalled
+    assert live.get("/_sandbox/stats").json()["duplicate_submissions"] == 0
     types = list(
         CallbackEvent.objects.filter(tenant=tenant.tenant)
         .order_by("created_at")

@@ -20,13 +20,20 @@ def test_error_logs_become_scrubbed_events_and_no_record_leaves_as_a_sentry_log(
 
     sentry.init(dsn="https://public@sentry.invalid/1", transport=Kept)
     try:
-        options = sentry_sdk.get_client().options["data_collection"]
+        client_options = sentry_sdk.get_client().options
+        options = client_options["data_collection"]
+        # Traces are scrubbed too (a span's description is a request's URL): 3.x spans, 2.x
+        # transactions.
+        traces = client_options.get("before_send_span") or client_options.get(
+            "before_send_transaction"
+        )
         log = logging.getLogger("waypost.sentry_test")
         log.info("accepted for %s", PHONE)
         log.error("failed for %s", PHONE)
         sentry_sdk.flush()
     finally:
         sentry_sdk.init(dsn=None)
+    assert traces is sentry.before_send
     assert options["user_info"] is False and options["stack_frame_variables"] is False
     assert options["http_bodies"] == [] and options["cookies"] == {"mode": "off"}
     assert "log" not in {kind for kind, _ in kept}  # no record as a Sentry log

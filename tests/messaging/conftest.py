@@ -31,6 +31,18 @@ def worker_process(django_db_setup, django_db_blocker, sandbox_process):
     worker.stop()
 
 
+def stop_shared_worker(worker_process) -> None:
+    """For a test that runs workers of its own: the session's worker stopped, and this test
+    process's broker emptied. What that worker held goes back to the broker as it stops — a
+    campaign test's feed pass, due a minute ahead, which kombu redelivers every visibility
+    timeout (4 s here) — and a crash test's worker that got it instead of its drain never
+    reached its crash point."""
+    from core.coordination import redis_client
+
+    worker_process.stop()
+    redis_client().flushdb()
+
+
 @pytest.fixture
 def live(transactional_db, sandbox, settings):
     """Point this process's providers at the sandbox; forget announced queues."""

@@ -16,7 +16,7 @@ import requests
 from devtools.worker import Worker, worker_env
 from messaging.models import Message, MessageEvent
 
-from .conftest import message_body, send_batch, wait_states
+from .conftest import message_body, send_batch, stop_shared_worker, wait_states
 
 pytestmark = pytest.mark.redis
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.redis
 def fresh_worker(worker_process, live):
     """A worker of its own for latency: the session's worker has been told of every tenant
     the suite created (hundreds of queues to poll), which production does not look like."""
-    worker_process.stop()
+    stop_shared_worker(worker_process)
     worker = Worker(worker_env(live.url), name="latency")
     yield worker
     worker.stop()

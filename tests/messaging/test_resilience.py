@@ -18,7 +18,14 @@ from messaging.send.pipeline import submits_resolve_stuck
 from messaging.sweeps import messages_redrive
 from tenants.services import sender_set_status
 
-from .conftest import make_live_tenant, message_body, send, send_batch, wait_states
+from .conftest import (
+    make_live_tenant,
+    message_body,
+    send,
+    send_batch,
+    stop_shared_worker,
+    wait_states,
+)
 
 pytestmark = pytest.mark.redis
 
@@ -39,7 +46,7 @@ def sandbox_submissions(sandbox) -> dict[str, int]:
     ],
 )
 def test_worker_killed_with_sigkill_mid_chain(point, final, live, acme, tmp_path, worker_process):
-    worker_process.stop()  # this test runs its own workers
+    stop_shared_worker(worker_process)  # this test runs its own workers
     env = worker_env(live.url, WAYPOST_CRASH_POINTS=point, WAYPOST_CRASH_MARKER_DIR=str(tmp_path))
     doomed = Worker(env, name="doomed")
     ids = send_batch(acme, 5, "crash")  # one drain carrying five messages
