@@ -52,6 +52,8 @@ def before_send(event: dict, hint: dict) -> dict:
     return scrub(event)
 
 
+SDK_3 = int(sentry_sdk.VERSION.split(".")[0]) >= 3
+
 DATA_COLLECTION = {
     "user_info": False,
     "cookies": {"mode": "off"},
@@ -69,7 +71,7 @@ DATA_COLLECTION = {
 def logging_integration() -> LoggingIntegration:
     """Error logs as events, breadcrumbs from INFO, no Sentry logs — in either SDK's terms
     (2.x: ``level`` is the breadcrumbs'; 3.x: the Sentry logs')."""
-    if int(sentry_sdk.VERSION.split(".")[0]) >= 3:
+    if SDK_3:
         return LoggingIntegration(level=None, event_level=logging.ERROR)
     return LoggingIntegration(level=logging.INFO, event_level=logging.ERROR)
 
@@ -78,7 +80,7 @@ def init(*, dsn: str | None, integrations: tuple = (), **options) -> None:
     """``sentry_sdk.init`` with what may leave fixed here; ``options``: the deployment's own
     (environment, sample rate) or a test's transport. Traces (``SENTRY_TRACES_SAMPLE_RATE``)
     are scrubbed as events are: a span's description is a request's URL."""
-    if int(sentry_sdk.VERSION.split(".")[0]) >= 3:
+    if SDK_3:
         kept = {"before_send_span": before_send}
     else:  # 2.x: the flags data_collection replaces, in case this release predates them
         kept = {

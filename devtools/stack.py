@@ -241,16 +241,16 @@ class Stack:
         """SIGTERM to each process started (honcho, or an entry's own process), as a process
         manager stops a service: a Celery worker or gunicorn then stops its children once their
         work is done. A signal to the whole group would reach a Celery pool process mid-task
-        (``WorkerLostError``). Whatever of a group is left after 30 s is SIGKILLed."""
+        (``WorkerLostError``). A process still there after 30 s is SIGKILLed, its group with it."""
         procs = [self.proc, *self.procs.values()] if self.proc else list(self.procs.values())
         for proc in procs:
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(proc.pid, signal.SIGTERM)
         for proc in procs:
-            with contextlib.suppress(subprocess.TimeoutExpired):
+            try:
                 proc.wait(timeout=30)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
+            except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
         self.proc, self.procs = None, {}
 

@@ -1231,12 +1231,13 @@ def _send_again(
                 )
             )
         record(events, locked=True, changed=messages, fields=["round", "next_attempt_at"])
-        for tenant_id, queue in queues.items() if not parked else ():
-            transaction.on_commit(
-                lambda tenant_id=tenant_id, queue=queue: dispatch.nudge(
-                    tenant_id=tenant_id, queue=queue
+        if not parked:  # due at once: their drains
+            for tenant_id, queue in queues.items():
+                transaction.on_commit(
+                    lambda tenant_id=tenant_id, queue=queue: dispatch.nudge(
+                        tenant_id=tenant_id, queue=queue
+                    )
                 )
-            )
     # Lost work found is a warning; a pause's recall is an operator's doing.
     log.log(
         logging.INFO if parked else logging.WARNING,
