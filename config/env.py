@@ -355,6 +355,13 @@ GROUPS: tuple[Group, ...] = (
                 doc="See `CELERY_UNACKED_RESTORE_INTERVAL`.",
             ),
             Setting(
+                "CELERY_UNACKED_MUTEX_EXPIRE",
+                int,
+                300,
+                doc="Seconds the lock of one such look lasts (kombu's `unacked_mutex_expire`): "
+                "a worker killed while it held the lock holds up every redelivery this long.",
+            ),
+            Setting(
                 "CELERY_DB_REUSE_MAX",
                 int,
                 1000,

@@ -27,6 +27,9 @@ def worker_env(sandbox_url: str, **extra: str) -> dict[str, str]:
         "CELERY_VISIBILITY_TIMEOUT": "4",
         "CELERY_UNACKED_RESTORE_INTERVAL": "1",
         "CELERY_UNACKED_RESTORE_THROTTLE": "1",
+        # A worker SIGKILLed while it looked for such tasks leaves kombu's lock behind: every
+        # other worker's redelivery waits for it to expire (300 s by default).
+        "CELERY_UNACKED_MUTEX_EXPIRE": "2",
         # A countdown longer than the visibility timeout would be redelivered every few
         # seconds until due (kombu restores unacked ETA tasks; core.checks E006 refuses it).
         "WAYPOST_COUNTDOWN_MAX": "3",

@@ -186,6 +186,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env("CELERY_VISIBILITY_TIMEOUT"),
     "unacked_restore_interval": env("CELERY_UNACKED_RESTORE_INTERVAL"),
     "unacked_restore_throttle": env("CELERY_UNACKED_RESTORE_THROTTLE"),
+    "unacked_mutex_expire": env("CELERY_UNACKED_MUTEX_EXPIRE"),
 }
 # rediss:// (TLS): the server's certificate verified by default, for the broker as for the
 # coordination client; the URL's ssl_* parameters say the rest (core.coordination).

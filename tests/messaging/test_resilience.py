@@ -52,6 +52,11 @@ def test_worker_killed_with_sigkill_mid_chain(point, final, live, acme, tmp_path
     ids = send_batch(acme, 5, "crash")  # one drain carrying five messages
     doomed.wait_dead()
     assert (tmp_path / f"crashed-{point}").exists()
+    # The worst moment to die: while looking for unacknowledged tasks, holding kombu's lock on
+    # that look. Every other worker's redelivery waits until the lock expires
+    # (CELERY_UNACKED_MUTEX_EXPIRE: 2 s here; with kombu's own 300 s, this test times out with
+    # its five messages queued, as it did once in CI).
+    coordination.redis_client().set("unacked_mutex", "the-doomed-worker", ex=2)
 
     survivor = Worker(worker_env(live.url), name="survivor")
     try:
