@@ -162,6 +162,8 @@ class RelayServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True  # the body is a write of its own, after the headers
+
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 if self.headers.get("X-Relay-Key") != outer.key:
