@@ -1,6 +1,8 @@
 import logging
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from core.logging import MaskPhoneNumbersFilter, mask_phone
 
@@ -12,10 +14,26 @@ from core.logging import MaskPhoneNumbersFilter, mask_phone
         ("wa_id 16505551234", "wa_id 165*****234"),
         ("order 1234", "order 1234"),  # too short to be a phone number
         ("wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI", "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI"),
+        # a UUID whose groups are all digits stays whole; a number beside it is still masked
+        (
+            "tenant f2d0fef4-c921-443b-bd80-859547262323 to 4915112345678",
+            "tenant f2d0fef4-c921-443b-bd80-859547262323 to 491*******678",
+        ),
+        ("12345678-1234-1234-1234-123456789012", "12345678-1234-1234-1234-123456789012"),
+        (
+            "id=12345678-1234-1234-1234-123456789012-4915112345678",
+            "id=12345678-1234-1234-1234-123456789012-491*******678",
+        ),
     ],
 )
 def test_mask_phone(text, masked):
     assert mask_phone(text) == masked
+
+
+@given(st.uuids(), st.sampled_from(["", "tenant ", "id="]), st.sampled_from(["", " ", ".", ","]))
+def test_no_uuid_loses_a_digit(uuid, before, after):
+    text = f"{before}{uuid}{after}"
+    assert mask_phone(text) == text
 
 
 def test_filter_masks_the_formatted_record():
