@@ -6,6 +6,10 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 8000
 # Test processes: the suite mostly waits on its workers and servers, so more than the cores.
 TEST_PROCESSES ?= 5
+# Compiled modules are kept (in __pycache__/, ignored by git) even where the environment says
+# otherwise: make test starts about a hundred Python processes, and pytest rewrites every test
+# module's asserts again in each of its own when it may not keep them (4-5 s a process).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: demo run stack test test-fast test-unit lint format docs docs-serve bench chaos clean
 

@@ -4,6 +4,7 @@ the webhook parsers (bodies a signature let in). Neither may raise: a bad input 
 violations, or an ``invalid``/``ItemError`` the processor records."""
 
 import json
+import os
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,8 +14,13 @@ from templates_registry.rules.definition import check_definition
 from templates_registry.rules.send import check_send
 from whatsapp import Provider, get_provider
 
+# The same inputs on every run (derandomized): 500 each in make test; a deeper run, say
+# ``WAYPOST_PARSER_FUZZ_EXAMPLES=20000 make test-unit``, tries others.
 BUDGET = settings(
-    max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+    max_examples=int(os.environ.get("WAYPOST_PARSER_FUZZ_EXAMPLES", "500")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=True,
 )
 
 # JSON-like values, biased towards the keys and values the parsers look for.
