@@ -43,6 +43,30 @@ def stop_shared_worker(worker_process) -> None:
     redis_client().flushdb()
 
 
+def broker_state() -> str:
+    """What this test process's broker holds, for a failure's message: each list's length
+    (the queues; ``ae.undeliver``: what kombu routed nowhere), the queue bindings, the doorbell
+    keys, and this process's outage flags."""
+    from core import coordination
+
+    client = coordination.redis_client()
+    lists = {
+        k.decode(): client.llen(k)
+        for k in client.scan_iter(count=1000)
+        if client.type(k) == b"list"
+    }
+    bindings = sorted(
+        m.decode(errors="replace").split("\x16")[-1]
+        for m in client.smembers("_kombu.binding.waypost")
+    )
+    bells = sorted(k.decode() for k in client.scan_iter("*drain*", count=1000))
+    outages = {
+        "broker": coordination.broker_outage.ongoing,
+        "store": coordination.store_outage.ongoing,
+    }
+    return f"lists {lists}; bound {bindings}; doorbell keys {bells}; outages {outages}"
+
+
 @pytest.fixture
 def live(transactional_db, sandbox, settings):
     """Point this process's providers at the sandbox; forget announced queues."""
