@@ -359,7 +359,9 @@ GROUPS: tuple[Group, ...] = (
                 int,
                 300,
                 doc="Seconds the lock of one such look lasts (kombu's `unacked_mutex_expire`): "
-                "a worker killed while it held the lock holds up every redelivery this long.",
+                "a worker killed while it held the lock holds up every redelivery this long; "
+                "set shorter than one look takes, two workers may redeliver the same task, "
+                "which then runs twice.",
             ),
             Setting(
                 "CELERY_DB_REUSE_MAX",
